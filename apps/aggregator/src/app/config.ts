@@ -1,0 +1,60 @@
+/** Aggregator knobs: every one a flag and an environment variable, validated. */
+import {
+  DEFAULT_BROKERS,
+  DEFAULT_CLICKHOUSE_URL,
+  DEFAULT_TOPICS,
+  parseConfig,
+  validateBrokers,
+  type CommandSpec,
+  type OptionSpecs,
+  type ParsedConfig,
+} from '@stream-analytics/runtime';
+
+const validateUrl = (v: string) => {
+  try {
+    const u = new URL(v);
+    return u.protocol === 'http:' || u.protocol === 'https:' ? undefined : `"${v}" must be an http(s) URL`;
+  } catch {
+    return `"${v}" is not a URL (expected e.g. http://127.0.0.1:8123)`;
+  }
+};
+
+export const aggregatorCommand = {
+  name: 'aggregator',
+  summary:
+    'Consumes raw telemetry, folds it into event-time tumbling windows and writes exact per-window aggregates to ClickHouse every flush interval. Invalid and late events go to the dead-letter topic.',
+  options: {
+    brokers: { type: 'string', env: 'KAFKA_BROKERS', default: DEFAULT_BROKERS, validate: validateBrokers, description: 'Kafka bootstrap servers.' },
+    topic: { type: 'string', env: 'RAW_TOPIC', default: DEFAULT_TOPICS.raw, description: 'Raw telemetry topic to consume.' },
+    aggTopic: { type: 'string', env: 'AGG_TOPIC', default: DEFAULT_TOPICS.aggregate, description: 'Topic receiving window results (JSON, keyed by window start).' },
+    dlqTopic: { type: 'string', env: 'DLQ_TOPIC', default: DEFAULT_TOPICS.deadLetter, description: 'Dead-letter topic for invalid and late events.' },
+    group: { type: 'string', env: 'CONSUMER_GROUP', default: 'iot-aggregator', description: 'Consumer group id; instances in one group share the partitions.' },
+    groupInstanceId: { type: 'string', env: 'GROUP_INSTANCE_ID', description: 'Static group membership id (e.g. the pod name) so restarts do not rebalance.' },
+    clickhouseUrl: { type: 'string', env: 'CLICKHOUSE_URL', default: DEFAULT_CLICKHOUSE_URL, validate: validateUrl, description: 'ClickHouse HTTP endpoint.' },
+    clickhouseUser: { type: 'string', env: 'CLICKHOUSE_USER', default: 'default', description: 'ClickHouse user.' },
+    clickhousePassword: { type: 'string', env: 'CLICKHOUSE_PASSWORD', default: '', description: 'ClickHouse password.' },
+    clickhouseDatabase: { type: 'string', env: 'CLICKHOUSE_DATABASE', default: 'stream_analytics', description: 'ClickHouse database.' },
+    migrate: { type: 'boolean', env: 'CLICKHOUSE_MIGRATE', default: true, description: 'Apply clickhouse/init migrations at start.' },
+    migrationsDir: { type: 'string', env: 'CLICKHOUSE_MIGRATIONS_DIR', description: 'Folder of the *.sql migrations (default: clickhouse/init next to the app or in the repo).' },
+    flushIntervalSecs: { type: 'number', env: 'FLUSH_INTERVAL_SECS', default: 5, min: 0.1, max: 300, description: 'Seconds between flushes to ClickHouse and offset commits.' },
+    windowSizeSecs: { type: 'integer', env: 'WINDOW_SIZE_SECS', default: 60, min: 1, max: 86400, description: 'Tumbling window size in seconds.' },
+    maxOutOfOrderSecs: { type: 'number', env: 'MAX_OUT_OF_ORDER_SECS', default: 10, min: 0, max: 3600, description: 'Bounded out-of-orderness: the watermark trails the newest event time by this much.' },
+    allowedLatenessSecs: { type: 'number', env: 'ALLOWED_LATENESS_SECS', default: 0, min: 0, max: 86400, description: 'Extra time a window stays open after the watermark passes its end.' },
+    idleTimeoutSecs: { type: 'number', env: 'IDLE_PARTITION_TIMEOUT_SECS', default: 30, min: 1, description: 'A partition without events this long stops holding its windows open.' },
+    anomalyThreshold: { type: 'number', env: 'ANOMALY_THRESHOLD', default: 0.9, min: 0, max: 1, description: 'An event is an anomaly when anomaly_score >= this.' },
+    batchSize: { type: 'integer', env: 'CONSUME_BATCH_SIZE', default: 5000, min: 1, max: 100000, description: 'Messages taken from the consumer per poll.' },
+    metricsPort: { type: 'integer', env: 'METRICS_PORT', default: 9465, min: 0, max: 65535, description: 'Port for /metrics, /healthz and /readyz (0 picks a free port).' },
+  },
+  epilogue: [
+    'Examples:',
+    '  aggregator                                   # local stack defaults',
+    '  KAFKA_BROKERS=redpanda:9092 CLICKHOUSE_URL=http://clickhouse:8123 aggregator',
+    '  aggregator --flush-interval-secs 1 --group demo',
+  ].join('\n'),
+} satisfies CommandSpec<OptionSpecs>;
+
+export type AggregatorConfig = ParsedConfig<typeof aggregatorCommand.options>;
+
+export function parseAggregatorConfig(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): AggregatorConfig {
+  return parseConfig(aggregatorCommand, argv, env).config;
+}

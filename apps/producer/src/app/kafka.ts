@@ -1,0 +1,67 @@
+/**
+ * librdkafka producer setup: idempotent, acks=all, compressed, batched; the
+ * startup connection is bounded in time and checks that the topic exists.
+ */
+import Kafka from '@confluentinc/kafka-javascript';
+import { baseKafkaConfig } from '@stream-analytics/runtime';
+import type { ProducerConfig } from './config';
+
+export type NativeProducer = InstanceType<typeof Kafka.Producer>;
+
+export function producerSettings(cfg: ProducerConfig): Record<string, string | number | boolean> {
+  return {
+    ...baseKafkaConfig({ brokers: cfg.brokers, clientId: 'stream-analytics-producer' }),
+    dr_cb: true,
+    // A JS callback per acknowledged message costs more CPU than generating the
+    // event; in "errors" mode only failures are reported and acks are counted
+    // from librdkafka's statistics (see run.ts).
+    'delivery.report.only.error': cfg.deliveryReports === 'errors',
+    'statistics.interval.ms': 1000,
+    'enable.idempotence': true,
+    acks: 'all',
+    'max.in.flight.requests.per.connection': 5,
+    'compression.type': cfg.compression,
+    'linger.ms': cfg.lingerMs,
+    'batch.size': cfg.batchSize,
+    'batch.num.messages': 100000,
+    // The backpressure bound: produce() fails with QUEUE_FULL beyond it and the send loop waits.
+    'queue.buffering.max.messages': cfg.maxInFlight,
+    'queue.buffering.max.kbytes': 2097151,
+    'message.timeout.ms': Math.round(cfg.deliveryTimeout * 1000),
+    // Java clients' partitioner, so every producer of this topic maps a device to the same partition.
+    partitioner: 'murmur2_random',
+  };
+}
+
+export class StartupError extends Error {}
+
+/** Connects within `timeoutMs` and returns the topic's partition count. */
+export async function connectProducer(producer: NativeProducer, cfg: ProducerConfig): Promise<number> {
+  const timeoutMs = Math.round(cfg.connectTimeout * 1000);
+  const unreachable = (detail?: string) =>
+    new StartupError(`Cannot reach Kafka at ${cfg.brokers} within ${cfg.connectTimeout} s; check --brokers/KAFKA_BROKERS${detail ? ` (${detail})` : ''}.`);
+  let lastClientError: string | undefined;
+  const onError = (err: Kafka.LibrdKafkaError) => {
+    lastClientError = err.message;
+  };
+  producer.on('event.error', onError);
+  try {
+    const metadata = await new Promise<Kafka.Metadata>((resolve, reject) => {
+      const timer = setTimeout(() => reject(unreachable(lastClientError)), timeoutMs);
+      producer.connect({ timeout: timeoutMs }, (err, data) => {
+        clearTimeout(timer);
+        if (err) reject(unreachable(err.message || lastClientError));
+        else resolve(data);
+      });
+    });
+    const topic = metadata.topics.find((t) => t.name === cfg.topic);
+    if (!topic || topic.partitions.length === 0) {
+      throw new StartupError(
+        `Topic "${cfg.topic}" does not exist on ${cfg.brokers}; create it first (the local stack creates the default topics) or choose another with --topic/RAW_TOPIC.`,
+      );
+    }
+    return topic.partitions.length;
+  } finally {
+    producer.off('event.error', onError);
+  }
+}

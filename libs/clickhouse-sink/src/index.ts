@@ -1,0 +1,66 @@
+export { DATABASE, TABLES, LATE_EVENT_REASON } from './lib/schema';
+export {
+  ClickHouseSinkClient,
+  createClickHouseClient,
+  parseServerVersion,
+  type ClickHouseConfig,
+  type ResolvedClickHouseConfig,
+  type RequestOptions,
+  type PingResult,
+  type ServerVersion,
+} from './lib/client';
+export {
+  ClickHouseSinkError,
+  NonRetryableClickHouseError,
+  RetriesExhaustedError,
+  WriteAbortedError,
+  RowValidationError,
+  MigrationChecksumError,
+  MigrationError,
+  NON_RETRYABLE_CLICKHOUSE_CODES,
+  clickHouseErrorCode,
+  isConnectionError,
+  isRetryableError,
+} from './lib/errors';
+export {
+  retryWithBackoff,
+  computeBackoffDelay,
+  DEFAULT_RETRY,
+  type RetryOptions,
+  type RetryInfo,
+  type RetryRuntime,
+} from './lib/retry';
+export {
+  toWindowPartitionRecord,
+  toDeadLetterRecord,
+  toJsonEachRow,
+  normaliseUsers,
+  type WindowPartitionRow,
+  type DeadLetterRow,
+  type WindowPartitionRecord,
+  type DeadLetterRecord,
+} from './lib/rows';
+export { WindowRowWriter, type WindowRowWriterOptions, type WriteCallOptions, type WriteResult } from './lib/writer';
+export { splitSqlStatements } from './lib/sql-split';
+export {
+  applyMigrations,
+  loadMigrationFiles,
+  findMigrationsDir,
+  schemaMigrationsDdl,
+  sha256Hex,
+  type MigrationFile,
+  type ApplyMigrationsOptions,
+  type ApplyMigrationsResult,
+} from './lib/migrations';
+export {
+  readMinuteAgg,
+  readDeadLetterCounts,
+  minuteAggQuery,
+  deadLetterCountsQuery,
+  parseMinuteAggRow,
+  parseDeadLetterCountRow,
+  VIEW_READ_SETTINGS,
+  type MinuteAggRow,
+  type DeadLetterCountRow,
+} from './lib/readers';
+export { expectedMinuteAgg, expectedDeadLetterCounts } from './lib/oracle';

@@ -1,0 +1,88 @@
+import type { DeadLetterCountRow, MinuteAggRow } from './readers';
+import { LATE_EVENT_REASON } from './schema';
+import { toDeadLetterRecord, toWindowPartitionRecord, type DeadLetterRow, type WindowPartitionRow } from './rows';
+
+function newer(a: [number, number, number], b: [number, number, number]): boolean {
+  for (let i = 0; i < 3; i++) if (a[i] !== b[i]) return a[i] > b[i];
+  return false;
+}
+
+/**
+ * What stream_analytics.iot_minute_agg returns for a set of inserted rows
+ * (in any order, with duplicates): per (window, partition) the row with the
+ * greatest (version, isFinal, updatedAtMs), then summed per window with users
+ * merged exactly. A brute-force oracle for tests.
+ */
+export function expectedMinuteAgg(rows: readonly WindowPartitionRow[]): MinuteAggRow[] {
+  const latest = new Map<string, WindowPartitionRow>();
+  for (const row of rows) {
+    toWindowPartitionRecord(row); // same validation as the writer
+    const key = `${row.windowStartMs}/${row.sourcePartition}`;
+    const cur = latest.get(key);
+    const rank = (r: WindowPartitionRow): [number, number, number] => [r.version, r.isFinal ? 1 : 0, r.updatedAtMs];
+    if (!cur || newer(rank(row), rank(cur))) latest.set(key, row);
+  }
+  const byWindow = new Map<number, WindowPartitionRow[]>();
+  for (const r of latest.values()) {
+    const list = byWindow.get(r.windowStartMs) ?? [];
+    list.push(r);
+    byWindow.set(r.windowStartMs, list);
+  }
+  return [...byWindow.entries()]
+    .sort(([a], [b]) => a - b)
+    .map(([windowStartMs, parts]) => {
+      let totalEvents = 0;
+      let metricSum = 0;
+      let anomalyEvents = 0;
+      let updatedAtMs = 0;
+      let isFinal = true;
+      const users = new Set<string>();
+      for (const p of parts) {
+        totalEvents += p.totalEvents;
+        metricSum += p.metricSum;
+        anomalyEvents += p.anomalyEvents;
+        updatedAtMs = Math.max(updatedAtMs, p.updatedAtMs);
+        isFinal = isFinal && p.isFinal;
+        for (const u of p.users) users.add(u);
+      }
+      return {
+        windowStartMs,
+        totalEvents,
+        avgMetric: totalEvents === 0 ? 0 : metricSum / totalEvents,
+        uniqueUsers: users.size,
+        anomalyEvents,
+        updatedAtMs,
+        metricSum,
+        sourcePartitions: parts.length,
+        isFinal,
+      };
+    });
+}
+
+/**
+ * What stream_analytics.iot_minute_dead_letters returns: each
+ * (topic, partition, offset) once, as its most recently recorded row.
+ */
+export function expectedDeadLetterCounts(rows: readonly DeadLetterRow[]): DeadLetterCountRow[] {
+  const latest = new Map<string, ReturnType<typeof toDeadLetterRecord>>();
+  for (const row of rows) {
+    const rec = toDeadLetterRecord(row);
+    const key = JSON.stringify([rec.source_topic, rec.source_partition, rec.source_offset]);
+    const cur = latest.get(key);
+    const wins =
+      !cur ||
+      rec.recorded_at > cur.recorded_at ||
+      (rec.recorded_at === cur.recorded_at &&
+        (rec.reason > cur.reason || (rec.reason === cur.reason && rec.window_start > cur.window_start)));
+    if (wins) latest.set(key, rec);
+  }
+  const byWindow = new Map<number, DeadLetterCountRow>();
+  for (const rec of latest.values()) {
+    const ms = rec.window_start * 1000;
+    const c = byWindow.get(ms) ?? { windowStartMs: ms, invalidEvents: 0, lateEvents: 0 };
+    if (rec.reason === LATE_EVENT_REASON) c.lateEvents++;
+    else c.invalidEvents++;
+    byWindow.set(ms, c);
+  }
+  return [...byWindow.values()].sort((a, b) => a.windowStartMs - b.windowStartMs);
+}

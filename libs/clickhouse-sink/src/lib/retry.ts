@@ -1,0 +1,151 @@
+import {
+  ClickHouseSinkError,
+  NonRetryableClickHouseError,
+  RetriesExhaustedError,
+  WriteAbortedError,
+  clickHouseErrorCode,
+  errorMessage,
+  isRetryableError,
+} from './errors';
+
+export interface RetryInfo {
+  /** What is being retried, e.g. `insert stream_analytics.iot_window_partition_state`. */
+  operation: string;
+  /** The attempt that just failed (1-based). */
+  attempt: number;
+  /** Sleep before the next attempt. */
+  delayMs: number;
+  /** The failure of this attempt. */
+  error: unknown;
+  /** Milliseconds since the first attempt started. */
+  elapsedMs: number;
+}
+
+export interface RetryOptions {
+  /** Backoff before the second attempt (before jitter). Default 200. */
+  initialDelayMs?: number;
+  /** Cap of the backoff. Default 10000. */
+  maxDelayMs?: number;
+  /** Growth factor per attempt. Default 2. */
+  multiplier?: number;
+  /** Give up after this many attempts. Default: unlimited (an outage is waited out). */
+  maxAttempts?: number;
+  /**
+   * Give up once this many milliseconds have passed since the first attempt
+   * (no attempt starts after it). Default: none.
+   */
+  deadlineMs?: number;
+  /** Called before each sleep; use it for logging and metrics. Must not throw. */
+  onRetry?: (info: RetryInfo) => void;
+  /**
+   * Stops retrying (e.g. on shutdown): a pending backoff sleep ends at once and
+   * the call rejects with {@link WriteAbortedError}. An attempt already in
+   * flight is not cut off; it finishes (bounded by the request timeout), and
+   * if the server acknowledged it the call resolves.
+   */
+  signal?: AbortSignal;
+}
+
+/** Test seams. */
+export interface RetryRuntime {
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+  now(): number;
+  random(): number;
+}
+
+export const DEFAULT_RETRY = {
+  initialDelayMs: 200,
+  maxDelayMs: 10_000,
+  multiplier: 2,
+} as const;
+
+/**
+ * Backoff before attempt `attempt + 1`, "equal jitter": half of the
+ * exponential delay is fixed, the other half random, so retries of several
+ * writers spread out but never collapse to zero.
+ */
+export function computeBackoffDelay(attempt: number, options: RetryOptions = {}, random: () => number = Math.random): number {
+  const initial = options.initialDelayMs ?? DEFAULT_RETRY.initialDelayMs;
+  const max = options.maxDelayMs ?? DEFAULT_RETRY.maxDelayMs;
+  const multiplier = options.multiplier ?? DEFAULT_RETRY.multiplier;
+  const exp = Math.min(max, initial * Math.pow(multiplier, Math.max(0, attempt - 1)));
+  const half = exp / 2;
+  return Math.round(half + random() * half);
+}
+
+function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+const defaultRuntime: RetryRuntime = { sleep: abortableSleep, now: () => Date.now(), random: Math.random };
+
+/**
+ * Runs `fn` until it succeeds, retrying retryable failures (see
+ * {@link isRetryableError}) with exponential backoff and jitter.
+ *
+ * Rejects with {@link NonRetryableClickHouseError} for a permanent failure
+ * (the original error is its `cause`), {@link RetriesExhaustedError} when
+ * maxAttempts/deadline is reached, {@link WriteAbortedError} when the signal
+ * fired. It resolves only with `fn`'s own result, i.e. only after the server
+ * acknowledged.
+ */
+export async function retryWithBackoff<T>(
+  operation: string,
+  fn: (attempt: number) => Promise<T>,
+  options: RetryOptions = {},
+  runtime: RetryRuntime = defaultRuntime,
+): Promise<T> {
+  const started = runtime.now();
+  const maxAttempts = options.maxAttempts ?? Number.POSITIVE_INFINITY;
+  let lastError: unknown = undefined;
+  for (let attempt = 1; ; attempt++) {
+    if (options.signal?.aborted) {
+      throw new WriteAbortedError(
+        `${operation}: aborted after ${attempt - 1} attempt(s)` + (lastError === undefined ? '' : `, last error: ${errorMessage(lastError)}`),
+        attempt - 1,
+        lastError,
+      );
+    }
+    try {
+      return await fn(attempt);
+    } catch (err) {
+      lastError = err;
+      if (!isRetryableError(err)) {
+        if (err instanceof ClickHouseSinkError) throw err;
+        throw new NonRetryableClickHouseError(`${operation} failed permanently: ${errorMessage(err)}`, {
+          cause: err,
+          clickhouseCode: clickHouseErrorCode(err),
+        });
+      }
+      const elapsed = runtime.now() - started;
+      const delayMs = computeBackoffDelay(attempt, options, runtime.random);
+      const pastDeadline = options.deadlineMs !== undefined && elapsed + delayMs >= options.deadlineMs;
+      if (attempt >= maxAttempts || pastDeadline) {
+        throw new RetriesExhaustedError(
+          `${operation} failed after ${attempt} attempt(s) in ${elapsed} ms: ${errorMessage(err)}`,
+          attempt,
+          err,
+        );
+      }
+      if (options.onRetry) {
+        try {
+          options.onRetry({ operation, attempt, delayMs, error: err, elapsedMs: elapsed });
+        } catch {
+          // a logging callback must not break the write path
+        }
+      }
+      await runtime.sleep(delayMs, options.signal);
+    }
+  }
+}

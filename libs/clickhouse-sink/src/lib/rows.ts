@@ -1,0 +1,141 @@
+import { RowValidationError } from './errors';
+
+/** Cumulative aggregate of one window as seen by one source partition. */
+export interface WindowPartitionRow {
+  /** Window start, epoch milliseconds, a whole second (the aggregator uses whole minutes). */
+  windowStartMs: number;
+  /** Kafka partition of the raw topic, 0..65535. */
+  sourcePartition: number;
+  /** Raw topic name; informational, not part of the key. Default empty. */
+  sourceTopic?: string;
+  totalEvents: number;
+  /** Sum of metric_value over the window's events of this partition. */
+  metricSum: number;
+  /** Distinct user_ids; deduplicated and sorted on serialisation. */
+  users: readonly string[];
+  anomalyEvents: number;
+  /** Last source offset folded into this row; the newest version wins. */
+  version: number;
+  isFinal: boolean;
+  /** Epoch milliseconds. */
+  updatedAtMs: number;
+}
+
+/** One dead-lettered source message. */
+export interface DeadLetterRow {
+  sourceTopic: string;
+  sourcePartition: number;
+  sourceOffset: number;
+  /** Event-time window for late events, the Kafka-timestamp minute for malformed ones; epoch ms (floored to the second). */
+  windowStartMs: number;
+  /** Machine-readable reason, e.g. `late_event`, `invalid_json`, `schema_violation`, `oversized`. */
+  reason: string;
+  /** Empty when unknown. */
+  deviceId?: string;
+  /** Epoch milliseconds. */
+  recordedAtMs: number;
+}
+
+/** JSONEachRow record of stream_analytics.iot_window_partition_state (DateTime columns as epoch seconds). */
+export interface WindowPartitionRecord {
+  window_start: number;
+  source_topic: string;
+  source_partition: number;
+  total_events: number;
+  metric_sum: number;
+  users: string[];
+  anomaly_events: number;
+  version: number;
+  is_final: 0 | 1;
+  updated_at: number;
+  updated_at_ms: number;
+}
+
+/** JSONEachRow record of stream_analytics.dead_letter_events. */
+export interface DeadLetterRecord {
+  source_topic: string;
+  source_partition: number;
+  source_offset: number;
+  window_start: number;
+  reason: string;
+  device_id: string;
+  recorded_at: number;
+}
+
+/** Largest value of a ClickHouse DateTime (UInt32 seconds). */
+const MAX_DATETIME_SECONDS = 0xffffffff;
+
+function fail(what: string, field: string, value: unknown, rule: string): never {
+  throw new RowValidationError(`${what}: ${field} must be ${rule}, got ${JSON.stringify(value)}`);
+}
+
+function uint(what: string, field: string, value: unknown, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0 || value > max) {
+    fail(what, field, value, `an integer in [0, ${max}]`);
+  }
+  return value;
+}
+
+function epochMs(what: string, field: string, value: unknown): number {
+  uint(what, field, value);
+  if ((value as number) / 1000 > MAX_DATETIME_SECONDS) fail(what, field, value, 'an epoch millisecond value within DateTime range');
+  return value as number;
+}
+
+function str(what: string, field: string, value: unknown): string {
+  if (typeof value !== 'string') fail(what, field, value, 'a string');
+  return value;
+}
+
+/** Sorted distinct copy (code-unit order, deterministic). */
+export function normaliseUsers(users: readonly string[]): string[] {
+  return Array.from(new Set(users)).sort();
+}
+
+/** Validates a window row and maps it to its table record. Throws RowValidationError. */
+export function toWindowPartitionRecord(row: WindowPartitionRow): WindowPartitionRecord {
+  const what = `window row (partition ${String(row?.sourcePartition)}, window ${String(row?.windowStartMs)})`;
+  const windowStartMs = epochMs(what, 'windowStartMs', row.windowStartMs);
+  if (windowStartMs % 1000 !== 0) fail(what, 'windowStartMs', windowStartMs, 'a whole second (DateTime has second precision)');
+  if (!Number.isFinite(row.metricSum)) fail(what, 'metricSum', row.metricSum, 'a finite number');
+  if (!Array.isArray(row.users)) fail(what, 'users', row.users, 'an array of strings');
+  for (const u of row.users) str(what, 'users[]', u);
+  if (typeof row.isFinal !== 'boolean') fail(what, 'isFinal', row.isFinal, 'a boolean');
+  const updatedAtMs = epochMs(what, 'updatedAtMs', row.updatedAtMs);
+  return {
+    window_start: windowStartMs / 1000,
+    source_topic: row.sourceTopic === undefined ? '' : str(what, 'sourceTopic', row.sourceTopic),
+    source_partition: uint(what, 'sourcePartition', row.sourcePartition, 0xffff),
+    total_events: uint(what, 'totalEvents', row.totalEvents),
+    metric_sum: row.metricSum,
+    users: normaliseUsers(row.users),
+    anomaly_events: uint(what, 'anomalyEvents', row.anomalyEvents),
+    version: uint(what, 'version', row.version),
+    is_final: row.isFinal ? 1 : 0,
+    updated_at: Math.floor(updatedAtMs / 1000),
+    updated_at_ms: updatedAtMs,
+  };
+}
+
+/** Validates a dead-letter row and maps it to its table record. Throws RowValidationError. */
+export function toDeadLetterRecord(row: DeadLetterRow): DeadLetterRecord {
+  const what = `dead letter (${String(row?.sourceTopic)}/${String(row?.sourcePartition)}@${String(row?.sourceOffset)})`;
+  const reason = str(what, 'reason', row.reason);
+  if (reason.length === 0) fail(what, 'reason', reason, 'a non-empty string');
+  return {
+    source_topic: str(what, 'sourceTopic', row.sourceTopic),
+    source_partition: uint(what, 'sourcePartition', row.sourcePartition, 0xffff),
+    source_offset: uint(what, 'sourceOffset', row.sourceOffset),
+    window_start: Math.floor(epochMs(what, 'windowStartMs', row.windowStartMs) / 1000),
+    reason,
+    device_id: row.deviceId === undefined ? '' : str(what, 'deviceId', row.deviceId),
+    recorded_at: Math.floor(epochMs(what, 'recordedAtMs', row.recordedAtMs) / 1000),
+  };
+}
+
+/** JSONEachRow text (one JSON object per line, trailing newline) of records. */
+export function toJsonEachRow(records: readonly object[]): string {
+  let out = '';
+  for (const r of records) out += JSON.stringify(r) + '\n';
+  return out;
+}

@@ -1,0 +1,20 @@
+/**
+ * The dead-letter vocabulary: every reason an event can be rejected for, with
+ * what it means. The validator emits all of them except `late_event`, which
+ * the aggregator assigns (the event is valid but its window is already final);
+ * it lives here so the DLQ has one vocabulary.
+ */
+export const REASON_CODES = {
+  invalid_json: 'The payload is not a JSON document (syntax error, truncated, empty, or not valid UTF-8).',
+  too_large: 'The payload is larger than MAX_EVENT_BYTES (8192 bytes); it is rejected before parsing.',
+  wrong_type: 'The payload is not a JSON object, or a field has the wrong JSON type (e.g. "temperature":"21.5", a numeric string).',
+  missing_field: 'A required field is absent.',
+  unknown_field: 'The object has a field the schema does not define.',
+  out_of_range: 'A number is outside its allowed range (or not finite, e.g. 1e999).',
+  invalid_value: 'A string breaks its constraint: not one of the status values, wrong length, or forbidden characters.',
+  bad_timestamp: 'event_time is not a UTC ISO-8601 instant such as 2026-11-24T09:00:00.123Z (offset, space separator, no Z, impossible date).',
+  late_event: 'Valid event whose window was already final (beyond the allowed lateness); assigned by the aggregator.',
+} as const;
+
+export type ReasonCode = keyof typeof REASON_CODES;
+export const REASON_CODE_LIST = Object.keys(REASON_CODES) as ReasonCode[];

@@ -1,0 +1,4 @@
+export * from './lib/endpoints';
+export * from './lib/kafka';
+export * from './lib/apps';
+export * from './lib/oracle';

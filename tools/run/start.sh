@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# `npm start`: bootstrap, bring up Kafka and ClickHouse, build, and run the long-running apps
+# (aggregator, then producer) with their output prefixed. Ctrl-C stops the apps (SIGTERM, SIGKILL
+# after 20 s), then the servers this run started, and exits 0.
+# START_SKIP_BUILD=1 skips the build; PRODUCER_ARGS adds producer flags.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+
+# Start order. dlq-replayer is a one-shot tool, not a service, so it is not started here.
+APPS=(aggregator producer)
+declare -A METRICS_PORTS=([producer]=9464 [aggregator]=9465)
+# Extra producer flags, e.g. PRODUCER_ARGS="--rate 1000 --devices 200".
+read -r -a PRODUCER_EXTRA <<<"${PRODUCER_ARGS:-}"
+BUILD_CMD=(npx nx run-many -t build)
+STOP_TIMEOUT_SECS=20
+
+say() { printf '[start] %s\n' "$*" >&2; }
+started_file=""
+app_names=()
+app_pids=()
+
+alive() { kill -0 "$1" 2>/dev/null; }
+
+# Producer first (reverse start order), so the aggregator can still consume and flush what was
+# produced; all within one shared deadline.
+stop_apps() {
+  local deadline=$((SECONDS + STOP_TIMEOUT_SECS)) i pid
+  for ((i = ${#app_pids[@]} - 1; i >= 0; i--)); do
+    pid="${app_pids[$i]}"
+    alive "$pid" || continue
+    say "stopping ${app_names[$i]} (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    while alive "$pid" && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.2; done
+    if alive "$pid"; then
+      say "${app_names[$i]} did not stop within ${STOP_TIMEOUT_SECS} s; killing it"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+  done
+  # Reap the output prefixers (they end once their app's output closes).
+  wait 2>/dev/null || true
+}
+
+cleanup() {
+  local rc=$?
+  # A second Ctrl-C must not abandon the shutdown halfway (stray servers, orphaned apps).
+  trap '' INT TERM
+  stop_apps
+  if [ -n "$started_file" ]; then
+    node tools/stack/stack.mjs down --only-if-started "$started_file" || true
+    rm -f "$started_file"
+  fi
+  say "stopped"
+  exit "$rc"
+}
+trap cleanup EXIT
+# Ctrl-C / SIGTERM are the normal way to end `npm start`: exit 0.
+trap 'say "shutting down"; exit 0' INT TERM
+
+bash tools/run/bootstrap.sh
+
+if [ -n "${KAFKA_BROKERS:-}" ] && [ -n "${CLICKHOUSE_URL:-}" ]; then
+  say "using KAFKA_BROKERS=$KAFKA_BROKERS and CLICKHOUSE_URL=$CLICKHOUSE_URL from the environment; not starting the local stack"
+else
+  user_kafka="${KAFKA_BROKERS:-}"
+  user_clickhouse="${CLICKHOUSE_URL:-}"
+  only=()
+  if [ -n "$user_kafka" ]; then only=(--only clickhouse); fi
+  if [ -n "$user_clickhouse" ]; then only=(--only kafka); fi
+  started_file="$(mktemp "${TMPDIR:-/tmp}/stack-started.XXXXXX")"
+  env_lines="$(node tools/stack/stack.mjs up --env --started-file "$started_file" "${only[@]}")"
+  eval "$env_lines"
+  if [ -n "$user_kafka" ]; then export KAFKA_BROKERS="$user_kafka"; fi
+  if [ -n "$user_clickhouse" ]; then export CLICKHOUSE_URL="$user_clickhouse"; fi
+fi
+
+if [ -n "${START_SKIP_BUILD:-}" ]; then
+  say "START_SKIP_BUILD is set; using the existing dist/apps"
+else
+  say "building: ${BUILD_CMD[*]}"
+  "${BUILD_CMD[@]}"
+fi
+
+for app in "${APPS[@]}"; do
+  main="dist/apps/$app/main.js"
+  if [ ! -f "$main" ]; then
+    say "no $main; not starting $app"
+    continue
+  fi
+  args=()
+  if [ "$app" = producer ]; then args=("${PRODUCER_EXTRA[@]}"); fi
+  # setsid: the app gets its own session, so a terminal Ctrl-C reaches only this script, which
+  # then stops the apps in order with SIGTERM. The subshell records its pid and execs the app, so
+  # that pid is the app's. Both app and sed are children of this script (reaped by it), and sed,
+  # as part of a background job, ignores SIGINT and keeps prefixing while the app shuts down.
+  pid_file="$(mktemp)"
+  (
+    echo "$BASHPID" >"$pid_file"
+    METRICS_PORT="${METRICS_PORTS[$app]}" exec setsid node "$main" "${args[@]}"
+  ) 2>&1 | sed -u "s/^/[$app] /" &
+  while [ ! -s "$pid_file" ]; do sleep 0.05; done
+  pid="$(cat "$pid_file")"
+  rm -f "$pid_file"
+  app_pids+=("$pid")
+  app_names+=("$app")
+  say "started $app (pid $pid), metrics on http://127.0.0.1:${METRICS_PORTS[$app]}/metrics"
+done
+
+say "Kafka: $KAFKA_BROKERS   ClickHouse: $CLICKHOUSE_URL"
+say "latest windows: curl '$CLICKHOUSE_URL/?query=SELECT+*+FROM+stream_analytics.iot_minute_agg+ORDER+BY+window_start+DESC+LIMIT+5'"
+say "metrics: producer :${METRICS_PORTS[producer]}, aggregator :${METRICS_PORTS[aggregator]}"
+if [ "${#app_pids[@]}" -eq 0 ]; then
+  say "no app bundles in dist/apps; keeping the stack up until Ctrl-C"
+else
+  say "press Ctrl-C to stop"
+fi
+
+# Idle until a signal arrives; report apps that end on their own (the rest keeps running).
+declare -A reported=()
+while :; do
+  for i in "${!app_pids[@]}"; do
+    pid="${app_pids[$i]}"
+    if [ -z "${reported[$i]:-}" ] && ! alive "$pid"; then
+      code=0
+      wait "$pid" 2>/dev/null || code=$?
+      say "${app_names[$i]} exited with code $code (Ctrl-C to stop the rest)"
+      reported[$i]=1
+    fi
+  done
+  # `wait` on a background sleep, unlike a foreground sleep, is interrupted by trapped signals.
+  sleep 1 &
+  wait $! || true
+done

@@ -1,0 +1,296 @@
+#!/usr/bin/env node
+// The local development stack: Apache Kafka (KRaft) and ClickHouse as user processes, no Docker.
+// Zero dependencies (node: builtins only) because it runs before `npm install`.
+//
+//   node tools/stack/stack.mjs up [--env] [--started-file F] [--only kafka|clickhouse] [--no-provision]
+//   node tools/stack/stack.mjs provision [--only ...]
+//   node tools/stack/stack.mjs down [--purge] [--only-if-started F] [--only ...]
+//   node tools/stack/stack.mjs status [--json]
+//   node tools/stack/stack.mjs env
+//   node tools/stack/stack.mjs jars
+//
+// Environment: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), CLICKHOUSE_HTTP_PORT (8123),
+// CLICKHOUSE_TCP_PORT (9000), STACK_DIR (<repo>/.local), STACK_READY_TIMEOUT_SECS (90),
+// RAW_TOPIC / AGG_TOPIC / DLQ_TOPIC, KAFKA_HEAP_OPTS, KAFKA_LIBS_DIR, CLICKHOUSE_SERVER_BIN,
+// CLICKHOUSE_INIT_DIR.
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { applySchema, clickhouseServer } from './clickhouse.mjs';
+import { clientEnv, loadConfig } from './config.mjs';
+import { ensureJars, kafkaServer, provisionTopics } from './kafka.mjs';
+import { acquireLock } from './lock.mjs';
+import { StackError, say, shortPath } from './log.mjs';
+import { removeFile, stopProcess } from './process.mjs';
+import { describe, ensureRunning, preflight, stopServer } from './server.mjs';
+
+const USAGE = `usage: node tools/stack/stack.mjs <command> [options]
+  up          start Kafka and ClickHouse (reusing running ones) and provision them
+                --env                 also print export lines for KAFKA_BROKERS / CLICKHOUSE_URL
+                --started-file F      write {"kafka":bool,"clickhouse":bool}: what this call started
+                --only kafka|clickhouse   manage just one server
+                --no-provision        skip topics and schema
+  provision   create the topics and apply clickhouse/init/*.sql (servers must be up)
+  down        stop the servers this tool started
+                --purge               also delete their data and logs (keeps the Kafka jars)
+                --only-if-started F   stop only what the \`up --started-file F\` call started
+  status      show each server's state [--json]
+  env         print export lines for KAFKA_BROKERS / CLICKHOUSE_URL
+  jars        resolve the Kafka jars with Maven if missing or infra/kafka/pom.xml changed`;
+
+const SERVER_NAMES = ['kafka', 'clickhouse'];
+
+function parseArgs(argv) {
+  const [command, ...rest] = argv;
+  const opts = { command, only: SERVER_NAMES };
+  for (let i = 0; i < rest.length; i++) {
+    const arg = rest[i];
+    const value = () => {
+      const v = rest[++i];
+      if (v === undefined || v.startsWith('--')) throw new StackError(`${arg} needs a value.\n${USAGE}`);
+      return v;
+    };
+    if (arg === '--env') opts.env = true;
+    else if (arg === '--json') opts.json = true;
+    else if (arg === '--purge') opts.purge = true;
+    else if (arg === '--no-provision') opts.noProvision = true;
+    else if (arg === '--started-file') opts.startedFile = value();
+    else if (arg === '--only-if-started') opts.onlyIfStarted = value();
+    else if (arg === '--only') {
+      opts.only = value().split(',');
+      const bad = opts.only.filter((n) => !SERVER_NAMES.includes(n));
+      if (bad.length) throw new StackError(`--only takes ${SERVER_NAMES.join(' or ')}, got '${bad.join(',')}'.`);
+    } else throw new StackError(`Unknown option '${arg}'.\n${USAGE}`);
+  }
+  return opts;
+}
+
+function servers(cfg, only) {
+  const all = [kafkaServer(cfg), clickhouseServer(cfg)];
+  return all.filter((s) => only.includes(s.name));
+}
+
+// Long enough for a first Maven download plus a slow start; the waiter then reuses the servers.
+const lockTimeoutMs = (cfg) => 15 * 60_000 + cfg.readyTimeoutMs;
+
+function printEnv(cfg) {
+  for (const [key, value] of Object.entries(clientEnv(cfg))) process.stdout.write(`export ${key}=${value}\n`);
+}
+
+function writeJson(file, data) {
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, `${JSON.stringify(data)}\n`);
+}
+
+async function provision(cfg, only) {
+  if (only.includes('kafka')) await provisionTopics(cfg);
+  if (only.includes('clickhouse')) await applySchema(cfg);
+}
+
+async function up(cfg, opts) {
+  const list = servers(cfg, opts.only);
+  const release = await acquireLock(cfg.lockDir, { command: 'up', timeoutMs: lockTimeoutMs(cfg) });
+
+  // What this invocation started, recorded as soon as each process exists (not only at the end),
+  // so a caller's cleanup trap can stop it even if this process is killed mid-start.
+  const started = Object.fromEntries(SERVER_NAMES.map((n) => [n, false]));
+  const spawned = new Map(); // name -> {server, pid}
+  const record = () => {
+    if (opts.startedFile) writeJson(opts.startedFile, started);
+    writeJson(cfg.lastUpFile, { ...started, by: process.pid, at: new Date().toISOString() });
+  };
+  record();
+
+  const stopSpawned = async () => {
+    await Promise.all(
+      [...spawned.values()].map(async ({ server, pid }) => {
+        await stopProcess(pid, cfg.stopTimeoutMs);
+        removeFile(server.pidFile);
+        say(`stopped ${server.name} (pid ${pid}), which this run had started`);
+      }),
+    );
+  };
+
+  // Ctrl-C while starting: don't leave half-started servers behind (they run in their own session,
+  // so the terminal's SIGINT does not reach them).
+  let interrupted = false;
+  const onSignal = (signal) => {
+    if (interrupted) return;
+    interrupted = true;
+    say(`interrupted (${signal}); stopping what this run started`);
+    stopSpawned().finally(() => {
+      release();
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    });
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  try {
+    for (const server of list) await preflight(server);
+    const results = await Promise.allSettled(
+      list.map((server) =>
+        ensureRunning(server, {
+          readyTimeoutMs: cfg.readyTimeoutMs,
+          stopTimeoutMs: cfg.stopTimeoutMs,
+          onSpawn: (pid) => {
+            started[server.name] = true;
+            spawned.set(server.name, { server, pid });
+            record();
+          },
+        }),
+      ),
+    );
+    // After a signal, onSignal owns the cleanup and exits; servers it killed show up here as
+    // failures, which are no news to anyone.
+    if (interrupted) await new Promise(() => {});
+    const failures = results.filter((r) => r.status === 'rejected').map((r) => r.reason);
+    if (failures.length > 0) {
+      // Forget servers that failed (ensureRunning already stopped them), stop the rest we started.
+      list.forEach((server, i) => {
+        if (results[i].status === 'rejected') {
+          spawned.delete(server.name);
+          started[server.name] = false;
+        }
+      });
+      for (const err of failures.slice(1)) report(err);
+      if (spawned.size > 0) await stopSpawned();
+      for (const name of spawned.keys()) started[name] = false;
+      record();
+      throw failures[0];
+    }
+    if (!opts.noProvision) await provision(cfg, opts.only);
+  } finally {
+    release();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  if (opts.env) printEnv(cfg);
+}
+
+async function down(cfg, opts) {
+  let names = opts.only;
+  if (opts.onlyIfStarted) {
+    if (!existsSync(opts.onlyIfStarted)) {
+      say(`no record in ${opts.onlyIfStarted} of servers started by that run; nothing to stop`);
+      return;
+    }
+    let record = {};
+    try {
+      record = JSON.parse(readFileSync(opts.onlyIfStarted, 'utf8'));
+    } catch {
+      /* unreadable: treat as "started nothing" */
+    }
+    names = names.filter((n) => record[n] === true);
+    const kept = opts.only.filter((n) => !names.includes(n));
+    if (kept.length) say(`leaving ${kept.join(' and ')} running (not started by that run)`);
+  }
+
+  // Stopping is bounded (SIGKILL after 20 s); a second Ctrl-C must not abandon it halfway.
+  const onSignal = () => say('still stopping servers; please wait (at most ~20 s)');
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const release = await acquireLock(cfg.lockDir, { command: 'down', timeoutMs: lockTimeoutMs(cfg) });
+  try {
+    const results = await Promise.all(servers(cfg, names).map((s) => stopServer(s, { stopTimeoutMs: cfg.stopTimeoutMs })));
+    if (results.length > 0 && results.every((r) => !r.stopped) && !opts.purge) {
+      say(`nothing to stop (${results.map((r) => r.message).join('; ')})`);
+    } else {
+      for (const r of results) say(r.message);
+    }
+    if (opts.onlyIfStarted) rmSync(opts.onlyIfStarted, { force: true });
+    if (opts.purge) {
+      const dirs = [];
+      if (opts.only.includes('kafka')) dirs.push(cfg.kafka.dir);
+      if (opts.only.includes('clickhouse')) dirs.push(cfg.clickhouse.dir);
+      // The jars may live inside the kafka dir (the default); they are not data, keep them.
+      const keep = new Set([cfg.kafka.libsDir, cfg.kafka.mvnLog]);
+      for (const dir of dirs) {
+        const entries = existsSync(dir) ? readdirSync(dir).map((e) => join(dir, e)) : [];
+        for (const entry of entries) if (!keep.has(entry)) rmSync(entry, { recursive: true, force: true });
+        if (entries.every((e) => !keep.has(e))) rmSync(dir, { recursive: true, force: true });
+      }
+      rmSync(cfg.lastUpFile, { force: true });
+      say(`purged ${dirs.map(shortPath).join(', ')} (the Kafka jars are kept)`);
+    }
+  } finally {
+    release();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+async function status(cfg, opts) {
+  const states = await Promise.all(servers(cfg, opts.only).map(describe));
+  if (opts.json) {
+    process.stdout.write(`${JSON.stringify(states, null, 2)}\n`);
+    return;
+  }
+  for (const s of states) {
+    if (s.state === 'running') {
+      say(`${s.name}: running (pid ${s.pid}) on ${s.endpoint}, ${s.ready ? 'ready' : 'NOT answering'}; log ${shortPath(s.log)}`);
+    } else {
+      const notes = [];
+      if (s.stalePid) notes.push(`stale pid file for pid ${s.stalePid}`);
+      if (s.portsInUseByOthers.length) notes.push(`port ${s.portsInUseByOthers.join(', port ')} in use by another process`);
+      say(`${s.name}: stopped${notes.length ? ` (${notes.join('; ')})` : ''}; endpoint ${s.endpoint}; log ${shortPath(s.log)}`);
+    }
+  }
+}
+
+function report(err) {
+  if (err instanceof StackError) {
+    say(err.message);
+    for (const line of err.details ?? []) process.stderr.write(`        ${line}\n`);
+  } else {
+    say(`unexpected error: ${err?.stack ?? err}`);
+  }
+}
+
+async function main(argv) {
+  const opts = parseArgs(argv);
+  const cfg = loadConfig();
+  switch (opts.command) {
+    case 'up':
+      return up(cfg, opts);
+    case 'provision': {
+      const release = await acquireLock(cfg.lockDir, { command: 'provision', timeoutMs: lockTimeoutMs(cfg) });
+      try {
+        return await provision(cfg, opts.only);
+      } finally {
+        release();
+      }
+    }
+    case 'down':
+      return down(cfg, opts);
+    case 'status':
+      return status(cfg, opts);
+    case 'env':
+      return printEnv(cfg);
+    case 'jars': {
+      const release = await acquireLock(cfg.lockDir, { command: 'jars', timeoutMs: lockTimeoutMs(cfg) });
+      try {
+        return say((await ensureJars(cfg)).message);
+      } finally {
+        release();
+      }
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(`${USAGE}\n`);
+      return;
+    default:
+      throw new StackError(`Unknown command '${opts.command}'.\n${USAGE}`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  () => {
+    process.exitCode = 0;
+  },
+  (err) => {
+    report(err);
+    process.exitCode = 1;
+  },
+);
