@@ -12,4 +12,6 @@ module.exports = {
   moduleFileExtensions: ['ts', 'js', 'json'],
   moduleNameMapper: pathsToModuleNameMapper(path.join(__dirname, 'tsconfig.base.json'), __dirname),
   testMatch: ['**/?(*.)+(spec|test).ts'],
+  // Tests that stop shared servers run alone, in the test-disruptive targets.
+  testPathIgnorePatterns: ['/node_modules/', '\\.disruptive\\.spec\\.ts$'],
 };

@@ -70,7 +70,7 @@ else
   if [ -n "$user_kafka" ]; then only=(--only clickhouse); fi
   if [ -n "$user_clickhouse" ]; then only=(--only kafka); fi
   started_file="$(mktemp "${TMPDIR:-/tmp}/stack-started.XXXXXX")"
-  env_lines="$(node tools/stack/stack.mjs up --env --started-file "$started_file" "${only[@]}")"
+  env_lines="$(node tools/stack/stack.mjs up --env --started-file "$started_file" --holder-pid $$ "${only[@]}")"
   eval "$env_lines"
   if [ -n "$user_kafka" ]; then export KAFKA_BROKERS="$user_kafka"; fi
   if [ -n "$user_clickhouse" ]; then export CLICKHOUSE_URL="$user_clickhouse"; fi

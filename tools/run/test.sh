@@ -11,11 +11,16 @@ cd "$ROOT"
 
 # What `npm test` runs. Adjust targets/flags here.
 NX_TEST_CMD=(npx nx run-many -t lint test build --parallel=2 --outputStyle=stream)
+# Tests that stop or restart the shared servers (a ClickHouse outage, a broker
+# restart) run afterwards, one project at a time, and only against servers
+# this run controls (the local stack).
+NX_DISRUPTIVE_CMD=(npx nx run-many -t test-disruptive --parallel=1 --outputStyle=stream)
 
 say() { printf '[test] %s\n' "$*" >&2; }
 t_start=$(date +%s)
 started_file=""
 
+# shellcheck disable=SC2317  # only ever invoked by the EXIT trap
 cleanup() {
   local rc=$?
   # Finish cleaning up even if Ctrl-C is pressed again.
@@ -44,7 +49,7 @@ else
   if [ -n "$user_clickhouse" ]; then only=(--only kafka); fi
   started_file="$(mktemp "${TMPDIR:-/tmp}/stack-started.XXXXXX")"
   # Assigned first (not eval'ed directly) so that a failing `up` stops the script under set -e.
-  env_lines="$(node tools/stack/stack.mjs up --env --started-file "$started_file" "${only[@]}")"
+  env_lines="$(node tools/stack/stack.mjs up --env --started-file "$started_file" --holder-pid $$ "${only[@]}")"
   eval "$env_lines"
   if [ -n "$user_kafka" ]; then export KAFKA_BROKERS="$user_kafka"; fi
   if [ -n "$user_clickhouse" ]; then export CLICKHOUSE_URL="$user_clickhouse"; fi
@@ -54,4 +59,12 @@ fi
 say "running: ${NX_TEST_CMD[*]}"
 rc=0
 "${NX_TEST_CMD[@]}" || rc=$?
+if [ "$rc" -eq 0 ]; then
+  if [ -n "$started_file" ] && [ -z "${user_kafka:-}" ] && [ -z "${user_clickhouse:-}" ]; then
+    export STACK_CONTROL=1
+    export KAFKA_RESTART_CMD="node $ROOT/tools/stack/stack.mjs down --only kafka && node $ROOT/tools/stack/stack.mjs up --only kafka --no-provision"
+  fi
+  say "running: ${NX_DISRUPTIVE_CMD[*]}"
+  "${NX_DISRUPTIVE_CMD[@]}" || rc=$?
+fi
 exit "$rc"

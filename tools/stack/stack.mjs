@@ -2,7 +2,7 @@
 // The local development stack: Apache Kafka (KRaft) and ClickHouse as user processes, no Docker.
 // Zero dependencies (node: builtins only) because it runs before `npm install`.
 //
-//   node tools/stack/stack.mjs up [--env] [--started-file F] [--only kafka|clickhouse] [--no-provision]
+//   node tools/stack/stack.mjs up [--env] [--started-file F [--holder-pid N]] [--only kafka|clickhouse] [--no-provision]
 //   node tools/stack/stack.mjs provision [--only ...]
 //   node tools/stack/stack.mjs down [--purge] [--only-if-started F] [--only ...]
 //   node tools/stack/stack.mjs status [--json]
@@ -18,6 +18,7 @@ import { dirname, join } from 'node:path';
 import { applySchema, clickhouseServer } from './clickhouse.mjs';
 import { clientEnv, loadConfig } from './config.mjs';
 import { ensureJars, kafkaServer, provisionTopics } from './kafka.mjs';
+import { clearHandoff, releaseLease, takeLease } from './leases.mjs';
 import { acquireLock } from './lock.mjs';
 import { StackError, say, shortPath } from './log.mjs';
 import { removeFile, stopProcess } from './process.mjs';
@@ -26,13 +27,16 @@ import { describe, ensureRunning, preflight, stopServer } from './server.mjs';
 const USAGE = `usage: node tools/stack/stack.mjs <command> [options]
   up          start Kafka and ClickHouse (reusing running ones) and provision them
                 --env                 also print export lines for KAFKA_BROKERS / CLICKHOUSE_URL
-                --started-file F      write {"kafka":bool,"clickhouse":bool}: what this call started
+                --started-file F      write {"kafka":bool,"clickhouse":bool}: what this call started,
+                                      and hold a lease on the stack for the calling run
+                --holder-pid N        the run holding that lease (default: our parent process)
                 --only kafka|clickhouse   manage just one server
                 --no-provision        skip topics and schema
   provision   create the topics and apply clickhouse/init/*.sql (servers must be up)
   down        stop the servers this tool started
                 --purge               also delete their data and logs (keeps the Kafka jars)
                 --only-if-started F   stop only what the \`up --started-file F\` call started
+                                      (handed over instead while other runs hold leases)
   status      show each server's state [--json]
   env         print export lines for KAFKA_BROKERS / CLICKHOUSE_URL
   jars        resolve the Kafka jars with Maven if missing or infra/kafka/pom.xml changed`;
@@ -41,7 +45,9 @@ const SERVER_NAMES = ['kafka', 'clickhouse'];
 
 function parseArgs(argv) {
   const [command, ...rest] = argv;
-  const opts = { command, only: SERVER_NAMES };
+  // The lease holder defaults to whoever ran us; scripts pass their own pid ($$) explicitly,
+  // because from inside $(...) our parent is a short-lived subshell.
+  const opts = { command, only: SERVER_NAMES, holderPid: process.ppid };
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i];
     const value = () => {
@@ -55,6 +61,10 @@ function parseArgs(argv) {
     else if (arg === '--no-provision') opts.noProvision = true;
     else if (arg === '--started-file') opts.startedFile = value();
     else if (arg === '--only-if-started') opts.onlyIfStarted = value();
+    else if (arg === '--holder-pid') {
+      opts.holderPid = Number(value());
+      if (!Number.isInteger(opts.holderPid) || opts.holderPid <= 0) throw new StackError('--holder-pid needs a process id.');
+    }
     else if (arg === '--only') {
       opts.only = value().split(',');
       const bad = opts.only.filter((n) => !SERVER_NAMES.includes(n));
@@ -90,6 +100,7 @@ async function up(cfg, opts) {
   const list = servers(cfg, opts.only);
   const release = await acquireLock(cfg.lockDir, { command: 'up', timeoutMs: lockTimeoutMs(cfg) });
 
+  if (opts.startedFile) takeLease(cfg, opts.startedFile, opts.holderPid);
   // What this invocation started, recorded as soon as each process exists (not only at the end),
   // so a caller's cleanup trap can stop it even if this process is killed mid-start.
   const started = Object.fromEntries(SERVER_NAMES.map((n) => [n, false]));
@@ -168,55 +179,71 @@ async function up(cfg, opts) {
 }
 
 async function down(cfg, opts) {
-  let names = opts.only;
-  if (opts.onlyIfStarted) {
-    if (!existsSync(opts.onlyIfStarted)) {
-      say(`no record in ${opts.onlyIfStarted} of servers started by that run; nothing to stop`);
-      return;
-    }
-    let record = {};
-    try {
-      record = JSON.parse(readFileSync(opts.onlyIfStarted, 'utf8'));
-    } catch {
-      /* unreadable: treat as "started nothing" */
-    }
-    names = names.filter((n) => record[n] === true);
-    const kept = opts.only.filter((n) => !names.includes(n));
-    if (kept.length) say(`leaving ${kept.join(' and ')} running (not started by that run)`);
-  }
-
   // Stopping is bounded (SIGKILL after 20 s); a second Ctrl-C must not abandon it halfway.
   const onSignal = () => say('still stopping servers; please wait (at most ~20 s)');
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   const release = await acquireLock(cfg.lockDir, { command: 'down', timeoutMs: lockTimeoutMs(cfg) });
   try {
+    let names = opts.only;
+    if (opts.onlyIfStarted) {
+      names = namesToStopAfterRun(cfg, opts);
+      if (names.length === 0) return;
+    } else {
+      clearHandoff(cfg);
+    }
+
     const results = await Promise.all(servers(cfg, names).map((s) => stopServer(s, { stopTimeoutMs: cfg.stopTimeoutMs })));
     if (results.length > 0 && results.every((r) => !r.stopped) && !opts.purge) {
       say(`nothing to stop (${results.map((r) => r.message).join('; ')})`);
     } else {
       for (const r of results) say(r.message);
     }
-    if (opts.onlyIfStarted) rmSync(opts.onlyIfStarted, { force: true });
-    if (opts.purge) {
-      const dirs = [];
-      if (opts.only.includes('kafka')) dirs.push(cfg.kafka.dir);
-      if (opts.only.includes('clickhouse')) dirs.push(cfg.clickhouse.dir);
-      // The jars may live inside the kafka dir (the default); they are not data, keep them.
-      const keep = new Set([cfg.kafka.libsDir, cfg.kafka.mvnLog]);
-      for (const dir of dirs) {
-        const entries = existsSync(dir) ? readdirSync(dir).map((e) => join(dir, e)) : [];
-        for (const entry of entries) if (!keep.has(entry)) rmSync(entry, { recursive: true, force: true });
-        if (entries.every((e) => !keep.has(e))) rmSync(dir, { recursive: true, force: true });
-      }
-      rmSync(cfg.lastUpFile, { force: true });
-      say(`purged ${dirs.map(shortPath).join(', ')} (the Kafka jars are kept)`);
-    }
+    if (opts.purge) purge(cfg, opts.only);
   } finally {
     release();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+/**
+ * For `down --only-if-started F`: the servers F's run started, plus any handed over to it, unless
+ * other runs still use the stack (see leases.mjs). Consumes F.
+ */
+function namesToStopAfterRun(cfg, opts) {
+  const file = opts.onlyIfStarted;
+  let record = {};
+  try {
+    record = JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    /* missing or unreadable: this run started nothing */
+  }
+  rmSync(file, { force: true });
+  const started = opts.only.filter((n) => record[n] === true);
+  const { stop, deferred, deferredTo } = releaseLease(cfg, file, started);
+  if (deferred.length > 0) {
+    say(`leaving ${deferred.join(' and ')} running: still in use by another run (pid ${deferredTo.join(', ')}), which will stop ${deferred.length > 1 ? 'them' : 'it'}`);
+  }
+  const notOurs = opts.only.filter((n) => !stop.includes(n) && !deferred.includes(n));
+  if (notOurs.length > 0 && stop.length + deferred.length > 0) say(`leaving ${notOurs.join(' and ')} running (not started by this run)`);
+  if (stop.length + deferred.length === 0) say(`this run started no servers; leaving ${opts.only.join(' and ')} as they are`);
+  return opts.only.filter((n) => stop.includes(n));
+}
+
+function purge(cfg, only) {
+  const dirs = [];
+  if (only.includes('kafka')) dirs.push(cfg.kafka.dir);
+  if (only.includes('clickhouse')) dirs.push(cfg.clickhouse.dir);
+  // The jars may live inside the kafka dir (the default); they are not data, keep them.
+  const keep = new Set([cfg.kafka.libsDir, cfg.kafka.mvnLog]);
+  for (const dir of dirs) {
+    const entries = existsSync(dir) ? readdirSync(dir).map((e) => join(dir, e)) : [];
+    for (const entry of entries) if (!keep.has(entry)) rmSync(entry, { recursive: true, force: true });
+    if (entries.every((e) => !keep.has(e))) rmSync(dir, { recursive: true, force: true });
+  }
+  rmSync(cfg.lastUpFile, { force: true });
+  say(`purged ${dirs.map(shortPath).join(', ')} (the Kafka jars are kept)`);
 }
 
 async function status(cfg, opts) {

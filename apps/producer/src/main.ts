@@ -4,10 +4,12 @@
 import { createLogger, onShutdownSignal, runMain } from '@stream-analytics/runtime';
 import { loadConfig } from './app/config';
 import { StartupError } from './app/kafka';
+import { printEvents } from './app/print';
 import { runProducer } from './app/run';
 
 runMain(async () => {
   const cfg = loadConfig(process.argv.slice(2), process.env);
+  if (cfg.print) return printEvents(cfg);
   const logger = createLogger('producer');
   const shutdown = onShutdownSignal();
   try {

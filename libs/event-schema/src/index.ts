@@ -6,3 +6,4 @@ export * from './lib/random';
 export * from './lib/generator';
 export * from './lib/docs';
 export * from './lib/dead-letter';
+export * from './lib/repair';

@@ -284,15 +284,27 @@ export class AggregatorPipeline {
     }
   }
 
-  /** Idle partitions stop holding their windows open (applied only at flush time, see engine docs). */
-  private advanceIdlePartitions(): void {
+  /**
+   * Idle partitions stop holding their windows open. Applied only at flush
+   * time, right before the write and commit that record the advance; returns
+   * whether any partition was advanced (see the engine's idle contract).
+   */
+  private advanceIdlePartitions(): boolean {
+    if (!this.clickhouseHealthy) return false;
     const idleMs = this.deps.config.idleTimeoutSecs * 1000;
     const now = this.now();
     const active = [...this.restored].filter((p) => now - (this.lastRecordAt.get(p) ?? now) < idleMs);
-    if (active.length === 0 || active.length === this.restored.size) return;
+    if (active.length === 0 || active.length === this.restored.size) return false;
     const activeWatermark = Math.min(...active.map((p) => this.engine.watermark(p)));
-    if (!Number.isFinite(activeWatermark)) return;
-    for (const p of this.restored) if (!active.includes(p) && this.engine.watermark(p) < activeWatermark) this.engine.advanceIdlePartition(p, activeWatermark);
+    if (!Number.isFinite(activeWatermark)) return false;
+    let advanced = false;
+    for (const p of this.restored) {
+      if (!active.includes(p) && this.engine.watermark(p) < activeWatermark) {
+        this.engine.advanceIdlePartition(p, activeWatermark);
+        advanced = true;
+      }
+    }
+    return advanced;
   }
 
   /**
@@ -303,7 +315,7 @@ export class AggregatorPipeline {
   async flush(): Promise<boolean> {
     const { config, metrics, logger, writer, consumer } = this.deps;
     const started = this.now();
-    this.advanceIdlePartitions();
+    const advancedIdle = this.advanceIdlePartitions();
     const changes = this.engine.collectChanges();
     for (const row of changes.rows) {
       const key = rowKey(row.partition, row.windowStart);
@@ -348,12 +360,17 @@ export class AggregatorPipeline {
           } catch (err) {
             // Typically a rebalance in progress: the next flush commits again.
             logger.warn({ err: (err as Error).message }, 'offset commit failed; will retry on the next flush');
+            if (advancedIdle) this.generation++;
           }
         }
       }
       this.onFlushSucceeded(started, rows.length, deadLetters.length);
       return true;
     } catch (err) {
+      // An idle advance must not outlive a flush that failed to commit it:
+      // later records would be judged against a watermark a crash would not
+      // reproduce. Rewinding to the checkpoints undoes it.
+      if (advancedIdle) this.generation++;
       this.onFlushFailed(err as Error);
       return false;
     }

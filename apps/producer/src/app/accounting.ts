@@ -30,11 +30,11 @@ export class Accounting {
   }
 
   /**
-   * Sets the ack count from an external tally (librdkafka statistics): never
-   * decreases and never exceeds what can have been acknowledged.
+   * Sets the ack count from an external tally (librdkafka statistics),
+   * clamped to what can have been acknowledged.
    */
   observeAcked(acked: number): void {
-    this.acked = Math.max(this.acked, Math.min(acked, this.sent - this.deliveryFailed));
+    this.acked = Math.max(0, Math.min(acked, this.sent - this.deliveryFailed));
   }
 
   countFault(kind: string): void {

@@ -61,6 +61,7 @@ export const PRODUCER_SPEC = {
     deliveryTimeout: { type: 'number', env: 'PRODUCER_DELIVERY_TIMEOUT', default: 120, min: 1, description: 'Seconds librdkafka retries one message (message.timeout.ms) before it counts as failed.' },
     shutdownTimeout: { type: 'number', env: 'PRODUCER_SHUTDOWN_TIMEOUT', default: 30, min: 0, description: 'Seconds to wait for in-flight messages on exit.' },
     statusInterval: { type: 'number', env: 'PRODUCER_STATUS_INTERVAL', default: 5, min: 0.1, description: 'Seconds between status log lines.' },
+    print: { type: 'boolean', env: 'PRODUCER_PRINT', default: false, description: 'Write the payloads to stdout, one per line, instead of producing (no Kafka; needs --count).' },
     metricsPort: { type: 'integer', env: 'METRICS_PORT', default: 9464, min: 0, max: 65535, description: 'Port of /metrics, /healthz, /readyz (0 = ephemeral).' },
   },
   epilogue: [
@@ -88,6 +89,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv, nowM
   const { config: c } = parseConfig(PRODUCER_SPEC, argv, env);
   const usage = formatUsage(PRODUCER_SPEC);
   if (c.count !== undefined && c.duration !== undefined) throw new UsageError('--count and --duration are mutually exclusive.', usage);
+  if (c.print && c.count === undefined) throw new UsageError('--print needs --count.', usage);
   if (c.invalidFraction + c.outOfOrderFraction + c.lateFraction > 1) {
     throw new UsageError('--invalid-fraction + --out-of-order-fraction + --late-fraction must not exceed 1.', usage);
   }

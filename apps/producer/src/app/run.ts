@@ -129,7 +129,13 @@ export async function runProducer(cfg: ProducerConfig, logger: Logger, shutdown:
     });
 
   // Statistics: the ack count in "errors" mode (one consistent librdkafka snapshot per second).
+  // completed = produced to the topic's partitions - still in librdkafka (acked, or failed and reported).
+  // While deliveries fail, reports still on their way to JS make this run ahead for up to a second.
   let statsSeen = 0;
+  let lastStats: { completed: number } | undefined;
+  const applyStats = (snapshot: { completed: number } | undefined) => {
+    if (snapshot && !perMessageReports) acc.observeAcked(snapshot.completed - acc.deliveryFailed);
+  };
   producer.on('event.stats', (event: { message: string }) => {
     statsSeen++;
     if (perMessageReports) return;
@@ -141,7 +147,8 @@ export async function runProducer(cfg: ProducerConfig, logger: Logger, shutdown:
     }
     let produced = 0;
     for (const [partition, p] of Object.entries(stats.topics?.[cfg.topic]?.partitions ?? {})) if (Number(partition) >= 0) produced += p.msgs;
-    acc.observeAcked(produced - stats.msg_cnt - acc.deliveryFailed);
+    lastStats = { completed: produced - stats.msg_cnt };
+    applyStats(lastStats);
   });
 
   let lastClientErrorLog = 0;
@@ -316,17 +323,20 @@ export async function runProducer(cfg: ProducerConfig, logger: Logger, shutdown:
   }
   const endedAt = performance.now();
   clearInterval(status);
-  // Error reports reach JS asynchronously after librdkafka served them; give them a moment.
-  await sleep(50);
-  if (perMessageReports) {
-    // counted one by one
-  } else if (flushed) {
-    acc.observeAcked(acc.sent - acc.deliveryFailed); // nothing left in librdkafka: every non-failed event was acknowledged
-  } else {
-    // Take the counts from a statistics snapshot taken after the last produce().
-    const seen = statsSeen;
-    const until = performance.now() + 2500;
-    while (statsSeen < seen + 2 && performance.now() < until) await sleep(20);
+  // librdkafka has handed every report it served to the client binding, which
+  // passes them to JS 100 per event-loop turn: wait until the count settles.
+  await settleDeliveryReports(acc);
+  if (!perMessageReports) {
+    if (flushed) {
+      acc.observeAcked(acc.sent - acc.deliveryFailed); // nothing left in librdkafka: every event not reported failed was acknowledged
+    } else {
+      // Count from a statistics snapshot taken after the last produce() and after the reports above.
+      const seen = statsSeen;
+      const until = performance.now() + 3000;
+      while (statsSeen < seen + 2 && performance.now() < until) await sleep(20);
+      await settleDeliveryReports(acc);
+      applyStats(lastStats);
+    }
   }
   const undelivered = acc.inFlight;
   if (undelivered > 0) {
@@ -367,6 +377,22 @@ export async function runProducer(cfg: ProducerConfig, logger: Logger, shutdown:
   await disconnect(producer, 5000);
   await ops.close();
   return { exitCode, summary };
+}
+
+/** Waits until no delivery report has arrived for several event-loop turns (at most 5 s). */
+async function settleDeliveryReports(acc: Accounting): Promise<void> {
+  const until = performance.now() + 5000;
+  let seen = acc.acked + acc.deliveryFailed;
+  let quietTurns = 0;
+  const started = performance.now();
+  while (performance.now() < until) {
+    await yieldToIo();
+    const now = acc.acked + acc.deliveryFailed;
+    quietTurns = now === seen ? quietTurns + 1 : 0;
+    seen = now;
+    if (quietTurns >= 10 && performance.now() - started >= 20) return;
+    if (quietTurns >= 3) await sleep(2);
+  }
 }
 
 /** librdkafka flush with a timeout; true when nothing is left in its queues. */

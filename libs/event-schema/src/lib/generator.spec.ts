@@ -15,6 +15,11 @@ import {
 
 const START = Date.parse('2026-11-24T09:00:00.000Z');
 const gen = (opts: Partial<GeneratorOptions> = {}): GeneratedRecord[] => [...generateEvents({ seed: 7, startTimeMs: START, count: 5000, ...opts })];
+/** Non-null or fail the test. */
+function must<T>(value: T | null | undefined): T {
+  if (value === null || value === undefined) throw new Error('missing value');
+  return value;
+}
 const hash = (records: GeneratedRecord[]) => Buffer.concat(records.map((r) => r.value)).toString('base64');
 
 /** The repair a DLQ replayer would do, used to check `repaired`. */
@@ -57,23 +62,23 @@ describe('generateEvents', () => {
       expect(r.fault).toBeUndefined();
     }
     expect(userOf.size).toBeGreaterThan(1900); // 2000 devices, ~10 events each
-    expect(new Set(records.map((r) => r.event!.event_id)).size).toBe(records.length);
+    expect(new Set(records.map((r) => must(r.event).event_id)).size).toBe(records.length);
   });
 
   it('advances the simulated clock at ratePerSec and keeps fault-free event times in order', () => {
     const records = gen({ count: 3000, ratePerSec: 1000 });
-    records.forEach((r, i) => expect(parseUtcInstant(r.event!.event_time)).toBe(START + i));
+    records.forEach((r, i) => expect(parseUtcInstant(must(r.event).event_time)).toBe(START + i));
   });
 
   it('uses all devices and users, and maps device i to user i mod users', () => {
     const records = gen({ devices: 10, users: 3, count: 500 });
     expect(new Set(records.map((r) => r.key))).toEqual(new Set(Array.from({ length: 10 }, (_, d) => deviceId(d))));
-    for (const r of records) expect(Number(r.event!.user_id.slice(5)) % 3).toBe(Number(r.key.slice(4)) % 3);
+    for (const r of records) expect(Number(must(r.event).user_id.slice(5)) % 3).toBe(Number(r.key.slice(4)) % 3);
   });
 
   it('simulates plausible readings: smooth per-device series, anomalies near 1 at about anomalyFraction', () => {
     const records = gen({ count: 50000, devices: 50 });
-    const events = records.map((r) => r.event!);
+    const events = records.map((r) => must(r.event));
     const anomalies = events.filter((e) => e.anomaly_score >= 0.9);
     expect(anomalies.length / events.length).toBeGreaterThan(0.003);
     expect(anomalies.length / events.length).toBeLessThan(0.008);
@@ -81,7 +86,7 @@ describe('generateEvents', () => {
     const last = new Map<string, number>();
     const steps: number[] = [];
     for (const e of events) {
-      if (e.anomaly_score < 0.9 && last.has(e.device_id)) steps.push(Math.abs(e.temperature - last.get(e.device_id)!));
+      if (e.anomaly_score < 0.9 && last.has(e.device_id)) steps.push(Math.abs(e.temperature - must(last.get(e.device_id))));
       if (e.anomaly_score < 0.9) last.set(e.device_id, e.temperature);
     }
     steps.sort((a, b) => a - b);
@@ -106,7 +111,7 @@ describe('generateEvents', () => {
       expect(r.event).toBeUndefined();
       expect(r.fault && MALFORMED_REASONS[r.fault as keyof typeof MALFORMED_REASONS]).toBe(r.reason);
       expect(v.ok ? 'ok' : v.reason).toBe(r.reason);
-      seen.set(r.fault!, (seen.get(r.fault!) ?? 0) + 1);
+      seen.set(must(r.fault), (seen.get(must(r.fault)) ?? 0) + 1);
       expect(r.key).toMatch(/^dev-\d{6}$/);
     }
     expect([...seen.keys()].sort()).toEqual([...MALFORMED_KINDS].sort());
@@ -139,7 +144,7 @@ describe('generateEvents', () => {
     let late = 0;
     records.forEach((r, i) => {
       const nominal = START + i * 10;
-      const shift = nominal - parseUtcInstant(r.event!.event_time);
+      const shift = nominal - parseUtcInstant(must(r.event).event_time);
       if (r.fault === 'out_of_order') {
         ooo++;
         expect(shift).toBeGreaterThanOrEqual(1);
@@ -162,7 +167,7 @@ describe('generateEvents', () => {
       expect(f.key).toBe(p.key);
       const e = f.event ?? f.repaired;
       if (e && f.fault !== 'out_of_order') expect(e).toEqual(p.event);
-      if (f.fault === 'out_of_order') expect({ ...f.event, event_time: p.event!.event_time }).toEqual(p.event);
+      if (f.fault === 'out_of_order') expect({ ...f.event, event_time: must(p.event).event_time }).toEqual(p.event);
     });
   });
 

@@ -87,7 +87,8 @@ export function validateEvent(data: unknown): ValidationResult {
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
     return fail('wrong_type', `event must be a JSON object (got ${jsonType(data)})`);
   }
-  return explain(compiled.errors![0], data as Record<string, unknown>);
+  const first = compiled.errors?.[0];
+  return first ? explain(first, data as Record<string, unknown>) : fail('invalid_value', 'event does not match the schema');
 }
 
 /**

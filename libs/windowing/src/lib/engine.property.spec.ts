@@ -199,6 +199,8 @@ interface RunResult {
   late: LateEvent[];
 }
 
+let maxMeta = 0;
+
 /** Straight through, checking invariants at every flush. */
 function runStraight(cfg: WindowingConfig, actions: Action[]): RunResult {
   const eng = new WindowingEngine(cfg);
@@ -212,7 +214,12 @@ function runStraight(cfg: WindowingConfig, actions: Action[]): RunResult {
       expect(c.offset).toBeGreaterThanOrEqual(lastCommit.get(c.partition) ?? 0);
       lastCommit.set(c.partition, c.offset);
       expect(c.metadata.length).toBeLessThan(1024);
-      expect(decodeCheckpoint(c.metadata).commitOffset).toBe(c.offset);
+      const cp = decodeCheckpoint(c.metadata);
+      expect(cp.commitOffset).toBe(c.offset);
+      // The README's size bound: finals come from windows open around the commit offset.
+      const bound = 2 * Math.ceil((cfg.windowSizeMs + cfg.maxOutOfOrdernessMs + cfg.allowedLatenessMs) / cfg.windowSizeMs) + 1;
+      if (cp.finals.length > bound) expect({ finals: cp.finals.length }).toEqual({ finals: `<= ${bound}` });
+      maxMeta = Math.max(maxMeta, c.metadata.length);
     }
   };
   for (const a of actions) {
@@ -382,6 +389,7 @@ function expectMatchesOracle(res: RunResult, exp: OracleResult, opts: MatchOpts)
     const k = `${l.partition}:${l.offset}`;
     const prev = gotLate.get(k);
     // A replay may report the same late record again; with the same window and a watermark at least as high.
+    if (prev && prev.windowStart !== l.windowStart) expect(l).toMatchObject({ windowStart: prev.windowStart });
     if (!prev || l.watermark > prev.watermark) gotLate.set(k, l);
   }
   const lateView = [...gotLate].map(([k, l]) => {
@@ -530,7 +538,9 @@ describe('realistic stream (defaults: 60 s windows, 10 s out-of-orderness)', () 
     expect(exp.late.size).toBeGreaterThan(20);
     expect([...exp.rows.values()].filter((r) => r.final).length).toBeGreaterThan(24 * 3);
     expect([...exp.rows.keys()].some((k) => k.startsWith('7:') && exp.rows.get(k)?.final)).toBe(true);
+    maxMeta = 0;
     expectMatchesOracle(runStraight(cfg, actions), exp, { checkFinal: true, lateWatermark: 'exact' });
+    expect(maxMeta).toBeLessThan(200);
     const ends = [3_001, 11_500, 11_501, 19_000];
     const crashed = runWithCrashes(cfg, [...ends.map((end) => ({ actions, end, pick: 'latest' as const })), { actions }]);
     expectMatchesOracle(crashed, exp, { checkFinal: true, lateWatermark: 'atLeast' });

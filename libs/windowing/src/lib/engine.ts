@@ -112,8 +112,9 @@ export class WindowingEngine {
 
     st.position = o + 1;
     st.idle = false;
-    // Every valid record moves maxEventTime, whatever its outcome: skipped_final
-    // records did so in the original run, so a replay must too to reproduce its watermark.
+    // Every valid record moves maxEventTime, whatever its outcome, exactly as in the
+    // run that wrote the checkpoint. (For late and skipped_final records this is
+    // provably a no-op, but the replay argument is simpler if nothing depends on it.)
     if (t > st.maxEventTime) {
       st.maxEventTime = t;
       const wm = t - this.ooo;
@@ -205,6 +206,8 @@ export class WindowingEngine {
     const rows: WindowRow[] = [];
     const commits: PartitionCommit[] = [];
     for (const st of this.parts.values()) {
+      // Final rows go out even when the window did not change since its last partial
+      // row: only then does the newest row of every finished window say final=true.
       for (const win of st.pendingFinal) rows.push(this.row(st.partition, win, true));
       st.pendingFinal = [];
       let oldest: WindowAgg | undefined;
@@ -221,7 +224,10 @@ export class WindowingEngine {
     return { rows, commits };
   }
 
-  /** The checkpoint collectChanges() would emit for the partition now (no side effects on rows). */
+  /**
+   * The checkpoint collectChanges() would emit for the partition now, without
+   * handing out rows (for inspection; only commit metadata that came with rows).
+   */
   checkpoint(partition: number): PartitionCheckpoint | undefined {
     const st = this.parts.get(partition);
     if (!st || st.position === undefined) return undefined;

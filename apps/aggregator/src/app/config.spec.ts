@@ -1,0 +1,38 @@
+import { UsageError } from '@stream-analytics/runtime';
+import { parseAggregatorConfig } from './config';
+
+describe('aggregator config', () => {
+  it('uses the design defaults and the shared environment names', () => {
+    const config = parseAggregatorConfig([], {});
+    expect(config).toMatchObject({
+      brokers: '127.0.0.1:9092',
+      topic: 'iot.telemetry.raw.v1',
+      aggTopic: 'iot.telemetry.minute-agg.v1',
+      dlqTopic: 'iot.telemetry.dlq.v1',
+      flushIntervalSecs: 5,
+      windowSizeSecs: 60,
+      anomalyThreshold: 0.9,
+      clickhouseDatabase: 'stream_analytics',
+    });
+    const fromEnv = parseAggregatorConfig([], {
+      KAFKA_BROKERS: 'redpanda:9092',
+      RAW_TOPIC: 'raw',
+      CONSUMER_GROUP: 'g',
+      CLICKHOUSE_URL: 'http://ch:8123',
+      FLUSH_INTERVAL_SECS: '2',
+      METRICS_PORT: '9999',
+    });
+    expect(fromEnv).toMatchObject({ brokers: 'redpanda:9092', topic: 'raw', group: 'g', clickhouseUrl: 'http://ch:8123', flushIntervalSecs: 2, metricsPort: 9999 });
+  });
+
+  it.each([
+    [['--brokers', 'nohost'], /not host:port/],
+    [['--clickhouse-url', 'ftp://x'], /must be an http\(s\) URL/],
+    [['--flush-interval-secs', '0'], />= 0.1/],
+    [['--anomaly-threshold', '1.5'], /<= 1/],
+    [['--window-size-secs', '1.5'], /an integer/],
+  ])('rejects %j', (argv, message) => {
+    expect(() => parseAggregatorConfig(argv, {})).toThrow(UsageError);
+    expect(() => parseAggregatorConfig(argv, {})).toThrow(message);
+  });
+});

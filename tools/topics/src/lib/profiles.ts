@@ -1,0 +1,88 @@
+/**
+ * The topic profiles (DESIGN.md contract): what the three topics look like in
+ * development and in production. The tool makes a cluster match one of them.
+ */
+import { DEFAULT_TOPICS } from '@stream-analytics/runtime';
+
+export type TopicRole = 'raw' | 'aggregate' | 'deadLetter';
+export type ProfileName = 'dev' | 'prod';
+
+export interface TopicSpec {
+  role: TopicRole;
+  name: string;
+  partitions: number;
+  replicationFactor: number;
+  /** Topic-level configs the tool pins (set on the topic itself). */
+  configs: Record<string, string>;
+}
+
+export interface Profile {
+  name: ProfileName;
+  description: string;
+  topics: TopicSpec[];
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+export const RETENTION_DAYS: Record<TopicRole, number> = { raw: 7, aggregate: 30, deadLetter: 14 };
+
+interface ProfileShape {
+  description: string;
+  replicationFactor: number;
+  minInsyncReplicas: number;
+  partitions: Record<TopicRole, number>;
+}
+
+export const PROFILE_SHAPES: Record<ProfileName, ProfileShape> = {
+  dev: {
+    description: 'single broker: RF 1, 24 raw partitions',
+    replicationFactor: 1,
+    minInsyncReplicas: 1,
+    partitions: { raw: 24, aggregate: 6, deadLetter: 6 },
+  },
+  prod: {
+    description: 'three or more brokers: RF 3, min.insync.replicas 2, 48 raw partitions',
+    replicationFactor: 3,
+    minInsyncReplicas: 2,
+    partitions: { raw: 48, aggregate: 6, deadLetter: 6 },
+  },
+};
+
+export type TopicNames = Record<TopicRole, string>;
+
+export const DEFAULT_TOPIC_NAMES: TopicNames = {
+  raw: DEFAULT_TOPICS.raw,
+  aggregate: DEFAULT_TOPICS.aggregate,
+  deadLetter: DEFAULT_TOPICS.deadLetter,
+};
+
+export function profile(name: ProfileName, names: TopicNames = DEFAULT_TOPIC_NAMES): Profile {
+  const shape = PROFILE_SHAPES[name];
+  const roles: TopicRole[] = ['raw', 'aggregate', 'deadLetter'];
+  return {
+    name,
+    description: shape.description,
+    topics: roles.map((role) => ({
+      role,
+      name: names[role],
+      partitions: shape.partitions[role],
+      replicationFactor: shape.replicationFactor,
+      configs: {
+        'cleanup.policy': 'delete',
+        'retention.ms': String(RETENTION_DAYS[role] * DAY_MS),
+        'min.insync.replicas': String(shape.minInsyncReplicas),
+      },
+    })),
+  };
+}
+
+/** "604800000" -> "7 d" for the diff, other values unchanged. */
+export function describeValue(key: string, value: string | undefined): string {
+  if (value === undefined) return '(unset)';
+  if (key.endsWith('.ms') && /^\d+$/.test(value)) {
+    const ms = Number(value);
+    if (ms > 0 && ms % DAY_MS === 0) return `${value} (${ms / DAY_MS} d)`;
+    if (ms > 0 && ms % 3600000 === 0) return `${value} (${ms / 3600000} h)`;
+  }
+  return value;
+}
