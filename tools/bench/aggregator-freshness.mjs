@@ -17,7 +17,7 @@ const rate = Number(process.argv[3] ?? 10000);
 const partitions = 24;
 
 const topic = await createTopic('bench.fresh', partitions);
-const aggregator = startApp('aggregator', [], { RAW_TOPIC: topic, CONSUMER_GROUP: `bench-fresh-${Date.now()}`, FLUSH_INTERVAL_SECS: '5', LOG_LEVEL: 'warn' });
+const aggregator = startApp('aggregator', [], { RAW_TOPIC: topic, CONSUMER_GROUP: `bench-fresh-${Date.now()}`, FLUSH_INTERVAL_SECS: '5' });
 await aggregator.metricsPort;
 await sleep(3000); // group join
 

@@ -32,7 +32,7 @@ const yardstick = { messages: Number(line[4]), mbPerSec: Number(line[3]), events
 log(`ConsumerPerformance: ${Math.round(yardstick.eventsPerSec)} msg/s (fetch), ${Math.round(yardstick.eventsPerSecInclRebalance)} msg/s incl. group join`);
 
 log('aggregator catch-up');
-const aggregator = startApp('aggregator', [], { RAW_TOPIC: topic, CONSUMER_GROUP: `bench-agg-${Date.now()}`, FLUSH_INTERVAL_SECS: '5', LOG_LEVEL: 'warn' });
+const aggregator = startApp('aggregator', [], { RAW_TOPIC: topic, CONSUMER_GROUP: `bench-agg-${Date.now()}`, FLUSH_INTERVAL_SECS: '5' });
 const port = await aggregator.metricsPort;
 let peakRss = 0;
 let first;

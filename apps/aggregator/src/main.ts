@@ -78,8 +78,9 @@ runMain(async () => {
       'session.timeout.ms': 15000,
       'heartbeat.interval.ms': 3000,
       'max.poll.interval.ms': 300000,
-      // Bounded prefetch: with consumption paused this is all that is buffered.
-      'queued.max.messages.kbytes': 32768,
+      // Bounded prefetch (per partition): with consumption paused this is all
+      // that is buffered, and it caps the process's memory with 24+ partitions.
+      'queued.max.messages.kbytes': 16384,
       'fetch.wait.max.ms': 100,
     },
     { 'auto.offset.reset': 'earliest' },

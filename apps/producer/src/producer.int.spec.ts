@@ -133,6 +133,20 @@ describe('producer against a real broker', () => {
     expect(summaryOf(run.stdout)['faults']).toEqual(faultCounts);
   });
 
+  it.each(['errors', 'all'])('accounts exactly for events the broker rejects (--delivery-reports %s): acked + failed = count, exit 1', async (mode) => {
+    // The topic takes records up to 4 KiB; the too_large payloads (8-12 KiB) are refused by the broker.
+    const t = await createTestTopic(brokers, { prefix: 'producer.reject', partitions: PARTITIONS, config: { 'max.message.bytes': '4096' } });
+    topics.push(t);
+    const args = ['--count', '20000', '--rate', '0', '--seed', '19', '--invalid-fraction', '0.05', '--invalid-kinds', 'too_large'];
+    const run = await runApp('producer', [...common(t), ...args, '--compression', 'none', '--batch-size', '4000', '--delivery-reports', mode]);
+    expect(run.code).toBe(1);
+    const expected = dataset({ seed: 19, count: 20000, faults: { invalidFraction: 0.05, invalidKinds: ['too_large'] } });
+    const refused = expected.filter((r) => r.fault === 'too_large').length;
+    expect(refused).toBeGreaterThan(800);
+    expect(summaryOf(run.stdout)).toMatchObject({ sent: 20000, acked: 20000 - refused, failed: refused, undelivered: 0, lastError: 'Broker: Message size too large' });
+    expectTopicEquals(await readTopic(brokers, t, { partitions: PARTITIONS }), expected.filter((r) => r.fault !== 'too_large'));
+  });
+
   it('holds 10000 events/s within 2% over 10 s, smoothly (no bursts)', async () => {
     const t = await topic('rate');
     const run = await runApp('producer', [...common(t), '--count', '100000', '--rate', '10000', '--seed', '14']);

@@ -1,8 +1,11 @@
 /**
  * Microbenchmark: parse+validate throughput on one core (and the generator's).
+ * Run it on a quiet machine: other processes on the same cores skew it.
  *
- *   npx nx run event-schema:bench            (or)
- *   npx ts-node --transpile-only -P libs/event-schema/tsconfig.lib.json libs/event-schema/bench/schema-bench.ts [--json out.json]
+ *   npx nx run event-schema:bench
+ *
+ * which bundles this file with esbuild (like the apps are built) and runs
+ * `node tmp/bench/schema-bench.js --json tmp/bench/schema-bench.json`.
  *
  * Each case runs 7 rounds over a pre-generated sample after a warm-up and
  * reports the median round (events/s and ns/event). Single-threaded.
@@ -41,6 +44,13 @@ const generatorResult = measure('generator (EventGenerator.next)', SAMPLE, () =>
   return bytes;
 });
 
+const payloadResult = measure('generator (EventGenerator.nextPayload)', SAMPLE, () => {
+  const gen = new EventGenerator({ seed: 3, startTimeMs: start });
+  let bytes = 0;
+  for (let i = 0; i < SAMPLE; i++) bytes += gen.nextPayload().value.length;
+  return bytes;
+});
+
 const valid = [...generateEvents({ seed: 1, startTimeMs: start, count: SAMPLE })].map((r) => r.value);
 const mixed = [...generateEvents({ seed: 2, startTimeMs: start, count: SAMPLE, faults: { invalidFraction: 0.1 } })].map((r) => r.value);
 const parsed = valid.map((b) => JSON.parse(b.toString()));
@@ -49,6 +59,7 @@ const avgBytes = valid.reduce((s, b) => s + b.length, 0) / valid.length;
 console.log(`average payload ${avgBytes.toFixed(1)} bytes`);
 const results = [
   generatorResult,
+  payloadResult,
   measure('JSON.parse only (baseline)', SAMPLE, () => {
     let ok = 0;
     for (const b of valid) if (JSON.parse(b.toString()) !== null) ok++;

@@ -73,6 +73,8 @@ export class AggregatorPipeline {
   private paused = false;
   private stopping = false;
   private lastLoopAt: number;
+  /** The fetch of the next batch, started before the current one is processed. */
+  private prefetch: Promise<KafkaMessage[]> | undefined;
   clickhouseHealthy = false;
 
   constructor(private readonly deps: PipelineDeps) {
@@ -130,15 +132,22 @@ export class AggregatorPipeline {
       const generation = this.generation;
       let batch: KafkaMessage[];
       try {
-        batch = await consumeBatch(consumer, config.batchSize);
+        // The next fetch runs in librdkafka's worker while this batch is folded.
+        batch = await (this.prefetch ?? consumeBatch(consumer, config.batchSize));
+        this.prefetch = this.generation === generation && !this.stopping ? consumeBatch(consumer, config.batchSize) : undefined;
+        this.prefetch?.catch(() => undefined);
       } catch (err) {
+        this.prefetch = undefined;
         this.deps.logger.warn({ err: (err as Error).message }, 'consume failed; retrying');
         await sleep(500);
         continue;
       }
       // A batch fetched across a rebalance may mix the old and the new
       // assignment: it is dropped and the loop rewinds to the checkpoints.
-      if (generation !== this.generation) continue;
+      if (generation !== this.generation) {
+        this.prefetch = undefined;
+        continue;
+      }
       if (batch.length > 0) await this.processBatch(batch, generation);
       if (this.now() >= this.nextFlushAttemptAt) await this.flush();
     }
@@ -201,6 +210,11 @@ export class AggregatorPipeline {
    */
   private async rewindAssigned(): Promise<void> {
     const { config, consumer, logger } = this.deps;
+    // A fetch still in flight may hold messages from before the seek below.
+    if (this.prefetch) {
+      await this.prefetch.catch(() => undefined);
+      this.prefetch = undefined;
+    }
     const generation = this.generation;
     this.restored.clear();
     this.engine = this.deps.createEngine();

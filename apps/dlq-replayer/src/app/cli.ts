@@ -90,6 +90,14 @@ export const replayCommand = {
     windowSizeSecs: { type: 'integer', env: 'WINDOW_SIZE_SECS', default: 60, min: 1, max: 86400, description: "The aggregator's window size (for the closed-window check)." },
     maxOutOfOrderSecs: { type: 'number', env: 'MAX_OUT_OF_ORDER_SECS', default: 10, min: 0, max: 3600, description: "The aggregator's out-of-orderness bound (for the closed-window check)." },
     allowedLatenessSecs: { type: 'number', env: 'ALLOWED_LATENESS_SECS', default: 0, min: 0, max: 86400, description: "The aggregator's allowed lateness (for the closed-window check)." },
+    closedWindows: {
+      type: 'string',
+      env: 'REPLAY_CLOSED_WINDOWS',
+      default: 'publish',
+      choices: ['publish', 'refuse'],
+      description:
+        'Valid entries whose window is already final on the target partition: publish (reported with a warning; the aggregator dead-letters them again as late_event) or refuse (left in the DLQ as window_final).',
+    },
     tailRecords: {
       type: 'integer',
       env: 'REPLAY_TAIL_RECORDS',

@@ -11,7 +11,9 @@
  *   refused late_event       the aggregator found its window final: never replayed
  *   refused <reason code>    still invalid after the chosen repairs
  *   refused window_final     valid, but its window is already final on the target
- *                            partition: the aggregator would dead-letter it again
+ *                            partition (only with --closed-windows refuse; by
+ *                            default it is replayed and flagged intoClosedWindow:
+ *                            the aggregator will dead-letter it again as late_event)
  *   replay
  */
 import { repairPayload, type RepairName, type TelemetryEvent } from '@stream-analytics/event-schema';
@@ -51,16 +53,12 @@ export function murmur2(data: Buffer): number {
     h = Math.imul(h, m);
     h ^= k;
   }
-  switch (length & 3) {
-    case 3:
-      h ^= data[whole + 2] << 16;
-    // falls through
-    case 2:
-      h ^= data[whole + 1] << 8;
-    // falls through
-    case 1:
-      h ^= data[whole];
-      h = Math.imul(h, m);
+  const tail = length & 3;
+  if (tail === 3) h ^= data[whole + 2] << 16;
+  if (tail >= 2) h ^= data[whole + 1] << 8;
+  if (tail >= 1) {
+    h ^= data[whole];
+    h = Math.imul(h, m);
   }
   h ^= h >>> 13;
   h = Math.imul(h, m);
@@ -95,6 +93,8 @@ export type Decision =
       applied: RepairName[];
       partition: number | undefined;
       windowStartMs: number;
+      /** The window already looks final on the target partition: the aggregator will dead-letter it as late_event. */
+      intoClosedWindow: boolean;
     };
 
 export interface DecisionContext {
@@ -109,6 +109,8 @@ export interface DecisionContext {
   ledger: Set<string>;
   /** Max event time known on a target partition (-Infinity when none); undefined = unknown, no check. */
   maxEventTime: (partition: number) => number | undefined;
+  /** What to do with a valid entry whose window is already final on its target partition. */
+  closedWindows: 'publish' | 'refuse';
 }
 
 export const LATE_REFUSAL = 'late: window final; not replayed (the aggregator already closed its window)';
@@ -126,16 +128,20 @@ export function decide(rec: DlqRecord, ctx: DecisionContext): Decision {
   if (!repaired.ok) return { kind: 'refused', code: repaired.reason, message: repaired.message, applied: repaired.applied };
   const partition = targetPartition(rec, ctx.targetTopic, ctx.targetPartitions);
   const windowStartMs = windowStartOf(repaired.eventTimeMs, ctx.rules.windowSizeMs);
+  let intoClosedWindow = false;
   if (partition !== undefined) {
     const max = ctx.maxEventTime(partition);
     if (max !== undefined && isWindowFinal(max, repaired.eventTimeMs, ctx.rules)) {
-      return {
-        kind: 'refused',
-        code: 'window_final',
-        message: `window ${new Date(windowStartMs).toISOString()} is already final on ${ctx.targetTopic}[${partition}] (watermark ${new Date(max - ctx.rules.maxOutOfOrderMs).toISOString()}); the aggregator would dead-letter it again as late_event`,
-        applied: repaired.applied,
-      };
+      if (ctx.closedWindows === 'refuse') {
+        return {
+          kind: 'refused',
+          code: 'window_final',
+          message: `window ${new Date(windowStartMs).toISOString()} is already final on ${ctx.targetTopic}[${partition}] (watermark ${new Date(max - ctx.rules.maxOutOfOrderMs).toISOString()}); the aggregator would dead-letter it again as late_event`,
+          applied: repaired.applied,
+        };
+      }
+      intoClosedWindow = true;
     }
   }
-  return { kind: 'replay', payload: repaired.payload, event: repaired.event, eventTimeMs: repaired.eventTimeMs, applied: repaired.applied, partition, windowStartMs };
+  return { kind: 'replay', payload: repaired.payload, event: repaired.event, eventTimeMs: repaired.eventTimeMs, applied: repaired.applied, partition, windowStartMs, intoClosedWindow };
 }

@@ -213,6 +213,8 @@ export interface ReplayCounts {
   read: number;
   /** Entries published (dry run: that would be published). */
   replayed: number;
+  /** Of those, published into a window that already looked final (the aggregator dead-letters them again as late_event). */
+  intoClosedWindow: number;
   refused: number;
   /** Repeats of an entry already decided in this run. */
   duplicate: number;
@@ -245,7 +247,7 @@ export interface ReplayReport {
 }
 
 export class ReplayTally {
-  readonly counts: ReplayCounts = { read: 0, replayed: 0, refused: 0, duplicate: 0, alreadyReplayed: 0, notSelected: 0, unreadable: 0 };
+  readonly counts: ReplayCounts = { read: 0, replayed: 0, intoClosedWindow: 0, refused: 0, duplicate: 0, alreadyReplayed: 0, notSelected: 0, unreadable: 0 };
   readonly replayedByReason: Record<string, number> = {};
   readonly repairsApplied: Record<string, number> = {};
   readonly refusedByCode: Record<string, number> = {};
@@ -295,12 +297,15 @@ export class ReplayTally {
         break;
       case 'replay':
         this.counts.replayed++;
+        if (d.intoClosedWindow) this.counts.intoClosedWindow++;
         bump(this.replayedByReason, e.reason);
         for (const r of d.applied) bump(this.repairsApplied, r);
         planned = {
           ...base,
           action: 'replay',
-          why: d.applied.length === 0 ? 'valid with the current schema' : `valid after ${d.applied.join(' + ')}`,
+          why:
+            (d.applied.length === 0 ? 'valid with the current schema' : `valid after ${d.applied.join(' + ')}`) +
+            (d.intoClosedWindow ? `; WARNING: window ${new Date(d.windowStartMs).toISOString()} is already final, the aggregator will dead-letter it again as late_event` : ''),
           repairs: d.applied,
           eventId: d.event.event_id,
           ...(d.partition === undefined ? {} : { targetPartition: d.partition }),
@@ -385,6 +390,7 @@ export function renderReplay(r: ReplayReport): string {
       [
         ['read (DLQ messages)', c.read],
         [dry ? 'would replay' : 'replayed', c.replayed],
+        ['  of which into a closed window', c.intoClosedWindow],
         ['refused (left in the DLQ)', c.refused],
         ['skipped: duplicate in this run', c.duplicate],
         ['skipped: already replayed', c.alreadyReplayed],
@@ -393,6 +399,12 @@ export function renderReplay(r: ReplayReport): string {
       ],
     ),
   );
+  if (c.intoClosedWindow > 0) {
+    out.push(
+      '',
+      `WARNING: ${c.intoClosedWindow} entries ${dry ? 'would be' : 'were'} published into windows that are already final on their partition; the aggregator dead-letters them again as late_event. Use --closed-windows refuse to leave such entries in the DLQ.`,
+    );
+  }
   if (Object.keys(r.replayedByReason).length > 0) out.push('', countsTable(dry ? 'would replay, by reason' : 'replayed, by reason', r.replayedByReason));
   if (Object.keys(r.repairsApplied).length > 0) out.push('', countsTable('repair applied', r.repairsApplied));
   if (Object.keys(r.refusedByCode).length > 0) out.push('', countsTable('refused, because', r.refusedByCode));

@@ -40,11 +40,18 @@ export async function connectProducer(producer: NativeProducer, cfg: ProducerCon
   const timeoutMs = Math.round(cfg.connectTimeout * 1000);
   const unreachable = (detail?: string) =>
     new StartupError(`Cannot reach Kafka at ${cfg.brokers} within ${cfg.connectTimeout} s; check --brokers/KAFKA_BROKERS${detail ? ` (${detail})` : ''}.`);
+  // librdkafka tells why through its log ("Connect to ipv4#127.0.0.1:1 failed: Connection refused").
   let lastClientError: string | undefined;
   const onError = (err: Kafka.LibrdKafkaError) => {
     lastClientError = err.message;
   };
+  const onLog = (log: { severity: number; message: string }) => {
+    if (log.severity <= 4 || /failed|refused|resolve/i.test(log.message)) {
+      lastClientError = log.message.replace(/^\[thrd:[^\]]*\]: (?:\S+: )?/, '').replace(/ \(after \d+ms in state \w+.*\)$/, '');
+    }
+  };
   producer.on('event.error', onError);
+  producer.on('event.log', onLog);
   try {
     const metadata = await new Promise<Kafka.Metadata>((resolve, reject) => {
       const timer = setTimeout(() => reject(unreachable(lastClientError)), timeoutMs);
@@ -63,5 +70,6 @@ export async function connectProducer(producer: NativeProducer, cfg: ProducerCon
     return topic.partitions.length;
   } finally {
     producer.off('event.error', onError);
+    producer.off('event.log', onLog);
   }
 }

@@ -22,7 +22,7 @@ export async function printEvents(cfg: ProducerConfig, out: NodeJS.WritableStrea
   const total = cfg.count ?? 0;
   for (let i = 0; i < total; ) {
     const chunk: Buffer[] = [];
-    for (const end = Math.min(total, i + 10000); i < end; i++) chunk.push(gen.next().value, newline);
+    for (const end = Math.min(total, i + 10000); i < end; i++) chunk.push(gen.nextPayload().value, newline);
     if (!out.write(Buffer.concat(chunk))) await new Promise((resolve) => out.once('drain', resolve));
   }
   return 0;

@@ -19,7 +19,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import Kafka from '@confluentinc/kafka-javascript';
-import { EventGenerator, type GeneratedRecord } from '@stream-analytics/event-schema';
+import { EventGenerator, type GeneratedPayload } from '@stream-analytics/event-schema';
 import { startOpsServer, type Logger, type ShutdownSignal } from '@stream-analytics/runtime';
 import { Accounting, createMetrics } from './accounting';
 import type { ProducerConfig } from './config';
@@ -234,7 +234,7 @@ export async function runProducer(cfg: ProducerConfig, logger: Logger, shutdown:
 
   // ---- send loop ----
   const keys = new Map<string, Buffer>(); // device_id -> key bytes (saves a UTF-8 conversion per produce)
-  let pending: GeneratedRecord | undefined;
+  let pending: GeneratedPayload | undefined;
   let lastSendAt = t0;
   let stoppedBy: Summary['stoppedBy'] = 'count';
   const topic = cfg.topic;
@@ -270,7 +270,7 @@ export async function runProducer(cfg: ProducerConfig, logger: Logger, shutdown:
     while (budget-- > 0) {
       let rec = pending;
       if (rec === undefined) {
-        rec = gen.next();
+        rec = gen.nextPayload();
         acc.generated++;
         if (rec.fault !== undefined) acc.countFault(rec.fault);
       }

@@ -50,17 +50,21 @@ describe('generateEvents', () => {
   it('produces valid events equal to their payload, keyed by device, with a stable user per device', () => {
     const records = gen({ count: 20000 });
     const userOf = new Map<string, string>();
+    const problems: string[] = [];
     for (const r of records) {
       const v = parseAndValidate(r.value);
-      expect(v).toMatchObject({ ok: true });
-      if (!v.ok) continue;
-      expect(v.event).toEqual(r.event);
-      expect(JSON.stringify(v.event)).toBe(r.value.toString()); // canonical field order, no odd formatting
-      expect(r.key).toBe(v.event.device_id);
-      expect(userOf.get(r.key) ?? v.event.user_id).toBe(v.event.user_id);
+      if (!v.ok) {
+        problems.push(`${r.index}: ${v.message}`);
+        continue;
+      }
+      // Canonical field order and formatting: the payload is exactly JSON.stringify of the event.
+      if (JSON.stringify(v.event) !== r.value.toString() || JSON.stringify(r.event) !== r.value.toString()) problems.push(`${r.index}: payload != event`);
+      if (r.key !== v.event.device_id) problems.push(`${r.index}: key ${r.key}`);
+      if ((userOf.get(r.key) ?? v.event.user_id) !== v.event.user_id) problems.push(`${r.index}: user changed`);
+      if (r.fault !== undefined) problems.push(`${r.index}: fault ${r.fault}`);
       userOf.set(r.key, v.event.user_id);
-      expect(r.fault).toBeUndefined();
     }
+    expect(problems).toEqual([]);
     expect(userOf.size).toBeGreaterThan(1900); // 2000 devices, ~10 events each
     expect(new Set(records.map((r) => must(r.event).event_id)).size).toBe(records.length);
   });
@@ -207,6 +211,19 @@ describe('generateEvents', () => {
       ),
       { numRuns: 40 },
     );
+  });
+
+  it('nextPayload() yields the same keys, bytes and faults as next() without building events', () => {
+    const opts = { seed: 21, startTimeMs: START, faults: { invalidFraction: 0.2, outOfOrderFraction: 0.1, lateFraction: 0.05 } };
+    const full = new EventGenerator(opts);
+    const lean = new EventGenerator(opts);
+    const mismatches: number[] = [];
+    for (let i = 0; i < 20000; i++) {
+      const a = full.next();
+      const b = lean.nextPayload();
+      if (a.index !== b.index || a.key !== b.key || a.fault !== b.fault || !a.value.equals(b.value)) mismatches.push(i);
+    }
+    expect(mismatches).toEqual([]);
   });
 
   it('rejects impossible options with a RangeError', () => {

@@ -20,7 +20,7 @@
  *   which events are faulty but not the underlying readings, and the first N
  *   records never depend on `count`.
  */
-import { Random, randomUuid } from './random';
+import { Random } from './random';
 import { type ReasonCode } from './reasons';
 import { EVENT_FIELDS, MAX_EVENT_BYTES, type EventStatus, type TelemetryEvent } from './schema';
 import { formatUtcMillis } from './time';
@@ -163,35 +163,164 @@ export function userId(u: number): string {
   return `user-${String(u).padStart(5, '0')}`;
 }
 
-// Fixed-point formatting: same text as String(n / 10^k) for these values, without
-// the cost of double-to-shortest-string conversion.
-const FRAC2 = Array.from({ length: 100 }, (_, i) => (i === 0 ? '' : `.${String(i).padStart(2, '0')}`.replace(/0+$/, '')));
-const FRAC4 = Array.from({ length: 10000 }, (_, i) => (i === 0 ? '' : `.${String(i).padStart(4, '0')}`.replace(/0+$/, '')));
-function fixed2(hundredths: number): string {
-  if (hundredths < 0) return `-${fixed2(-hundredths)}`;
-  const whole = Math.floor(hundredths / 100);
-  return `${whole}${FRAC2[hundredths - whole * 100]}`;
-}
-function fixed4(tenThousandths: number): string {
-  const whole = Math.floor(tenThousandths / 10000);
-  return `${whole}${FRAC4[tenThousandths - whole * 10000]}`;
+// ---- payload encoding ----
+// Valid payloads are written byte by byte into 256 KiB slabs (one allocation
+// per ~1000 events): the text is ASCII and its pieces (ids, digits) are known,
+// so no intermediate strings are built. Numbers are fixed-point integers
+// written as the same text String(n / 10^k) gives (so they parse back to
+// exactly the event's numbers).
+const SLAB_BYTES = 256 * 1024;
+const MAX_VALID_BYTES = 512;
+const ascii = (text: string) => Uint8Array.from(text, (c) => c.charCodeAt(0));
+const HEX_CODES = ascii('0123456789abcdef');
+const PIECES = {
+  eventId: ascii('{"event_id":"'),
+  eventTime: ascii('","event_time":"'),
+  metric: ascii(',"metric_value":'),
+};
+/** `","device_id":"<device>","user_id":"<user>","temperature":` for one device. */
+const devicePiece = (device: string, user: string) => ascii(`","device_id":"${device}","user_id":"${user}","temperature":`);
+/** `,"status":"<status>","anomaly_score":` per status. */
+const STATUS_PIECES: Record<EventStatus, Uint8Array> = {
+  ok: ascii(',"status":"ok","anomaly_score":'),
+  warning: ascii(',"status":"warning","anomaly_score":'),
+  error: ascii(',"status":"error","anomaly_score":'),
+  offline: ascii(',"status":"offline","anomaly_score":'),
+};
+
+class SlabWriter {
+  private buf = Buffer.allocUnsafe(SLAB_BYTES);
+  private pos = 0;
+  private start = 0;
+  private second = NaN;
+  private secondBytes = new Uint8Array(19);
+
+  begin(): void {
+    if (this.pos + MAX_VALID_BYTES > SLAB_BYTES) {
+      this.buf = Buffer.allocUnsafe(SLAB_BYTES);
+      this.pos = 0;
+    }
+    this.start = this.pos;
+  }
+
+  end(): Buffer {
+    return this.buf.subarray(this.start, this.pos);
+  }
+
+  bytes(b: Uint8Array): void {
+    const buf = this.buf;
+    const n = b.length;
+    if (n > 24) {
+      buf.set(b, this.pos);
+      this.pos += n;
+      return;
+    }
+    let p = this.pos;
+    for (let i = 0; i < n; i++) buf[p++] = b[i];
+    this.pos = p;
+  }
+
+  byte(c: number): void {
+    this.buf[this.pos++] = c;
+  }
+
+  hex8(x: number): void {
+    this.buf[this.pos++] = HEX_CODES[(x >>> 4) & 15];
+    this.buf[this.pos++] = HEX_CODES[x & 15];
+  }
+
+  /** Non-negative integer in decimal. */
+  uint(n: number): void {
+    if (n < 10) {
+      this.buf[this.pos++] = 48 + n;
+      return;
+    }
+    let digits = 1;
+    for (let t = n; t >= 10; t = Math.floor(t / 10)) digits++;
+    let p = this.pos + digits;
+    this.pos = p;
+    for (let t = n; digits-- > 0; t = Math.floor(t / 10)) this.buf[--p] = 48 + (t % 10);
+  }
+
+  /** n / scale (scale a power of ten, n an integer) with trailing fraction zeros dropped. */
+  fixed(n: number, scale: number): void {
+    if (n < 0) {
+      this.byte(45);
+      n = -n;
+    }
+    const whole = Math.floor(n / scale);
+    this.uint(whole);
+    let frac = n - whole * scale;
+    if (frac === 0) return;
+    this.byte(46);
+    let div = scale / 10;
+    while (frac > 0) {
+      const digit = Math.floor(frac / div);
+      this.buf[this.pos++] = 48 + digit;
+      frac -= digit * div;
+      div /= 10;
+    }
+  }
+
+  hex32(x: number): void {
+    this.hex8(x >>> 24);
+    this.hex8((x >>> 16) & 255);
+    this.hex8((x >>> 8) & 255);
+    this.hex8(x & 255);
+  }
+
+  /** Version-4 UUID from four random words (same text as uuidString). */
+  uuid(a: number, b: number, c: number, d: number): void {
+    this.hex32(a);
+    this.byte(45);
+    this.hex8(b >>> 24);
+    this.hex8((b >>> 16) & 255);
+    this.byte(45);
+    this.hex8(((b >>> 8) & 0x0f) | 0x40);
+    this.hex8(b & 255);
+    this.byte(45);
+    this.hex8(((c >>> 24) & 0x3f) | 0x80);
+    this.hex8((c >>> 16) & 255);
+    this.byte(45);
+    this.hex8((c >>> 8) & 255);
+    this.hex8(c & 255);
+    this.hex32(d);
+  }
+
+  /** YYYY-MM-DDTHH:MM:SS.mmmZ (the per-second prefix is cached). */
+  time(ms: number): void {
+    const second = Math.floor(ms / 1000);
+    if (second !== this.second) {
+      this.second = second;
+      this.secondBytes = ascii(new Date(second * 1000).toISOString().slice(0, 19));
+    }
+    this.bytes(this.secondBytes);
+    const milli = ms - second * 1000;
+    this.byte(46);
+    this.buf[this.pos++] = 48 + Math.floor(milli / 100);
+    this.buf[this.pos++] = 48 + (Math.floor(milli / 10) % 10);
+    this.buf[this.pos++] = 48 + (milli % 10);
+    this.byte(90);
+  }
 }
 
-// Payloads are written into 256 KiB slabs (one allocation per ~1000 events)
-// with Node's latin1Write (the text is ASCII), skipping Buffer#write's
-// argument handling; about twice as fast as Buffer.from(text).
-const SLAB_BYTES = 256 * 1024;
-type LatinWriter = Buffer & { latin1Write?: (text: string, offset: number) => number };
-let slab: LatinWriter = Buffer.allocUnsafe(SLAB_BYTES);
-let slabOffset = 0;
-function asciiBuffer(text: string): Buffer {
-  if (slabOffset + text.length > SLAB_BYTES) {
-    slab = Buffer.allocUnsafe(SLAB_BYTES);
-    slabOffset = 0;
-  }
-  const start = slabOffset;
-  slabOffset += slab.latin1Write ? slab.latin1Write(text, start) : slab.write(text, start, 'latin1');
-  return slab.subarray(start, slabOffset);
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+function uuidString(a: number, b: number, c: number, d: number): string {
+  return (
+    HEX[a >>> 24] + HEX[(a >>> 16) & 255] + HEX[(a >>> 8) & 255] + HEX[a & 255] + '-' +
+    HEX[b >>> 24] + HEX[(b >>> 16) & 255] + '-' +
+    HEX[((b >>> 8) & 0x0f) | 0x40] + HEX[b & 255] + '-' +
+    HEX[((c >>> 24) & 0x3f) | 0x80] + HEX[(c >>> 16) & 255] + '-' +
+    HEX[(c >>> 8) & 255] + HEX[c & 255] + HEX[d >>> 24] + HEX[(d >>> 16) & 255] + HEX[(d >>> 8) & 255] + HEX[d & 255]
+  );
+}
+
+/** What the producer needs per event (no event object): see EventGenerator.nextPayload. */
+export interface GeneratedPayload {
+  index: number;
+  key: string;
+  value: Buffer;
+  fault?: FaultKind;
 }
 
 const DAY_MS = 86_400_000;
@@ -220,6 +349,7 @@ export class EventGenerator {
   private readonly malformedRng: Random;
   private readonly deviceIds: string[];
   private readonly deviceUsers: string[];
+  private readonly devicePieces: Uint8Array[];
   private readonly baseTemp: Float64Array;
   private readonly amplitude: Float64Array;
   private readonly phase: Float64Array;
@@ -242,6 +372,7 @@ export class EventGenerator {
     const n = o.devices;
     this.deviceIds = Array.from({ length: n }, (_, d) => deviceId(d));
     this.deviceUsers = Array.from({ length: n }, (_, d) => userId(d % o.users));
+    this.devicePieces = this.deviceIds.map((id, d) => devicePiece(id, this.deviceUsers[d]));
     this.baseTemp = new Float64Array(n);
     this.amplitude = new Float64Array(n);
     this.phase = new Float64Array(n);
@@ -269,7 +400,14 @@ export class EventGenerator {
     return this.index;
   }
 
-  next(): GeneratedRecord {
+  // Per-event state computed by step(), consumed by next() / nextPayload().
+  private cur = { index: 0, d: 0, timeMs: 0, temp100: 0, metric100: 0, score10k: 0, status: 'ok' as EventStatus, a: 0, b: 0, c: 0, dd: 0 };
+  private curFault: FaultKind | undefined;
+  private curMalformed: MalformedKind | undefined;
+  private readonly writer = new SlabWriter();
+
+  /** Draws event `index` (all PRNG streams advance the same way whatever is asked of it). */
+  private step(): void {
     const index = this.index++;
     const o = this.options;
     let timeMs = o.startTimeMs + Math.floor(index * this.msPerEvent);
@@ -297,7 +435,12 @@ export class EventGenerator {
       score = Math.min(1, round4(0.9 + 0.1 * u3));
       status = u3 < 0.7 ? 'error' : 'warning';
     }
-    const eventId = randomUuid(this.ids);
+    const ids = this.ids;
+    const c = this.cur;
+    c.a = ids.u32();
+    c.b = ids.u32();
+    c.c = ids.u32();
+    c.dd = ids.u32();
 
     // Fault choice: always two draws per event.
     const uf = this.faultRng.next();
@@ -314,28 +457,74 @@ export class EventGenerator {
       fault = 'out_of_order';
       timeMs -= 1 + Math.floor(uj * o.faults.maxOutOfOrderMs);
     }
+    c.index = index;
+    c.d = d;
+    c.timeMs = timeMs;
+    c.temp100 = Math.round(temperature * 100);
+    c.metric100 = Math.round(Math.max(0, metric) * 100);
+    c.score10k = Math.round(score * 10000);
+    c.status = status;
+    this.curFault = fault;
+    this.curMalformed = malformed;
+  }
 
-    const key = this.deviceIds[d];
-    const temp100 = Math.round(temperature * 100);
-    const metric100 = Math.round(Math.max(0, metric) * 100);
-    const score10k = Math.round(score * 10000);
-    const event: TelemetryEvent = {
-      event_id: eventId,
-      event_time: formatUtcMillis(timeMs),
-      device_id: key,
-      user_id: this.deviceUsers[d],
-      temperature: temp100 / 100,
-      metric_value: metric100 / 100,
-      status,
-      anomaly_score: score10k / 10000,
+  private currentEvent(): TelemetryEvent {
+    const c = this.cur;
+    return {
+      event_id: uuidString(c.a, c.b, c.c, c.dd),
+      event_time: formatUtcMillis(c.timeMs),
+      device_id: this.deviceIds[c.d],
+      user_id: this.deviceUsers[c.d],
+      temperature: c.temp100 / 100,
+      metric_value: c.metric100 / 100,
+      status: c.status,
+      anomaly_score: c.score10k / 10000,
     };
-    if (malformed !== undefined) return this.malform(index, key, event, malformed, timeMs);
-    // Ids, times and status are known-safe ASCII JSON strings and the numbers are
-    // fixed-point, so a template with integer formatting beats JSON.stringify
-    // (the text parses back to exactly the event's numbers).
-    const json = `{"event_id":"${eventId}","event_time":"${event.event_time}","device_id":"${key}","user_id":"${event.user_id}","temperature":${fixed2(temp100)},"metric_value":${fixed2(metric100)},"status":"${status}","anomaly_score":${fixed4(score10k)}}`;
-    const value = asciiBuffer(json);
-    return fault === undefined ? { index, key, value, event } : { index, key, value, event, fault };
+  }
+
+  /** The current event's canonical JSON, written straight into a slab. */
+  private currentPayload(): Buffer {
+    const c = this.cur;
+    const w = this.writer;
+    w.begin();
+    w.bytes(PIECES.eventId);
+    w.uuid(c.a, c.b, c.c, c.dd);
+    w.bytes(PIECES.eventTime);
+    w.time(c.timeMs);
+    w.bytes(this.devicePieces[c.d]);
+    w.fixed(c.temp100, 100);
+    w.bytes(PIECES.metric);
+    w.fixed(c.metric100, 100);
+    w.bytes(STATUS_PIECES[c.status]);
+    w.fixed(c.score10k, 10000);
+    w.byte(125);
+    return w.end();
+  }
+
+  /** The next record, with its event (see GeneratedRecord). */
+  next(): GeneratedRecord {
+    this.step();
+    const c = this.cur;
+    const key = this.deviceIds[c.d];
+    const event = this.currentEvent();
+    const fault = this.curFault;
+    if (this.curMalformed !== undefined) return this.malform(c.index, key, event, this.curMalformed, c.timeMs);
+    const value = this.currentPayload();
+    return fault === undefined ? { index: c.index, key, value, event } : { index: c.index, key, value, event, fault };
+  }
+
+  /**
+   * The next record's key, payload and fault only: the same bytes as next()
+   * without building the event object (the producer's hot path).
+   */
+  nextPayload(): GeneratedPayload {
+    this.step();
+    const c = this.cur;
+    const key = this.deviceIds[c.d];
+    const fault = this.curFault;
+    if (this.curMalformed !== undefined) return { index: c.index, key, value: this.malform(c.index, key, this.currentEvent(), this.curMalformed, c.timeMs).value, fault };
+    const value = this.currentPayload();
+    return fault === undefined ? { index: c.index, key, value } : { index: c.index, key, value, fault };
   }
 
   private malform(index: number, key: string, event: TelemetryEvent, kind: MalformedKind, timeMs: number): GeneratedRecord {

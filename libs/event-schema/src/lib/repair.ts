@@ -172,7 +172,7 @@ const toBuffer = (payload: Buffer | Uint8Array): Buffer => (Buffer.isBuffer(payl
  */
 export function repairPayload(payload: Buffer | Uint8Array | null | undefined, repairs: readonly RepairName[]): RepairResult {
   const first = parseAndValidate(payload);
-  if (first.ok) return { ok: true, event: first.event, eventTimeMs: first.eventTimeMs, payload: toBuffer(payload!), applied: [], changes: [] };
+  if (first.ok) return { ok: true, event: first.event, eventTimeMs: first.eventTimeMs, payload: toBuffer(payload as Buffer | Uint8Array), applied: [], changes: [] };
   const failed = (r: { reason: ReasonCode; message: string; field?: string }, changes: RepairChange[] = []): UnrepairablePayload => ({
     ok: false,
     reason: r.reason,
@@ -204,3 +204,23 @@ export function repairPayload(payload: Buffer | Uint8Array | null | undefined, r
     changes,
   };
 }
+
+/**
+ * Headers the DLQ replayer puts on a record it publishes to the raw topic:
+ * where the event came from (source coordinates and DLQ position), why it was
+ * dead-lettered and which repairs were applied.
+ */
+export const REPLAY_HEADERS = {
+  sourceTopic: 'replay.source.topic',
+  sourcePartition: 'replay.source.partition',
+  sourceOffset: 'replay.source.offset',
+  sourceTimestamp: 'replay.source.timestamp',
+  dlqTopic: 'replay.dlq.topic',
+  dlqPartition: 'replay.dlq.partition',
+  dlqOffset: 'replay.dlq.offset',
+  reason: 'replay.reason',
+  /** Comma-separated repair names; empty when the payload was valid as it was. */
+  repairs: 'replay.repairs',
+  replayedAt: 'replay.replayed.at',
+  group: 'replay.group',
+} as const;

@@ -118,6 +118,13 @@ describe('parseAndValidate', () => {
     expect(parseAndValidate(text)).toMatchObject({ ok: false, reason: 'too_large' });
   });
 
+  it('returns the event time of the event just validated, whatever came before', () => {
+    const later = '2026-11-24T10:30:00.5Z';
+    expect(parseAndValidate(json({ status: 'bogus' }))).toMatchObject({ ok: false });
+    expect(parseAndValidate(json({ event_time: later }))).toMatchObject({ ok: true, eventTimeMs: Date.parse(later) });
+    expect(validateEvent({ ...valid })).toMatchObject({ ok: true, eventTimeMs: Date.parse(valid.event_time) });
+  });
+
   it('treats a null message value as invalid_json', () => {
     expect(parseAndValidate(null)).toMatchObject({ ok: false, reason: 'invalid_json' });
   });

@@ -1,0 +1,263 @@
+/**
+ * Integration-test building blocks for the DLQ replayer: fresh topics per
+ * scenario, seeded data on the raw topic, the real aggregator and replayer run
+ * as processes (dist/apps/<app>/main.js), and exact readers of topics with
+ * transactional data (read_committed, end detected by partition EOF, so the
+ * transaction markers at the end of a partition cost no waiting).
+ *
+ * Adapted from apps/aggregator/src/testing/scenario.ts (copied rather than
+ * imported across projects).
+ */
+import Kafka from '@confluentinc/kafka-javascript';
+import { createClickHouseClient, readDeadLetterCounts, readMinuteAgg, type ClickHouseSinkClient } from '@stream-analytics/clickhouse-sink';
+import { deadLetterHeaders, generateEvents, type DeadLetterEntry, type GeneratorOptions } from '@stream-analytics/event-schema';
+import { disconnectClient, type KafkaMessage } from '@stream-analytics/runtime';
+import { createTestTopic, getTestEndpoints, runApp, startApp, type AppRun, type ConsumedMessage, type OracleResult } from '@stream-analytics/testing';
+import { randomInt, randomUUID } from 'node:crypto';
+import { createConsumer, partitionCount, readRanges, resolveRanges } from '../app/kafka';
+import type { InspectReport, ReplayReport } from '../app/summary';
+
+export interface ReplayScenario {
+  brokers: string;
+  clickhouseUrl: string;
+  rawTopic: string;
+  dlqTopic: string;
+  aggTopic: string;
+  ledgerTopic: string;
+  aggregatorGroup: string;
+  replayerGroup: string;
+  rawPartitions: number;
+  dlqPartitions: number;
+  /** A whole minute far in the past, unique per scenario. */
+  baseTimeMs: number;
+}
+
+export async function createReplayScenario(rawPartitions = 6, dlqPartitions = 2): Promise<ReplayScenario> {
+  const { kafkaBrokers, clickhouseUrl } = await getTestEndpoints();
+  const config = { 'retention.ms': '-1' };
+  const [rawTopic, dlqTopic, aggTopic] = await Promise.all([
+    createTestTopic(kafkaBrokers, { prefix: 'replay-test.raw', partitions: rawPartitions, config }),
+    createTestTopic(kafkaBrokers, { prefix: 'replay-test.dlq', partitions: dlqPartitions, config }),
+    createTestTopic(kafkaBrokers, { prefix: 'replay-test.agg', partitions: 1, config }),
+  ]);
+  const id = randomUUID().slice(0, 8);
+  return {
+    brokers: kafkaBrokers,
+    clickhouseUrl,
+    rawTopic,
+    dlqTopic,
+    aggTopic,
+    // Created by the replayer itself (compacted, one partition).
+    ledgerTopic: `replay-test.ledger.${id}`,
+    aggregatorGroup: `replay-test-agg-${id}`,
+    replayerGroup: `replay-test-replayer-${id}`,
+    rawPartitions,
+    dlqPartitions,
+    baseTimeMs: Date.UTC(2001, 0, 1) + randomInt(0, 5_000_000) * 60000,
+  };
+}
+
+async function connectedProducer(brokers: string): Promise<{ producer: Kafka.Producer; settle: (sent: number) => Promise<void> }> {
+  const producer = new Kafka.Producer({ 'bootstrap.servers': brokers, dr_cb: true, 'enable.idempotence': true, 'linger.ms': 5 });
+  await new Promise<void>((resolve, reject) => producer.connect({}, (err) => (err ? reject(err) : resolve())));
+  let acked = 0;
+  let failed = 0;
+  producer.on('delivery-report', (err) => (err ? failed++ : acked++));
+  producer.setPollInterval(20);
+  const settle = async (sent: number) => {
+    await new Promise<void>((resolve, reject) => producer.flush(60000, (err) => (err ? reject(err) : resolve())));
+    const deadline = Date.now() + 60000;
+    while (acked + failed < sent && Date.now() < deadline) {
+      producer.poll();
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await new Promise<void>((resolve) => producer.disconnect(() => resolve()));
+    if (failed > 0 || acked !== sent) throw new Error(`produced ${sent}, acked ${acked}, failed ${failed}`);
+  };
+  return { producer, settle };
+}
+
+async function produceWithRetry(producer: Kafka.Producer, ...args: Parameters<Kafka.Producer['produce']>): Promise<void> {
+  for (;;) {
+    try {
+      producer.produce(...args);
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+}
+
+/**
+ * Produces generated records [from, to) keyed by device to the raw topic, the
+ * Kafka timestamp set to the record's simulated time.
+ */
+export async function produceRaw(s: ReplayScenario, options: Omit<GeneratorOptions, 'startTimeMs'>, range: { from: number; to: number }): Promise<number> {
+  const { producer, settle } = await connectedProducer(s.brokers);
+  const rate = options.ratePerSec ?? 10000;
+  let sent = 0;
+  for (const r of generateEvents({ ...options, startTimeMs: s.baseTimeMs, count: range.to })) {
+    if (r.index < range.from) continue;
+    await produceWithRetry(producer, s.rawTopic, null, r.value, r.key, s.baseTimeMs + Math.floor((r.index * 1000) / rate));
+    sent++;
+  }
+  await settle(sent);
+  return sent;
+}
+
+export interface DeadLetterToWrite {
+  key: string | null;
+  value: Buffer | null;
+  /** Envelope; undefined writes the given raw headers instead. */
+  entry?: DeadLetterEntry;
+  headers?: Array<Record<string, string>>;
+  partition?: number;
+  /** DLQ record timestamp (default now). */
+  timestampMs?: number;
+}
+
+/** Writes DLQ records directly (what the aggregator would write, or broken ones). */
+export async function produceDeadLetters(s: ReplayScenario, records: DeadLetterToWrite[]): Promise<void> {
+  const { producer, settle } = await connectedProducer(s.brokers);
+  for (const r of records) {
+    const headers = r.entry ? deadLetterHeaders(r.entry) : r.headers ?? [];
+    await produceWithRetry(producer, s.dlqTopic, r.partition ?? null, r.value, r.key, r.timestampMs ?? Date.now(), undefined, headers);
+  }
+  await settle(records.length);
+}
+
+/** Every committed message of a topic up to its end now (read_committed). */
+export async function readCommitted(brokers: string, topic: string): Promise<ConsumedMessage[]> {
+  const consumer = await createConsumer(brokers, 'replay-test-reader', undefined, 30000);
+  const out: ConsumedMessage[] = [];
+  try {
+    const partitions = await partitionCount(consumer, topic, 30000);
+    if (partitions === undefined) return out;
+    const ranges = await resolveRanges(consumer, topic, partitions, { kind: 'beginning' }, 30000);
+    const complete = await readRanges(consumer, topic, ranges, (m: KafkaMessage) => out.push(toConsumed(m)), 60000);
+    if (!complete) throw new Error(`readCommitted(${topic}): end not reached`);
+  } finally {
+    await disconnectClient(consumer);
+  }
+  return out;
+}
+
+function toConsumed(m: KafkaMessage): ConsumedMessage {
+  const headers: Record<string, Buffer> = {};
+  for (const h of m.headers ?? []) for (const [k, v] of Object.entries(h)) headers[k] = Buffer.isBuffer(v) ? v : Buffer.from(String(v));
+  return {
+    topic: m.topic,
+    partition: m.partition,
+    offset: m.offset,
+    key: m.key == null ? null : m.key.toString(),
+    value: m.value ?? null,
+    timestamp: m.timestamp,
+    headers,
+  };
+}
+
+export function replayerEnv(s: ReplayScenario): Record<string, string> {
+  return {
+    KAFKA_BROKERS: s.brokers,
+    RAW_TOPIC: s.rawTopic,
+    DLQ_TOPIC: s.dlqTopic,
+    LEDGER_TOPIC: s.ledgerTopic,
+    REPLAYER_GROUP: s.replayerGroup,
+  };
+}
+
+export interface ReplayerRun<R> {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  report: R;
+}
+
+/** Runs the replayer to completion with --json and parses its report (throws on a non-zero exit). */
+export async function runReplayer<R = ReplayReport>(s: ReplayScenario, args: string[], env: Record<string, string> = {}): Promise<ReplayerRun<R>> {
+  const res = await runApp('dlq-replayer', [...args, '--json'], { ...replayerEnv(s), ...env }, 180000);
+  if (res.code !== 0) throw new Error(`dlq-replayer ${args.join(' ')} exited with ${res.code}/${res.signal}:\n${res.stderr}\n${res.stdout}`);
+  return { ...res, report: JSON.parse(res.stdout) as R };
+}
+
+export const runInspect = (s: ReplayScenario, args: string[] = []) => runReplayer<InspectReport>(s, ['inspect', ...args]);
+
+export function startReplayer(s: ReplayScenario, args: string[], env: Record<string, string> = {}): AppRun {
+  return startApp('dlq-replayer', args, { ...replayerEnv(s), ...env });
+}
+
+// ---------------------------------------------------------------- aggregator
+
+export interface RunningAggregator {
+  run: AppRun;
+  metricsPort: number;
+}
+
+export async function startAggregator(s: ReplayScenario): Promise<RunningAggregator> {
+  const run = startApp('aggregator', [], {
+    KAFKA_BROKERS: s.brokers,
+    RAW_TOPIC: s.rawTopic,
+    DLQ_TOPIC: s.dlqTopic,
+    AGG_TOPIC: s.aggTopic,
+    CONSUMER_GROUP: s.aggregatorGroup,
+    CLICKHOUSE_URL: s.clickhouseUrl,
+    FLUSH_INTERVAL_SECS: '1',
+    // The oracle has no processing-time idleness.
+    IDLE_PARTITION_TIMEOUT_SECS: '3600',
+    METRICS_PORT: '0',
+  });
+  const line = await run.waitForOutput(/"metricsPort":(\d+)/, 60000);
+  return { run, metricsPort: Number(/(\d+)/.exec(line)![1]) };
+}
+
+export async function stopAggregator(a: RunningAggregator): Promise<void> {
+  a.run.child.kill('SIGTERM');
+  const { code } = await a.run.exited;
+  if (code !== 0) throw new Error(`aggregator exited with ${code}:\n${a.run.stderr()}\n${a.run.stdout().slice(-4000)}`);
+}
+
+/** One counter (summed over labels) from the aggregator's /metrics. */
+export async function metricValue(a: RunningAggregator, name: string): Promise<number> {
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${a.metricsPort}/metrics`)).text();
+    let sum = 0;
+    for (const line of text.split('\n')) if (line.split(/[{ ]/)[0] === name) sum += Number(line.split(' ').pop());
+    return sum;
+  } catch {
+    return NaN;
+  }
+}
+
+export async function waitFor(what: string, cond: () => Promise<boolean> | boolean, timeoutMs = 120000, everyMs = 250): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+// ---------------------------------------------------------------- ClickHouse
+
+export function clickhouse(s: ReplayScenario): ClickHouseSinkClient {
+  return createClickHouseClient({ url: s.clickhouseUrl });
+}
+
+export function oracleRange(oracle: OracleResult): [number, number] {
+  const starts = [...oracle.windows.map((w) => w.windowStartMs), ...oracle.deadLetterCounts.map((c) => c.windowStartMs)];
+  return [Math.min(...starts), Math.max(...starts) + 60000];
+}
+
+export async function readWindows(ch: ClickHouseSinkClient, oracle: OracleResult) {
+  return readMinuteAgg(ch, ...oracleRange(oracle));
+}
+
+export async function readDeadLetterWindows(ch: ClickHouseSinkClient, oracle: OracleResult) {
+  return readDeadLetterCounts(ch, ...oracleRange(oracle));
+}
+
+/** The per-window columns of the reader contract that must match exactly (avg within float rounding). */
+export function comparable(rows: Array<{ windowStartMs: number; totalEvents: number; uniqueUsers: number; anomalyEvents: number }>) {
+  return rows.map((r) => ({ windowStartMs: r.windowStartMs, totalEvents: r.totalEvents, uniqueUsers: r.uniqueUsers, anomalyEvents: r.anomalyEvents }));
+}

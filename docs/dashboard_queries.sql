@@ -1,0 +1,117 @@
+-- SQL of every panel of the Grafana dashboard "IoT streaming overview"
+-- (grafana/dashboards/iot-streaming-overview.json).
+--
+-- GENERATED from tools/dashboard/src/lib/panels.ts, like the dashboard itself:
+-- edit panels.ts, then run `npx nx run dashboard:generate`. A test fails when
+-- this file, the dashboard and panels.ts disagree.
+--
+-- $__timeFilter(col) is the Grafana ClickHouse plugin macro; Grafana expands it to
+--   col >= toDateTime(<from, epoch s>) AND col <= toDateTime(<to, epoch s>)
+-- To run a query by hand (clickhouse-client --multiquery), replace it, e.g. with
+--   window_start >= now() - INTERVAL 30 MINUTE AND window_start <= now()
+--
+-- Every query runs on ClickHouse 18.16 and on current releases, and reads only
+-- the time range: the SETTINGS clause pushes the time filter into the
+-- iot_minute_agg view on 18.16 (the default on current releases; the read-only
+-- grafana user may pass it because its profile has the same value).
+
+-- ============================================================================
+-- Panel 1: Data freshness [data_freshness] (stat)
+-- How far behind real time the dashboard is: seconds from the start of the
+-- newest window to now, and from the newest write by the aggregator to now.
+-- The newest window keeps filling for up to a minute and is rewritten every
+-- flush (5 s), so a healthy pipeline shows a window age below about 70 s and
+-- a write age below about 10 s.
+-- Columns: newest_window_age_s, last_write_age_s
+SELECT
+    toInt64(now()) - toInt64(max(window_start)) AS newest_window_age_s,
+    round((toInt64(now()) * 1000 - toInt64(max(updated_at_ms))) / 1000, 1) AS last_write_age_s
+FROM stream_analytics.iot_minute_agg
+WHERE $__timeFilter(window_start)
+HAVING count() > 0
+SETTINGS enable_optimize_predicate_expression = 1;
+
+-- ============================================================================
+-- Panel 2: Current minute (filling) [current_minute] (stat)
+-- The newest window as it fills: events, unique users and anomalies counted
+-- so far, seconds elapsed, and whether every partition has finalised it (1)
+-- or it is still open (0).
+-- Columns: window_start, total_events, unique_users, anomaly_events, avg_metric, elapsed_s, is_final
+SELECT
+    window_start,
+    total_events,
+    unique_users,
+    anomaly_events,
+    round(avg_metric, 3) AS avg_metric,
+    least(60, greatest(0, toInt64(now()) - toInt64(window_start))) AS elapsed_s,
+    is_final
+FROM stream_analytics.iot_minute_agg
+WHERE $__timeFilter(window_start)
+ORDER BY window_start DESC
+LIMIT 1
+SETTINGS enable_optimize_predicate_expression = 1;
+
+-- ============================================================================
+-- Panel 3: Events per minute [events_per_minute] (timeseries)
+-- Valid events per 1-minute event-time window (late and invalid events are
+-- not counted here; see the dead-letter panel).
+-- Columns: time, events
+SELECT window_start AS time, total_events AS events
+FROM stream_analytics.iot_minute_agg
+WHERE $__timeFilter(window_start)
+ORDER BY time
+SETTINGS enable_optimize_predicate_expression = 1;
+
+-- ============================================================================
+-- Panel 4: Average metric [average_metric] (timeseries)
+-- Mean metric_value of the events in each window.
+-- Columns: time, avg_metric
+SELECT window_start AS time, avg_metric
+FROM stream_analytics.iot_minute_agg
+WHERE $__timeFilter(window_start)
+ORDER BY time
+SETTINGS enable_optimize_predicate_expression = 1;
+
+-- ============================================================================
+-- Panel 5: Unique users per minute [unique_users] (timeseries)
+-- Distinct user_id values per window, exact across all partitions.
+-- Columns: time, unique_users
+SELECT window_start AS time, unique_users
+FROM stream_analytics.iot_minute_agg
+WHERE $__timeFilter(window_start)
+ORDER BY time
+SETTINGS enable_optimize_predicate_expression = 1;
+
+-- ============================================================================
+-- Panel 6: Anomaly events per minute [anomaly_events] (timeseries)
+-- Events whose anomaly_score is at least the aggregator threshold (default
+-- 0.9), per window.
+-- Columns: time, anomaly_events
+SELECT window_start AS time, anomaly_events
+FROM stream_analytics.iot_minute_agg
+WHERE $__timeFilter(window_start)
+ORDER BY time
+SETTINGS enable_optimize_predicate_expression = 1;
+
+-- ============================================================================
+-- Panel 7: Late and invalid events per minute [late_and_invalid_events] (timeseries)
+-- Dead-lettered events per window: invalid (unparseable, schema violations,
+-- oversized; by Kafka timestamp minute) and late (their window was already
+-- final; by event-time window). Each source message counts once, as in the
+-- iot_minute_dead_letters view.
+-- Columns: time, invalid_events, late_events
+SELECT
+    d_window_start AS time,
+    countIf(d_reason != 'late_event') AS invalid_events,
+    countIf(d_reason = 'late_event') AS late_events
+FROM
+(
+    SELECT
+        argMax(window_start, (recorded_at, reason, window_start)) AS d_window_start,
+        argMax(reason, (recorded_at, reason, window_start)) AS d_reason
+    FROM stream_analytics.dead_letter_events
+    WHERE $__timeFilter(window_start)
+    GROUP BY source_topic, source_partition, source_offset
+)
+GROUP BY time
+ORDER BY time;

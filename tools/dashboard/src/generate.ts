@@ -1,0 +1,31 @@
+/**
+ * Writes grafana/dashboards/iot-streaming-overview.json and
+ * docs/dashboard_queries.sql from panels.ts; --check only compares and exits
+ * 1 when a file is out of date.
+ *   npx nx run dashboard:generate [-- --check]
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { DASHBOARD_FILE, QUERIES_FILE, renderDashboard, renderQueriesDoc } from './lib/dashboard';
+
+const root = path.resolve(__dirname, '../../..');
+const check = process.argv.includes('--check');
+let stale = 0;
+for (const [file, content] of [
+  [DASHBOARD_FILE, renderDashboard()],
+  [QUERIES_FILE, renderQueriesDoc()],
+] as const) {
+  const target = path.join(root, file);
+  const current = fs.existsSync(target) ? fs.readFileSync(target, 'utf8') : undefined;
+  if (current === content) {
+    process.stdout.write(`up to date: ${file}\n`);
+  } else if (check) {
+    process.stdout.write(`OUT OF DATE: ${file} (run: npx nx run dashboard:generate)\n`);
+    stale++;
+  } else {
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    fs.writeFileSync(target, content);
+    process.stdout.write(`wrote ${file}\n`);
+  }
+}
+process.exitCode = stale ? 1 : 0;

@@ -1,0 +1,3 @@
+export * from './lib/panels';
+export * from './lib/macros';
+export * from './lib/dashboard';

@@ -1,0 +1,88 @@
+/**
+ * infra/docker-compose.yml against the Compose Specification JSON schema
+ * (the one the docker-compose npm package ships), and the wiring the local
+ * stack depends on: ports, mounts that exist, credentials that match.
+ */
+import Ajv from 'ajv';
+import fs from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+
+const root = path.resolve(__dirname, '../../..');
+const composeFile = path.join(root, 'infra/docker-compose.yml');
+
+type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+const compose = YAML.parse(fs.readFileSync(composeFile, 'utf8'), { merge: true }) as Obj;
+const services = compose['services'] as Record<string, Obj>;
+
+function composeSchema(): object {
+  const pkg = require.resolve('docker-compose/package.json');
+  const schema = JSON.parse(fs.readFileSync(path.join(path.dirname(pkg), 'schema/compose-spec.json'), 'utf8')) as Obj;
+  // A draft-07 schema whose $schema URL Ajv does not recognise spelled this way.
+  expect(schema['$schema']).toMatch(/draft-07/);
+  delete schema['$schema'];
+  return schema;
+}
+
+/** Resolves a bind-mount source relative to the compose file's folder. */
+const hostPath = (volume: string) => path.resolve(path.dirname(composeFile), volume.split(':')[0]);
+
+describe('docker-compose.yml', () => {
+  it('validates against the Compose Specification schema', () => {
+    const ajv = new Ajv({ allErrors: true, strict: false, validateFormats: false });
+    const validate = ajv.compile(composeSchema());
+    const ok = validate(compose);
+    expect(ajv.errorsText(validate.errors, { separator: '\n' })).toBe('No errors');
+    expect(ok).toBe(true);
+  });
+
+  it('the schema check is real (a broken file fails it)', () => {
+    const ajv = new Ajv({ allErrors: true, strict: false, validateFormats: false });
+    const validate = ajv.compile(composeSchema());
+    expect(validate({ services: { x: { image: 'a', ports: [{ nope: true }], restart: 3 } } })).toBe(false);
+  });
+
+  it('has Redpanda, Redpanda Console, ClickHouse, Grafana and the three apps', () => {
+    expect(Object.keys(services).sort()).toEqual(['aggregator', 'clickhouse', 'console', 'dlq-replayer', 'grafana', 'producer', 'redpanda', 'topics']);
+    const ports = (s: string) => (services[s]['ports'] ?? []) as string[];
+    expect(ports('console')).toContain('8080:8080');
+    expect(ports('clickhouse')).toContain('8123:8123');
+    expect(ports('grafana')).toContain('6363:3000');
+    expect(ports('redpanda')).toContain('9092:9092');
+    expect(services['grafana']['environment']).toMatchObject({ GF_SECURITY_ADMIN_USER: 'admin', GF_SECURITY_ADMIN_PASSWORD: 'admin', GF_INSTALL_PLUGINS: 'grafana-clickhouse-datasource' });
+  });
+
+  it('every bind mount and Dockerfile it names exists', () => {
+    for (const [name, s] of Object.entries(services)) {
+      for (const v of (s['volumes'] ?? []) as string[]) if (v.startsWith('.')) expect({ name, v, exists: fs.existsSync(hostPath(v)) }).toEqual({ name, v, exists: true });
+      if (s['build']) expect(fs.existsSync(path.resolve(path.dirname(composeFile), s['build'].context, s['build'].dockerfile))).toBe(true);
+    }
+    const mounts = (s: string) => (services[s]['volumes'] as string[]).map((v) => v.split(':').slice(0, 2).join(':'));
+    expect(mounts('grafana')).toEqual(['../grafana/provisioning:/etc/grafana/provisioning', '../grafana/dashboards:/var/lib/grafana/dashboards']);
+    expect(mounts('clickhouse')).toContain('../clickhouse/init:/docker-entrypoint-initdb.d');
+  });
+
+  it('the apps get the shared environment names and matching ClickHouse credentials', () => {
+    const ch = services['clickhouse']['environment'] as Obj;
+    const agg = services['aggregator']['environment'] as Obj;
+    const graf = services['grafana']['environment'] as Obj;
+    for (const key of ['KAFKA_BROKERS', 'RAW_TOPIC', 'AGG_TOPIC', 'DLQ_TOPIC', 'CONSUMER_GROUP', 'CLICKHOUSE_URL', 'CLICKHOUSE_USER', 'CLICKHOUSE_PASSWORD', 'CLICKHOUSE_DATABASE', 'METRICS_PORT']) {
+      expect(agg[key]).toBeDefined();
+    }
+    expect(agg['CLICKHOUSE_USER']).toBe('aggregator');
+    expect(agg['CLICKHOUSE_PASSWORD']).toBe(ch['CLICKHOUSE_AGGREGATOR_PASSWORD']);
+    expect(graf['CLICKHOUSE_USER']).toBe('grafana');
+    expect(graf['CLICKHOUSE_PASSWORD']).toBe(ch['CLICKHOUSE_GRAFANA_PASSWORD']);
+    expect(services['producer']['environment']['KAFKA_BROKERS']).toBe('redpanda:29092');
+    expect(services['producer']['environment']['METRICS_PORT']).toBe('9464');
+    expect(services['producer']['command']).toEqual(['--rate', '10000', '--devices', '2000']);
+  });
+
+  it('provisions the topics with the tool before the apps start', () => {
+    expect(services['topics']['build'].dockerfile).toBe('tools/topics/Dockerfile');
+    expect(services['topics']['command']).toEqual(['--profile', 'dev']);
+    for (const app of ['aggregator', 'producer']) expect(services[app]['depends_on']['topics']).toEqual({ condition: 'service_completed_successfully' });
+    for (const [, s] of Object.entries(services)) for (const dep of Object.keys(s['depends_on'] ?? {})) expect(services[dep]).toBeDefined();
+  });
+});

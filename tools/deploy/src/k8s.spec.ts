@@ -1,0 +1,205 @@
+/**
+ * infra/k8s: the base and the dev/prod overlays render with kustomize and
+ * every manifest validates against the Kubernetes (and KEDA) schemas; then the
+ * properties the deployment relies on are checked on the rendered output.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+// The topic profiles are the single source of partition counts.
+// eslint-disable-next-line @nx/enforce-module-boundaries
+import { PROFILE_SHAPES } from '../../topics/src/lib/profiles';
+import { kustomizeBuild, parseYamlDocuments, validateManifests, type Manifest } from './lib/k8s';
+
+const root = path.resolve(__dirname, '../../..');
+const k8s = path.join(root, 'infra/k8s');
+
+type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+const rendered: Record<string, Manifest[]> = {};
+const render = (name: string, dir: string) => (rendered[name] ??= kustomizeBuild(path.join(k8s, dir)));
+
+const OVERLAYS = [
+  { name: 'dev', dir: 'overlays/dev', namespace: 'stream-analytics-dev', profile: 'dev' as const },
+  { name: 'prod', dir: 'overlays/prod', namespace: 'stream-analytics', profile: 'prod' as const },
+];
+
+const find = (ms: Manifest[], kind: string, name: string): Obj => {
+  const m = ms.find((x) => x.kind === kind && x.metadata.name === name);
+  if (!m) throw new Error(`no ${kind} ${name} in ${ms.map((x) => `${x.kind}/${x.metadata.name}`).join(', ')}`);
+  return m as Obj;
+};
+const podSpec = (w: Obj): Obj => (w['kind'] === 'CronJob' ? w['spec'].jobTemplate.spec.template.spec : w['spec'].template.spec);
+const podLabels = (w: Obj): Obj => (w['kind'] === 'CronJob' ? w['spec'].jobTemplate.spec.template.metadata.labels : w['spec'].template.metadata.labels);
+
+describe('schema validation', () => {
+  it.each([['base', 'base'], ...OVERLAYS.map((o) => [o.name, o.dir])])('%s renders and every manifest validates', (name, dir) => {
+    const manifests = render(name, dir);
+    expect(manifests.length).toBeGreaterThan(5);
+    const results = validateManifests(manifests);
+    expect(results.filter((r) => !r.ok)).toEqual([]);
+    expect(results.length).toBe(manifests.length);
+  });
+
+  it('the standalone Job templates validate', () => {
+    const dir = path.join(k8s, 'jobs');
+    const docs = fs.readdirSync(dir).flatMap((f) => parseYamlDocuments(fs.readFileSync(path.join(dir, f), 'utf8')));
+    expect(docs.length).toBeGreaterThan(0);
+    expect(validateManifests(docs).filter((r) => !r.ok)).toEqual([]);
+  });
+
+  it('the validator rejects broken manifests (it is not a no-op)', () => {
+    const sts = JSON.parse(JSON.stringify(find(render('prod', 'overlays/prod'), 'StatefulSet', 'aggregator'))) as Obj;
+    sts['spec'].replicas = 'six';
+    const so = JSON.parse(JSON.stringify(find(render('prod', 'overlays/prod'), 'ScaledObject', 'aggregator'))) as Obj;
+    delete so['spec'].scaleTargetRef;
+    const pdb = { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', metadata: { name: 'x' }, spec: { minAvailable: { nope: 1 } } };
+    const unknown = { apiVersion: 'example.com/v1', kind: 'Gadget', metadata: { name: 'g' } };
+    const results = validateManifests([sts, so, pdb, unknown]);
+    expect(results.map((r) => r.ok)).toEqual([false, false, false, false]);
+    expect(results[0].error).toMatch(/replicas must be integer/);
+    expect(results[1].error).toMatch(/scaleTargetRef/);
+    expect(results[3].error).toMatch(/no schema for example.com\/v1 Gadget/);
+  });
+});
+
+describe.each(OVERLAYS)('$name overlay', ({ name, dir, namespace, profile }) => {
+  const ms = () => render(name, dir);
+  const workloads = () => ms().filter((m) => ['Deployment', 'StatefulSet', 'CronJob', 'Job'].includes(m.kind)) as Obj[];
+  const config = () => ms().find((m) => m.kind === 'ConfigMap' && m.metadata.name?.startsWith('stream-analytics-config')) as Obj;
+
+  it('puts every namespaced resource in its namespace', () => {
+    for (const m of ms()) {
+      if (m.kind === 'Namespace') expect(m.metadata.name).toBe(namespace);
+      else expect({ r: `${m.kind}/${m.metadata.name}`, ns: m.metadata.namespace }).toEqual({ r: `${m.kind}/${m.metadata.name}`, ns: namespace });
+    }
+  });
+
+  it('configures the apps with the shared environment names, by reference', () => {
+    const data = config()['data'] as Record<string, string>;
+    for (const key of ['KAFKA_BROKERS', 'RAW_TOPIC', 'AGG_TOPIC', 'DLQ_TOPIC', 'CONSUMER_GROUP', 'CLICKHOUSE_URL', 'CLICKHOUSE_DATABASE', 'FLUSH_INTERVAL_SECS']) {
+      expect(data[key]).toBeTruthy();
+    }
+    expect(data['RAW_TOPIC']).toBe('iot.telemetry.raw.v1');
+    for (const w of workloads()) {
+      for (const c of podSpec(w)['containers'] as Obj[]) {
+        expect((c['envFrom'] as Obj[]).map((e) => e['configMapRef']?.name)).toContain(config()['metadata'].name);
+        // Secrets only by reference: no literal password anywhere.
+        for (const e of (c['env'] ?? []) as Obj[]) if (/PASSWORD|SECRET/.test(e['name'])) expect(e['value']).toBeUndefined();
+      }
+    }
+  });
+
+  it('runs every container unprivileged, with requests and limits', () => {
+    for (const w of workloads()) {
+      const spec = podSpec(w);
+      expect(spec['securityContext'].runAsNonRoot).toBe(true);
+      expect(spec['automountServiceAccountToken']).toBe(false);
+      for (const c of spec['containers'] as Obj[]) {
+        expect(c['securityContext'].allowPrivilegeEscalation).toBe(false);
+        expect(c['securityContext'].readOnlyRootFilesystem).toBe(true);
+        for (const k of ['requests', 'limits']) for (const r of ['cpu', 'memory']) expect(c['resources']?.[k]?.[r]).toBeTruthy();
+      }
+    }
+  });
+
+  it('probes the long-running apps on their health endpoints and metrics port', () => {
+    const services = workloads().filter((w) => w['kind'] === 'Deployment' || w['kind'] === 'StatefulSet');
+    expect(services.map((w) => w['metadata'].name).sort()).toEqual(['aggregator', 'producer']);
+    for (const w of services) {
+      const [c] = podSpec(w)['containers'] as Obj[];
+      const port = (c['ports'] as Obj[]).find((p) => p['name'] === 'metrics')!;
+      const metricsEnv = (c['env'] as Obj[]).find((e) => e['name'] === 'METRICS_PORT');
+      expect(String(port['containerPort'])).toBe(metricsEnv!['value']);
+      expect(c['livenessProbe'].httpGet).toEqual({ path: '/healthz', port: 'metrics' });
+      expect(c['readinessProbe'].httpGet).toEqual({ path: '/readyz', port: 'metrics' });
+    }
+    expect(String((podSpec(find(ms(), 'StatefulSet', 'aggregator'))['containers'][0]['ports'] as Obj[])[0]['containerPort'])).toBe('9465');
+    expect(String((podSpec(find(ms(), 'Deployment', 'producer'))['containers'][0]['ports'] as Obj[])[0]['containerPort'])).toBe('9464');
+  });
+
+  it('has a PodDisruptionBudget selecting each long-running app', () => {
+    const pdbs = ms().filter((m) => m.kind === 'PodDisruptionBudget') as Obj[];
+    for (const w of workloads().filter((x) => x['kind'] !== 'CronJob' && x['kind'] !== 'Job')) {
+      const labels = podLabels(w);
+      const pdb = pdbs.find((p) => Object.entries(p['spec'].selector.matchLabels as Obj).every(([k, v]) => labels[k] === v));
+      expect({ workload: w['metadata'].name, pdb: !!pdb }).toEqual({ workload: w['metadata'].name, pdb: true });
+      expect(Boolean(pdb!['spec'].minAvailable !== undefined) !== Boolean(pdb!['spec'].maxUnavailable !== undefined)).toBe(true);
+    }
+  });
+
+  it('gives the aggregator static group membership from its (stable) pod name', () => {
+    const sts = find(ms(), 'StatefulSet', 'aggregator');
+    const env = podSpec(sts)['containers'][0]['env'] as Obj[];
+    expect(env.find((e) => e['name'] === 'GROUP_INSTANCE_ID')!['valueFrom']).toEqual({ fieldRef: { fieldPath: 'metadata.name' } });
+    expect(sts['spec'].serviceName).toBe('aggregator');
+    find(ms(), 'Service', 'aggregator');
+  });
+
+  it('reads ClickHouse credentials from a Secret by reference', () => {
+    const env = podSpec(find(ms(), 'StatefulSet', 'aggregator'))['containers'][0]['env'] as Obj[];
+    const refs = env.filter((e) => e['valueFrom']?.secretKeyRef).map((e) => [e['name'], e['valueFrom'].secretKeyRef.key, e['valueFrom'].secretKeyRef.name]);
+    expect(refs.map((r) => r.slice(0, 2))).toEqual([
+      ['CLICKHOUSE_USER', 'CLICKHOUSE_USER'],
+      ['CLICKHOUSE_PASSWORD', 'CLICKHOUSE_PASSWORD'],
+    ]);
+    const secrets = ms().filter((m) => m.kind === 'Secret');
+    if (name === 'prod') {
+      // Created outside Git; the manifests only name it.
+      expect(secrets).toEqual([]);
+      expect(refs.every((r) => r[2] === 'stream-analytics-clickhouse')).toBe(true);
+    } else {
+      expect(secrets.map((s) => s.metadata.name)).toEqual([refs[0][2]]);
+    }
+  });
+
+  it('autoscales the aggregator on consumer lag of the raw topic, never beyond its partition count', () => {
+    const so = find(ms(), 'ScaledObject', 'aggregator');
+    const sts = find(ms(), 'StatefulSet', 'aggregator');
+    const partitions = PROFILE_SHAPES[profile].partitions.raw;
+    const data = config()['data'] as Record<string, string>;
+    expect(so['spec'].scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'aggregator' });
+    const [trigger] = so['spec'].triggers as Obj[];
+    expect(trigger['type']).toBe('kafka');
+    expect(trigger['metadata']).toMatchObject({
+      bootstrapServers: data['KAFKA_BROKERS'],
+      consumerGroup: data['CONSUMER_GROUP'],
+      topic: data['RAW_TOPIC'],
+      allowIdleConsumers: 'false',
+      offsetResetPolicy: 'earliest',
+    });
+    expect(Number(trigger['metadata'].lagThreshold)).toBeGreaterThan(0);
+    expect(so['spec'].maxReplicaCount).toBeLessThanOrEqual(partitions);
+    expect(so['spec'].minReplicaCount).toBeLessThanOrEqual(so['spec'].maxReplicaCount);
+    expect(sts['spec'].replicas).toBeLessThanOrEqual(so['spec'].maxReplicaCount);
+    expect(sts['spec'].replicas).toBeGreaterThanOrEqual(so['spec'].minReplicaCount);
+  });
+
+  it('keeps the DLQ replayer a job (suspended CronJob template), not a service', () => {
+    const cron = find(ms(), 'CronJob', 'dlq-replayer');
+    expect(cron['spec'].suspend).toBe(true);
+    expect(podSpec(cron)['restartPolicy']).toBe('Never');
+    expect(ms().some((m) => m.kind === 'Deployment' && m.metadata.name === 'dlq-replayer')).toBe(false);
+  });
+});
+
+describe('prod overlay specifics', () => {
+  const ms = () => render('prod', 'overlays/prod');
+
+  it('pins released images, not latest', () => {
+    for (const w of ms().filter((m) => ['Deployment', 'StatefulSet', 'CronJob'].includes(m.kind)) as Obj[]) {
+      for (const c of podSpec(w)['containers'] as Obj[]) expect(c['image']).toMatch(/^[^:]+\/[^:]+:(?!latest$)[\w.-]+$/);
+    }
+  });
+
+  it('sizes the aggregator for the 48-partition prod profile and spreads it over zones and nodes', () => {
+    const sts = find(ms(), 'StatefulSet', 'aggregator');
+    const so = find(ms(), 'ScaledObject', 'aggregator');
+    expect(so['spec'].minReplicaCount).toBe(6);
+    expect(so['spec'].maxReplicaCount).toBe(24);
+    expect(PROFILE_SHAPES.prod.partitions.raw % so['spec'].maxReplicaCount).toBe(0);
+    expect((podSpec(sts)['topologySpreadConstraints'] as Obj[]).map((t) => t['topologyKey'])).toEqual(['topology.kubernetes.io/zone', 'kubernetes.io/hostname']);
+    const pdb = find(ms(), 'PodDisruptionBudget', 'aggregator');
+    expect(pdb['spec'].minAvailable).toBeLessThan(so['spec'].minReplicaCount);
+    expect(find(ms(), 'Deployment', 'producer')['spec'].replicas).toBe(0);
+  });
+});
