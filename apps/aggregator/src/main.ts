@@ -34,14 +34,19 @@ runMain(async () => {
     onRetry: (info) => logger.warn({ attempt: info.attempt, delayMs: info.delayMs, err: String((info.error as Error)?.message ?? info.error) }, "ClickHouse write failed; retrying"),
   });
 
-  let pipeline: AggregatorPipeline | undefined;
+  // Set once Kafka is reachable; the probes answer before that.
+  const app: { pipeline?: AggregatorPipeline } = {};
   const ops = await startOpsServer({
     port: config.metricsPort,
     registry: metrics.registry,
     health: {
-      live: () => pipeline?.isLive() ?? true,
+      live: () => app.pipeline?.isLive() ?? true,
       ready: () =>
-        !pipeline ? { ready: false, reason: 'starting' } : pipeline.clickhouseHealthy ? { ready: true } : { ready: false, reason: 'ClickHouse writes are failing' },
+        !app.pipeline
+          ? { ready: false, reason: 'starting' }
+          : app.pipeline.clickhouseHealthy
+            ? { ready: true }
+            : { ready: false, reason: 'ClickHouse writes are failing' },
     },
   });
   logger.info({ metricsPort: ops.port, topic: config.topic, group: config.group, clickhouse: config.clickhouseUrl }, 'aggregator starting');
@@ -114,7 +119,7 @@ runMain(async () => {
   consumer.on('event.error', (err) => logger.warn({ err: err.message }, 'Kafka client error'));
   producer.on('event.error', (err) => logger.warn({ err: err.message }, 'Kafka producer error'));
 
-  pipeline = new AggregatorPipeline({
+  const pipeline = new AggregatorPipeline({
     config,
     logger,
     metrics,
@@ -130,9 +135,10 @@ runMain(async () => {
         anomalyThreshold: config.anomalyThreshold,
       }),
   });
+  app.pipeline = pipeline;
   void shutdown.requested.then((signal) => {
     logger.info({ signal }, 'stopping: final flush and commit');
-    pipeline?.stop();
+    pipeline.stop();
   });
   await pipeline.run();
   abort.abort();

@@ -155,7 +155,7 @@ export class AggregatorPipeline {
   }
 
   private async processBatch(batch: KafkaMessage[], generation: number): Promise<void> {
-    const { config, metrics } = this.deps;
+    const { metrics } = this.deps;
     const fresh = new Set<number>();
     for (const m of batch) if (!this.restored.has(m.partition) && this.assigned.has(m.partition)) fresh.add(m.partition);
     if (fresh.size > 0) {
@@ -200,7 +200,6 @@ export class AggregatorPipeline {
         metrics.skippedReplay.inc();
       }
     }
-    void config;
   }
 
   /**
@@ -258,7 +257,7 @@ export class AggregatorPipeline {
   }
 
   private deadLetter(m: KafkaMessage, reason: string, message: string, windowStartMs: number, deviceId: string | undefined): void {
-    const { config, producer } = this.deps;
+    const { config } = this.deps;
     const entry: DeadLetterEntry = {
       reason,
       message,
