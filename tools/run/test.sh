@@ -56,15 +56,31 @@ else
   say "KAFKA_BROKERS=$KAFKA_BROKERS CLICKHOUSE_URL=$CLICKHOUSE_URL"
 fi
 
+# Jest's per-project "Tests:" lines are summed into one closing line.
+test_log="$(mktemp "${TMPDIR:-/tmp}/npm-test.XXXXXX")"
+summarize() {
+  sed 's/\x1b\[[0-9;]*m//g' "$test_log" | awk '
+    /Tests: / {
+      for (i = 1; i <= NF; i++) {
+        if ($(i+1) ~ /^passed/) passed += $i
+        if ($(i+1) ~ /^failed/) failed += $i
+        if ($(i+1) ~ /^skipped/) skipped += $i
+      }
+    }
+    END { printf "%d passed, %d failed, %d skipped\n", passed, failed, skipped }'
+  rm -f "$test_log"
+}
+
 say "running: ${NX_TEST_CMD[*]}"
 rc=0
-"${NX_TEST_CMD[@]}" || rc=$?
+"${NX_TEST_CMD[@]}" 2>&1 | tee -a "$test_log" || rc=${PIPESTATUS[0]}
 if [ "$rc" -eq 0 ]; then
   if [ -n "$started_file" ] && [ -z "${user_kafka:-}" ] && [ -z "${user_clickhouse:-}" ]; then
     export STACK_CONTROL=1
     export KAFKA_RESTART_CMD="node $ROOT/tools/stack/stack.mjs down --only kafka && node $ROOT/tools/stack/stack.mjs up --only kafka --no-provision"
   fi
   say "running: ${NX_DISRUPTIVE_CMD[*]}"
-  "${NX_DISRUPTIVE_CMD[@]}" || rc=$?
+  "${NX_DISRUPTIVE_CMD[@]}" 2>&1 | tee -a "$test_log" || rc=${PIPESTATUS[0]}
 fi
+summarize
 exit "$rc"

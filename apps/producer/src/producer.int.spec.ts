@@ -236,7 +236,8 @@ describe('producer against a real broker', () => {
   });
 
   // Needs a way to restart the broker the tests talk to, e.g.
-  // KAFKA_RESTART_CMD="node tools/stack/stack.mjs restart kafka".
+  // KAFKA_RESTART_CMD (npm test sets it for the test-disruptive target, which
+  // runs this test alone after everything else, against the local stack).
   const restartCmd = process.env['KAFKA_RESTART_CMD'];
   if (!restartCmd) {
     console.warn('[producer] skipping the broker-restart test: set KAFKA_RESTART_CMD to a command that restarts the broker at KAFKA_BROKERS');
