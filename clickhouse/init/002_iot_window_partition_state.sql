@@ -1,5 +1,5 @@
 -- Cumulative aggregate of one 1-minute event-time window as seen by one source
--- partition. The aggregator rewrites the whole row on every flush, and
+-- partition of a raw topic. The aggregator rewrites the whole row on every flush, and
 -- version is the last source offset folded into it, so a rewrite is
 -- idempotent and an older snapshot can never replace a newer one.
 --
@@ -25,4 +25,4 @@ CREATE TABLE IF NOT EXISTS stream_analytics.iot_window_partition_state
 )
 ENGINE = ReplacingMergeTree(version)
 PARTITION BY toYYYYMMDD(window_start)
-ORDER BY (window_start, source_partition);
+ORDER BY (window_start, source_topic, source_partition);

@@ -1,6 +1,6 @@
 -- Reader contract: one exact row per window, no FINAL needed.
 --
--- Inner query: the newest row per (window_start, source_partition) by
+-- Inner query: the newest row per (window_start, source_topic, source_partition) by
 -- argMax over (version, is_final, updated_at_ms). Rows not yet collapsed by a
 -- background merge are handled here, so the result is the same before and
 -- after OPTIMIZE ... FINAL. Duplicate rows with the same version carry the
@@ -33,6 +33,6 @@ FROM
         argMax(updated_at, (version, is_final, updated_at_ms)) AS p_updated_at,
         argMax(updated_at_ms, (version, is_final, updated_at_ms)) AS p_updated_at_ms
     FROM stream_analytics.iot_window_partition_state
-    GROUP BY window_start, source_partition
+    GROUP BY window_start, source_topic, source_partition
 )
 GROUP BY window_start;

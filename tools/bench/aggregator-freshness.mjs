@@ -38,6 +38,7 @@ log(`producing ${rate} events/s for ${seconds} s to ${topic}`);
 const producer = startApp('producer', ['--topic', topic, '--rate', String(rate), '--duration', String(seconds), '--seed', '3']);
 if ((await producer.exited) !== 0) throw new Error(`producer failed:\n${producer.output().slice(-3000)}`);
 await sleep(12000); // two more flushes
+log(`${polls.length} polls; last: ${JSON.stringify([...(polls.at(-1)?.versions ?? new Map())].slice(0, 4))}`);
 polling = false;
 await poller;
 aggregator.child.kill('SIGTERM');

@@ -93,13 +93,14 @@ for app in "${APPS[@]}"; do
   if [ "$app" = producer ]; then args=("${PRODUCER_EXTRA[@]}"); fi
   # setsid: the app gets its own session, so a terminal Ctrl-C reaches only this script, which
   # then stops the apps in order with SIGTERM. The subshell records its pid and execs the app, so
-  # that pid is the app's. Both app and sed are children of this script (reaped by it), and sed,
-  # as part of a background job, ignores SIGINT and keeps prefixing while the app shuts down.
+  # that pid is the app's. Both app and sed are children of this script (reaped by it); sed
+  # ignores SIGINT and SIGTERM (a signal to the whole process group must not cut the apps'
+  # shutdown logs off) and ends when its app's output closes.
   pid_file="$(mktemp)"
   (
     echo "$BASHPID" >"$pid_file"
     METRICS_PORT="${METRICS_PORTS[$app]}" exec setsid node "$main" "${args[@]}"
-  ) 2>&1 | sed -u "s/^/[$app] /" &
+  ) 2>&1 | (trap '' INT TERM; exec sed -u "s/^/[$app] /") &
   while [ ! -s "$pid_file" ]; do sleep 0.05; done
   pid="$(cat "$pid_file")"
   rm -f "$pid_file"

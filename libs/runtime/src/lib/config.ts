@@ -170,9 +170,14 @@ export function parseConfig<S extends OptionSpecs>(
  * exits 1 (no stack trace unless DEBUG is set).
  */
 export function runMain(main: () => Promise<number | void>): void {
+  // Once main has finished its own orderly shutdown the process ends, even if
+  // a client library still holds a handle (a broker that never answered a
+  // disconnect must not keep a stopped app alive).
+  const exit = () => setImmediate(() => process.exit());
   main().then(
     (code) => {
       if (typeof code === 'number') process.exitCode = code;
+      exit();
     },
     (err: unknown) => {
       if (err instanceof HelpRequested) {
@@ -186,6 +191,7 @@ export function runMain(main: () => Promise<number | void>): void {
         process.stderr.write(`fatal: ${e?.message ?? String(err)}\n${process.env['DEBUG'] ? `${e?.stack}\n` : ''}`);
         process.exitCode = 1;
       }
+      exit();
     },
   );
 }
