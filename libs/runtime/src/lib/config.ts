@@ -173,7 +173,17 @@ export function runMain(main: () => Promise<number | void>): void {
   // Once main has finished its own orderly shutdown the process ends, even if
   // a client library still holds a handle (a broker that never answered a
   // disconnect must not keep a stopped app alive).
-  const exit = () => setImmediate(() => process.exit());
+  // stdout/stderr to a pipe are asynchronous: wait until what main printed
+  // (e.g. a large --json report) is written, with a bounded fallback.
+  const exit = () => {
+    setTimeout(() => process.exit(), 10000).unref();
+    let pending = 2;
+    const done = () => {
+      if (--pending === 0) process.exit();
+    };
+    process.stdout.write('', done);
+    process.stderr.write('', done);
+  };
   main().then(
     (code) => {
       if (typeof code === 'number') process.exitCode = code;
