@@ -7,6 +7,7 @@ import { randomInt } from 'node:crypto';
 import {
   computeScenarioOracle,
   createScenario,
+  dataset,
   expectMatchesOracle,
   metricValue,
   produceRecords,
@@ -19,17 +20,6 @@ import {
 
 jest.setTimeout(300000);
 
-// 200 simulated events/s for 5 minutes: five windows per partition, late
-// events 2-5 minutes old that hit windows already final, out-of-order events
-// within the 10 s bound, and every kind of malformed payload.
-const dataset = (seed: number) => ({
-  seed,
-  devices: 300,
-  users: 120,
-  count: 60000,
-  ratePerSec: 200,
-  faults: { invalidFraction: 0.01, outOfOrderFraction: 0.05, lateFraction: 0.01 },
-});
 
 describe('aggregator (real Kafka + ClickHouse)', () => {
   it('writes exactly the oracle for a seeded dataset with out-of-order, late and malformed events', async () => {

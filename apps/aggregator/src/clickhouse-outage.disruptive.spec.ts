@@ -10,6 +10,7 @@ import { workspaceRoot } from '@stream-analytics/testing';
 import {
   computeScenarioOracle,
   createScenario,
+  dataset,
   expectMatchesOracle,
   metricValue,
   produceRecords,
@@ -21,14 +22,6 @@ import {
 
 jest.setTimeout(300000);
 
-const dataset = (seed: number) => ({
-  seed,
-  devices: 300,
-  users: 120,
-  count: 60000,
-  ratePerSec: 200,
-  faults: { invalidFraction: 0.01, outOfOrderFraction: 0.05, lateFraction: 0.01 },
-});
 
 const outageIt = process.env['STACK_CONTROL'] === '1' ? it : it.skip;
 if (process.env['STACK_CONTROL'] !== '1') console.warn('outage test skipped: set STACK_CONTROL=1 with the local stack (npm test does) to let it stop ClickHouse');

@@ -2,3 +2,4 @@ export * from './lib/endpoints';
 export * from './lib/kafka';
 export * from './lib/apps';
 export * from './lib/oracle';
+export * from './lib/wait';

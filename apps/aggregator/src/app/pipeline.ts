@@ -67,7 +67,6 @@ export class AggregatorPipeline {
   private readonly lastRecordAt = new Map<number, number>();
   /** Oldest Kafka timestamp folded since the last successful flush (freshness metric). */
   private oldestUnflushedTs: number | undefined;
-  private lastFlushAt: number;
   private nextFlushAttemptAt: number;
   private failedFlushes = 0;
   private paused = false;
@@ -81,8 +80,7 @@ export class AggregatorPipeline {
     this.engine = deps.createEngine();
     this.deliveries = new DeliveryTracker(deps.producer);
     this.now = deps.now ?? Date.now;
-    this.lastFlushAt = this.now();
-    this.nextFlushAttemptAt = this.lastFlushAt + deps.config.flushIntervalSecs * 1000;
+    this.nextFlushAttemptAt = this.now() + deps.config.flushIntervalSecs * 1000;
     this.lastLoopAt = this.now();
     deps.consumer.on('rebalance', (err, assignment) => this.onRebalance(err.code, assignment));
   }
@@ -402,7 +400,6 @@ export class AggregatorPipeline {
       logger.info({ failedFlushes: this.failedFlushes }, 'ClickHouse is back; consumption resumed');
     }
     this.failedFlushes = 0;
-    this.lastFlushAt = now;
     this.nextFlushAttemptAt = now + this.deps.config.flushIntervalSecs * 1000;
     const stats = this.engine.stats();
     metrics.openWindows.set(stats.openWindows);

@@ -6,7 +6,7 @@
 import Kafka from '@confluentinc/kafka-javascript';
 import { createClickHouseClient, readDeadLetterCounts, readMinuteAgg, type ClickHouseSinkClient } from '@stream-analytics/clickhouse-sink';
 import { generateEvents, parseDeadLetterHeaders, type GeneratorOptions } from '@stream-analytics/event-schema';
-import { computeOracle, createTestTopic, getTestEndpoints, readTopic, startApp, type AppRun, type OracleResult } from '@stream-analytics/testing';
+import { computeOracle, createTestTopic, getTestEndpoints, readTopic, scrapeMetric, startApp, waitFor, type AppRun, type OracleResult } from '@stream-analytics/testing';
 import { randomInt, randomUUID } from 'node:crypto';
 
 export interface Scenario {
@@ -21,6 +21,21 @@ export interface Scenario {
   /** Simulated start of the dataset: a whole minute far in the past, unique per scenario. */
   baseTimeMs: number;
 }
+
+/**
+ * The integration tests' standard dataset: 200 simulated events/s for 5
+ * minutes, so five windows per partition, late events 2-5 minutes old that hit
+ * windows already final, out-of-order events within the 10 s bound, and every
+ * kind of malformed payload.
+ */
+export const dataset = (seed: number) => ({
+  seed,
+  devices: 300,
+  users: 120,
+  count: 60000,
+  ratePerSec: 200,
+  faults: { invalidFraction: 0.01, outOfOrderFraction: 0.05, lateFraction: 0.01 },
+});
 
 export async function createScenario(partitions = 6): Promise<Scenario> {
   const { kafkaBrokers, clickhouseUrl } = await getTestEndpoints();
@@ -110,25 +125,11 @@ export async function startAggregator(s: Scenario, extraEnv: Record<string, stri
 }
 
 /** Reads one counter/gauge (summed over labels) from the aggregator's /metrics. */
-export async function metricValue(a: RunningAggregator, name: string): Promise<number> {
-  try {
-    const text = await (await fetch(`http://127.0.0.1:${a.metricsPort}/metrics`)).text();
-    let sum = 0;
-    for (const line of text.split('\n')) if (line.startsWith(name) && /^[a-z_]+(\{[^}]*\})? /.test(line) && line.split(/[{ ]/)[0] === name) sum += Number(line.split(' ').pop());
-    return sum;
-  } catch {
-    return NaN;
-  }
+export function metricValue(a: RunningAggregator, name: string): Promise<number> {
+  return scrapeMetric(a.metricsPort, name);
 }
 
-export async function waitFor(what: string, cond: () => Promise<boolean> | boolean, timeoutMs = 120000, everyMs = 250): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await cond()) return;
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
+export { waitFor };
 
 /** Stops an aggregator gracefully (final flush + commit) and checks it exited cleanly. */
 export async function stopAggregator(a: RunningAggregator): Promise<void> {

@@ -12,7 +12,7 @@ import Kafka from '@confluentinc/kafka-javascript';
 import { createClickHouseClient, readDeadLetterCounts, readMinuteAgg, type ClickHouseSinkClient } from '@stream-analytics/clickhouse-sink';
 import { deadLetterHeaders, generateEvents, type DeadLetterEntry, type GeneratorOptions } from '@stream-analytics/event-schema';
 import { disconnectClient, type KafkaMessage } from '@stream-analytics/runtime';
-import { createTestTopic, getTestEndpoints, runApp, startApp, type AppRun, type ConsumedMessage, type OracleResult } from '@stream-analytics/testing';
+import { createTestTopic, getTestEndpoints, runApp, scrapeMetric, startApp, toConsumedMessage, waitFor, type AppRun, type ConsumedMessage, type OracleResult } from '@stream-analytics/testing';
 import { randomInt, randomUUID } from 'node:crypto';
 import { createConsumer, partitionCount, readRanges, resolveRanges } from '../app/kafka';
 import type { InspectReport, ReplayReport } from '../app/summary';
@@ -134,26 +134,12 @@ export async function readCommitted(brokers: string, topic: string): Promise<Con
     const partitions = await partitionCount(consumer, topic, 30000);
     if (partitions === undefined) return out;
     const ranges = await resolveRanges(consumer, topic, partitions, { kind: 'beginning' }, 30000);
-    const complete = await readRanges(consumer, topic, ranges, (m: KafkaMessage) => out.push(toConsumed(m)), 60000);
+    const complete = await readRanges(consumer, topic, ranges, (m: KafkaMessage) => out.push(toConsumedMessage(m)), 60000);
     if (!complete) throw new Error(`readCommitted(${topic}): end not reached`);
   } finally {
     await disconnectClient(consumer);
   }
   return out;
-}
-
-function toConsumed(m: KafkaMessage): ConsumedMessage {
-  const headers: Record<string, Buffer> = {};
-  for (const h of m.headers ?? []) for (const [k, v] of Object.entries(h)) headers[k] = Buffer.isBuffer(v) ? v : Buffer.from(String(v));
-  return {
-    topic: m.topic,
-    partition: m.partition,
-    offset: m.offset,
-    key: m.key == null ? null : m.key.toString(),
-    value: m.value ?? null,
-    timestamp: m.timestamp,
-    headers,
-  };
 }
 
 export function replayerEnv(s: ReplayScenario): Record<string, string> {
@@ -218,25 +204,11 @@ export async function stopAggregator(a: RunningAggregator): Promise<void> {
 }
 
 /** One counter (summed over labels) from the aggregator's /metrics. */
-export async function metricValue(a: RunningAggregator, name: string): Promise<number> {
-  try {
-    const text = await (await fetch(`http://127.0.0.1:${a.metricsPort}/metrics`)).text();
-    let sum = 0;
-    for (const line of text.split('\n')) if (line.split(/[{ ]/)[0] === name) sum += Number(line.split(' ').pop());
-    return sum;
-  } catch {
-    return NaN;
-  }
+export function metricValue(a: RunningAggregator, name: string): Promise<number> {
+  return scrapeMetric(a.metricsPort, name);
 }
 
-export async function waitFor(what: string, cond: () => Promise<boolean> | boolean, timeoutMs = 120000, everyMs = 250): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await cond()) return;
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
+export { waitFor };
 
 // ---------------------------------------------------------------- ClickHouse
 

@@ -5,7 +5,7 @@
  */
 import { randomInt } from 'node:crypto';
 import { DEFAULT_BROKERS, DEFAULT_TOPICS, formatUsage, parseConfig, UsageError, validateBrokers, type CommandSpec, type OptionSpecs, type ParsedConfig } from '@stream-analytics/runtime';
-import { GENERATOR_DEFAULTS, MALFORMED_KINDS, parseUtcInstant, type MalformedKind } from '@stream-analytics/event-schema';
+import { GENERATOR_DEFAULTS, MALFORMED_KINDS, parseUtcInstant, type GeneratorOptions, type MalformedKind } from '@stream-analytics/event-schema';
 
 const fractionOption = (env: string, description: string) => ({ type: 'number', env, default: 0, min: 0, max: 1, description }) as const;
 
@@ -100,5 +100,24 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv, nowM
     startTimeMs,
     eventRate: c.eventRate ?? (c.rate > 0 ? c.rate : GENERATOR_DEFAULTS.ratePerSec),
     invalidKinds: c.invalidKinds === 'all' ? [...MALFORMED_KINDS] : (c.invalidKinds.split(',').map((k) => k.trim()) as MalformedKind[]),
+  };
+}
+
+/** The dataset a configuration describes: the same for --print and for Kafka. */
+export function generatorOptions(cfg: ProducerConfig): GeneratorOptions {
+  return {
+    seed: cfg.seed,
+    devices: cfg.devices,
+    users: cfg.users,
+    startTimeMs: cfg.startTimeMs,
+    ratePerSec: cfg.eventRate,
+    anomalyFraction: cfg.anomalyFraction,
+    faults: {
+      invalidFraction: cfg.invalidFraction,
+      invalidKinds: cfg.invalidKinds,
+      outOfOrderFraction: cfg.outOfOrderFraction,
+      maxOutOfOrderMs: cfg.maxOutOfOrderMs,
+      lateFraction: cfg.lateFraction,
+    },
   };
 }

@@ -1,23 +1,9 @@
 /** --print: the generated payloads on stdout, one per line, without Kafka. */
 import { EventGenerator } from '@stream-analytics/event-schema';
-import type { ProducerConfig } from './config';
+import { generatorOptions, type ProducerConfig } from './config';
 
 export async function printEvents(cfg: ProducerConfig, out: NodeJS.WritableStream = process.stdout): Promise<number> {
-  const gen = new EventGenerator({
-    seed: cfg.seed,
-    devices: cfg.devices,
-    users: cfg.users,
-    startTimeMs: cfg.startTimeMs,
-    ratePerSec: cfg.eventRate,
-    anomalyFraction: cfg.anomalyFraction,
-    faults: {
-      invalidFraction: cfg.invalidFraction,
-      invalidKinds: cfg.invalidKinds,
-      outOfOrderFraction: cfg.outOfOrderFraction,
-      maxOutOfOrderMs: cfg.maxOutOfOrderMs,
-      lateFraction: cfg.lateFraction,
-    },
-  });
+  const gen = new EventGenerator(generatorOptions(cfg));
   const newline = Buffer.from('\n');
   const total = cfg.count ?? 0;
   for (let i = 0; i < total; ) {

@@ -22,7 +22,7 @@ import Kafka from '@confluentinc/kafka-javascript';
 import { EventGenerator, type GeneratedPayload } from '@stream-analytics/event-schema';
 import { startOpsServer, type Logger, type ShutdownSignal } from '@stream-analytics/runtime';
 import { Accounting, createMetrics } from './accounting';
-import type { ProducerConfig } from './config';
+import { generatorOptions, type ProducerConfig } from './config';
 import { connectProducer, producerSettings, type NativeProducer } from './kafka';
 import { Pacer } from './pacer';
 
@@ -177,21 +177,7 @@ export async function runProducer(cfg: ProducerConfig, logger: Logger, shutdown:
   connected = true;
   producer.setPollInBackground(true);
 
-  const gen = new EventGenerator({
-    seed: cfg.seed,
-    devices: cfg.devices,
-    users: cfg.users,
-    startTimeMs: cfg.startTimeMs,
-    ratePerSec: cfg.eventRate,
-    anomalyFraction: cfg.anomalyFraction,
-    faults: {
-      invalidFraction: cfg.invalidFraction,
-      invalidKinds: cfg.invalidKinds,
-      outOfOrderFraction: cfg.outOfOrderFraction,
-      maxOutOfOrderMs: cfg.maxOutOfOrderMs,
-      lateFraction: cfg.lateFraction,
-    },
-  });
+  const gen = new EventGenerator(generatorOptions(cfg));
   const startTime = new Date(cfg.startTimeMs).toISOString();
   logger.info(
     {

@@ -37,6 +37,21 @@ export interface ConsumedMessage {
   headers: Record<string, Buffer>;
 }
 
+/** The test-friendly shape of a native client message (headers flattened to Buffers). */
+export function toConsumedMessage(m: Kafka.Message): ConsumedMessage {
+  const headers: Record<string, Buffer> = {};
+  for (const h of m.headers ?? []) for (const [k, v] of Object.entries(h)) headers[k] = Buffer.isBuffer(v) ? v : Buffer.from(String(v));
+  return {
+    topic: m.topic,
+    partition: m.partition,
+    offset: m.offset,
+    key: m.key == null ? null : m.key.toString(),
+    value: m.value ?? null,
+    timestamp: m.timestamp,
+    headers,
+  };
+}
+
 /** Low and high watermark per partition (high = offset of the next message). */
 export async function endOffsets(brokers: string, topic: string, partitions: number): Promise<number[]> {
   const consumer = new Kafka.KafkaConsumer({ 'bootstrap.servers': brokers, 'group.id': `offsets-${randomUUID()}` }, {});
@@ -89,17 +104,7 @@ export async function readTopic(
       if (idleRounds >= 20 && opts.isolation === 'read_committed') break;
       for (const m of batch) {
         position[m.partition] = Math.max(position[m.partition], m.offset);
-        const headers: Record<string, Buffer> = {};
-        for (const h of m.headers ?? []) for (const [k, v] of Object.entries(h)) headers[k] = Buffer.isBuffer(v) ? v : Buffer.from(String(v));
-        out.push({
-          topic: m.topic,
-          partition: m.partition,
-          offset: m.offset,
-          key: m.key == null ? null : m.key.toString(),
-          value: m.value ?? null,
-          timestamp: m.timestamp,
-          headers,
-        });
+        out.push(toConsumedMessage(m));
       }
     }
   } finally {

@@ -7,9 +7,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from '@stream-analytics/testing';
 
 export interface PrivateClickHouse {
   url: string;
@@ -20,17 +20,6 @@ export interface PrivateClickHouse {
 export function clickhouseServerBinary(): string | undefined {
   const candidates = [process.env['CLICKHOUSE_SERVER_BIN'], '/usr/sbin/clickhouse-server', '/usr/bin/clickhouse-server'].filter((c): c is string => !!c);
   return candidates.find((c) => fs.existsSync(c));
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 const USERS_XML = `<?xml version="1.0"?>
