@@ -6,13 +6,19 @@
 //
 // 1. fills a fresh 24-partition topic with the producer app (unthrottled);
 // 2. ConsumerPerformance reads it all (the yardstick: a plain JVM consumer);
-// 3. the aggregator, in a fresh group, folds the whole backlog and writes it to
-//    ClickHouse; its rate is measured from its first consumed message to the
-//    last, with its peak RSS sampled from /proc every 200 ms.
-import { brokers, createTopic, deleteTopic, Kafka, log, rssBytes, runKafkaTool, scrape, sleep, startApp, writeResult } from './bench-kit.mjs';
+// 3. a consume-only loop on the aggregator's own Kafka client, in this process
+//    (the ceiling of one consumer on this client);
+// 4. the aggregator with --workers 1, then --workers 2 (BENCH_WORKERS=1,2), each
+//    in a fresh group, folds the whole backlog and writes it to ClickHouse; its
+//    rate is measured from its first consumed message to the last, with the
+//    peak RSS (and PSS) of its process tree sampled from /proc every 200 ms.
+import { availableParallelism, loadavg } from 'node:os';
+import { brokers, createTopic, deleteTopic, Kafka, log, runKafkaTool, scrape, sleep, startApp, treeMemoryBytes, writeResult } from './bench-kit.mjs';
 
 const events = Number(process.argv[2] ?? process.env.BENCH_EVENTS ?? 5_000_000);
+const workerCounts = (process.env.BENCH_WORKERS ?? '1,2').split(',').map(Number);
 const partitions = 24;
+const loadAtStart = Number(loadavg()[0].toFixed(2));
 
 const topic = await createTopic('bench.raw', partitions);
 log(`topic ${topic}: producing ${events} events`);
@@ -34,49 +40,88 @@ log(`ConsumerPerformance: ${Math.round(yardstick.eventsPerSec)} msg/s (fetch), $
 
 // Second yardstick, in-process: the same librdkafka client and settings as
 // the aggregator, in this Node process, only counting messages (no parsing,
-// no windows, no ClickHouse). It bounds what any Node aggregator on this
-// client can reach on this machine.
+// no windows, no ClickHouse). It bounds what one pipeline (one consumer) on
+// this client can reach on this machine.
 log('yardstick: in-process consume-only loop');
 const ceiling = await consumeOnly(topic, partitions, events);
 log(`consume-only: ${Math.round(ceiling)} msg/s`);
 
-log('aggregator catch-up');
-const aggregator = startApp('aggregator', [], { RAW_TOPIC: topic, CONSUMER_GROUP: `bench-agg-${Date.now()}`, FLUSH_INTERVAL_SECS: '5' });
-const port = await aggregator.metricsPort;
-let peakRss = 0;
-let first;
-let consumed = 0;
-const deadline = Date.now() + 15 * 60_000;
-while (Date.now() < deadline) {
-  peakRss = Math.max(peakRss, rssBytes(aggregator.child.pid) || 0);
-  consumed = await scrape(port, 'aggregator_events_consumed_total');
-  if (first === undefined && consumed > 0) first = { at: Date.now(), consumed };
-  if (consumed >= events) break;
-  await sleep(200);
+// The aggregator as shipped, once with one pipeline and once with two (one
+// per core of this machine), each in a fresh consumer group over the whole
+// backlog. Memory is that of the whole process tree.
+const runs = {};
+for (const workers of workerCounts) {
+  log(`aggregator catch-up, --workers ${workers}`);
+  runs[workers] = await catchUp(workers);
+  log(`--workers ${workers}: ${runs[workers].eventsPerSec} events/s, peak RSS ${runs[workers].peakRssMB} MB (PSS ${runs[workers].peakPssMB} MB)`);
 }
-const done = Date.now();
-const rows = await scrape(port, 'aggregator_rows_written_total');
-aggregator.child.kill('SIGTERM');
-await aggregator.exited;
 await deleteTopic(topic);
-if (consumed < events) throw new Error(`aggregator consumed only ${consumed} of ${events} events in 15 minutes`);
 
-const seconds = (done - first.at) / 1000;
-const eventsPerSec = (events - first.consumed) / seconds;
+const best = runs[Math.max(...workerCounts)];
 const result = {
   events,
   partitions,
-  aggregator: { eventsPerSec: Math.round(eventsPerSec), seconds: Number(seconds.toFixed(2)), peakRssMB: Math.round(peakRss / 2 ** 20), rowsWritten: rows },
+  machine: { cpus: availableParallelism(), loadAverageAtStart: loadAtStart },
+  aggregator: Object.fromEntries(
+    Object.entries(runs).map(([w, r]) => [
+      `workers${w}`,
+      { ...r, ratioToYardstick: Number((r.eventsPerSec / yardstick.eventsPerSec).toFixed(3)), ratioToInProcessCeiling: Number((r.eventsPerSec / ceiling).toFixed(3)) },
+    ]),
+  ),
   yardstick: { tool: 'kafka ConsumerPerformance', ...yardstick, eventsPerSec: Math.round(yardstick.eventsPerSec) },
-  ratio: Number((eventsPerSec / yardstick.eventsPerSec).toFixed(3)),
-  inProcessCeiling: { tool: 'librdkafka consume-only loop in Node (same client settings)', eventsPerSec: Math.round(ceiling), ratio: Number((eventsPerSec / ceiling).toFixed(3)) },
+  inProcessCeiling: { tool: 'librdkafka consume-only loop in Node, one consumer (same client settings)', eventsPerSec: Math.round(ceiling) },
   targets: { eventsPerSec: 150000, ratio: 0.5, peakRssMB: 300 },
 };
 console.log(JSON.stringify(result, null, 2));
+for (const [w, r] of Object.entries(result.aggregator)) {
+  console.log(
+    `aggregator ${w.replace('workers', '--workers ')}: ${r.eventsPerSec} events/s (ConsumerPerformance ${result.yardstick.eventsPerSec} msg/s: ratio ${r.ratioToYardstick}; one-consumer Node loop ${result.inProcessCeiling.eventsPerSec} msg/s: ratio ${r.ratioToInProcessCeiling}), peak RSS ${r.peakRssMB} MB, PSS ${r.peakPssMB} MB`,
+  );
+}
+const met = (ok) => (ok ? 'met' : 'NOT met');
 console.log(
-  `aggregator ${result.aggregator.eventsPerSec} events/s, ConsumerPerformance ${result.yardstick.eventsPerSec} msg/s (ratio ${result.ratio}), consume-only Node loop ${result.inProcessCeiling.eventsPerSec} msg/s (ratio ${result.inProcessCeiling.ratio}), peak RSS ${result.aggregator.peakRssMB} MB`,
+  `targets with --workers ${Math.max(...workerCounts)}: >= 150000 events/s ${met(best.eventsPerSec >= 150000)}, >= 50% of ConsumerPerformance ${met(best.eventsPerSec >= 0.5 * yardstick.eventsPerSec)}, RSS < 300 MB ${met(best.peakRssMB < 300)}`,
 );
 writeResult('aggregator-throughput', result);
+
+async function catchUp(workers) {
+  const aggregator = startApp('aggregator', ['--workers', String(workers)], { RAW_TOPIC: topic, CONSUMER_GROUP: `bench-agg-${workers}-${Date.now()}`, FLUSH_INTERVAL_SECS: '5' });
+  const port = await aggregator.metricsPort;
+  let peakRss = 0;
+  let peakPss = 0;
+  let first;
+  let consumed = 0;
+  let lastStatus = Date.now();
+  const deadline = Date.now() + 15 * 60_000;
+  while (Date.now() < deadline) {
+    const memory = treeMemoryBytes(aggregator.child.pid);
+    peakRss = Math.max(peakRss, memory.rss);
+    peakPss = Math.max(peakPss, memory.pss);
+    consumed = await scrape(port, 'aggregator_events_consumed_total');
+    if (first === undefined && consumed > 0) first = { at: Date.now(), consumed };
+    if (consumed >= events) break;
+    if (Date.now() - lastStatus >= 5000) {
+      log(`  ${consumed} of ${events} consumed`);
+      lastStatus = Date.now();
+    }
+    await sleep(200);
+  }
+  const done = Date.now();
+  const rows = await scrape(port, 'aggregator_rows_written_total');
+  aggregator.child.kill('SIGTERM');
+  const code = await aggregator.exited;
+  if (consumed < events) throw new Error(`aggregator consumed only ${consumed} of ${events} events in 15 minutes`);
+  if (code !== 0) throw new Error(`aggregator exited with ${code}:\n${aggregator.output().slice(-3000)}`);
+  const seconds = (done - first.at) / 1000;
+  return {
+    workers,
+    eventsPerSec: Math.round((events - first.consumed) / seconds),
+    seconds: Number(seconds.toFixed(2)),
+    peakRssMB: Math.round(peakRss / 2 ** 20),
+    peakPssMB: Math.round(peakPss / 2 ** 20),
+    rowsWritten: rows,
+  };
+}
 
 async function consumeOnly(topic, partitions, expected) {
   const consumer = new Kafka.KafkaConsumer(
@@ -85,7 +130,11 @@ async function consumeOnly(topic, partitions, expected) {
       'group.id': `bench-ceiling-${Date.now()}`,
       'enable.auto.commit': false,
       'isolation.level': 'read_committed',
-      'queued.max.messages.kbytes': 16384,
+      // As the aggregator's consumerConfig (apps/aggregator/src/app/pipeline-worker.ts).
+      'queued.max.messages.kbytes': 1024,
+      'fetch.queue.backoff.ms': 10,
+      'max.partition.fetch.bytes': 65536,
+      'fetch.max.bytes': 1048576,
       'fetch.wait.max.ms': 100,
     },
     { 'auto.offset.reset': 'earliest' },

@@ -4,7 +4,7 @@
 // names (defaults: the local stack from `npm run stack up`).
 import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -100,6 +100,42 @@ export function rssBytes(pid) {
   } catch {
     return NaN;
   }
+}
+
+/** A process and all its descendants (Linux). */
+export function processTree(pid) {
+  const tree = [pid];
+  for (let i = 0; i < tree.length; i++) {
+    try {
+      for (const task of readdirSync(`/proc/${tree[i]}/task`)) {
+        const children = readFileSync(`/proc/${tree[i]}/task/${task}/children`, 'utf8').trim();
+        if (children) tree.push(...children.split(/\s+/).map(Number));
+      }
+    } catch {
+      // The process ended between the listing and the read.
+    }
+  }
+  return tree;
+}
+
+/**
+ * Memory of a process with its children: the sum of their RSS (pages shared
+ * between them, such as the node binary, counted once per process) and of
+ * their PSS (shared pages split between the processes sharing them).
+ */
+export function treeMemoryBytes(pid) {
+  let rss = 0;
+  let pss = 0;
+  for (const p of processTree(pid)) {
+    rss += rssBytes(p) || 0;
+    try {
+      const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${p}/smaps_rollup`, 'utf8'));
+      if (m) pss += Number(m[1]) * 1024;
+    } catch {
+      // Gone, or smaps_rollup unavailable (kernels before 4.14): PSS stays partial.
+    }
+  }
+  return { rss, pss };
 }
 
 /** Runs one of Kafka's own tools (a main class from the kafka-tools jar). */

@@ -1,7 +1,8 @@
 /**
  * The aggregator against a real broker and a real ClickHouse: every row of
  * iot_minute_agg must equal the brute-force oracle, through crashes
- * (SIGKILL) and a rebalance between two instances.
+ * (SIGKILL), a rebalance between two instances, and two pipelines in one
+ * process (--workers 2) one of which is killed.
  */
 import { randomInt } from 'node:crypto';
 import {
@@ -17,6 +18,7 @@ import {
   waitForTotals,
   type Scenario,
 } from './testing/scenario';
+import { childPids } from '@stream-analytics/testing';
 
 jest.setTimeout(300000);
 
@@ -73,6 +75,37 @@ describe('aggregator (real Kafka + ClickHouse)', () => {
     const oracle = await computeScenarioOracle(s);
     await waitForTotals(s, oracle);
     await stopAggregator(first);
+    await expectMatchesOracle(s, oracle);
+  });
+
+  it('with --workers 2 shares the partitions between two pipelines, exits when one dies and stays exact', async () => {
+    const s = await createScenario();
+    const options = dataset(23);
+    await produceRecords(s, options, { from: 0, to: options.count / 2 });
+    let aggregator = await startAggregator(s, { AGGREGATOR_WORKERS: '2' });
+    // The process's /metrics sums both pipelines: all 6 partitions, split between two members.
+    await waitFor('both pipelines assigned', async () =>
+      /"worker":1,"partitions":\[[\d,]+\],"msg":"partitions assigned"/.test(aggregator.run.stdout()) &&
+      /"worker":0,"partitions":\[[\d,]+\],"msg":"partitions assigned"/.test(aggregator.run.stdout()) &&
+      (await metricValue(aggregator, 'aggregator_assigned_partitions')) === s.partitions,
+    );
+    await waitFor('consuming', async () => (await metricValue(aggregator, 'aggregator_events_consumed_total')) > 0);
+
+    // A pipeline process killed outright takes the aggregator down with a
+    // non-zero exit (to be restarted), rather than leaving its partitions stalled.
+    const pipelineProcesses = childPids(aggregator.run.child.pid ?? -1);
+    expect(pipelineProcesses).toHaveLength(1);
+    const [pipelineProcess] = pipelineProcesses;
+    process.kill(pipelineProcess, 'SIGKILL');
+    const { code, stdout } = await aggregator.run.exited;
+    expect(code).toBe(1);
+    expect(stdout).toContain('pipeline ended unexpectedly; stopping the others');
+
+    await produceRecords(s, options, { from: options.count / 2, to: options.count });
+    aggregator = await startAggregator(s, { AGGREGATOR_WORKERS: '2' });
+    const oracle = await computeScenarioOracle(s);
+    await waitForTotals(s, oracle);
+    await stopAggregator(aggregator);
     await expectMatchesOracle(s, oracle);
   });
 });

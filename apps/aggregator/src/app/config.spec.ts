@@ -13,6 +13,7 @@ describe('aggregator config', () => {
       windowSizeSecs: 60,
       anomalyThreshold: 0.9,
       clickhouseDatabase: 'stream_analytics',
+      workers: 1,
     });
     const fromEnv = parseAggregatorConfig([], {
       KAFKA_BROKERS: 'redpanda:9092',
@@ -21,8 +22,9 @@ describe('aggregator config', () => {
       CLICKHOUSE_URL: 'http://ch:8123',
       FLUSH_INTERVAL_SECS: '2',
       METRICS_PORT: '9999',
+      AGGREGATOR_WORKERS: '2',
     });
-    expect(fromEnv).toMatchObject({ brokers: 'redpanda:9092', topic: 'raw', group: 'g', clickhouseUrl: 'http://ch:8123', flushIntervalSecs: 2, metricsPort: 9999 });
+    expect(fromEnv).toMatchObject({ brokers: 'redpanda:9092', topic: 'raw', group: 'g', clickhouseUrl: 'http://ch:8123', flushIntervalSecs: 2, metricsPort: 9999, workers: 2 });
   });
 
   it.each([
@@ -31,6 +33,7 @@ describe('aggregator config', () => {
     [['--flush-interval-secs', '0'], />= 0.1/],
     [['--anomaly-threshold', '1.5'], /<= 1/],
     [['--window-size-secs', '1.5'], /an integer/],
+    [['--workers', '0'], />= 1/],
   ])('rejects %j', (argv, message) => {
     expect(() => parseAggregatorConfig(argv, {})).toThrow(UsageError);
     expect(() => parseAggregatorConfig(argv, {})).toThrow(message);

@@ -42,6 +42,15 @@ export const aggregatorCommand = {
     allowedLatenessSecs: { type: 'number', env: 'ALLOWED_LATENESS_SECS', default: 0, min: 0, max: 86400, description: 'Extra time a window stays open after the watermark passes its end.' },
     idleTimeoutSecs: { type: 'number', env: 'IDLE_PARTITION_TIMEOUT_SECS', default: 30, min: 1, description: 'A partition without events this long stops holding its windows open.' },
     anomalyThreshold: { type: 'number', env: 'ANOMALY_THRESHOLD', default: 0.9, min: 0, max: 1, description: 'An event is an anomaly when anomaly_score >= this.' },
+    workers: {
+      type: 'integer',
+      env: 'AGGREGATOR_WORKERS',
+      default: 1,
+      min: 1,
+      max: 64,
+      description:
+        'Pipelines run by this process, one thread and one consumer-group member each; the Kafka client spends most of its CPU on one thread per consumer, so match the cores the process may use.',
+    },
     batchSize: { type: 'integer', env: 'CONSUME_BATCH_SIZE', default: 5000, min: 1, max: 100000, description: 'Messages taken from the consumer per poll.' },
     metricsPort: { type: 'integer', env: 'METRICS_PORT', default: 9465, min: 0, max: 65535, description: 'Port for /metrics, /healthz and /readyz (0 picks a free port).' },
   },
@@ -50,6 +59,7 @@ export const aggregatorCommand = {
     '  aggregator                                   # local stack defaults',
     '  KAFKA_BROKERS=redpanda:9092 CLICKHOUSE_URL=http://clickhouse:8123 aggregator',
     '  aggregator --flush-interval-secs 1 --group demo',
+    '  aggregator --workers 2                      # two consumer threads on a 2-core machine',
   ].join('\n'),
 } satisfies CommandSpec<OptionSpecs>;
 

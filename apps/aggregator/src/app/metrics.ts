@@ -1,9 +1,14 @@
-/** Prometheus metrics of the aggregator (one registry per process). */
+/**
+ * Prometheus metrics of one aggregator pipeline. Each pipeline has its own
+ * registry; the aggregator serves their sum (see pipeline-pool.ts), so gauges
+ * say how they combine across pipelines.
+ */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
-export function createAggregatorMetrics() {
+/** processMetrics: also the Node process metrics, for a pipeline in a process of its own. */
+export function createAggregatorMetrics(options: { processMetrics: boolean }) {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
+  if (options.processMetrics) collectDefaultMetrics({ register: registry });
   return {
     registry,
     consumed: new Counter({ name: 'aggregator_events_consumed_total', help: 'Raw messages consumed.', registers: [registry] }),
@@ -26,10 +31,21 @@ export function createAggregatorMetrics() {
       registers: [registry],
     }),
     lag: new Gauge({ name: 'aggregator_consumer_lag', help: 'Messages behind the end of the partition.', labelNames: ['partition'], registers: [registry] }),
-    watermark: new Gauge({ name: 'aggregator_watermark_seconds', help: 'Event-time watermark per partition (unix seconds).', labelNames: ['partition'], registers: [registry] }),
+    watermark: new Gauge({
+      name: 'aggregator_watermark_seconds',
+      help: 'Event-time watermark per partition (unix seconds).',
+      labelNames: ['partition'],
+      aggregator: 'max',
+      registers: [registry],
+    }),
     openWindows: new Gauge({ name: 'aggregator_open_windows', help: 'Window states held in memory.', registers: [registry] }),
     assignedPartitions: new Gauge({ name: 'aggregator_assigned_partitions', help: 'Partitions assigned to this instance.', registers: [registry] }),
-    clickhouseUp: new Gauge({ name: 'aggregator_clickhouse_up', help: '1 when the last ClickHouse write succeeded.', registers: [registry] }),
+    clickhouseUp: new Gauge({
+      name: 'aggregator_clickhouse_up',
+      help: '1 when the last ClickHouse write of every pipeline succeeded.',
+      aggregator: 'min',
+      registers: [registry],
+    }),
   };
 }
 

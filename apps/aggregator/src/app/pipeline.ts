@@ -108,6 +108,10 @@ export class AggregatorPipeline {
       this.restored.clear();
       this.lastRecordAt.clear();
       this.engine = this.deps.createEngine();
+      // Per-partition gauges belong to the next owner, which may be another
+      // thread of this process whose values are summed with these.
+      this.deps.metrics.lag.reset();
+      this.deps.metrics.watermark.reset();
       this.deps.logger.info({ partitions: assignment.map((a) => a.partition) }, 'partitions revoked');
     }
     this.deps.metrics.assignedPartitions.set(this.assigned.size);

@@ -7,7 +7,12 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Registry } from 'prom-client';
+
+/** A prom-client Registry, or anything that renders the exposition format the same way. */
+export interface MetricsSource {
+  metrics(): Promise<string>;
+  readonly contentType: string;
+}
 
 export interface HealthState {
   /** Liveness: false makes /healthz fail so Kubernetes restarts the pod. */
@@ -21,7 +26,7 @@ export interface OpsServer {
   close(): Promise<void>;
 }
 
-export async function startOpsServer(opts: { port: number; host?: string; registry: Registry; health: HealthState }): Promise<OpsServer> {
+export async function startOpsServer(opts: { port: number; host?: string; registry: MetricsSource; health: HealthState }): Promise<OpsServer> {
   const server = http.createServer((req, res) => {
     const url = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {

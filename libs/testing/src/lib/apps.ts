@@ -70,3 +70,13 @@ export async function runApp(app: string, args: string[], env: Record<string, st
     clearTimeout(timer);
   }
 }
+
+/** The direct children of a process (Linux /proc), e.g. an app's forked workers. */
+export function childPids(pid: number): number[] {
+  const pids: number[] = [];
+  for (const task of fs.readdirSync(`/proc/${pid}/task`)) {
+    const children = fs.readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
+    if (children) pids.push(...children.split(/\s+/).map(Number));
+  }
+  return pids;
+}

@@ -1,0 +1,169 @@
+/**
+ * One pipeline: its own Kafka consumer (a member of the group), DLQ producer,
+ * ClickHouse client and windowing engine, reporting to the pool
+ * (pipeline-pool.ts) through a channel. Each pipeline is what a whole
+ * aggregator instance is, so several pipelines are exactly as correct as
+ * several instances in one group.
+ */
+import Kafka from '@confluentinc/kafka-javascript';
+import { createClickHouseClient, WindowRowWriter } from '@stream-analytics/clickhouse-sink';
+import { baseKafkaConfig, connectClient, disconnectClient, type Logger } from '@stream-analytics/runtime';
+import { WindowingEngine } from '@stream-analytics/windowing';
+import type { AggregatorConfig } from './config';
+import { createAggregatorMetrics } from './metrics';
+import { AggregatorPipeline } from './pipeline';
+
+/** What the pool tells a pipeline. */
+export type ToWorker = { type: 'stop' } | { type: 'metrics'; id: number };
+
+/** What a pipeline tells the pool. */
+export type FromWorker =
+  | { type: 'status'; live: boolean; ready: boolean; reason?: string }
+  | { type: 'metrics'; id: number; metrics: unknown[] };
+
+export interface WorkerChannel {
+  post(message: FromWorker): void;
+  onMessage(handler: (message: ToWorker) => void): void;
+}
+
+/**
+ * Consumer settings. The prefetch is small on purpose: librdkafka keeps each
+ * fetch response in memory until its last message is consumed, so the fetch
+ * sizes bound the native memory per pipeline as much as the queue limit does.
+ * On a 5M-event backlog these sizes were as fast as 16 MB queues and 1 MB
+ * partition fetches (the consumer thread, not the fetching, is the limit) and
+ * used about 150 MB less. fetch.queue.backoff.ms: once the queue limit is hit
+ * librdkafka waits this long before fetching again; its default of 1 s left
+ * the pipeline idle for a third of a catch-up.
+ */
+export function consumerConfig(config: AggregatorConfig, workerIndex: number): Kafka.ConsumerGlobalConfig {
+  const memberSuffix = config.workers > 1 ? `-${workerIndex}` : '';
+  return {
+    ...baseKafkaConfig({ brokers: config.brokers, clientId: `aggregator-${process.pid}${memberSuffix}` }),
+    'group.id': config.group,
+    // Static membership: each pipeline is its own member, so each needs its own id.
+    ...(config.groupInstanceId ? { 'group.instance.id': `${config.groupInstanceId}${memberSuffix}` } : {}),
+    'enable.auto.commit': false,
+    'enable.auto.offset.store': false,
+    // Aborted transactional writes (e.g. by the DLQ replayer) are never counted.
+    'isolation.level': 'read_committed',
+    'partition.assignment.strategy': 'range,roundrobin',
+    rebalance_cb: true,
+    'session.timeout.ms': 15000,
+    'heartbeat.interval.ms': 3000,
+    'max.poll.interval.ms': 300000,
+    // Bounded prefetch; with consumption paused this is all that is buffered.
+    'queued.max.messages.kbytes': 1024,
+    'fetch.queue.backoff.ms': 10,
+    'max.partition.fetch.bytes': 65536,
+    'fetch.max.bytes': 1048576,
+    'fetch.wait.max.ms': 100,
+  };
+}
+
+/** Runs one pipeline until the pool says stop; resolves with the exit code. */
+export async function runPipelineWorker(
+  config: AggregatorConfig,
+  workerIndex: number,
+  logger: Logger,
+  channel: WorkerChannel,
+  options: { processMetrics: boolean },
+): Promise<number> {
+  const metrics = createAggregatorMetrics(options);
+  let stopRequested = false;
+  let pipeline: AggregatorPipeline | undefined;
+  let wakeUp: () => void = () => undefined;
+  const status = (): FromWorker =>
+    !pipeline
+      ? { type: 'status', live: true, ready: false, reason: 'connecting to Kafka' }
+      : { type: 'status', live: pipeline.isLive(), ready: pipeline.clickhouseHealthy, reason: pipeline.clickhouseHealthy ? undefined : 'ClickHouse writes are failing' };
+  channel.onMessage((message) => {
+    if (message.type === 'stop') {
+      stopRequested = true;
+      pipeline?.stop();
+      wakeUp();
+    } else if (message.type === 'metrics') {
+      void metrics.registry.getMetricsAsJSON().then((json) => channel.post({ type: 'metrics', id: message.id, metrics: json }));
+    }
+  });
+  // The pool judges liveness by these reports: a thread whose loop is stuck stops sending them.
+  const statusTimer = setInterval(() => channel.post(status()), 1000);
+  channel.post(status());
+
+  const clickhouse = createClickHouseClient({
+    url: config.clickhouseUrl,
+    username: config.clickhouseUser,
+    password: config.clickhousePassword,
+    database: config.clickhouseDatabase,
+  });
+  const abort = new AbortController();
+  const writer = new WindowRowWriter(clickhouse, {
+    // A flush gives up after a few quick attempts; the pipeline then pauses
+    // consumption and keeps retrying the flush with its own backoff.
+    maxAttempts: 4,
+    initialDelayMs: 200,
+    maxDelayMs: 2000,
+    signal: abort.signal,
+    onRetry: (info) => logger.warn({ attempt: info.attempt, delayMs: info.delayMs, err: String((info.error as Error)?.message ?? info.error) }, 'ClickHouse write failed; retrying'),
+  });
+
+  const consumer = new Kafka.KafkaConsumer(consumerConfig(config, workerIndex), { 'auto.offset.reset': 'earliest' });
+  consumer.setDefaultConsumeTimeout(100);
+  const producer = new Kafka.Producer({
+    ...baseKafkaConfig({ brokers: config.brokers, clientId: `aggregator-dlq-${process.pid}${config.workers > 1 ? `-${workerIndex}` : ''}` }),
+    dr_cb: true,
+    'enable.idempotence': true,
+    acks: 'all',
+    'compression.type': 'lz4',
+    'linger.ms': 5,
+    // Dead letters are never given up on: a flush waits for their acks.
+    'message.timeout.ms': 0,
+  } as Kafka.ProducerGlobalConfig);
+  producer.setPollInterval(50);
+
+  try {
+    for (let attempt = 1; !stopRequested; attempt++) {
+      try {
+        await connectClient(consumer, config.brokers, 15000);
+        await connectClient(producer, config.brokers, 15000);
+        break;
+      } catch (err) {
+        logger.error({ err: (err as Error).message, attempt }, 'Kafka not reachable; retrying in 5 s');
+        await new Promise<void>((resolve) => {
+          wakeUp = resolve;
+          setTimeout(resolve, 5000);
+        });
+      }
+    }
+    if (stopRequested) return 1;
+    consumer.on('event.error', (err) => logger.warn({ err: err.message }, 'Kafka client error'));
+    producer.on('event.error', (err) => logger.warn({ err: err.message }, 'Kafka producer error'));
+
+    pipeline = new AggregatorPipeline({
+      config,
+      logger,
+      metrics,
+      consumer,
+      producer,
+      clickhouse,
+      writer,
+      createEngine: () =>
+        new WindowingEngine({
+          windowSizeMs: config.windowSizeSecs * 1000,
+          maxOutOfOrdernessMs: config.maxOutOfOrderSecs * 1000,
+          allowedLatenessMs: config.allowedLatenessSecs * 1000,
+          anomalyThreshold: config.anomalyThreshold,
+        }),
+    });
+    if (stopRequested) pipeline.stop();
+    channel.post(status());
+    await pipeline.run();
+    return 0;
+  } finally {
+    clearInterval(statusTimer);
+    abort.abort();
+    await disconnectClient(consumer);
+    await disconnectClient(producer);
+    await clickhouse.close();
+  }
+}
