@@ -142,7 +142,8 @@ async function consumeOnly(topic, partitions, expected) {
   consumer.setDefaultConsumeTimeout(100);
   await new Promise((resolve, reject) => consumer.connect({}, (err) => (err ? reject(err) : resolve())));
   consumer.assign(Array.from({ length: partitions }, (_, partition) => ({ topic, partition, offset: 0 })));
-  const next = () => new Promise((resolve, reject) => consumer.consume(5000, (err, m) => (err ? reject(err) : resolve(m))));
+  // The aggregator's default CONSUME_BATCH_SIZE.
+  const next = () => new Promise((resolve, reject) => consumer.consume(500, (err, m) => (err ? reject(err) : resolve(m))));
   let count = 0;
   let started;
   let pending = next();

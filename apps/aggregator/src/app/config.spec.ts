@@ -14,6 +14,7 @@ describe('aggregator config', () => {
       anomalyThreshold: 0.9,
       clickhouseDatabase: 'stream_analytics',
       workers: 1,
+      batchSize: 500,
     });
     const fromEnv = parseAggregatorConfig([], {
       KAFKA_BROKERS: 'redpanda:9092',

@@ -51,7 +51,10 @@ export const aggregatorCommand = {
       description:
         'Pipelines run by this process, one thread and one consumer-group member each; the Kafka client spends most of its CPU on one thread per consumer, so match the cores the process may use.',
     },
-    batchSize: { type: 'integer', env: 'CONSUME_BATCH_SIZE', default: 5000, min: 1, max: 100000, description: 'Messages taken from the consumer per poll.' },
+    // Small batches are as fast and much leaner: a batch's messages are live
+    // while it is folded, and at 5000 they outlived V8's young generation
+    // (about 45 MB more RSS per pipeline on a backlog, same events/s).
+    batchSize: { type: 'integer', env: 'CONSUME_BATCH_SIZE', default: 500, min: 1, max: 100000, description: 'Messages taken from the consumer per poll.' },
     metricsPort: { type: 'integer', env: 'METRICS_PORT', default: 9465, min: 0, max: 65535, description: 'Port for /metrics, /healthz and /readyz (0 picks a free port).' },
   },
   epilogue: [
