@@ -76,7 +76,7 @@ export async function runPipelineWorker(
   const status = (): FromWorker =>
     !pipeline
       ? { type: 'status', live: true, ready: false, reason: 'connecting to Kafka' }
-      : { type: 'status', live: pipeline.isLive(), ready: pipeline.clickhouseHealthy, reason: pipeline.clickhouseHealthy ? undefined : 'ClickHouse writes are failing' };
+      : { type: 'status', live: pipeline.isLive(), ready: pipeline.clickhouseHealthy, reason: pipeline.clickhouseHealthy ? undefined : 'no successful ClickHouse write yet, or writes are failing' };
   channel.onMessage((message) => {
     if (message.type === 'stop') {
       stopRequested = true;
@@ -154,6 +154,8 @@ export async function runPipelineWorker(
           allowedLatenessMs: config.allowedLatenessSecs * 1000,
           anomalyThreshold: config.anomalyThreshold,
         }),
+      // Readiness must not trail the flush outcome (and clickhouse_up) by a report interval.
+      onHealthChange: () => channel.post(status()),
     });
     if (stopRequested) pipeline.stop();
     channel.post(status());

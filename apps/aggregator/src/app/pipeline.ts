@@ -41,6 +41,8 @@ export interface PipelineDeps {
   writer: WindowRowWriter;
   /** Creates a fresh engine (after a rebalance all state is rebuilt). */
   createEngine: () => WindowingEngine;
+  /** Called when clickhouseHealthy flips, so readiness follows it at once. */
+  onHealthChange?: (clickhouseHealthy: boolean) => void;
   now?: () => number;
 }
 
@@ -74,7 +76,7 @@ export class AggregatorPipeline {
   private lastLoopAt: number;
   /** The fetch of the next batch, started before the current one is processed. */
   private prefetch: Promise<KafkaMessage[]> | undefined;
-  clickhouseHealthy = false;
+  private healthy = false;
 
   constructor(private readonly deps: PipelineDeps) {
     this.engine = deps.createEngine();
@@ -83,6 +85,17 @@ export class AggregatorPipeline {
     this.nextFlushAttemptAt = this.now() + deps.config.flushIntervalSecs * 1000;
     this.lastLoopAt = this.now();
     deps.consumer.on('rebalance', (err, assignment) => this.onRebalance(err.code, assignment));
+  }
+
+  /** Readiness: the last flush reached ClickHouse. */
+  get clickhouseHealthy(): boolean {
+    return this.healthy;
+  }
+
+  private setHealthy(healthy: boolean): void {
+    if (healthy === this.healthy) return;
+    this.healthy = healthy;
+    this.deps.onHealthChange?.(healthy);
   }
 
   /** Liveness: the loop turned recently (a stuck loop should get the pod restarted). */
@@ -305,7 +318,7 @@ export class AggregatorPipeline {
    * whether any partition was advanced (see the engine's idle contract).
    */
   private advanceIdlePartitions(): boolean {
-    if (!this.clickhouseHealthy) return false;
+    if (!this.healthy) return false;
     const idleMs = this.deps.config.idleTimeoutSecs * 1000;
     const now = this.now();
     const active = [...this.restored].filter((p) => now - (this.lastRecordAt.get(p) ?? now) < idleMs);
@@ -397,7 +410,7 @@ export class AggregatorPipeline {
     metrics.flushes.inc({ outcome: 'ok' });
     metrics.flushDuration.observe((now - started) / 1000);
     metrics.clickhouseUp.set(1);
-    this.clickhouseHealthy = true;
+    this.setHealthy(true);
     if (this.paused) {
       consumer.resume(this.topicPartitions());
       this.paused = false;
@@ -420,7 +433,7 @@ export class AggregatorPipeline {
     this.failedFlushes++;
     metrics.flushes.inc({ outcome: 'error' });
     metrics.clickhouseUp.set(0);
-    this.clickhouseHealthy = false;
+    this.setHealthy(false);
     if (!this.paused && this.assigned.size > 0) {
       // Stop fetching: state stays bounded by what librdkafka already queued.
       consumer.pause(this.topicPartitions());

@@ -24,11 +24,23 @@ export function appBundle(app: string): string {
   return bundle;
 }
 
+/** Apps started by this test file and not yet exited. */
+const running = new Set<ChildProcess>();
+
+// A test that fails before stopping its apps must not leave them running: they
+// would hold Jest open (and keep consuming) until the CI job times out.
+const jestAfterAll = (globalThis as { afterAll?: (fn: () => void) => void }).afterAll;
+jestAfterAll?.(() => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
 export function startApp(app: string, args: string[], env: Record<string, string | undefined> = {}): AppRun {
   const child = spawn(process.execPath, [appBundle(app), ...args], {
     env: { ...process.env, LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  running.add(child);
+  child.on('exit', () => running.delete(child));
   let out = '';
   let err = '';
   const waiters: Array<{ pattern: RegExp; resolve: (line: string) => void }> = [];
