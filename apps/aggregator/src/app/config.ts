@@ -49,7 +49,7 @@ export const aggregatorCommand = {
       min: 1,
       max: 64,
       description:
-        'Pipelines run by this process, one thread and one consumer-group member each; the Kafka client spends most of its CPU on one thread per consumer, so match the cores the process may use.',
+        'Pipelines (consumer-group members) this aggregator runs: the first in its own process, the others in child processes. Each uses about one core, so match the cores it may use.',
     },
     // Small batches are as fast and much leaner: a batch's messages are live
     // while it is folded, and at 5000 they outlived V8's young generation
@@ -62,7 +62,7 @@ export const aggregatorCommand = {
     '  aggregator                                   # local stack defaults',
     '  KAFKA_BROKERS=redpanda:9092 CLICKHOUSE_URL=http://clickhouse:8123 aggregator',
     '  aggregator --flush-interval-secs 1 --group demo',
-    '  aggregator --workers 2                      # two consumer threads on a 2-core machine',
+    '  aggregator --workers 2                      # two pipelines on a 2-core machine',
   ].join('\n'),
 } satisfies CommandSpec<OptionSpecs>;
 

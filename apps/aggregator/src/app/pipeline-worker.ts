@@ -86,7 +86,7 @@ export async function runPipelineWorker(
       void metrics.registry.getMetricsAsJSON().then((json) => channel.post({ type: 'metrics', id: message.id, metrics: json }));
     }
   });
-  // The pool judges liveness by these reports: a thread whose loop is stuck stops sending them.
+  // The pool judges liveness by these reports: a pipeline whose event loop is stuck stops sending them.
   const statusTimer = setInterval(() => channel.post(status()), 1000);
   channel.post(status());
 

@@ -122,7 +122,7 @@ export class AggregatorPipeline {
       this.lastRecordAt.clear();
       this.engine = this.deps.createEngine();
       // Per-partition gauges belong to the next owner, which may be another
-      // thread of this process whose values are summed with these.
+      // pipeline of this aggregator whose values are combined with these.
       this.deps.metrics.lag.reset();
       this.deps.metrics.watermark.reset();
       this.deps.logger.info({ partitions: assignment.map((a) => a.partition) }, 'partitions revoked');
