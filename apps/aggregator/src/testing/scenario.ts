@@ -3,10 +3,9 @@
  * fresh topics, aggregator processes run the way an operator runs them, and
  * the comparison of ClickHouse and the DLQ against the brute-force oracle.
  */
-import Kafka from '@confluentinc/kafka-javascript';
 import { createClickHouseClient, readDeadLetterCounts, readMinuteAgg, type ClickHouseSinkClient } from '@stream-analytics/clickhouse-sink';
 import { generateEvents, parseDeadLetterHeaders, type GeneratorOptions } from '@stream-analytics/event-schema';
-import { computeOracle, createTestTopic, getTestEndpoints, readTopic, scrapeMetric, startApp, waitFor, type AppRun, type OracleResult } from '@stream-analytics/testing';
+import { computeOracle, connectTestProducer, createTestTopic, getTestEndpoints, readTopic, scrapeMetric, startApp, waitFor, type AppRun, type OracleResult } from '@stream-analytics/testing';
 import { randomInt, randomUUID } from 'node:crypto';
 
 export interface Scenario {
@@ -67,37 +66,16 @@ export async function createScenario(partitions = 6): Promise<Scenario> {
  * own windows). Resolves when every record is acknowledged.
  */
 export async function produceRecords(s: Scenario, options: Omit<GeneratorOptions, 'startTimeMs'> & { startTimeMs?: number }, range?: { from: number; to: number }): Promise<number> {
-  const producer = new Kafka.Producer({ 'bootstrap.servers': s.brokers, dr_cb: true, 'enable.idempotence': true, 'linger.ms': 5 });
-  await new Promise<void>((resolve, reject) => producer.connect({}, (err) => (err ? reject(err) : resolve())));
-  let acked = 0;
-  let failed = 0;
-  producer.on('delivery-report', (err) => (err ? failed++ : acked++));
-  producer.setPollInterval(20);
+  const producer = await connectTestProducer(s.brokers);
   const rate = options.ratePerSec ?? 10000;
   const startTimeMs = options.startTimeMs ?? s.baseTimeMs;
   let sent = 0;
   for (const r of generateEvents({ ...options, startTimeMs })) {
     if (range && (r.index < range.from || r.index >= range.to)) continue;
-    const ts = startTimeMs + Math.floor((r.index * 1000) / rate);
-    for (;;) {
-      try {
-        producer.produce(s.rawTopic, null, r.value, r.key, ts);
-        break;
-      } catch {
-        await new Promise((res) => setTimeout(res, 5));
-      }
-    }
+    await producer.produce(s.rawTopic, null, r.value, r.key, startTimeMs + Math.floor((r.index * 1000) / rate));
     sent++;
   }
-  await new Promise<void>((resolve, reject) => producer.flush(60000, (err) => (err ? reject(err) : resolve())));
-  // flush() returns when librdkafka has the acks; their reports reach JS on poll.
-  const deadline = Date.now() + 60000;
-  while (acked + failed < sent && Date.now() < deadline) {
-    producer.poll();
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  await new Promise<void>((resolve) => producer.disconnect(() => resolve()));
-  if (failed > 0 || acked !== sent) throw new Error(`produced ${sent}, acked ${acked}, failed ${failed}`);
+  await producer.settle(sent);
   return sent;
 }
 

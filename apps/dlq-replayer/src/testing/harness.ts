@@ -8,11 +8,10 @@
  * Adapted from apps/aggregator/src/testing/scenario.ts (copied rather than
  * imported across projects).
  */
-import Kafka from '@confluentinc/kafka-javascript';
 import { createClickHouseClient, readDeadLetterCounts, readMinuteAgg, type ClickHouseSinkClient } from '@stream-analytics/clickhouse-sink';
 import { deadLetterHeaders, generateEvents, type DeadLetterEntry, type GeneratorOptions } from '@stream-analytics/event-schema';
 import { disconnectClient, type KafkaMessage } from '@stream-analytics/runtime';
-import { createTestTopic, getTestEndpoints, runApp, scrapeMetric, startApp, toConsumedMessage, waitFor, type AppRun, type ConsumedMessage, type OracleResult } from '@stream-analytics/testing';
+import { connectTestProducer, createTestTopic, getTestEndpoints, runApp, scrapeMetric, startApp, toConsumedMessage, waitFor, type AppRun, type ConsumedMessage, type OracleResult } from '@stream-analytics/testing';
 import { randomInt, randomUUID } from 'node:crypto';
 import { createConsumer, partitionCount, readRanges, resolveRanges } from '../app/kafka';
 import type { InspectReport, ReplayReport } from '../app/summary';
@@ -57,51 +56,20 @@ export async function createReplayScenario(rawPartitions = 6, dlqPartitions = 2)
   };
 }
 
-async function connectedProducer(brokers: string): Promise<{ producer: Kafka.Producer; settle: (sent: number) => Promise<void> }> {
-  const producer = new Kafka.Producer({ 'bootstrap.servers': brokers, dr_cb: true, 'enable.idempotence': true, 'linger.ms': 5 });
-  await new Promise<void>((resolve, reject) => producer.connect({}, (err) => (err ? reject(err) : resolve())));
-  let acked = 0;
-  let failed = 0;
-  producer.on('delivery-report', (err) => (err ? failed++ : acked++));
-  producer.setPollInterval(20);
-  const settle = async (sent: number) => {
-    await new Promise<void>((resolve, reject) => producer.flush(60000, (err) => (err ? reject(err) : resolve())));
-    const deadline = Date.now() + 60000;
-    while (acked + failed < sent && Date.now() < deadline) {
-      producer.poll();
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    await new Promise<void>((resolve) => producer.disconnect(() => resolve()));
-    if (failed > 0 || acked !== sent) throw new Error(`produced ${sent}, acked ${acked}, failed ${failed}`);
-  };
-  return { producer, settle };
-}
-
-async function produceWithRetry(producer: Kafka.Producer, ...args: Parameters<Kafka.Producer['produce']>): Promise<void> {
-  for (;;) {
-    try {
-      producer.produce(...args);
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  }
-}
-
 /**
  * Produces generated records [from, to) keyed by device to the raw topic, the
  * Kafka timestamp set to the record's simulated time.
  */
 export async function produceRaw(s: ReplayScenario, options: Omit<GeneratorOptions, 'startTimeMs'>, range: { from: number; to: number }): Promise<number> {
-  const { producer, settle } = await connectedProducer(s.brokers);
+  const producer = await connectTestProducer(s.brokers);
   const rate = options.ratePerSec ?? 10000;
   let sent = 0;
   for (const r of generateEvents({ ...options, startTimeMs: s.baseTimeMs, count: range.to })) {
     if (r.index < range.from) continue;
-    await produceWithRetry(producer, s.rawTopic, null, r.value, r.key, s.baseTimeMs + Math.floor((r.index * 1000) / rate));
+    await producer.produce(s.rawTopic, null, r.value, r.key, s.baseTimeMs + Math.floor((r.index * 1000) / rate));
     sent++;
   }
-  await settle(sent);
+  await producer.settle(sent);
   return sent;
 }
 
@@ -118,12 +86,12 @@ export interface DeadLetterToWrite {
 
 /** Writes DLQ records directly (what the aggregator would write, or broken ones). */
 export async function produceDeadLetters(s: ReplayScenario, records: DeadLetterToWrite[]): Promise<void> {
-  const { producer, settle } = await connectedProducer(s.brokers);
+  const producer = await connectTestProducer(s.brokers);
   for (const r of records) {
     const headers = r.entry ? deadLetterHeaders(r.entry) : r.headers ?? [];
-    await produceWithRetry(producer, s.dlqTopic, r.partition ?? null, r.value, r.key, r.timestampMs ?? Date.now(), undefined, headers);
+    await producer.produce(s.dlqTopic, r.partition ?? null, r.value, r.key, r.timestampMs ?? Date.now(), undefined, headers);
   }
-  await settle(records.length);
+  await producer.settle(records.length);
 }
 
 /** Every committed message of a topic up to its end now (read_committed). */

@@ -20,7 +20,7 @@
  *   which events are faulty but not the underlying readings, and the first N
  *   records never depend on `count`.
  */
-import { Random } from './random';
+import { Random, uuidFromWords } from './random';
 import { type ReasonCode } from './reasons';
 import { EVENT_FIELDS, MAX_EVENT_BYTES, type EventStatus, type TelemetryEvent } from './schema';
 import { formatUtcMillis } from './time';
@@ -269,7 +269,7 @@ class SlabWriter {
     this.hex8(x & 255);
   }
 
-  /** Version-4 UUID from four random words (same text as uuidString). */
+  /** Version-4 UUID from four random words (same text as uuidFromWords). */
   uuid(a: number, b: number, c: number, d: number): void {
     this.hex32(a);
     this.byte(45);
@@ -302,17 +302,6 @@ class SlabWriter {
     this.buf[this.pos++] = 48 + (milli % 10);
     this.byte(90);
   }
-}
-
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
-function uuidString(a: number, b: number, c: number, d: number): string {
-  return (
-    HEX[a >>> 24] + HEX[(a >>> 16) & 255] + HEX[(a >>> 8) & 255] + HEX[a & 255] + '-' +
-    HEX[b >>> 24] + HEX[(b >>> 16) & 255] + '-' +
-    HEX[((b >>> 8) & 0x0f) | 0x40] + HEX[b & 255] + '-' +
-    HEX[((c >>> 24) & 0x3f) | 0x80] + HEX[(c >>> 16) & 255] + '-' +
-    HEX[(c >>> 8) & 255] + HEX[c & 255] + HEX[d >>> 24] + HEX[(d >>> 16) & 255] + HEX[(d >>> 8) & 255] + HEX[d & 255]
-  );
 }
 
 /** What the producer needs per event (no event object): see EventGenerator.nextPayload. */
@@ -471,7 +460,7 @@ export class EventGenerator {
   private currentEvent(): TelemetryEvent {
     const c = this.cur;
     return {
-      event_id: uuidString(c.a, c.b, c.c, c.dd),
+      event_id: uuidFromWords(c.a, c.b, c.c, c.dd),
       event_time: formatUtcMillis(c.timeMs),
       device_id: this.deviceIds[c.d],
       user_id: this.deviceUsers[c.d],

@@ -78,12 +78,8 @@ export class Random {
 
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
-/** A version-4 UUID string drawn from the given PRNG. */
-export function randomUuid(rng: Random): string {
-  const a = rng.u32();
-  const b = rng.u32();
-  const c = rng.u32();
-  const d = rng.u32();
+/** The version-4 UUID text of four 32-bit words (version and variant bits forced). */
+export function uuidFromWords(a: number, b: number, c: number, d: number): string {
   return (
     HEX[a >>> 24] + HEX[(a >>> 16) & 255] + HEX[(a >>> 8) & 255] + HEX[a & 255] + '-' +
     HEX[b >>> 24] + HEX[(b >>> 16) & 255] + '-' +

@@ -112,3 +112,43 @@ export async function readTopic(
   }
   return out;
 }
+
+export interface TestProducer {
+  /** produce() that waits out a full local queue instead of throwing. */
+  produce(...args: Parameters<Kafka.Producer['produce']>): Promise<void>;
+  /** Waits until all `sent` messages are acknowledged, disconnects, and fails on any loss. */
+  settle(sent: number): Promise<void>;
+}
+
+/** An idempotent producer for writing test data, with delivery counted. */
+export async function connectTestProducer(brokers: string): Promise<TestProducer> {
+  const producer = new Kafka.Producer({ 'bootstrap.servers': brokers, dr_cb: true, 'enable.idempotence': true, 'linger.ms': 5 });
+  await new Promise<void>((resolve, reject) => producer.connect({}, (err) => (err ? reject(err) : resolve())));
+  let acked = 0;
+  let failed = 0;
+  producer.on('delivery-report', (err) => (err ? failed++ : acked++));
+  producer.setPollInterval(20);
+  return {
+    produce: async (...args) => {
+      for (;;) {
+        try {
+          producer.produce(...args);
+          return;
+        } catch {
+          await new Promise((r) => setTimeout(r, 5));
+        }
+      }
+    },
+    settle: async (sent) => {
+      await new Promise<void>((resolve, reject) => producer.flush(60000, (err) => (err ? reject(err) : resolve())));
+      // flush() returns when librdkafka has the acks; their reports reach JS on poll.
+      const deadline = Date.now() + 60000;
+      while (acked + failed < sent && Date.now() < deadline) {
+        producer.poll();
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      await new Promise<void>((resolve) => producer.disconnect(() => resolve()));
+      if (failed > 0 || acked !== sent) throw new Error(`produced ${sent}, acked ${acked}, failed ${failed}`);
+    },
+  };
+}
