@@ -1,4 +1,15 @@
-export { DEFAULT_WINDOWING_CONFIG, resolveWindowingConfig, windowStartOf, type WindowingConfig } from './lib/config';
+export {
+  DEFAULT_WINDOWING_CONFIG,
+  isFutureEvent,
+  isTooLate,
+  isWindowFinal,
+  judgeEventTime,
+  resolveWindowingConfig,
+  rowVersionOf,
+  windowStartOf,
+  type EventTimeVerdict,
+  type WindowingConfig,
+} from './lib/config';
 export {
   CHECKPOINT_FORMAT_VERSION,
   CheckpointError,
@@ -11,10 +22,10 @@ export { WindowingEngine } from './lib/engine';
 export type {
   Changes,
   EngineStats,
-  LateEvent,
   PartitionCommit,
   PartitionStats,
   ProcessOutcome,
+  StoredWindow,
   WindowRecord,
   WindowRow,
 } from './lib/types';

@@ -1,29 +1,26 @@
 /**
  * Per-partition checkpoint stored as Kafka commit metadata next to the
- * committed offset. It carries exactly what a restarted consumer needs to make
- * the same decisions for every record from `commitOffset` on as the run that
- * wrote it (see README "Determinism").
+ * committed offset. It carries only what cannot be read back from the store:
+ * the window rows in ClickHouse are the durable window state, so a restarted
+ * consumer needs the watermark inputs and nothing per window. Constant size
+ * (about 70 bytes), whatever the lateness horizon.
  */
 export interface PartitionCheckpoint {
   /** The offset committed with this metadata: replay starts here. */
   readonly commitOffset: number;
-  /** Window size the engine ran with; finals are meaningless under another size. */
+  /** Window size the engine ran with; stored rows are meaningless under another size. */
   readonly windowSizeMs: number;
-  /** max event time over valid records with offset < commitOffset (-Infinity if none). */
+  /**
+   * Max event time over the accepted records with offset < commitOffset
+   * (-Infinity if none). Every window with an event before commitOffset starts
+   * at or before windowStartOf(this), so a later window is known to be new.
+   */
   readonly maxEventTimeBefore: number;
   /** Watermark floor set by idle advances (-Infinity if none). */
   readonly watermarkFloor: number;
-  /**
-   * Windows that became final at a position > commitOffset, as
-   * [windowStart, finalizedAt]: finalizedAt is the position (next offset) at
-   * which the window was finalized, so records of that window with
-   * offset < finalizedAt are already inside its final row and records with
-   * offset >= finalizedAt were late. Sorted by windowStart.
-   */
-  readonly finals: ReadonlyArray<readonly [windowStart: number, finalizedAt: number]>;
 }
 
-export const CHECKPOINT_FORMAT_VERSION = 1;
+export const CHECKPOINT_FORMAT_VERSION = 2;
 
 /** Thrown for metadata that cannot be trusted; the message says why. */
 export class CheckpointError extends Error {
@@ -34,24 +31,20 @@ export class CheckpointError extends Error {
 }
 
 /*
- * Wire format (compact JSON, keys kept to one letter because Kafka caps commit
- * metadata, 4096 bytes by default, and we aim far below that):
- *   {"v":1,"o":<commitOffset>,"s":<windowSizeMs>,"m":<maxEventTimeBefore|null>,
- *    "w":<watermarkFloor|null>,"f":[[<windowStart/s>,<finalizedAt-o>],...]}
- * null stands for -Infinity (JSON has no infinities). Finals are stored as
- * window index and offset delta so an entry costs ~12 bytes instead of ~30.
+ * Wire format (compact JSON; Kafka caps commit metadata, 4096 bytes by default):
+ *   {"v":2,"o":<commitOffset>,"s":<windowSizeMs>,"m":<maxEventTimeBefore|null>,"w":<watermarkFloor|null>}
+ * null stands for -Infinity (JSON has no infinities). Format 1 (which also
+ * listed recently finalised windows under "f") is still read: its "f" is
+ * implied by the stored rows now and ignored.
  */
 export function encodeCheckpoint(cp: PartitionCheckpoint): string {
   validateCheckpoint(cp);
-  const s = cp.windowSizeMs;
-  const f = cp.finals.map(([ws, at]) => [ws / s, at - cp.commitOffset]);
   return JSON.stringify({
     v: CHECKPOINT_FORMAT_VERSION,
     o: cp.commitOffset,
-    s,
+    s: cp.windowSizeMs,
     m: finiteOrNull(cp.maxEventTimeBefore),
     w: finiteOrNull(cp.watermarkFloor),
-    f,
   });
 }
 
@@ -68,8 +61,8 @@ export function decodeCheckpoint(metadata: string): PartitionCheckpoint {
     throw new CheckpointError(`expected a JSON object: ${preview(metadata)}`);
   }
   const o = raw as Record<string, unknown>;
-  if (o['v'] !== CHECKPOINT_FORMAT_VERSION) {
-    throw new CheckpointError(`unsupported format version ${JSON.stringify(o['v'])} (this build reads ${CHECKPOINT_FORMAT_VERSION})`);
+  if (o['v'] !== CHECKPOINT_FORMAT_VERSION && o['v'] !== 1) {
+    throw new CheckpointError(`unsupported format version ${JSON.stringify(o['v'])} (this build reads 1 and ${CHECKPOINT_FORMAT_VERSION})`);
   }
   const commitOffset = o['o'];
   if (!isNonNegInt(commitOffset)) throw new CheckpointError(`"o" (commit offset) must be an integer >= 0, got ${JSON.stringify(commitOffset)}`);
@@ -77,16 +70,7 @@ export function decodeCheckpoint(metadata: string): PartitionCheckpoint {
   if (!isNonNegInt(s) || s === 0) throw new CheckpointError(`"s" (window size) must be a positive integer, got ${JSON.stringify(s)}`);
   const m = nullableFinite(o['m'], 'm (max event time before commit offset)');
   const w = nullableFinite(o['w'], 'w (watermark floor)');
-  const fr = o['f'];
-  if (!Array.isArray(fr)) throw new CheckpointError(`"f" (finals) must be an array, got ${JSON.stringify(fr)}`);
-  const finals: Array<[number, number]> = [];
-  for (const e of fr) {
-    if (!Array.isArray(e) || e.length !== 2 || !Number.isSafeInteger(e[0]) || !Number.isSafeInteger(e[1])) {
-      throw new CheckpointError(`each "f" entry must be [windowIndex, offsetDelta] integers, got ${JSON.stringify(e)}`);
-    }
-    finals.push([e[0] * s + 0, commitOffset + e[1]]);
-  }
-  const cp: PartitionCheckpoint = { commitOffset, windowSizeMs: s, maxEventTimeBefore: m, watermarkFloor: w, finals };
+  const cp: PartitionCheckpoint = { commitOffset, windowSizeMs: s, maxEventTimeBefore: m, watermarkFloor: w };
   validateCheckpoint(cp);
   return cp;
 }
@@ -100,19 +84,6 @@ export function validateCheckpoint(cp: PartitionCheckpoint): void {
   }
   if (!(Number.isFinite(cp.watermarkFloor) || cp.watermarkFloor === -Infinity)) {
     throw new CheckpointError(`watermarkFloor must be finite or -Infinity, got ${cp.watermarkFloor}`);
-  }
-  let prev = -Infinity;
-  for (const [ws, at] of cp.finals) {
-    if (!Number.isSafeInteger(ws) || ws % cp.windowSizeMs !== 0) {
-      throw new CheckpointError(`final window start ${ws} is not a multiple of window size ${cp.windowSizeMs}`);
-    }
-    if (!(ws > prev)) throw new CheckpointError(`final window starts must be strictly increasing (${ws} after ${prev})`);
-    // finalizedAt <= commitOffset entries carry no information (see engine), so a
-    // writer never stores them; seeing one means the metadata was not written by us.
-    if (!Number.isSafeInteger(at) || at <= cp.commitOffset) {
-      throw new CheckpointError(`final window ${ws} finalizedAt ${at} must be an integer > commit offset ${cp.commitOffset}`);
-    }
-    prev = ws;
   }
 }
 

@@ -1,4 +1,4 @@
-import { DEFAULT_WINDOWING_CONFIG, resolveWindowingConfig, windowStartOf } from './config';
+import { DEFAULT_WINDOWING_CONFIG, judgeEventTime, resolveWindowingConfig, windowStartOf } from './config';
 
 describe('windowStartOf', () => {
   const M = 60_000;
@@ -54,7 +54,14 @@ describe('windowStartOf', () => {
 
 describe('resolveWindowingConfig', () => {
   it('fills defaults from DESIGN.md', () => {
-    expect(resolveWindowingConfig()).toEqual({ windowSizeMs: 60_000, maxOutOfOrdernessMs: 10_000, allowedLatenessMs: 0, anomalyThreshold: 0.9 });
+    expect(resolveWindowingConfig()).toEqual({
+      windowSizeMs: 60_000,
+      maxOutOfOrdernessMs: 10_000,
+      allowedLatenessMs: 86_400_000,
+      maxFutureSkewMs: 300_000,
+      anomalyThreshold: 0.9,
+      retainFinalWindowsForFlushes: 12,
+    });
     expect(resolveWindowingConfig({ allowedLatenessMs: undefined })).toEqual(DEFAULT_WINDOWING_CONFIG);
     expect(resolveWindowingConfig({ allowedLatenessMs: 5000 }).allowedLatenessMs).toBe(5000);
   });
@@ -67,7 +74,23 @@ describe('resolveWindowingConfig', () => {
     [{ maxOutOfOrdernessMs: Infinity }, /maxOutOfOrdernessMs/],
     [{ allowedLatenessMs: NaN }, /allowedLatenessMs/],
     [{ anomalyThreshold: NaN }, /anomalyThreshold/],
+    [{ maxFutureSkewMs: -5 }, /maxFutureSkewMs/],
+    [{ retainFinalWindowsForFlushes: 1.5 }, /retainFinalWindowsForFlushes/],
   ])('rejects %j', (cfg, msg) => {
     expect(() => resolveWindowingConfig(cfg)).toThrow(msg);
+  });
+});
+
+describe('judgeEventTime (the window rules other components share)', () => {
+  const cfg = resolveWindowingConfig({ allowedLatenessMs: 3_600_000, maxFutureSkewMs: 300_000 });
+  const T = Date.UTC(2026, 11, 1, 12, 0, 0);
+  it('tells future, too late, final and counted apart', () => {
+    expect(judgeEventTime(cfg, T + 300_001, T, T)).toMatchObject({ future: true, tooLate: false });
+    expect(judgeEventTime(cfg, T + 300_000, T, T)).toMatchObject({ future: false });
+    expect(judgeEventTime(cfg, T - 30 * 60_000, T, T)).toEqual({ windowStart: T - 30 * 60_000, future: false, tooLate: false, windowFinal: true });
+    expect(judgeEventTime(cfg, T - 61 * 60_000, T, T)).toMatchObject({ tooLate: true, windowFinal: true });
+    expect(judgeEventTime(cfg, T - 1, T, T - 10_000)).toMatchObject({ tooLate: false, windowFinal: false });
+    expect(judgeEventTime(cfg, T - 1, T, T)).toMatchObject({ tooLate: false, windowFinal: true });
+    expect(judgeEventTime(cfg, T + 10 ** 12, undefined, T)).toMatchObject({ future: false });
   });
 });

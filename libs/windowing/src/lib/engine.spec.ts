@@ -1,318 +1,223 @@
-import { CheckpointError, decodeCheckpoint, encodeCheckpoint } from './checkpoint';
+import { decodeCheckpoint } from './checkpoint';
+import { rowVersionOf } from './config';
 import { WindowingEngine } from './engine';
-import type { LateEvent, WindowRecord } from './types';
+import type { StoredWindow, WindowRecord } from './types';
 
-const M = 60_000;
+const MIN = 60_000;
+const T0 = Date.UTC(2026, 11, 1, 9, 0, 0);
+let nextOffset = 0;
+const rec = (eventTimeMs: number, extra: Partial<WindowRecord> = {}): WindowRecord => ({
+  offset: nextOffset++,
+  eventTimeMs,
+  recordTimestampMs: eventTimeMs,
+  userId: 'u1',
+  metricValue: 1,
+  anomalyScore: 0,
+  ...extra,
+});
 
-function rec(offset: number, eventTimeMs: number, userId = 'u1', metricValue = 1, anomalyScore = 0): WindowRecord {
-  return { offset, eventTimeMs, userId, metricValue, anomalyScore };
-}
+beforeEach(() => {
+  nextOffset = 0;
+});
 
 describe('WindowingEngine: folding and rows', () => {
-  it('aggregates a window and emits a partial row per change', () => {
+  it('aggregates a window and emits a partial row per change, then a final row', () => {
     const e = new WindowingEngine();
-    expect(e.process(3, rec(100, 1000, 'bob', 2.5))).toEqual({ kind: 'folded' });
-    e.process(3, rec(101, 2000, 'alice', 3.5, 0.95));
-    e.process(3, rec(102, 59_999, 'bob', 6));
-    const { rows, commits } = e.collectChanges();
-    expect(rows).toEqual([
-      {
-        partition: 3,
-        windowStart: 0,
-        totalEvents: 3,
-        metricSum: 12,
-        avgMetric: 4,
-        users: ['alice', 'bob'],
-        uniqueUsers: 2,
-        anomalyEvents: 1,
-        version: 102,
-        final: false,
-        rowVersion: 204,
-      },
+    e.process(0, rec(T0 + 1000, { userId: 'a', metricValue: 2, anomalyScore: 0.9 }));
+    e.process(0, rec(T0 + 2000, { userId: 'b', metricValue: 4 }));
+    e.process(0, rec(T0 + 3000, { userId: 'a', metricValue: 6 }));
+    const first = e.collectChanges();
+    expect(first.rows).toEqual([
+      { partition: 0, windowStart: T0, totalEvents: 3, metricSum: 12, avgMetric: 4, users: ['a', 'b'], uniqueUsers: 2, anomalyEvents: 1, version: 2, final: false, rowVersion: 4 },
     ]);
-    expect(commits).toEqual([{ partition: 3, offset: 100, metadata: expect.any(String) }]);
-    // Nothing changed: no rows, same commit.
-    const again = e.collectChanges();
-    expect(again.rows).toEqual([]);
-    expect(again.commits[0].offset).toBe(100);
-  });
-
-  it('emits only windows that changed since the last collect', () => {
-    const e = new WindowingEngine({ maxOutOfOrdernessMs: 120_000 });
-    e.process(0, rec(0, 1000));
-    e.process(0, rec(1, M + 1000));
-    e.collectChanges();
-    e.process(0, rec(2, 2000));
-    expect(e.collectChanges().rows.map((r) => [r.windowStart, r.totalEvents, r.version])).toEqual([[0, 2, 2]]);
-  });
-
-  it('counts an anomaly when the score equals the threshold', () => {
-    const e = new WindowingEngine({ anomalyThreshold: 0.9 });
-    e.process(0, rec(0, 10, 'u', 1, 0.9));
-    e.process(0, rec(1, 11, 'u', 1, 0.8999999999999999));
-    e.process(0, rec(2, 12, 'u', 1, 1));
-    e.process(0, rec(3, 13, 'u', 1, 0));
-    expect(e.collectChanges().rows[0].anomalyEvents).toBe(2);
-  });
-
-  it('keeps partitions independent', () => {
-    const e = new WindowingEngine();
-    e.process(0, rec(0, 1000, 'a'));
-    e.process(1, rec(0, 1000, 'b'));
-    e.process(1, rec(1, 200_000, 'b')); // finalizes window 0 of partition 1 only
+    expect(e.collectChanges().rows).toEqual([]);
+    // The watermark passes the window's end (60 s + 10 s of out-of-orderness): the same content, final.
+    e.process(0, rec(T0 + MIN + 10_000));
     const rows = e.collectChanges().rows;
-    expect(rows.filter((r) => r.final).map((r) => [r.partition, r.windowStart])).toEqual([[1, 0]]);
-    expect(e.watermark(0)).toBe(1000 - 10_000);
-    expect(e.watermark(1)).toBe(200_000 - 10_000);
+    expect(rows.find((r) => r.windowStart === T0)).toMatchObject({ totalEvents: 3, version: 2, final: true, rowVersion: 5 });
+  });
+
+  it('orders rows by last offset, a final row above a partial one at the same offset', () => {
+    expect(rowVersionOf(7, true)).toBeGreaterThan(rowVersionOf(7, false));
+    expect(rowVersionOf(8, false)).toBeGreaterThan(rowVersionOf(7, true));
   });
 
   it('rejects invalid input loudly (the app must validate first)', () => {
     const e = new WindowingEngine();
-    expect(() => e.process(0, rec(-1, 0))).toThrow(/offset/);
-    expect(() => e.process(0, rec(1.5, 0))).toThrow(/offset/);
-    expect(() => e.process(0, rec(0, NaN))).toThrow(/eventTimeMs/);
-    expect(() => e.process(0, rec(0, 0, 'u', Infinity))).toThrow(/metricValue/);
-    expect(() => e.process(-1, rec(0, 0))).toThrow(/partition/);
-    expect(() => e.advanceIdlePartition(0, Infinity)).toThrow(/finite/);
+    expect(() => e.process(0, { ...rec(T0), offset: -1 })).toThrow(RangeError);
+    expect(() => e.process(0, rec(Number.NaN))).toThrow(RangeError);
+    expect(() => e.process(0, rec(T0, { metricValue: Infinity }))).toThrow(RangeError);
+    expect(() => new WindowingEngine({ allowedLatenessMs: -1 })).toThrow(RangeError);
   });
 });
 
-describe('WindowingEngine: watermark, finality, lateness', () => {
-  it('finalizes a window exactly when watermark reaches windowEnd + allowedLateness', () => {
-    const e = new WindowingEngine(); // size 60 s, out-of-orderness 10 s, lateness 0
-    expect(e.watermark(0)).toBe(-Infinity);
-    e.process(0, rec(0, 1000));
-    expect(e.watermark(0)).toBe(-9000);
-    e.process(0, rec(1, 69_999)); // watermark 59_999 < 60_000
-    expect(e.collectChanges().rows.every((r) => !r.final)).toBe(true);
-    e.process(0, rec(2, 70_000)); // watermark 60_000 == end of window 0
-    const rows = e.collectChanges().rows;
-    expect(rows.find((r) => r.windowStart === 0)).toMatchObject({ final: true, totalEvents: 1, version: 0, rowVersion: 1 });
-    expect(e.stats().openWindows).toBe(1);
-  });
-
-  it('emits a final row even when nothing changed since the last partial row', () => {
+describe('WindowingEngine: real-world event time', () => {
+  it('dead-letters an event far ahead of its record timestamp without moving the watermark', () => {
     const e = new WindowingEngine();
-    e.process(0, rec(0, 1000));
-    expect(e.collectChanges().rows).toMatchObject([{ windowStart: 0, final: false, version: 0, rowVersion: 0 }]);
-    e.process(0, rec(1, 200_000));
-    expect(e.collectChanges().rows).toMatchObject([
-      { windowStart: 0, final: true, version: 0, rowVersion: 1 },
-      { windowStart: 180_000, final: false, version: 1 },
-    ]);
-  });
-
-  it('routes events of final windows to a late side output without counting them', () => {
-    const e = new WindowingEngine();
-    e.process(0, rec(0, 1000));
-    e.process(0, rec(1, 70_000)); // window 0 final
-    const late = e.process(0, rec(2, 59_999, 'x', 100)) as LateEvent;
-    expect(late).toEqual({ kind: 'late', partition: 0, offset: 2, eventTimeMs: 59_999, windowStart: 0, reason: 'late_event', watermark: 60_000 });
-    // A window that never had events is final too once the watermark passed it.
-    expect(e.process(0, rec(3, -1))).toMatchObject({ kind: 'late', windowStart: -M });
-    // Exactly on the boundary belongs to the next (open) window.
-    expect(e.process(0, rec(4, 60_000))).toEqual({ kind: 'folded' });
+    e.process(0, rec(T0));
+    const wm = e.watermark(0);
+    const out = e.process(0, rec(Date.UTC(2030, 0, 1), { recordTimestampMs: T0 + 1000 }));
+    expect(out).toMatchObject({ kind: 'future', reason: 'future_event_time' });
+    expect(e.watermark(0)).toBe(wm);
+    // 200 on-time events after the wrong clock: every one counted.
+    for (let i = 0; i < 200; i++) expect(e.process(0, rec(T0 + 100 * i)).kind).toBe('folded');
     const rows = e.collectChanges().rows;
-    expect(rows.find((r) => r.windowStart === 0)).toMatchObject({ totalEvents: 1, metricSum: 1, final: true });
-    expect(rows.find((r) => r.windowStart === M)).toMatchObject({ totalEvents: 2 });
-    expect(e.stats()).toMatchObject({ lateEvents: 2, eventsFolded: 3 });
+    expect(rows.reduce((n, r) => n + r.totalEvents, 0)).toBe(201);
+    expect(rows.every((r) => r.windowStart < Date.UTC(2029, 0, 1))).toBe(true);
   });
 
-  it('accepts out-of-order events within allowed lateness', () => {
-    const e = new WindowingEngine({ allowedLatenessMs: 5000 });
-    e.process(0, rec(0, 1000));
-    e.process(0, rec(1, 74_999)); // watermark 64_999 < 60_000 + 5_000
-    expect(e.process(0, rec(2, 30_000))).toEqual({ kind: 'folded' });
-    e.process(0, rec(3, 75_000)); // watermark 65_000: final
-    expect(e.process(0, rec(4, 30_000))).toMatchObject({ kind: 'late', windowStart: 0, watermark: 65_000 });
-    expect(e.collectChanges().rows.find((r) => r.windowStart === 0)).toMatchObject({ totalEvents: 2, final: true, version: 2 });
+  it('accepts an event up to the skew bound ahead, and one without a record timestamp', () => {
+    const e = new WindowingEngine({ maxFutureSkewMs: 300_000 });
+    expect(e.process(0, rec(T0 + 300_000, { recordTimestampMs: T0 })).kind).toBe('folded');
+    expect(e.process(0, rec(T0 + 300_001, { recordTimestampMs: T0 })).kind).toBe('future');
+    expect(e.process(0, rec(T0 + 10 * MIN, { recordTimestampMs: undefined })).kind).toBe('folded');
   });
 
-  it('lets one far-future event finalize every open window at once', () => {
-    const e = new WindowingEngine({ maxOutOfOrdernessMs: 300_000 });
-    for (let i = 0; i < 5; i++) e.process(0, rec(i, (4 - i) * M + 5)); // windows 4,3,2,1,0 (descending)
-    expect(e.stats().openWindows).toBe(5);
-    e.process(0, rec(5, 100 * M));
-    const rows = e.collectChanges().rows;
-    expect(rows.filter((r) => r.final).map((r) => r.windowStart)).toEqual([0, M, 2 * M, 3 * M, 4 * M]);
-    expect(e.stats().openWindows).toBe(1);
-  });
-
-  it('handles pre-epoch event times', () => {
-    const e = new WindowingEngine({ windowSizeMs: 10, maxOutOfOrdernessMs: 0 });
-    e.process(0, rec(0, -15));
-    e.process(0, rec(1, -10));
-    e.process(0, rec(2, -1));
-    e.process(0, rec(3, 0)); // watermark 0: window [-10, 0) final
-    const rows = e.collectChanges().rows;
-    expect(rows.map((r) => [r.windowStart, r.totalEvents, r.final])).toEqual([
-      [-20, 1, true],
-      [-10, 2, true],
-      [0, 1, false],
-    ]);
+  it('counts late events within the horizon (with how late) and dead-letters only those beyond it', () => {
+    const e = new WindowingEngine({ allowedLatenessMs: 3_600_000 });
+    e.process(0, rec(T0 + 2 * 3_600_000));
+    const watermark = e.watermark(0);
+    const hourLateRecord = rec(T0 + 3_600_000 + 5_000);
+    // An older window may have a stored row: the engine asks for it first.
+    expect(e.process(0, hourLateRecord)).toEqual({ kind: 'needs_state', windowStart: T0 + 3_600_000 });
+    e.installWindows(0, [T0 + 3_600_000], []);
+    const hourLate = e.process(0, hourLateRecord);
+    expect(hourLate.kind).toBe('folded');
+    expect(hourLate.kind === 'folded' && hourLate.lateByMs).toBe(watermark - (T0 + 3_600_000 + MIN));
+    const beyond = e.process(0, rec(T0 + 3_600_000 - 2 * MIN));
+    expect(beyond).toMatchObject({ kind: 'too_late', reason: 'late_event', windowStart: T0 + 3_600_000 - 2 * MIN, watermark });
   });
 });
 
-describe('WindowingEngine: commit offsets and checkpoints', () => {
-  // windows: A = [0, 60 s), B = [60 s, 120 s), C = [120 s, 180 s)
-  function scenario() {
-    const e = new WindowingEngine();
-    e.process(0, rec(10, 61_000)); // B opens first (offset 10)
-    e.process(0, rec(11, 59_000)); // A opens later in offsets but earlier in time (watermark 51 s)
-    return e;
-  }
-
-  it('commits at the first offset of the oldest-by-offset open window, not the oldest-by-time', () => {
-    const e = scenario();
-    expect(e.collectChanges().commits).toEqual([{ partition: 0, offset: 10, metadata: expect.any(String) }]);
-    e.process(0, rec(12, 70_000)); // A final at position 13; B (first offset 10) still open
-    const c1 = e.collectChanges().commits[0];
-    expect(c1.offset).toBe(10);
-    expect(decodeCheckpoint(c1.metadata)).toEqual({
-      commitOffset: 10,
-      windowSizeMs: M,
-      maxEventTimeBefore: -Infinity, // nothing before offset 10
-      watermarkFloor: -Infinity,
-      finals: [[0, 13]],
-    });
-    e.process(0, rec(13, 130_000)); // B final at position 14; C opens at 13
-    const c2 = e.collectChanges().commits[0];
-    expect(decodeCheckpoint(c2.metadata)).toEqual({
-      commitOffset: 13,
-      windowSizeMs: M,
-      maxEventTimeBefore: 70_000,
-      watermarkFloor: -Infinity,
-      finals: [[M, 14]], // A (finalized at 13 <= 13) pruned: the watermark alone finalizes it on replay
-    });
+describe('WindowingEngine: state in the store', () => {
+  const stored = (windowStart: number, lastOffset: number, totalEvents: number): StoredWindow => ({
+    windowStart,
+    totalEvents,
+    metricSum: totalEvents,
+    users: ['old'],
+    anomalyEvents: 0,
+    lastOffset,
+    final: true,
   });
 
-  it('commits past the last processed/invalid offset when no window is open', () => {
+  it('asks for a window it has not got and that may be stored, and folds into the stored row', () => {
     const e = new WindowingEngine();
-    e.process(0, rec(5, 1000));
-    e.process(0, rec(6, 500_000));
-    e.skip(0, 9); // invalid record, e.g. unparseable JSON
-    e.process(0, rec(10, 1000)); // late
-    e.advanceIdlePartition(0, 10_000_000);
-    const { commits } = e.collectChanges();
-    expect(commits[0].offset).toBe(11);
-    expect(decodeCheckpoint(commits[0].metadata)).toMatchObject({ commitOffset: 11, maxEventTimeBefore: 500_000, watermarkFloor: 10_000_000, finals: [] });
+    e.restorePartition(0, { commitOffset: 100, windowSizeMs: MIN, maxEventTimeBefore: T0 + 30 * MIN + 20_000, watermarkFloor: -Infinity });
+    // The restored partition first loads the windows that may still be open.
+    expect(e.windowsToLoad(0, [])).toEqual([T0 + 30 * MIN]);
+    e.installWindows(0, [T0 + 30 * MIN], []);
+    nextOffset = 100;
+    const late = rec(T0 + 5 * MIN);
+    expect(e.process(0, late)).toEqual({ kind: 'needs_state', windowStart: T0 + 5 * MIN });
+    expect(e.windowsToLoad(0, [late, rec(T0 + 6 * MIN)])).toEqual([T0 + 5 * MIN, T0 + 6 * MIN]);
+    e.installWindows(0, [T0 + 5 * MIN], [stored(T0 + 5 * MIN, 40, 10)]);
+    expect(e.process(0, late).kind).toBe('folded');
+    expect(e.collectChanges().rows).toEqual([expect.objectContaining({ windowStart: T0 + 5 * MIN, totalEvents: 11, users: ['old', 'u1'], version: 100, final: true })]);
   });
 
-  it('replays from a checkpoint: skips events already in final rows, re-reports late ones', () => {
-    const e = scenario();
-    e.process(0, rec(12, 70_000));
-    const { rows: before, commits } = e.collectChanges();
-    const md = commits[0].metadata;
-    expect(before.find((r) => r.windowStart === 0)).toMatchObject({ final: true, totalEvents: 1, version: 11 });
+  it('skips an event already inside the stored row (a replay after a crash)', () => {
+    const e = new WindowingEngine();
+    e.restorePartition(0, { commitOffset: 10, windowSizeMs: MIN, maxEventTimeBefore: T0 + 1000, watermarkFloor: -Infinity });
+    const open = e.windowsToLoad(0, []);
+    // The watermark (T0 - 9 s) has not passed the end of the previous window either.
+    expect(open).toEqual([T0 - MIN, T0]);
+    e.installWindows(0, open, [{ ...stored(T0, 12, 5), final: false }]);
+    nextOffset = 10;
+    expect(e.process(0, rec(T0 + 2000)).kind).toBe('already_counted');
+    expect(e.process(0, rec(T0 + 2000)).kind).toBe('already_counted');
+    expect(e.process(0, rec(T0 + 2000)).kind).toBe('already_counted');
+    expect(e.process(0, rec(T0 + 2000)).kind).toBe('folded');
+    expect(e.collectChanges().rows).toEqual([expect.objectContaining({ totalEvents: 6, version: 13, final: false })]);
+  });
 
-    const r = new WindowingEngine();
-    expect(r.restorePartition(0, md)).toBe(10);
-    expect(r.process(0, rec(9, 61_000))).toEqual({ kind: 'duplicate' }); // below the commit offset
-    expect(r.process(0, rec(10, 61_000))).toEqual({ kind: 'folded' });
-    expect(r.process(0, rec(11, 59_000))).toEqual({ kind: 'skipped_final' }); // A's final row has it
-    expect(r.process(0, rec(12, 70_000))).toEqual({ kind: 'folded' });
-    expect(r.process(0, rec(13, 1000))).toMatchObject({ kind: 'late', windowStart: 0 });
-    const rows = r.collectChanges().rows;
-    expect(rows.map((x) => x.windowStart)).toEqual([M]); // A is never written again
-    expect(rows[0]).toEqual(before.find((x) => x.windowStart === M));
-    expect(r.stats()).toMatchObject({ skippedFinal: 1, duplicates: 1, lateEvents: 1, eventsFolded: 2 });
+  it('needs no store read for a window newer than any before (the in-order path)', () => {
+    const e = new WindowingEngine();
+    for (let i = 0; i < 600; i++) expect(e.process(0, rec(T0 + i * 1000)).kind).toBe('folded');
+    expect(e.stats().windowsLoaded).toBe(0);
+  });
+
+  it('evicts final windows only after their rows are durable and the retention has passed', () => {
+    const e = new WindowingEngine({ retainFinalWindowsForFlushes: 1 });
+    e.process(0, rec(T0));
+    e.process(0, rec(T0 + 2 * MIN));
+    const a = e.collectChanges();
+    expect(e.stats().cachedWindows).toBe(2);
+    e.markDurable(a.flushId - 1); // an older flush: the row of T0 is not durable yet
+    expect(e.stats().cachedWindows).toBe(2);
+    e.collectChanges();
+    const c = e.collectChanges();
+    e.markDurable(c.flushId);
+    expect(e.stats()).toMatchObject({ cachedWindows: 1, openWindows: 1, windowsEvicted: 1 });
+    // A late event for the evicted window asks for it again.
+    expect(e.process(0, rec(T0 + 5)).kind).toBe('needs_state');
+  });
+
+  it('never evicts an open window', () => {
+    const e = new WindowingEngine({ retainFinalWindowsForFlushes: 0 });
+    e.process(0, rec(T0));
+    for (let i = 0; i < 5; i++) e.markDurable(e.collectChanges().flushId);
+    expect(e.stats().cachedWindows).toBe(1);
+  });
+});
+
+describe('WindowingEngine: commits and checkpoints', () => {
+  it('commits the position with a constant-size checkpoint', () => {
+    const e = new WindowingEngine();
+    for (let i = 0; i < 50; i++) e.process(3, rec(T0 + i * 10_000));
+    e.skip(3, nextOffset++);
+    const [commit] = e.collectChanges().commits;
+    expect(commit.offset).toBe(51);
+    expect(decodeCheckpoint(commit.metadata)).toEqual({ commitOffset: 51, windowSizeMs: MIN, maxEventTimeBefore: T0 + 490_000, watermarkFloor: -Infinity });
+    expect(commit.metadata.length).toBeLessThan(80);
   });
 
   it('rejects metadata of another window size and returns undefined without a checkpoint', () => {
-    const e = new WindowingEngine({ windowSizeMs: 1000 });
-    const md = encodeCheckpoint({ commitOffset: 1, windowSizeMs: M, maxEventTimeBefore: 0, watermarkFloor: -Infinity, finals: [] });
-    expect(() => e.restorePartition(0, md)).toThrow(CheckpointError);
-    expect(() => e.restorePartition(0, md)).toThrow(/window size 60000 ms, engine uses 1000 ms/);
-    expect(() => e.restorePartition(0, 'garbage')).toThrow(/invalid windowing checkpoint metadata: not JSON/);
-    expect(e.restorePartition(0, undefined)).toBeUndefined();
-    expect(e.collectChanges().commits).toEqual([]); // position unknown until the first record
+    const e = new WindowingEngine();
+    expect(e.restorePartition(0)).toBeUndefined();
+    expect(() => e.restorePartition(0, '{"v":2,"o":1,"s":1000,"m":null,"w":null}')).toThrow(/window size/);
   });
 
-  it('accepts a decoded checkpoint object and resumes its position', () => {
+  it('reads format-1 checkpoints (with finals) as their position and watermark', () => {
     const e = new WindowingEngine();
-    expect(e.restorePartition(2, { commitOffset: 42, windowSizeMs: M, maxEventTimeBefore: 100_000, watermarkFloor: -Infinity, finals: [] })).toBe(42);
-    expect(e.watermark(2)).toBe(90_000);
-    expect(e.collectChanges().commits[0]).toMatchObject({ partition: 2, offset: 42 });
-    expect(e.checkpoint(2)).toMatchObject({ commitOffset: 42, maxEventTimeBefore: 100_000 });
-  });
-
-  it('revokePartition drops all state', () => {
-    const e = new WindowingEngine();
-    e.process(4, rec(0, 0));
-    expect(e.revokePartition(4)).toBe(true);
-    expect(e.revokePartition(4)).toBe(false);
-    expect(e.collectChanges()).toEqual({ rows: [], commits: [] });
-    expect(e.partitions()).toEqual([]);
+    expect(e.restorePartition(0, `{"v":1,"o":7,"s":60000,"m":${T0},"w":null,"f":[[1,3]]}`)).toBe(7);
+    expect(e.watermark(0)).toBe(T0 - 10_000);
   });
 
   it('ignores redelivered offsets of processed and invalid records', () => {
     const e = new WindowingEngine();
-    e.process(0, rec(3, 0));
-    e.skip(0, 4);
-    expect(e.process(0, rec(3, 0))).toEqual({ kind: 'duplicate' });
-    expect(e.process(0, rec(4, 0))).toEqual({ kind: 'duplicate' });
-    e.skip(0, 2);
-    expect(e.collectChanges().rows[0].totalEvents).toBe(1);
-    expect(e.stats()).toMatchObject({ duplicates: 3, invalidRecords: 1 });
+    e.process(0, rec(T0));
+    e.skip(0, 1);
+    expect(e.process(0, { ...rec(T0), offset: 0 }).kind).toBe('duplicate');
+    e.skip(0, 1);
+    expect(e.stats()).toMatchObject({ duplicates: 2, eventsFolded: 1, invalidRecords: 1 });
   });
 });
 
 describe('WindowingEngine: idle partitions', () => {
-  it('advances the watermark, finalizes windows, never goes backwards', () => {
+  it('advances the watermark (never backwards), finalises windows and checkpoints the floor', () => {
     const e = new WindowingEngine();
-    e.process(0, rec(0, 1000));
-    e.advanceIdlePartition(0, 59_999);
-    expect(e.watermark(0)).toBe(59_999);
-    expect(e.collectChanges().rows[0].final).toBe(false);
-    e.advanceIdlePartition(0, 60_000);
+    e.process(0, rec(T0));
+    e.collectChanges();
+    e.advanceIdlePartition(0, T0 + 2 * MIN);
+    e.advanceIdlePartition(0, T0);
+    expect(e.watermark(0)).toBe(T0 + 2 * MIN);
     const { rows, commits } = e.collectChanges();
-    expect(rows[0]).toMatchObject({ windowStart: 0, final: true });
-    expect(decodeCheckpoint(commits[0].metadata)).toMatchObject({ commitOffset: 1, watermarkFloor: 60_000, maxEventTimeBefore: 1000 });
-    e.advanceIdlePartition(0, 10);
-    expect(e.watermark(0)).toBe(60_000);
-    // An event that is late only because of the idle floor is late.
-    expect(e.process(0, rec(1, 2000))).toMatchObject({ kind: 'late', watermark: 60_000 });
-    // Events move the watermark past the floor again.
-    e.process(0, rec(2, 80_000));
-    expect(e.watermark(0)).toBe(70_000);
-  });
-
-  it('restores the floor from the checkpoint', () => {
-    const e = new WindowingEngine();
-    e.process(0, rec(0, 1000));
-    e.advanceIdlePartition(0, 500_000);
-    const md = e.collectChanges().commits[0].metadata;
-    const r = new WindowingEngine();
-    r.restorePartition(0, md);
-    expect(r.watermark(0)).toBe(500_000);
-    expect(r.process(0, rec(1, 400_000))).toMatchObject({ kind: 'late' });
+    expect(rows).toEqual([expect.objectContaining({ windowStart: T0, final: true })]);
+    expect(decodeCheckpoint(commits[0].metadata).watermarkFloor).toBe(T0 + 2 * MIN);
   });
 
   it('ignores idle advances of a partition that has no position yet (nothing to checkpoint)', () => {
     const e = new WindowingEngine();
-    e.advanceIdlePartition(7, 1_000_000);
-    expect(e.watermark(7)).toBe(-Infinity);
-    expect(e.process(7, rec(0, 0))).toEqual({ kind: 'folded' });
+    e.advanceIdlePartition(1, T0);
+    expect(e.watermark(1)).toBe(-Infinity);
   });
 
   it('global watermark is the min over partitions not marked idle', () => {
-    const e = new WindowingEngine({ maxOutOfOrdernessMs: 0 });
-    expect(e.globalWatermark()).toBe(-Infinity);
-    e.process(0, rec(0, 100_000));
-    e.process(1, rec(0, 50_000));
-    e.process(2, rec(0, 10_000));
-    expect(e.globalWatermark()).toBe(10_000);
-    e.advanceIdlePartition(2, 20_000);
-    expect(e.globalWatermark()).toBe(50_000);
-    e.advanceIdlePartition(0, 0);
-    e.advanceIdlePartition(1, 0);
-    expect(e.globalWatermark()).toBe(20_000); // all idle: min over all
-    e.process(2, rec(1, 30_000)); // a record clears the idle mark
-    expect(e.globalWatermark()).toBe(30_000);
-    expect(e.stats().partitions.map((p) => [p.partition, p.idle, p.watermark])).toEqual([
-      [0, true, 100_000],
-      [1, true, 50_000],
-      [2, false, 30_000],
-    ]);
+    const e = new WindowingEngine();
+    e.process(0, rec(T0));
+    e.process(1, rec(T0 + MIN));
+    expect(e.globalWatermark()).toBe(T0 - 10_000);
+    e.advanceIdlePartition(0, T0 + 5);
+    expect(e.globalWatermark()).toBe(T0 + MIN - 10_000);
   });
 });

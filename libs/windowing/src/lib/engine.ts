@@ -1,85 +1,89 @@
 import { CheckpointError, decodeCheckpoint, encodeCheckpoint, validateCheckpoint, type PartitionCheckpoint } from './checkpoint';
-import { resolveWindowingConfig, windowStartOf, type WindowingConfig } from './config';
-import type { Changes, EngineStats, LateEvent, PartitionCommit, PartitionStats, ProcessOutcome, WindowRecord, WindowRow } from './types';
+import { isFutureEvent, isTooLate, isWindowFinal, resolveWindowingConfig, rowVersionOf, windowStartOf, type WindowingConfig } from './config';
+import type { Changes, EngineStats, PartitionCommit, PartitionStats, ProcessOutcome, StoredWindow, WindowRecord, WindowRow } from './types';
 
-/** Mutable aggregate of one open (or just finalized, not yet emitted) window. */
+/** In-memory state of one (window, partition): the durable row plus what was folded since. */
 interface WindowAgg {
   readonly start: number;
   totalEvents: number;
   metricSum: number;
   readonly users: Set<string>;
   anomalyEvents: number;
-  /** Offset of the first event folded here: the commit offset can't pass it while open. */
-  readonly firstOffset: number;
-  /**
-   * maxEventTime just before the firstOffset record was processed. When this window
-   * has the smallest firstOffset, this is exactly the checkpoint's maxEventTimeBefore,
-   * so we never need a per-offset history.
-   */
-  readonly maxEventTimeBeforeFirst: number;
+  /** Offset of the last event folded in; -1 for a window known to have no row. */
   lastOffset: number;
+  /** The final flag of the newest row handed out (or loaded). */
+  emittedFinal: boolean;
+  /** Folded into since the last collectChanges. */
   dirty: boolean;
+  /** flushId of the collectChanges that last handed out its row (0: loaded, nothing handed out). */
+  emittedAt: number;
+  /** flushId current when an event last touched it. */
+  touchedAt: number;
 }
 
 interface PartitionState {
   readonly partition: number;
   /** Next offset to process (last processed + 1); undefined until a record or restore. */
   position: number | undefined;
+  /** Max event time over accepted (neither invalid nor future) records. */
   maxEventTime: number;
   /** Idle-advance floor; part of the checkpoint. */
   floor: number;
-  /** Cached max(maxEventTime - ooo, floor): read on every event. */
+  /** max(maxEventTime - ooo, floor). */
   watermark: number;
-  readonly open: Map<number, WindowAgg>;
-  /** Starts of open windows, ascending; almost always appended at the end. */
-  readonly openStarts: number[];
-  /** openStarts[0] + size + lateness, so the per-event finality test is one compare. */
-  nextFinalAt: number;
+  readonly windows: Map<number, WindowAgg>;
   /**
-   * windowStart -> position at which it became final, for windows finalized at a
-   * position > the last commit offset (restored ones included). Consulted before the
-   * watermark so a replay can tell "already counted" from "late".
+   * After a restore: the windows that may be open in the store (their end is
+   * past the restored watermark). They must be in memory before anything else
+   * happens, so that the watermark passing them writes their final rows.
    */
-  readonly finals: Map<number, number>;
-  /** Finalized windows whose final row has not been handed out yet. */
-  pendingFinal: WindowAgg[];
+  restoreLoads: number[];
   idle: boolean;
 }
 
-const FOLDED: ProcessOutcome = Object.freeze({ kind: 'folded' });
-const SKIPPED_FINAL: ProcessOutcome = Object.freeze({ kind: 'skipped_final' });
 const DUPLICATE: ProcessOutcome = Object.freeze({ kind: 'duplicate' });
+const FOLDED_ON_TIME: ProcessOutcome = Object.freeze({ kind: 'folded', lateByMs: 0 });
 
 /**
  * Event-time tumbling-window engine for one consumer. Pure: no clocks, timers or
- * I/O; every decision for a partition is a function of its restored checkpoint,
- * its records in offset order, and the idle advances the caller applied.
+ * I/O. Every decision for a partition is a function of its restored checkpoint,
+ * its records in offset order, the idle advances the caller applied, and the
+ * stored rows the caller installs when asked (needs_state).
+ *
+ * Memory holds the windows that are open or recently touched; every other
+ * window lives only in the store, as its newest row, and is loaded back when
+ * an event needs it. So the lateness horizon costs neither memory nor replay.
  */
 export class WindowingEngine {
   readonly config: WindowingConfig;
   private readonly parts = new Map<number, PartitionState>();
   private readonly size: number;
   private readonly ooo: number;
-  /** size + allowedLateness: window w is final once watermark >= w + finalAfter. */
-  private readonly finalAfter: number;
   private readonly threshold: number;
+  /** Id of the next collectChanges (flush); starts at 1. */
+  private flushSeq = 1;
   private eventsFolded = 0;
-  private lateEvents = 0;
-  private skippedFinal = 0;
+  private lateFolded = 0;
+  private tooLate = 0;
+  private future = 0;
+  private alreadyCounted = 0;
   private duplicates = 0;
   private invalidRecords = 0;
+  private windowsLoaded = 0;
+  private windowsEvicted = 0;
 
   constructor(config: Partial<WindowingConfig> = {}) {
     this.config = resolveWindowingConfig(config);
     this.size = this.config.windowSizeMs;
     this.ooo = this.config.maxOutOfOrdernessMs;
-    this.finalAfter = this.config.windowSizeMs + this.config.allowedLatenessMs;
     this.threshold = this.config.anomalyThreshold;
   }
 
   /**
-   * Folds one valid record of `partition`. Records must come in offset order;
-   * an offset below the partition's position is a redelivery and is ignored.
+   * Judges and folds one valid record of `partition`. Records must come in
+   * offset order; an offset below the partition's position is a redelivery and
+   * is ignored. On `needs_state` nothing changed: install the window and call
+   * again with the same record.
    */
   process(partition: number, r: WindowRecord): ProcessOutcome {
     const st = this.stateFor(partition);
@@ -89,41 +93,101 @@ export class WindowingEngine {
       this.duplicates++;
       return DUPLICATE;
     }
+    if (st.restoreLoads.length > 0) return { kind: 'needs_state', windowStart: st.restoreLoads[0] };
     const t = r.eventTimeMs;
     if (!Number.isFinite(t)) throw new RangeError(`eventTimeMs must be finite (partition ${partition}, offset ${o}), got ${t}`);
     if (!Number.isFinite(r.metricValue)) throw new RangeError(`metricValue must be finite (partition ${partition}, offset ${o})`);
+
     const w = windowStartOf(t, this.size);
-
     let outcome: ProcessOutcome;
-    const finalizedAt = st.finals.size === 0 ? undefined : st.finals.get(w);
-    if (finalizedAt !== undefined) {
-      if (o < finalizedAt) {
-        this.skippedFinal++;
-        outcome = SKIPPED_FINAL;
-      } else {
-        outcome = this.late(partition, o, t, w, st.watermark);
-      }
-    } else if (st.watermark >= w + this.finalAfter) {
-      outcome = this.late(partition, o, t, w, st.watermark);
-    } else {
-      this.fold(st, w, r);
-      outcome = FOLDED;
+    if (isFutureEvent(this.config, t, r.recordTimestampMs)) {
+      // Never moves the watermark: one device's wrong clock cannot make others late.
+      this.future++;
+      st.position = o + 1;
+      st.idle = false;
+      return { kind: 'future', windowStart: w, skewMs: t - (r.recordTimestampMs as number), reason: 'future_event_time' };
     }
-
+    if (isTooLate(this.config, w, st.watermark)) {
+      this.tooLate++;
+      outcome = { kind: 'too_late', windowStart: w, watermark: st.watermark, reason: 'late_event' };
+    } else {
+      let win = st.windows.get(w);
+      if (!win) {
+        // Every window with an event before this one starts at or before the
+        // window of maxEventTime: a later window has no stored row.
+        if (st.maxEventTime !== -Infinity && w <= windowStartOf(st.maxEventTime, this.size)) return { kind: 'needs_state', windowStart: w };
+        win = this.emptyWindow(w);
+        st.windows.set(w, win);
+      }
+      if (o <= win.lastOffset) {
+        this.alreadyCounted++;
+        outcome = { kind: 'already_counted', windowStart: w };
+      } else {
+        this.fold(win, r);
+        if (isWindowFinal(w, this.size, st.watermark)) {
+          this.lateFolded++;
+          outcome = { kind: 'folded', lateByMs: st.watermark - (w + this.size) };
+        } else outcome = FOLDED_ON_TIME;
+      }
+    }
     st.position = o + 1;
     st.idle = false;
-    // Every valid record moves maxEventTime, whatever its outcome, exactly as in the
-    // run that wrote the checkpoint. (For late and skipped_final records this is
-    // provably a no-op, but the replay argument is simpler if nothing depends on it.)
     if (t > st.maxEventTime) {
       st.maxEventTime = t;
       const wm = t - this.ooo;
-      if (wm > st.watermark) {
-        st.watermark = wm;
-        if (wm >= st.nextFinalAt) this.finalizeUpTo(st, o + 1);
-      }
+      if (wm > st.watermark) st.watermark = wm;
     }
     return outcome;
+  }
+
+  /**
+   * The stored windows `records` would need before they can be processed, as
+   * judged now (later records may raise the watermark and need fewer). For
+   * loading several windows in one read.
+   */
+  windowsToLoad(partition: number, records: Iterable<Pick<WindowRecord, 'eventTimeMs' | 'recordTimestampMs'>>): number[] {
+    const st = this.stateFor(partition);
+    if (st.maxEventTime === -Infinity) return [];
+    const newest = windowStartOf(st.maxEventTime, this.size);
+    const out = new Set<number>(st.restoreLoads);
+    for (const r of records) {
+      if (isFutureEvent(this.config, r.eventTimeMs, r.recordTimestampMs)) continue;
+      const w = windowStartOf(r.eventTimeMs, this.size);
+      if (w <= newest && !isTooLate(this.config, w, st.watermark) && !st.windows.has(w)) out.add(w);
+    }
+    return [...out].sort((a, b) => a - b);
+  }
+
+  /**
+   * Installs the stored state of windows asked for by needs_state /
+   * windowsToLoad: `stored` holds the newest stored row of those that have one;
+   * every other start in `windowStarts` is known to have none. A window already
+   * in memory is left as it is (memory is never older than the store).
+   */
+  installWindows(partition: number, windowStarts: readonly number[], stored: readonly StoredWindow[]): void {
+    const st = this.stateFor(partition);
+    if (st.restoreLoads.length > 0) st.restoreLoads = st.restoreLoads.filter((w) => !windowStarts.includes(w));
+    const byStart = new Map(stored.map((s) => [s.windowStart, s]));
+    for (const s of stored) if (!windowStarts.includes(s.windowStart)) throw new RangeError(`stored window ${s.windowStart} was not asked for`);
+    for (const w of windowStarts) {
+      if (st.windows.has(w)) continue;
+      if (windowStartOf(w, this.size) !== w) throw new RangeError(`window start ${w} is not a multiple of the window size ${this.size}`);
+      const s = byStart.get(w);
+      const win = this.emptyWindow(w);
+      if (s) {
+        if (!Number.isSafeInteger(s.lastOffset) || s.lastOffset < 0) throw new RangeError(`stored window ${w}: lastOffset must be an integer >= 0, got ${s.lastOffset}`);
+        win.totalEvents = s.totalEvents;
+        win.metricSum = s.metricSum;
+        for (const u of s.users) win.users.add(u);
+        win.anomalyEvents = s.anomalyEvents;
+        win.lastOffset = s.lastOffset;
+        win.emittedFinal = s.final;
+      }
+      win.dirty = false;
+      win.touchedAt = this.flushSeq;
+      st.windows.set(w, win);
+      this.windowsLoaded++;
+    }
   }
 
   /**
@@ -147,8 +211,8 @@ export class WindowingEngine {
    * because the app judged the partition idle. Contract: call only at flush time,
    * immediately before collectChanges() + write + commit, and process no further
    * record of the partition until that commit succeeded (see README). Ignored for
-   * a partition with no position yet: it has no windows, and a floor that cannot
-   * be checkpointed would make later late/not-late decisions unreproducible.
+   * a partition with no position yet: a floor that cannot be checkpointed would
+   * make later decisions unreproducible.
    */
   advanceIdlePartition(partition: number, watermarkMs: number): void {
     if (!Number.isFinite(watermarkMs)) throw new RangeError(`idle watermark must be finite, got ${watermarkMs}`);
@@ -156,10 +220,7 @@ export class WindowingEngine {
     st.idle = true;
     if (st.position === undefined || watermarkMs <= st.floor) return;
     st.floor = watermarkMs;
-    if (watermarkMs > st.watermark) {
-      st.watermark = watermarkMs;
-      if (watermarkMs >= st.nextFinalAt) this.finalizeUpTo(st, st.position);
-    }
+    if (watermarkMs > st.watermark) st.watermark = watermarkMs;
   }
 
   /**
@@ -167,8 +228,9 @@ export class WindowingEngine {
    * string committed with the offset, or its decoded form) the partition resumes
    * exactly where that checkpoint was taken; returns the offset to seek to.
    * Without one the partition starts empty. Throws CheckpointError for metadata
-   * that is malformed or was written with another window size; the caller
-   * decides whether to start fresh (documented consequences in README).
+   * that is malformed or was written with another window size. Then install
+   * windowsToLoad(partition, []) (the windows that may still be open) before
+   * processing or flushing the partition.
    */
   restorePartition(partition: number, checkpoint?: string | PartitionCheckpoint): number | undefined {
     let cp: PartitionCheckpoint | undefined;
@@ -186,7 +248,12 @@ export class WindowingEngine {
     st.maxEventTime = cp.maxEventTimeBefore;
     st.floor = cp.watermarkFloor;
     st.watermark = Math.max(cp.maxEventTimeBefore - this.ooo, cp.watermarkFloor);
-    for (const [ws, at] of cp.finals) st.finals.set(ws, at);
+    if (cp.maxEventTimeBefore !== -Infinity) {
+      // Windows whose end is past the watermark, up to the newest one: a few with
+      // the defaults (outOfOrderness / size + 1), whatever the lateness horizon.
+      for (let w = windowStartOf(cp.maxEventTimeBefore, this.size); !isWindowFinal(w, this.size, st.watermark); w -= this.size) st.restoreLoads.push(w);
+      st.restoreLoads.reverse();
+    }
     return cp.commitOffset;
   }
 
@@ -196,42 +263,56 @@ export class WindowingEngine {
   }
 
   /**
-   * Hands out every row that changed since the last call (dirty open windows as
-   * partial rows, newly final windows as final rows) and, per partition, the
-   * offset + metadata that may be committed once these rows (and all earlier
-   * ones) are durable. Clears dirty flags: if the write fails the caller must
-   * keep and retry these rows, since they will not be produced again.
+   * Hands out every row that changed since the last call (windows folded into,
+   * and windows the watermark has made final since their last row) and, per
+   * partition, the position + metadata that may be committed once these rows
+   * (and all earlier ones) are durable. Clears dirty flags: if the write fails
+   * the caller must keep and retry these rows, since they will not be produced
+   * again.
    */
   collectChanges(): Changes {
+    const flushId = this.flushSeq++;
     const rows: WindowRow[] = [];
     const commits: PartitionCommit[] = [];
     for (const st of this.parts.values()) {
-      // Final rows go out even when the window did not change since its last partial
-      // row: only then does the newest row of every finished window say final=true.
-      for (const win of st.pendingFinal) rows.push(this.row(st.partition, win, true));
-      st.pendingFinal = [];
-      let oldest: WindowAgg | undefined;
-      for (const win of st.open.values()) {
-        if (win.dirty) {
-          rows.push(this.row(st.partition, win, false));
-          win.dirty = false;
-        }
-        if (!oldest || win.firstOffset < oldest.firstOffset) oldest = win;
+      for (const win of st.windows.values()) {
+        if (win.lastOffset < 0) continue;
+        const final = isWindowFinal(win.start, this.size, st.watermark);
+        if (!win.dirty && (!final || win.emittedFinal)) continue;
+        rows.push(this.row(st.partition, win, final));
+        win.dirty = false;
+        win.emittedFinal = final;
+        win.emittedAt = flushId;
       }
       if (st.position === undefined) continue;
-      commits.push({ partition: st.partition, offset: this.commitOffsetOf(st, oldest), metadata: encodeCheckpoint(this.checkpointOf(st, oldest)) });
+      commits.push({ partition: st.partition, offset: st.position, metadata: encodeCheckpoint(this.checkpointOf(st)) });
     }
-    return { rows, commits };
+    return { flushId, rows, commits };
   }
 
   /**
-   * The checkpoint collectChanges() would emit for the partition now, without
-   * handing out rows (for inspection; only commit metadata that came with rows).
+   * The rows of collectChanges(flushId) and of every earlier call are durable
+   * (and readable): final windows no event touched for
+   * retainFinalWindowsForFlushes flushes leave memory.
    */
+  markDurable(flushId: number): void {
+    const keep = this.config.retainFinalWindowsForFlushes;
+    for (const st of this.parts.values()) {
+      for (const [w, win] of st.windows) {
+        if (win.dirty || win.emittedAt > flushId) continue;
+        if (!isWindowFinal(w, this.size, st.watermark) || (win.lastOffset >= 0 && !win.emittedFinal)) continue;
+        if (this.flushSeq - win.touchedAt <= keep) continue;
+        st.windows.delete(w);
+        this.windowsEvicted++;
+      }
+    }
+  }
+
+  /** The checkpoint collectChanges() would emit for the partition now. */
   checkpoint(partition: number): PartitionCheckpoint | undefined {
     const st = this.parts.get(partition);
     if (!st || st.position === undefined) return undefined;
-    return this.checkpointOf(st, this.oldestOpen(st));
+    return this.checkpointOf(st);
   }
 
   watermark(partition: number): number {
@@ -259,27 +340,37 @@ export class WindowingEngine {
 
   stats(): EngineStats {
     let openWindows = 0;
+    let cachedWindows = 0;
     const partitions: PartitionStats[] = [];
     for (const p of this.partitions()) {
       const st = this.parts.get(p) as PartitionState;
-      openWindows += st.open.size;
+      let open = 0;
+      for (const w of st.windows.keys()) if (!isWindowFinal(w, this.size, st.watermark)) open++;
+      openWindows += open;
+      cachedWindows += st.windows.size;
       partitions.push({
         partition: p,
         watermark: st.watermark,
         maxEventTime: st.maxEventTime,
         watermarkFloor: st.floor,
-        openWindows: st.open.size,
+        openWindows: open,
+        cachedWindows: st.windows.size,
         idle: st.idle,
         position: st.position,
       });
     }
     return {
       openWindows,
+      cachedWindows,
       eventsFolded: this.eventsFolded,
-      lateEvents: this.lateEvents,
-      skippedFinal: this.skippedFinal,
+      lateFolded: this.lateFolded,
+      tooLate: this.tooLate,
+      future: this.future,
+      alreadyCounted: this.alreadyCounted,
       duplicates: this.duplicates,
       invalidRecords: this.invalidRecords,
+      windowsLoaded: this.windowsLoaded,
+      windowsEvicted: this.windowsEvicted,
       partitions,
     };
   }
@@ -297,105 +388,26 @@ export class WindowingEngine {
   }
 
   private newState(partition: number): PartitionState {
-    return {
-      partition,
-      position: undefined,
-      maxEventTime: -Infinity,
-      floor: -Infinity,
-      watermark: -Infinity,
-      open: new Map(),
-      openStarts: [],
-      nextFinalAt: Infinity,
-      finals: new Map(),
-      pendingFinal: [],
-      idle: false,
-    };
+    return { partition, position: undefined, maxEventTime: -Infinity, floor: -Infinity, watermark: -Infinity, windows: new Map(), restoreLoads: [], idle: false };
   }
 
-  private fold(st: PartitionState, w: number, r: WindowRecord): void {
-    let win = st.open.get(w);
-    if (!win) {
-      win = {
-        start: w,
-        totalEvents: 0,
-        metricSum: 0,
-        users: new Set(),
-        anomalyEvents: 0,
-        firstOffset: r.offset,
-        maxEventTimeBeforeFirst: st.maxEventTime,
-        lastOffset: r.offset,
-        dirty: true,
-      };
-      st.open.set(w, win);
-      // Sorted insert scanning from the end: new windows are nearly always the newest.
-      const starts = st.openStarts;
-      let i = starts.length;
-      while (i > 0 && starts[i - 1] > w) i--;
-      starts.splice(i, 0, w);
-      if (i === 0) st.nextFinalAt = w + this.finalAfter;
-    }
+  private emptyWindow(start: number): WindowAgg {
+    return { start, totalEvents: 0, metricSum: 0, users: new Set(), anomalyEvents: 0, lastOffset: -1, emittedFinal: false, dirty: false, emittedAt: 0, touchedAt: this.flushSeq };
+  }
+
+  private fold(win: WindowAgg, r: WindowRecord): void {
     win.totalEvents++;
     win.metricSum += r.metricValue;
     win.users.add(r.userId);
     if (r.anomalyScore >= this.threshold) win.anomalyEvents++;
     win.lastOffset = r.offset;
     win.dirty = true;
+    win.touchedAt = this.flushSeq;
     this.eventsFolded++;
   }
 
-  /** Finalizes every open window the current watermark has passed; `at` = position now. */
-  private finalizeUpTo(st: PartitionState, at: number): void {
-    const starts = st.openStarts;
-    let n = 0;
-    while (n < starts.length && starts[n] + this.finalAfter <= st.watermark) {
-      const w = starts[n++];
-      const win = st.open.get(w) as WindowAgg;
-      st.open.delete(w);
-      st.pendingFinal.push(win);
-      st.finals.set(w, at);
-    }
-    starts.splice(0, n);
-    st.nextFinalAt = starts.length > 0 ? starts[0] + this.finalAfter : Infinity;
-  }
-
-  private late(partition: number, offset: number, eventTimeMs: number, windowStart: number, watermark: number): LateEvent {
-    this.lateEvents++;
-    return { kind: 'late', partition, offset, eventTimeMs, windowStart, reason: 'late_event', watermark };
-  }
-
-  private oldestOpen(st: PartitionState): WindowAgg | undefined {
-    let oldest: WindowAgg | undefined;
-    for (const win of st.open.values()) if (!oldest || win.firstOffset < oldest.firstOffset) oldest = win;
-    return oldest;
-  }
-
-  /**
-   * Replay must rebuild every open window completely, so the commit can't pass
-   * the first event of any open window; with none open, everything up to the
-   * position is settled.
-   */
-  private commitOffsetOf(st: PartitionState, oldest: WindowAgg | undefined): number {
-    return oldest ? oldest.firstOffset : (st.position as number);
-  }
-
-  private checkpointOf(st: PartitionState, oldest: WindowAgg | undefined): PartitionCheckpoint {
-    const commitOffset = this.commitOffsetOf(st, oldest);
-    // A finalization at position <= commitOffset needs no entry: a replay starting at
-    // commitOffset already has a watermark that finalizes it (it includes every record
-    // before that position and the current floor). Pruning here keeps the map bounded.
-    const finals: Array<[number, number]> = [];
-    for (const [ws, at] of st.finals) {
-      if (at <= commitOffset) st.finals.delete(ws);
-      else finals.push([ws, at]);
-    }
-    finals.sort((a, b) => a[0] - b[0]);
-    return {
-      commitOffset,
-      windowSizeMs: this.size,
-      maxEventTimeBefore: oldest ? oldest.maxEventTimeBeforeFirst : st.maxEventTime,
-      watermarkFloor: st.floor,
-      finals,
-    };
+  private checkpointOf(st: PartitionState): PartitionCheckpoint {
+    return { commitOffset: st.position as number, windowSizeMs: this.size, maxEventTimeBefore: st.maxEventTime, watermarkFloor: st.floor };
   }
 
   private row(partition: number, win: WindowAgg, final: boolean): WindowRow {
@@ -411,7 +423,7 @@ export class WindowingEngine {
       anomalyEvents: win.anomalyEvents,
       version: win.lastOffset,
       final,
-      rowVersion: win.lastOffset * 2 + (final ? 1 : 0),
+      rowVersion: rowVersionOf(win.lastOffset, final),
     };
   }
 }

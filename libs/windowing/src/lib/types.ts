@@ -3,34 +3,47 @@ export interface WindowRecord {
   /** Kafka offset; a JS number is exact up to 2^53, far beyond any real offset. */
   readonly offset: number;
   readonly eventTimeMs: number;
+  /** Kafka record timestamp (ms); the future guard compares with it, never with a clock. */
+  readonly recordTimestampMs?: number;
   readonly userId: string;
   readonly metricValue: number;
   readonly anomalyScore: number;
 }
 
-/** Side output for an event whose window was already final: route it to the DLQ. */
-export interface LateEvent {
-  readonly kind: 'late';
-  readonly partition: number;
-  readonly offset: number;
-  readonly eventTimeMs: number;
+/**
+ * The durable state of one (window, source partition) as the store holds it:
+ * the newest row written for it. The engine folds later events into it.
+ */
+export interface StoredWindow {
   readonly windowStart: number;
-  readonly reason: 'late_event';
-  /** Partition watermark when the event was judged (informational; may differ on replay). */
-  readonly watermark: number;
+  readonly totalEvents: number;
+  readonly metricSum: number;
+  readonly users: readonly string[];
+  readonly anomalyEvents: number;
+  /** Offset of the last event folded into the row: events at or below it are in it. */
+  readonly lastOffset: number;
+  readonly final: boolean;
 }
 
 export type ProcessOutcome =
-  /** Counted into its window. */
-  | { readonly kind: 'folded' }
+  /** Counted into its window. lateByMs > 0: its window was already final (watermark - window end). */
+  | { readonly kind: 'folded'; readonly lateByMs: number }
   /**
-   * Replay after restore: the event belongs to a window that a checkpoint lists
-   * as final and it was already inside that window's final row. Not counted, not late.
+   * Replay after a restart: the event is already inside the window's durable
+   * row (offset <= the stored row's last offset). Not counted again.
    */
-  | { readonly kind: 'skipped_final' }
-  /** offset below the partition's position (redelivery after a seek): ignored entirely. */
+  | { readonly kind: 'already_counted'; readonly windowStart: number }
+  /** Offset below the partition's position (redelivery after a seek): ignored entirely. */
   | { readonly kind: 'duplicate' }
-  | LateEvent;
+  /**
+   * The window is neither in memory nor provably new: load its stored row
+   * (installWindows) and process the same record again. Nothing changed.
+   */
+  | { readonly kind: 'needs_state'; readonly windowStart: number }
+  /** Beyond the lateness horizon: dead-letter as late_event. */
+  | { readonly kind: 'too_late'; readonly windowStart: number; readonly watermark: number; readonly reason: 'late_event' }
+  /** Ahead of its record timestamp by more than the skew bound: dead-letter as future_event_time. */
+  | { readonly kind: 'future'; readonly windowStart: number; readonly skewMs: number; readonly reason: 'future_event_time' };
 
 /**
  * Cumulative aggregate of one (window, source partition), to upsert into a
@@ -50,13 +63,9 @@ export interface WindowRow {
   readonly anomalyEvents: number;
   /** Offset of the last event folded into this row. */
   readonly version: number;
-  /** The window will never change again for this partition. */
+  /** The partition's watermark had passed the window's end. */
   readonly final: boolean;
-  /**
-   * version * 2 + (final ? 1 : 0): a version column under which the final row of
-   * a given lastOffset outranks a non-final row with the same lastOffset,
-   * whatever order they were inserted in. Exact while offsets < 2^52.
-   */
+  /** rowVersionOf(version, final): the one order of rows (see config.ts). */
   readonly rowVersion: number;
 }
 
@@ -69,6 +78,8 @@ export interface PartitionCommit {
 }
 
 export interface Changes {
+  /** Pass to markDurable once `rows` (and all earlier ones) are durable. */
+  readonly flushId: number;
   readonly rows: WindowRow[];
   /** One entry per partition whose position is known. Commit only after `rows` are durable. */
   readonly commits: PartitionCommit[];
@@ -79,7 +90,10 @@ export interface PartitionStats {
   readonly watermark: number;
   readonly maxEventTime: number;
   readonly watermarkFloor: number;
+  /** Windows in memory whose end the watermark has not passed. */
   readonly openWindows: number;
+  /** All windows in memory (open ones and recently touched final ones). */
+  readonly cachedWindows: number;
   /** Last call for this partition was advanceIdlePartition (no record since). */
   readonly idle: boolean;
   /** Next offset expected (last processed + 1), undefined before any record/restore. */
@@ -88,10 +102,17 @@ export interface PartitionStats {
 
 export interface EngineStats {
   readonly openWindows: number;
+  readonly cachedWindows: number;
   readonly eventsFolded: number;
-  readonly lateEvents: number;
-  readonly skippedFinal: number;
+  /** Folded events whose window was already final. */
+  readonly lateFolded: number;
+  readonly tooLate: number;
+  readonly future: number;
+  readonly alreadyCounted: number;
   readonly duplicates: number;
   readonly invalidRecords: number;
+  /** Windows installed from the store (loaded rows and confirmed absences). */
+  readonly windowsLoaded: number;
+  readonly windowsEvicted: number;
   readonly partitions: PartitionStats[];
 }
