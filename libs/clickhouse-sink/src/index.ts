@@ -1,4 +1,4 @@
-export { DATABASE, TABLES, LATE_EVENT_REASON } from './lib/schema';
+export { DATABASE, TABLES, LATE_EVENT_REASON, FUTURE_EVENT_REASON } from './lib/schema';
 export {
   ClickHouseSinkClient,
   createClickHouseClient,
@@ -55,6 +55,8 @@ export {
 export {
   readMinuteAgg,
   readDeadLetterCounts,
+  readWindowStates,
+  windowStatesQuery,
   minuteAggQuery,
   deadLetterCountsQuery,
   parseMinuteAggRow,
@@ -62,5 +64,6 @@ export {
   VIEW_READ_SETTINGS,
   type MinuteAggRow,
   type DeadLetterCountRow,
+  type StoredWindowRow,
 } from './lib/readers';
 export { expectedMinuteAgg, expectedDeadLetterCounts } from './lib/oracle';

@@ -5,6 +5,7 @@ import {
   DEFAULT_TOPICS,
   parseConfig,
   validateBrokers,
+  windowingOptions,
   type CommandSpec,
   type OptionSpecs,
   type ParsedConfig,
@@ -22,7 +23,7 @@ const validateUrl = (v: string) => {
 export const aggregatorCommand = {
   name: 'aggregator',
   summary:
-    'Consumes raw telemetry, folds it into event-time tumbling windows and writes exact per-window aggregates to ClickHouse every flush interval. Invalid and late events go to the dead-letter topic.',
+    'Consumes raw telemetry, folds it into event-time tumbling windows and writes exact per-window aggregates to ClickHouse every flush interval. Late events within the lateness horizon are counted in their own windows; invalid, too-late and future events go to the dead-letter topic.',
   options: {
     brokers: { type: 'string', env: 'KAFKA_BROKERS', default: DEFAULT_BROKERS, validate: validateBrokers, description: 'Kafka bootstrap servers.' },
     topic: { type: 'string', env: 'RAW_TOPIC', default: DEFAULT_TOPICS.raw, description: 'Raw telemetry topic to consume.' },
@@ -37,11 +38,8 @@ export const aggregatorCommand = {
     migrate: { type: 'boolean', env: 'CLICKHOUSE_MIGRATE', default: true, description: 'Apply clickhouse/init migrations at start.' },
     migrationsDir: { type: 'string', env: 'CLICKHOUSE_MIGRATIONS_DIR', description: 'Folder of the *.sql migrations (default: clickhouse/init next to the app or in the repo).' },
     flushIntervalSecs: { type: 'number', env: 'FLUSH_INTERVAL_SECS', default: 5, min: 0.1, max: 300, description: 'Seconds between flushes to ClickHouse and offset commits.' },
-    windowSizeSecs: { type: 'integer', env: 'WINDOW_SIZE_SECS', default: 60, min: 1, max: 86400, description: 'Tumbling window size in seconds.' },
-    maxOutOfOrderSecs: { type: 'number', env: 'MAX_OUT_OF_ORDER_SECS', default: 10, min: 0, max: 3600, description: 'Bounded out-of-orderness: the watermark trails the newest event time by this much.' },
-    allowedLatenessSecs: { type: 'number', env: 'ALLOWED_LATENESS_SECS', default: 0, min: 0, max: 86400, description: 'Extra time a window stays open after the watermark passes its end.' },
+    ...windowingOptions,
     idleTimeoutSecs: { type: 'number', env: 'IDLE_PARTITION_TIMEOUT_SECS', default: 30, min: 1, description: 'A partition without events this long stops holding its windows open.' },
-    anomalyThreshold: { type: 'number', env: 'ANOMALY_THRESHOLD', default: 0.9, min: 0, max: 1, description: 'An event is an anomaly when anomaly_score >= this.' },
     workers: {
       type: 'integer',
       env: 'AGGREGATOR_WORKERS',

@@ -1,26 +1,20 @@
 import type { DeadLetterCountRow, MinuteAggRow } from './readers';
-import { LATE_EVENT_REASON } from './schema';
+import { FUTURE_EVENT_REASON, LATE_EVENT_REASON } from './schema';
 import { toDeadLetterRecord, toWindowPartitionRecord, type DeadLetterRow, type WindowPartitionRow } from './rows';
-
-function newer(a: [number, number, number], b: [number, number, number]): boolean {
-  for (let i = 0; i < 3; i++) if (a[i] !== b[i]) return a[i] > b[i];
-  return false;
-}
 
 /**
  * What stream_analytics.iot_minute_agg returns for a set of inserted rows
- * (in any order, with duplicates): per (window, partition) the row with the
- * greatest (version, isFinal, updatedAtMs), then summed per window with users
- * merged exactly. A brute-force oracle for tests.
+ * (in any order, with duplicates): per (window, topic, partition) the row with
+ * the greatest rowVersion (rows of equal rowVersion have equal counts), then
+ * summed per window with users merged exactly. A brute-force oracle for tests.
  */
 export function expectedMinuteAgg(rows: readonly WindowPartitionRow[]): MinuteAggRow[] {
   const latest = new Map<string, WindowPartitionRow>();
   for (const row of rows) {
     toWindowPartitionRecord(row); // same validation as the writer
-    const key = `${row.windowStartMs}/${row.sourcePartition}`;
+    const key = `${row.windowStartMs}/${row.sourceTopic}/${row.sourcePartition}`;
     const cur = latest.get(key);
-    const rank = (r: WindowPartitionRow): [number, number, number] => [r.version, r.isFinal ? 1 : 0, r.updatedAtMs];
-    if (!cur || newer(rank(row), rank(cur))) latest.set(key, row);
+    if (!cur || row.rowVersion > cur.rowVersion) latest.set(key, row);
   }
   const byWindow = new Map<number, WindowPartitionRow[]>();
   for (const r of latest.values()) {
@@ -34,6 +28,7 @@ export function expectedMinuteAgg(rows: readonly WindowPartitionRow[]): MinuteAg
       let totalEvents = 0;
       let metricSum = 0;
       let anomalyEvents = 0;
+      let lateEvents = 0;
       let updatedAtMs = 0;
       let isFinal = true;
       const users = new Set<string>();
@@ -41,6 +36,7 @@ export function expectedMinuteAgg(rows: readonly WindowPartitionRow[]): MinuteAg
         totalEvents += p.totalEvents;
         metricSum += p.metricSum;
         anomalyEvents += p.anomalyEvents;
+        lateEvents += p.lateEvents;
         updatedAtMs = Math.max(updatedAtMs, p.updatedAtMs);
         isFinal = isFinal && p.isFinal;
         for (const u of p.users) users.add(u);
@@ -55,6 +51,7 @@ export function expectedMinuteAgg(rows: readonly WindowPartitionRow[]): MinuteAg
         metricSum,
         sourcePartitions: parts.length,
         isFinal,
+        lateEvents,
       };
     });
 }
@@ -79,8 +76,9 @@ export function expectedDeadLetterCounts(rows: readonly DeadLetterRow[]): DeadLe
   const byWindow = new Map<number, DeadLetterCountRow>();
   for (const rec of latest.values()) {
     const ms = rec.window_start * 1000;
-    const c = byWindow.get(ms) ?? { windowStartMs: ms, invalidEvents: 0, lateEvents: 0 };
+    const c = byWindow.get(ms) ?? { windowStartMs: ms, invalidEvents: 0, lateEvents: 0, futureEvents: 0 };
     if (rec.reason === LATE_EVENT_REASON) c.lateEvents++;
+    else if (rec.reason === FUTURE_EVENT_REASON) c.futureEvents++;
     else c.invalidEvents++;
     byWindow.set(ms, c);
   }

@@ -16,12 +16,31 @@ export interface MinuteAggRow {
   sourcePartitions: number;
   /** True when every contributing partition marked the window final. */
   isFinal: boolean;
+  /** Events counted after their partition's watermark had passed the window's end. */
+  lateEvents: number;
 }
 
 export interface DeadLetterCountRow {
   windowStartMs: number;
   invalidEvents: number;
+  /** Beyond the lateness horizon (late_event). */
   lateEvents: number;
+  /** Too far ahead of their record timestamp (future_event_time). */
+  futureEvents: number;
+}
+
+/** The newest stored row of one (window, topic, partition): the window's durable state. */
+export interface StoredWindowRow {
+  windowStartMs: number;
+  sourcePartition: number;
+  totalEvents: number;
+  metricSum: number;
+  users: string[];
+  anomalyEvents: number;
+  lateEvents: number;
+  lastOffset: number;
+  isFinal: boolean;
+  rowVersion: number;
 }
 
 /**
@@ -49,7 +68,7 @@ const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
 export function minuteAggQuery(fromMs: number, toMs: number): string {
   const [from, to] = secondsRange(fromMs, toMs);
   return `SELECT toUInt32(window_start) AS ws, total_events, avg_metric, unique_users, anomaly_events,
-       updated_at_ms, metric_sum, source_partitions, is_final
+       updated_at_ms, metric_sum, source_partitions, is_final, late_events
 FROM ${TABLES.minuteAgg}
 WHERE window_start >= toDateTime(${from}) AND window_start < toDateTime(${to})
 ORDER BY ws`;
@@ -67,13 +86,14 @@ export function parseMinuteAggRow(r: Record<string, unknown>): MinuteAggRow {
     metricSum: num(r['metric_sum']),
     sourcePartitions: num(r['source_partitions']),
     isFinal: num(r['is_final']) === 1,
+    lateEvents: num(r['late_events']),
   };
 }
 
 /** The SELECT that readDeadLetterCounts runs (window_start in [fromMs, toMs)). */
 export function deadLetterCountsQuery(fromMs: number, toMs: number): string {
   const [from, to] = secondsRange(fromMs, toMs);
-  return `SELECT toUInt32(window_start) AS ws, invalid_events, late_events
+  return `SELECT toUInt32(window_start) AS ws, invalid_events, late_events, future_events
 FROM ${TABLES.minuteDeadLetters}
 WHERE window_start >= toDateTime(${from}) AND window_start < toDateTime(${to})
 ORDER BY ws`;
@@ -81,7 +101,7 @@ ORDER BY ws`;
 
 /** Maps a JSONEachRow row of {@link deadLetterCountsQuery}. */
 export function parseDeadLetterCountRow(r: Record<string, unknown>): DeadLetterCountRow {
-  return { windowStartMs: num(r['ws']) * 1000, invalidEvents: num(r['invalid_events']), lateEvents: num(r['late_events']) };
+  return { windowStartMs: num(r['ws']) * 1000, invalidEvents: num(r['invalid_events']), lateEvents: num(r['late_events']), futureEvents: num(r['future_events']) };
 }
 
 /** Reader-contract rows with window_start in [fromMs, toMs), ordered by window. */
@@ -110,4 +130,64 @@ export async function readDeadLetterCounts(
     settings: { ...VIEW_READ_SETTINGS, ...options.settings },
   });
   return rows.map(parseDeadLetterCountRow);
+}
+
+/** Kafka topic names are [a-zA-Z0-9._-]; anything else is refused rather than quoted. */
+const TOPIC_RE = /^[A-Za-z0-9._-]{1,249}$/;
+
+/**
+ * The SELECT that readWindowStates runs: per requested (partition, window) the
+ * newest row by row_version, the same order the table and the reader view use.
+ * Partitions and windows are filtered separately (the key's prefix is
+ * window_start, so the IN list uses the index) and paired by the caller.
+ */
+export function windowStatesQuery(topic: string, partitions: readonly number[], windowStartsMs: readonly number[]): string {
+  if (!TOPIC_RE.test(topic)) throw new RowValidationError(`topic must match ${TOPIC_RE}, got ${JSON.stringify(topic)}`);
+  for (const p of partitions) if (!Number.isInteger(p) || p < 0 || p > 0xffff) throw new RowValidationError(`partition must be an integer in [0, 65535], got ${p}`);
+  const seconds = windowStartsMs.map((ms) => {
+    if (!Number.isSafeInteger(ms) || ms < 0 || ms % 1000 !== 0) throw new RowValidationError(`window start must be a whole-second epoch millisecond value, got ${ms}`);
+    return `toDateTime(${ms / 1000})`;
+  });
+  return `SELECT toUInt32(window_start) AS ws, source_partition AS p,
+       argMax(total_events, row_version) AS total_events, argMax(metric_sum, row_version) AS metric_sum,
+       argMax(users, row_version) AS users, argMax(anomaly_events, row_version) AS anomaly_events,
+       argMax(late_events, row_version) AS late_events, argMax(last_offset, row_version) AS last_offset,
+       argMax(is_final, row_version) AS is_final, max(row_version) AS row_version
+FROM ${TABLES.windowState}
+WHERE window_start IN (${seconds.join(', ')}) AND source_topic = '${topic}' AND source_partition IN (${partitions.join(', ')})
+GROUP BY window_start, source_partition`;
+}
+
+/**
+ * The durable state of the requested windows of `topic`, for the partitions
+ * given: only the pairs asked for, and only those that have a row. Read with
+ * the client's settings for state reads (see the client: on a replicated
+ * cluster these see the newest acknowledged insert).
+ */
+export async function readWindowStates(
+  client: ClickHouseSinkClient,
+  topic: string,
+  wanted: ReadonlyArray<{ partition: number; windowStartsMs: readonly number[] }>,
+  options: RequestOptions = {},
+): Promise<StoredWindowRow[]> {
+  const pairs = new Set<string>();
+  for (const w of wanted) for (const ws of w.windowStartsMs) pairs.add(`${w.partition}:${ws}`);
+  if (pairs.size === 0) return [];
+  const partitions = [...new Set(wanted.filter((w) => w.windowStartsMs.length > 0).map((w) => w.partition))];
+  const starts = [...new Set(wanted.flatMap((w) => w.windowStartsMs))];
+  const rows = await client.queryRows<Record<string, unknown>>(windowStatesQuery(topic, partitions, starts), options);
+  return rows
+    .map((r) => ({
+      windowStartMs: num(r['ws']) * 1000,
+      sourcePartition: num(r['p']),
+      totalEvents: num(r['total_events']),
+      metricSum: num(r['metric_sum']),
+      users: r['users'] as string[],
+      anomalyEvents: num(r['anomaly_events']),
+      lateEvents: num(r['late_events']),
+      lastOffset: num(r['last_offset']),
+      isFinal: num(r['is_final']) === 1,
+      rowVersion: num(r['row_version']),
+    }))
+    .filter((r) => pairs.has(`${r.sourcePartition}:${r.windowStartMs}`));
 }

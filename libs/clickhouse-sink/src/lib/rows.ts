@@ -1,22 +1,31 @@
 import { RowValidationError } from './errors';
 
-/** Cumulative aggregate of one window as seen by one source partition. */
+/**
+ * Cumulative aggregate of one window as seen by one source partition: a
+ * version of its durable state. rowVersion orders the versions (the windowing
+ * engine's rowVersionOf); the writer stores it as given.
+ */
 export interface WindowPartitionRow {
   /** Window start, epoch milliseconds, a whole second (the aggregator uses whole minutes). */
   windowStartMs: number;
   /** Kafka partition of the raw topic, 0..65535. */
   sourcePartition: number;
-  /** Raw topic name; informational, not part of the key. Default empty. */
-  sourceTopic?: string;
+  /** Raw topic name; part of the key (rows of different topics never replace each other). */
+  sourceTopic: string;
   totalEvents: number;
   /** Sum of metric_value over the window's events of this partition. */
   metricSum: number;
   /** Distinct user_ids; deduplicated and sorted on serialisation. */
   users: readonly string[];
   anomalyEvents: number;
-  /** Last source offset folded into this row; the newest version wins. */
-  version: number;
+  /** Events folded in after the partition's watermark had passed the window's end. */
+  lateEvents: number;
+  /** Last source offset folded into this row: a replayed event at or below it is already in it. */
+  lastOffset: number;
+  /** The partition's watermark had passed the window's end. */
   isFinal: boolean;
+  /** The version column: the row with the highest rowVersion is the state. */
+  rowVersion: number;
   /** Epoch milliseconds. */
   updatedAtMs: number;
 }
@@ -36,7 +45,7 @@ export interface DeadLetterRow {
   recordedAtMs: number;
 }
 
-/** JSONEachRow record of stream_analytics.iot_window_partition_state (DateTime columns as epoch seconds). */
+/** JSONEachRow record of stream_analytics.iot_window_state (DateTime columns as epoch seconds). */
 export interface WindowPartitionRecord {
   window_start: number;
   source_topic: string;
@@ -45,8 +54,10 @@ export interface WindowPartitionRecord {
   metric_sum: number;
   users: string[];
   anomaly_events: number;
-  version: number;
+  late_events: number;
+  last_offset: number;
   is_final: 0 | 1;
+  row_version: number;
   updated_at: number;
   updated_at_ms: number;
 }
@@ -104,14 +115,16 @@ export function toWindowPartitionRecord(row: WindowPartitionRow): WindowPartitio
   const updatedAtMs = epochMs(what, 'updatedAtMs', row.updatedAtMs);
   return {
     window_start: windowStartMs / 1000,
-    source_topic: row.sourceTopic === undefined ? '' : str(what, 'sourceTopic', row.sourceTopic),
+    source_topic: str(what, 'sourceTopic', row.sourceTopic),
     source_partition: uint(what, 'sourcePartition', row.sourcePartition, 0xffff),
     total_events: uint(what, 'totalEvents', row.totalEvents),
     metric_sum: row.metricSum,
     users: normaliseUsers(row.users),
     anomaly_events: uint(what, 'anomalyEvents', row.anomalyEvents),
-    version: uint(what, 'version', row.version),
+    late_events: uint(what, 'lateEvents', row.lateEvents),
+    last_offset: uint(what, 'lastOffset', row.lastOffset),
     is_final: row.isFinal ? 1 : 0,
+    row_version: uint(what, 'rowVersion', row.rowVersion),
     updated_at: Math.floor(updatedAtMs / 1000),
     updated_at_ms: updatedAtMs,
   };

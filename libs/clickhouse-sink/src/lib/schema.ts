@@ -6,12 +6,14 @@
 export const DATABASE = 'stream_analytics';
 
 export const TABLES = {
-  windowPartitionState: `${DATABASE}.iot_window_partition_state`,
+  /** Durable window state, one row per (window, topic, partition) version (006_iot_window_state.sql). */
+  windowState: `${DATABASE}.iot_window_state`,
   minuteAgg: `${DATABASE}.iot_minute_agg`,
   deadLetterEvents: `${DATABASE}.dead_letter_events`,
   minuteDeadLetters: `${DATABASE}.iot_minute_dead_letters`,
   schemaMigrations: `${DATABASE}.schema_migrations`,
 } as const;
 
-/** The dead-letter reason that the view counts as late (everything else is invalid). */
+/** Dead-letter reasons the view counts apart from the invalid ones. */
 export const LATE_EVENT_REASON = 'late_event';
+export const FUTURE_EVENT_REASON = 'future_event_time';

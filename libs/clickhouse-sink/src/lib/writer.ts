@@ -4,7 +4,7 @@ import { toDeadLetterRecord, toWindowPartitionRecord, type DeadLetterRow, type W
 import { TABLES } from './schema';
 
 export interface WindowRowWriterOptions extends RetryOptions {
-  /** Target of writeWindowRows. Default stream_analytics.iot_window_partition_state. */
+  /** Target of writeWindowRows. Default stream_analytics.iot_window_state. */
   windowTable?: string;
   /** Target of writeDeadLetters. Default stream_analytics.dead_letter_events. */
   deadLetterTable?: string;
@@ -45,7 +45,7 @@ export class WindowRowWriter {
     private readonly client: ClickHouseSinkClient,
     private readonly options: WindowRowWriterOptions = {},
   ) {
-    this.windowTable = options.windowTable ?? TABLES.windowPartitionState;
+    this.windowTable = options.windowTable ?? TABLES.windowState;
     this.deadLetterTable = options.deadLetterTable ?? TABLES.deadLetterEvents;
   }
 
