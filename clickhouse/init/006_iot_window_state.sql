@@ -29,13 +29,16 @@ ENGINE = ReplacingMergeTree(row_version)
 PARTITION BY toYYYYMMDD(window_start)
 ORDER BY (window_start, source_topic, source_partition);
 
--- Rows written by earlier releases become state rows with the same order.
+-- Rows written by earlier releases become state rows with the same order
+-- (once: only into an empty table, so re-applying the file copies nothing).
 INSERT INTO stream_analytics.iot_window_state
 SELECT window_start, source_topic, source_partition, total_events, metric_sum, users, anomaly_events,
        toUInt64(0) AS late_events, version AS last_offset, is_final, version * 2 + is_final AS row_version, updated_at, updated_at_ms
-FROM stream_analytics.iot_window_partition_state;
+FROM stream_analytics.iot_window_partition_state
+WHERE (SELECT count() FROM stream_analytics.iot_window_state) = 0;
 
-DROP VIEW IF EXISTS stream_analytics.iot_minute_agg;
+-- DROP TABLE drops a view on every release (18.16 has no DROP VIEW).
+DROP TABLE IF EXISTS stream_analytics.iot_minute_agg;
 
 -- Reader contract: one exact row per window, no FINAL needed.
 --
@@ -78,7 +81,7 @@ FROM
 )
 GROUP BY window_start;
 
-DROP VIEW IF EXISTS stream_analytics.iot_minute_dead_letters;
+DROP TABLE IF EXISTS stream_analytics.iot_minute_dead_letters;
 
 -- Dead-letter counts per window for the dashboard. Each source message (topic,
 -- partition, offset) counts once, however often it was recorded.

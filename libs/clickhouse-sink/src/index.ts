@@ -34,6 +34,8 @@ export {
   toWindowPartitionRecord,
   toDeadLetterRecord,
   toJsonEachRow,
+  toWindowStateValues,
+  WINDOW_STATE_COLUMNS,
   normaliseUsers,
   type WindowPartitionRow,
   type DeadLetterRow,

@@ -7,11 +7,11 @@
  */
 import Kafka from '@confluentinc/kafka-javascript';
 import { createClickHouseClient, WindowRowWriter } from '@stream-analytics/clickhouse-sink';
-import { baseKafkaConfig, connectClient, disconnectClient, type Logger } from '@stream-analytics/runtime';
-import { WindowingEngine } from '@stream-analytics/windowing';
+import { baseKafkaConfig, connectClient, disconnectClient, ReliableProducer, windowingConfigOf, type Logger } from '@stream-analytics/runtime';
+import { StreamPipeline } from '@stream-analytics/stream-pipeline';
+import { aggregateTopicPublisher, clickhouseWindowStore, kafkaRecordSource, metricsObserver, producerOutput } from './adapters';
 import type { AggregatorConfig } from './config';
 import { createAggregatorMetrics } from './metrics';
-import { AggregatorPipeline } from './pipeline';
 
 /** What the pool tells a pipeline. */
 export type ToWorker = { type: 'stop' } | { type: 'metrics'; id: number };
@@ -71,12 +71,12 @@ export async function runPipelineWorker(
 ): Promise<number> {
   const metrics = createAggregatorMetrics(options);
   let stopRequested = false;
-  let pipeline: AggregatorPipeline | undefined;
+  let pipeline: StreamPipeline | undefined;
   let wakeUp: () => void = () => undefined;
   const status = (): FromWorker =>
     !pipeline
       ? { type: 'status', live: true, ready: false, reason: 'connecting to Kafka' }
-      : { type: 'status', live: pipeline.isLive(), ready: pipeline.clickhouseHealthy, reason: pipeline.clickhouseHealthy ? undefined : 'no successful ClickHouse write yet, or writes are failing' };
+      : { type: 'status', live: pipeline.isLive(), ready: pipeline.isHealthy, reason: pipeline.healthReason };
   channel.onMessage((message) => {
     if (message.type === 'stop') {
       stopRequested = true;
@@ -139,23 +139,24 @@ export async function runPipelineWorker(
     consumer.on('event.error', (err) => logger.warn({ err: err.message }, 'Kafka client error'));
     producer.on('event.error', (err) => logger.warn({ err: err.message }, 'Kafka producer error'));
 
-    pipeline = new AggregatorPipeline({
-      config,
+    const output = producerOutput(new ReliableProducer(producer));
+    const windowing = windowingConfigOf(config);
+    pipeline = new StreamPipeline({
+      options: {
+        topic: config.topic,
+        dlqTopic: config.dlqTopic,
+        windowing,
+        flushIntervalMs: config.flushIntervalSecs * 1000,
+        idleTimeoutMs: config.idleTimeoutSecs * 1000,
+        batchSize: config.batchSize,
+      },
+      source: kafkaRecordSource(consumer, config.topic),
+      output,
+      store: clickhouseWindowStore(clickhouse, writer),
+      results: aggregateTopicPublisher(clickhouse, output, config.aggTopic, windowing.windowSizeMs),
       logger,
-      metrics,
-      consumer,
-      producer,
-      clickhouse,
-      writer,
-      createEngine: () =>
-        new WindowingEngine({
-          windowSizeMs: config.windowSizeSecs * 1000,
-          maxOutOfOrdernessMs: config.maxOutOfOrderSecs * 1000,
-          allowedLatenessMs: config.allowedLatenessSecs * 1000,
-          anomalyThreshold: config.anomalyThreshold,
-        }),
       // Readiness must not trail the flush outcome (and clickhouse_up) by a report interval.
-      onHealthChange: () => channel.post(status()),
+      observer: metricsObserver(metrics, () => channel.post(status())),
     });
     if (stopRequested) pipeline.stop();
     channel.post(status());

@@ -1,9 +1,10 @@
 /**
- * Building blocks of the aggregator's integration tests: a seeded dataset on
- * fresh topics, aggregator processes run the way an operator runs them, and
- * the comparison of ClickHouse and the DLQ against the brute-force oracle.
+ * Building blocks of the aggregator's integration tests: a seeded dataset with
+ * real device time on fresh topics, aggregator processes run the way an
+ * operator runs them, and the comparison of ClickHouse and the DLQ against the
+ * brute-force oracle.
  */
-import { createClickHouseClient, readDeadLetterCounts, readMinuteAgg, type ClickHouseSinkClient } from '@stream-analytics/clickhouse-sink';
+import { createClickHouseClient, readDeadLetterCounts, readMinuteAgg, TABLES, type ClickHouseSinkClient } from '@stream-analytics/clickhouse-sink';
 import { generateEvents, parseDeadLetterHeaders, type GeneratorOptions } from '@stream-analytics/event-schema';
 import { computeOracle, connectTestProducer, createTestTopic, getTestEndpoints, readTopic, scrapeMetric, startApp, waitFor, type AppRun, type OracleResult } from '@stream-analytics/testing';
 import { randomInt, randomUUID } from 'node:crypto';
@@ -21,20 +22,102 @@ export interface Scenario {
   baseTimeMs: number;
 }
 
+/** What real device time does to a stream (see {@link scenarioRecords}). */
+export interface EventTimeFaults {
+  /** This device's clock runs five years ahead: all its events are future_event_time. */
+  futureClockDevice?: string;
+  /** This device is offline for a while and then sends its buffer, oldest first. */
+  offlineDevice?: string;
+  /** Offline from this far into the dataset (simulated ms)... */
+  offlineFromMs?: number;
+  /** ...for this long. */
+  offlineForMs?: number;
+  /** Share of valid events sent an hour after they happened (counted, late). */
+  hourLateFraction?: number;
+  /** Share of valid events sent three days after they happened (beyond the 24 h horizon: late_event). */
+  daysLateFraction?: number;
+}
+
+export type ScenarioOptions = Omit<GeneratorOptions, 'startTimeMs'> & { startTimeMs?: number; eventTime?: EventTimeFaults };
+
 /**
- * The integration tests' standard dataset: 200 simulated events/s for 5
- * minutes, so five windows per partition, late events 2-5 minutes old that hit
- * windows already final, out-of-order events within the 10 s bound, and every
- * kind of malformed payload.
+ * The integration tests' standard dataset: 80 simulated events/s for 12.5
+ * minutes from 300 devices, with out-of-order events within the 10 s bound,
+ * events 2-5 minutes late, every kind of malformed payload, and real device
+ * time: one device whose clock is five years ahead, one device offline for
+ * ten minutes that then sends its buffer, events an hour late (counted) and
+ * three days late (dead-lettered).
  */
-export const dataset = (seed: number) => ({
+export const dataset = (seed: number): ScenarioOptions & { count: number } => ({
   seed,
   devices: 300,
   users: 120,
   count: 60000,
-  ratePerSec: 200,
+  ratePerSec: 80,
   faults: { invalidFraction: 0.01, outOfOrderFraction: 0.05, lateFraction: 0.01 },
+  eventTime: {
+    futureClockDevice: 'dev-000007',
+    offlineDevice: 'dev-000011',
+    offlineFromMs: 60_000,
+    offlineForMs: 10 * 60_000,
+    hourLateFraction: 0.002,
+    daysLateFraction: 0.001,
+  },
 });
+
+const HOUR_MS = 3_600_000;
+const FIVE_YEARS_MS = Math.round(5 * 365.25 * 24 * HOUR_MS);
+
+export interface ScenarioRecord {
+  key: string;
+  value: Buffer;
+  /** Kafka record timestamp: when the record was sent (simulated). */
+  timestampMs: number;
+}
+
+/**
+ * The records of a dataset in the order they are sent, with their send times
+ * (Kafka timestamps): generated events at the dataset's rate, transformed by
+ * the event-time faults. Deterministic for the same options.
+ */
+export function scenarioRecords(options: ScenarioOptions, startTimeMs: number): ScenarioRecord[] {
+  const rate = options.ratePerSec ?? 10000;
+  const f = options.eventTime ?? {};
+  const offlineFrom = startTimeMs + (f.offlineFromMs ?? 0);
+  const offlineEnd = offlineFrom + (f.offlineForMs ?? 0);
+  let seed = (options.seed ^ 0x5bd1e995) >>> 0;
+  const random = () => {
+    // mulberry32: the late picks are independent of the generator's own stream.
+    seed = (seed + 0x6d2b79f5) >>> 0;
+    let t = seed;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const out: ScenarioRecord[] = [];
+  const buffered: ScenarioRecord[] = [];
+  for (const r of generateEvents({ ...options, startTimeMs })) {
+    const sentAt = startTimeMs + Math.floor((r.index * 1000) / rate);
+    if (buffered.length > 0 && sentAt >= offlineEnd) for (const b of buffered.splice(0)) out.push({ ...b, timestampMs: sentAt });
+    let value = r.value;
+    if (r.event) {
+      let shift = 0;
+      if (r.key === f.futureClockDevice) shift = FIVE_YEARS_MS;
+      else {
+        const x = random();
+        if (x < (f.hourLateFraction ?? 0)) shift = -HOUR_MS;
+        else if (x < (f.hourLateFraction ?? 0) + (f.daysLateFraction ?? 0)) shift = -72 * HOUR_MS;
+      }
+      if (shift !== 0) value = Buffer.from(JSON.stringify({ ...r.event, event_time: new Date(Date.parse(r.event.event_time) + shift).toISOString() }));
+    }
+    const record = { key: r.key, value, timestampMs: sentAt };
+    if (r.key === f.offlineDevice && sentAt >= offlineFrom && sentAt < offlineEnd) buffered.push(record);
+    else out.push(record);
+  }
+  const last = out.length > 0 ? out[out.length - 1].timestampMs : startTimeMs;
+  for (const b of buffered) out.push({ ...b, timestampMs: last });
+  return out;
+}
 
 export async function createScenario(partitions = 6): Promise<Scenario> {
   const { kafkaBrokers, clickhouseUrl } = await getTestEndpoints();
@@ -45,8 +128,10 @@ export async function createScenario(partitions = 6): Promise<Scenario> {
     createTestTopic(kafkaBrokers, { prefix: 'agg-test.dlq', partitions: 2, config }),
     createTestTopic(kafkaBrokers, { prefix: 'agg-test.agg', partitions: 1, config }),
   ]);
-  // Windows of different scenarios never overlap in the shared tables.
-  const baseTimeMs = Date.UTC(2001, 0, 1) + randomInt(0, 5_000_000) * 60000;
+  // Windows of different scenarios (almost) never overlap in the shared tables, and the
+  // comparison ignores another scenario's windows. Record timestamps stay in the past
+  // (Kafka 4 rejects records more than message.timestamp.after.max.ms ahead).
+  const baseTimeMs = Date.UTC(2001, 0, 1) + randomInt(0, 12_000_000) * 60000;
   return {
     brokers: kafkaBrokers,
     clickhouseUrl,
@@ -61,18 +146,18 @@ export async function createScenario(partitions = 6): Promise<Scenario> {
 }
 
 /**
- * Produces generated records keyed by device, with the Kafka timestamp set to
- * the simulated time of the record (so invalid events land in the scenario's
- * own windows). Resolves when every record is acknowledged.
+ * Produces the dataset's records (or those with index in [from, to) of
+ * {@link scenarioRecords}) keyed by device, with the Kafka timestamp set to
+ * the simulated send time (so invalid events land in the scenario's own
+ * windows). Resolves when every record is acknowledged.
  */
-export async function produceRecords(s: Scenario, options: Omit<GeneratorOptions, 'startTimeMs'> & { startTimeMs?: number }, range?: { from: number; to: number }): Promise<number> {
+export async function produceRecords(s: Scenario, options: ScenarioOptions, range?: { from: number; to: number }): Promise<number> {
   const producer = await connectTestProducer(s.brokers);
-  const rate = options.ratePerSec ?? 10000;
-  const startTimeMs = options.startTimeMs ?? s.baseTimeMs;
+  const records = scenarioRecords(options, options.startTimeMs ?? s.baseTimeMs);
   let sent = 0;
-  for (const r of generateEvents({ ...options, startTimeMs })) {
-    if (range && (r.index < range.from || r.index >= range.to)) continue;
-    await producer.produce(s.rawTopic, null, r.value, r.key, startTimeMs + Math.floor((r.index * 1000) / rate));
+  for (let i = range?.from ?? 0; i < (range?.to ?? records.length); i++) {
+    const r = records[i];
+    await producer.produce(s.rawTopic, null, r.value, r.key, r.timestampMs);
     sent++;
   }
   await producer.settle(sent);
@@ -123,13 +208,31 @@ export async function waitForTotals(s: Scenario, oracle: OracleResult, timeoutMs
 }
 
 export async function visibleTotal(s: Scenario, oracle: OracleResult): Promise<number> {
-  const rows = await readMinuteAgg(s.clickhouse, ...scenarioRange(oracle));
-  return rows.reduce((n, r) => n + r.totalEvents, 0);
+  return (await scenarioRows(s, oracle)).reduce((n, r) => n + r.totalEvents, 0);
 }
 
 function scenarioRange(oracle: OracleResult): [number, number] {
   const starts = [...oracle.windows.map((w) => w.windowStartMs), ...oracle.deadLetterCounts.map((c) => c.windowStartMs)];
   return [Math.min(...starts), Math.max(...starts) + 60000];
+}
+
+/**
+ * Reader-contract rows of the oracle's windows. The scenario's range spans
+ * days (late events), so another scenario's minutes may fall inside it; only
+ * this scenario's windows are compared (and the state table is checked to
+ * hold no other window of this scenario's topic).
+ */
+async function scenarioRows(s: Scenario, oracle: OracleResult) {
+  const windows = new Set(oracle.windows.map((w) => w.windowStartMs));
+  return (await readMinuteAgg(s.clickhouse, ...scenarioRange(oracle))).filter((r) => windows.has(r.windowStartMs));
+}
+
+/** Window starts (ms) that this scenario's raw topic has rows for in the state table. */
+export async function windowsOfTopic(s: Scenario): Promise<number[]> {
+  const rows = await s.clickhouse.queryRows<{ ws: number | string }>(
+    `SELECT DISTINCT toUInt32(window_start) AS ws FROM ${TABLES.windowState} WHERE source_topic = '${s.rawTopic}' ORDER BY ws`,
+  );
+  return rows.map((r) => Number(r.ws) * 1000);
 }
 
 export async function computeScenarioOracle(s: Scenario): Promise<OracleResult> {
@@ -140,16 +243,21 @@ export async function computeScenarioOracle(s: Scenario): Promise<OracleResult> 
 /** Everything the oracle says, compared with ClickHouse and the DLQ topic. */
 export async function expectMatchesOracle(s: Scenario, oracle: OracleResult): Promise<void> {
   const [from, to] = scenarioRange(oracle);
-  const rows = await readMinuteAgg(s.clickhouse, from, to);
-  expect(rows.map((r) => ({ windowStartMs: r.windowStartMs, totalEvents: r.totalEvents, uniqueUsers: r.uniqueUsers, anomalyEvents: r.anomalyEvents }))).toEqual(
-    oracle.windows.map((w) => ({ windowStartMs: w.windowStartMs, totalEvents: w.totalEvents, uniqueUsers: w.uniqueUsers, anomalyEvents: w.anomalyEvents })),
+  // No window of this topic beyond the oracle's (e.g. a future device's years ahead).
+  expect(await windowsOfTopic(s)).toEqual(oracle.windows.map((w) => w.windowStartMs));
+  const rows = await scenarioRows(s, oracle);
+  expect(rows.map((r) => ({ windowStartMs: r.windowStartMs, totalEvents: r.totalEvents, uniqueUsers: r.uniqueUsers, anomalyEvents: r.anomalyEvents, lateEvents: r.lateEvents }))).toEqual(
+    oracle.windows.map((w) => ({ windowStartMs: w.windowStartMs, totalEvents: w.totalEvents, uniqueUsers: w.uniqueUsers, anomalyEvents: w.anomalyEvents, lateEvents: w.lateEvents })),
   );
   rows.forEach((r, i) => expect(Math.abs(r.avgMetric - oracle.windows[i].avgMetric)).toBeLessThanOrEqual(1e-9 * Math.max(1, Math.abs(oracle.windows[i].avgMetric))));
 
-  const counts = await readDeadLetterCounts(s.clickhouse, from, to);
-  expect(counts.filter((c) => c.invalidEvents + c.lateEvents > 0).map((c) => ({ windowStartMs: c.windowStartMs, invalidEvents: c.invalidEvents, lateEvents: c.lateEvents }))).toEqual(
-    oracle.deadLetterCounts,
-  );
+  const dlWindows = new Set(oracle.deadLetterCounts.map((c) => c.windowStartMs));
+  const counts = (await readDeadLetterCounts(s.clickhouse, from, to)).filter((c) => dlWindows.has(c.windowStartMs));
+  expect(
+    counts
+      .filter((c) => c.invalidEvents + c.lateEvents + c.futureEvents > 0)
+      .map((c) => ({ windowStartMs: c.windowStartMs, invalidEvents: c.invalidEvents, lateEvents: c.lateEvents, futureEvents: c.futureEvents })),
+  ).toEqual(oracle.deadLetterCounts);
 
   // The DLQ holds every malformed and late event; a repeat (after a crash)
   // must carry the same source partition/offset so it can be told apart.

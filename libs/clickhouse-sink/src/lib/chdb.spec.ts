@@ -1,33 +1,53 @@
 /**
- * The same clickhouse/init/*.sql files and reader queries on current
- * ClickHouse (26.x, embedded through chdb), no server needed. The integration
- * tests (*.int.spec.ts) prove the same on the real 18.16 server.
+ * The same clickhouse/init/*.sql files, the writer's insert text and the
+ * reader queries on current ClickHouse (26.x, embedded through chdb), no
+ * server needed. The integration tests (*.int.spec.ts) prove the same on the
+ * real 18.16 server, with the same scenarios (history.testkit.ts).
  */
 import fc from 'fast-check';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Session } from 'chdb';
-import { countsOnly, historyArb, materialise } from './history.testkit';
-import { findMigrationsDir, loadMigrationFiles } from './migrations';
+import type { ClickHouseSinkClient } from './client';
+import {
+  deadLetterScenario,
+  expectedWindowStates,
+  finalityScenario,
+  finiteDoubleArb,
+  floatScenario,
+  forDatabase,
+  historyArb,
+  legacyScenario,
+  materialise,
+  metricBits,
+  MINUTE,
+  readScenario,
+  sortStates,
+  stateRow,
+  wantedOf,
+  type WantedStates,
+} from './history.testkit';
+import { findMigrationsDir, loadMigrationFiles, type MigrationFile } from './migrations';
 import { expectedDeadLetterCounts, expectedMinuteAgg } from './oracle';
 import {
   deadLetterCountsQuery,
   minuteAggQuery,
   parseDeadLetterCountRow,
   parseMinuteAggRow,
+  readWindowStates,
   type DeadLetterCountRow,
   type MinuteAggRow,
+  type StoredWindowRow,
 } from './readers';
-import { toDeadLetterRecord, toJsonEachRow, toWindowPartitionRecord, type DeadLetterRow, type WindowPartitionRow } from './rows';
+import { toDeadLetterRecord, toJsonEachRow, toWindowPartitionRecord, toWindowStateValues, WINDOW_STATE_COLUMNS, type DeadLetterRow, type WindowPartitionRow } from './rows';
 import { TABLES } from './schema';
 
 jest.setTimeout(120_000);
 
-const MINUTE = 60_000;
-
 let dir: string;
 let session: Session;
+let files: MigrationFile[];
 
 function rows<T = Record<string, unknown>>(sql: string): T[] {
   const text = session.query(sql, 'JSONEachRow');
@@ -37,41 +57,55 @@ function rows<T = Record<string, unknown>>(sql: string): T[] {
     .map((l) => JSON.parse(l) as T);
 }
 
-async function applyInitFiles(): Promise<void> {
-  for (const f of await loadMigrationFiles(findMigrationsDir(__dirname))) {
-    for (const s of f.statements) session.query(s);
+/** Runs the init files verbatim (as the stack tool does), optionally into another database. */
+function applyInitFiles(db = 'stream_analytics', only: (name: string) => boolean = () => true): void {
+  for (const f of files.filter((x) => only(x.name))) {
+    for (const s of f.statements) session.query(forDatabase(s, db));
   }
 }
 
-async function insertWindowRows(batch: readonly WindowPartitionRow[]): Promise<void> {
-  await session.insert({ table: TABLES.windowPartitionState, values: toJsonEachRow(batch.map(toWindowPartitionRecord)), format: 'JSONEachRow' });
+/** The writer's INSERT: Values text with metric_sum as its exact bits. */
+function insertWindowRows(batch: readonly WindowPartitionRow[], table: string = TABLES.windowState): void {
+  if (batch.length === 0) return;
+  session.query(`INSERT INTO ${table} (${WINDOW_STATE_COLUMNS.join(', ')}) VALUES ${toWindowStateValues(batch.map(toWindowPartitionRecord))}`);
 }
 
 async function insertDeadLetters(batch: readonly DeadLetterRow[]): Promise<void> {
   await session.insert({ table: TABLES.deadLetterEvents, values: toJsonEachRow(batch.map(toDeadLetterRecord)), format: 'JSONEachRow' });
 }
 
-const readAgg = (fromMs: number, toMs: number): MinuteAggRow[] => rows(minuteAggQuery(fromMs, toMs)).map(parseMinuteAggRow);
-const readDlq = (fromMs: number, toMs: number): DeadLetterCountRow[] =>
-  rows(deadLetterCountsQuery(fromMs, toMs)).map(parseDeadLetterCountRow);
+const readAgg = (fromMs: number, toMs: number, db = 'stream_analytics'): MinuteAggRow[] => rows(forDatabase(minuteAggQuery(fromMs, toMs), db)).map(parseMinuteAggRow);
+const readDlq = (fromMs: number, toMs: number): DeadLetterCountRow[] => rows(deadLetterCountsQuery(fromMs, toMs)).map(parseDeadLetterCountRow);
 
-function schemaSnapshot(): unknown {
+/** readWindowStates itself, its queries answered by the embedded engine (optionally in another database). */
+async function readStates(topic: string, wanted: WantedStates, db = 'stream_analytics'): Promise<StoredWindowRow[]> {
+  const engine = { queryRows: async <T>(sql: string) => rows<T>(forDatabase(sql, db)) } as unknown as ClickHouseSinkClient;
+  return sortStates(await readWindowStates(engine, topic, wanted));
+}
+
+function schemaSnapshot(db = 'stream_analytics'): { tables: Record<string, unknown>[]; columns: unknown[] } {
   return {
     tables: rows(
       `SELECT name, engine, toString(metadata_modification_time) AS mtime, create_table_query
-       FROM system.tables WHERE database = 'stream_analytics' ORDER BY name`,
+       FROM system.tables WHERE database = '${db}' ORDER BY name`,
     ),
     columns: rows(
       `SELECT table, name, type, default_kind, default_expression
-       FROM system.columns WHERE database = 'stream_analytics' ORDER BY table, name`,
+       FROM system.columns WHERE database = '${db}' ORDER BY table, name`,
     ),
   };
+}
+
+/** Views are dropped and re-created by 006 on every verbatim run: only their definition must stay. */
+function withoutViewTimes(s: ReturnType<typeof schemaSnapshot>): unknown {
+  return { ...s, tables: s.tables.map((t) => (t['engine'] === 'View' ? { ...t, mtime: undefined } : t)) };
 }
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'clickhouse-sink-chdb-'));
   session = new Session(dir);
-  await applyInitFiles();
+  files = await loadMigrationFiles(findMigrationsDir(__dirname));
+  applyInitFiles();
 });
 
 afterAll(() => {
@@ -85,55 +119,79 @@ describe('init SQL on current ClickHouse (chdb)', () => {
     expect(Number(v.split('.')[0])).toBeGreaterThanOrEqual(24);
   });
 
-  it('is idempotent: applying the files again changes nothing', async () => {
+  it('is idempotent: applying the files again changes neither the schema nor what the views return', () => {
+    const w0 = Date.UTC(2004, 0, 1);
+    insertWindowRows([stateRow({ sourceTopic: 'idem', windowStartMs: w0, lastOffset: 3, totalEvents: 2, metricSum: 1.5, users: ['a'] })]);
     const before = schemaSnapshot();
-    await applyInitFiles();
-    expect(schemaSnapshot()).toEqual(before);
-    expect((before as { tables: { name: string }[] }).tables.map((t) => t.name)).toEqual([
-      'dead_letter_events',
-      'iot_minute_agg',
-      'iot_minute_dead_letters',
-      'iot_window_partition_state',
+    const aggBefore = readAgg(w0, w0 + MINUTE);
+    applyInitFiles();
+    expect(withoutViewTimes(schemaSnapshot())).toEqual(withoutViewTimes(before));
+    expect(before.tables.filter((t) => t['engine'] !== 'View')).toEqual(schemaSnapshot().tables.filter((t) => t['engine'] !== 'View'));
+    expect(readAgg(w0, w0 + MINUTE)).toEqual(aggBefore);
+    expect(aggBefore).toMatchObject([{ totalEvents: 2, metricSum: 1.5 }]);
+    expect(before.tables.map((t) => [t['name'], t['engine']])).toEqual([
+      ['dead_letter_events', 'ReplacingMergeTree'],
+      ['iot_minute_agg', 'View'],
+      ['iot_minute_dead_letters', 'View'],
+      ['iot_window_partition_state', 'ReplacingMergeTree'],
+      ['iot_window_state', 'ReplacingMergeTree'],
     ]);
+    expect(String(before.tables.find((t) => t['name'] === 'iot_window_state')?.['create_table_query'])).toMatch(/ReplacingMergeTree\(row_version\)/);
   });
 
-  it('iot_minute_agg is exact without FINAL: older versions lose, duplicates are harmless, users merge exactly', async () => {
+  it('006 copies the rows of iot_window_partition_state with row_version = version * 2 + is_final; a second run keeps the result', async () => {
+    const db = 'sink_legacy_chdb';
+    const w0 = Date.UTC(2005, 0, 1);
+    const topic = 'legacy.raw';
+    applyInitFiles(db, (name) => name < '006');
+    const legacy = legacyScenario(topic, w0);
+    // rows of separate flushes, not merged yet (a merge or optimize_on_insert would keep only one row per key)
+    session.query(`SYSTEM STOP MERGES ${db}.iot_window_partition_state`);
+    for (const r of legacy.rows) await session.insert({ table: `${db}.iot_window_partition_state`, values: toJsonEachRow([r]), format: 'JSONEachRow' });
+    expect(rows(`SELECT count() AS c FROM ${db}.iot_window_partition_state`)).toEqual([{ c: legacy.rows.length }]);
+    applyInitFiles(db, (name) => name.startsWith('006'));
+
+    // every copied row is an old row with row_version = version * 2 + is_final (current servers may collapse
+    // equal keys within the copying insert, keeping the highest row_version), and FINAL keeps each key's newest
+    const copiedRows = (final: string) =>
+      rows<Record<string, unknown>>(
+        `SELECT toUInt32(window_start) AS ws, source_topic, source_partition, total_events, late_events, last_offset, is_final, row_version, updated_at_ms
+         FROM ${db}.iot_window_state ${final} ORDER BY source_topic, ws, source_partition, row_version`,
+      ).map((r) => Object.values(r).map((v) => (typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v)));
+    const asColumns = (r: WindowPartitionRow) => [r.windowStartMs / 1000, r.sourceTopic, r.sourcePartition, r.totalEvents, 0, r.lastOffset, r.isFinal ? 1 : 0, r.rowVersion, r.updatedAtMs];
+    expect(legacy.copied.map(asColumns)).toEqual(expect.arrayContaining(copiedRows('')));
+    expect(copiedRows('FINAL')).toEqual(legacy.newestPerKey.map(asColumns));
+    const states = await readStates(topic, legacy.wanted, db);
+    expect(states).toEqual(legacy.expected);
+    expect(states.find((s) => s.sourcePartition === 0 && s.windowStartMs === w0)).toMatchObject({ isFinal: true, lastOffset: 10, rowVersion: 21, totalEvents: 6 });
+    const agg = readAgg(w0, w0 + 2 * MINUTE, db);
+    expect(agg).toEqual(expectedMinuteAgg(legacy.copied));
+
+    // all files again, verbatim: same schema, same state, same view
+    const schema = schemaSnapshot(db);
+    applyInitFiles(db);
+    expect(withoutViewTimes(schemaSnapshot(db))).toEqual(withoutViewTimes(schema));
+    expect(await readStates(topic, legacy.wanted, db)).toEqual(legacy.expected);
+    expect(readAgg(w0, w0 + 2 * MINUTE, db)).toEqual(agg);
+    session.query(`DROP DATABASE ${db}`);
+  });
+
+  it('iot_minute_agg is exact without FINAL: older versions lose, duplicates are harmless, users merge exactly', () => {
     const w0 = Date.UTC(2001, 0, 1, 0, 0, 0);
     const w1 = w0 + MINUTE;
-    const row = (p: Partial<WindowPartitionRow>): WindowPartitionRow => ({
-      windowStartMs: w0,
-      sourcePartition: 0,
-      totalEvents: 0,
-      metricSum: 0,
-      users: [],
-      anomalyEvents: 0,
-      version: 0,
-      isFinal: false,
-      updatedAtMs: w0 + 5_000,
-      ...p,
-    });
-    const p0v20 = row({ sourcePartition: 0, version: 20, totalEvents: 4, metricSum: 10, users: ['a', 'b', 'c'], anomalyEvents: 1, updatedAtMs: w0 + 10_000 });
-    const p0v10 = row({ sourcePartition: 0, version: 10, totalEvents: 2, metricSum: 3, users: ['a'], updatedAtMs: w0 + 5_000 });
-    const p1v7 = row({ sourcePartition: 1, version: 7, totalEvents: 3, metricSum: 2, users: ['c', 'd'], anomalyEvents: 2, isFinal: true, updatedAtMs: w0 + 70_000 });
-    const w1p2 = row({ windowStartMs: w1, sourcePartition: 2, version: 3, totalEvents: 1, metricSum: -1.5, users: ['z'], updatedAtMs: w1 + 1_000 });
-    await insertWindowRows([p0v20, p1v7]);
-    await insertWindowRows([p0v10]); // an older snapshot arrives after the newer one
-    await insertWindowRows([p0v20, p1v7, w1p2]); // exact duplicates (a retried insert)
-    await insertWindowRows([p0v10]);
+    const topic = 'exact';
+    const p0v20 = stateRow({ sourceTopic: topic, windowStartMs: w0, lastOffset: 20, totalEvents: 4, metricSum: 10, users: ['a', 'b', 'c'], anomalyEvents: 1, updatedAtMs: w0 + 10_000 });
+    const p0v10 = stateRow({ sourceTopic: topic, windowStartMs: w0, lastOffset: 10, totalEvents: 2, metricSum: 3, users: ['a'], updatedAtMs: w0 + 5_000 });
+    const p1v7 = stateRow({ sourceTopic: topic, windowStartMs: w0, sourcePartition: 1, lastOffset: 7, totalEvents: 3, metricSum: 2, users: ['c', 'd'], anomalyEvents: 2, lateEvents: 1, isFinal: true, updatedAtMs: w0 + 70_000 });
+    const w1p2 = stateRow({ sourceTopic: topic, windowStartMs: w1, sourcePartition: 2, lastOffset: 3, totalEvents: 1, metricSum: -1.5, users: ['z'], updatedAtMs: w1 + 1_000 });
+    insertWindowRows([p0v20, p1v7]);
+    insertWindowRows([p0v10]); // an older snapshot arrives after the newer one
+    insertWindowRows([p0v20, p1v7, w1p2]); // exact duplicates (a retried insert)
+    insertWindowRows([p0v10]);
 
     const expected: MinuteAggRow[] = [
-      {
-        windowStartMs: w0,
-        totalEvents: 7,
-        avgMetric: 12 / 7,
-        uniqueUsers: 4,
-        anomalyEvents: 3,
-        updatedAtMs: w0 + 70_000,
-        metricSum: 12,
-        sourcePartitions: 2,
-        isFinal: false,
-      },
-      { windowStartMs: w1, totalEvents: 1, avgMetric: -1.5, uniqueUsers: 1, anomalyEvents: 0, updatedAtMs: w1 + 1_000, metricSum: -1.5, sourcePartitions: 1, isFinal: false },
+      { windowStartMs: w0, totalEvents: 7, avgMetric: 12 / 7, uniqueUsers: 4, anomalyEvents: 3, updatedAtMs: w0 + 70_000, metricSum: 12, sourcePartitions: 2, isFinal: false, lateEvents: 1 },
+      { windowStartMs: w1, totalEvents: 1, avgMetric: -1.5, uniqueUsers: 1, anomalyEvents: 0, updatedAtMs: w1 + 1_000, metricSum: -1.5, sourcePartitions: 1, isFinal: false, lateEvents: 0 },
     ];
     expect(expectedMinuteAgg([p0v20, p1v7, p0v10, p0v20, p1v7, w1p2, p0v10])).toEqual(expected);
     expect(readAgg(w0, w1 + MINUTE)).toEqual(expected);
@@ -148,70 +206,87 @@ describe('init SQL on current ClickHouse (chdb)', () => {
       { window_start: '2001-01-01 00:01:00', total_events: 1, avg_metric: -1.5, unique_users: 1, anomaly_events: 0, updated_at: '2001-01-01 00:01:01' },
     ]);
 
-    session.query(`OPTIMIZE TABLE ${TABLES.windowPartitionState} FINAL`);
+    session.query(`OPTIMIZE TABLE ${TABLES.windowState} FINAL`);
     expect(readAgg(w0, w1 + MINUTE)).toEqual(expected);
     // the merge kept one row per key: the newest
     expect(
-      rows(`SELECT source_partition, version FROM ${TABLES.windowPartitionState}
-            WHERE window_start = toDateTime(${w0 / 1000}) ORDER BY source_partition, version`),
+      rows(`SELECT source_partition, last_offset, row_version FROM ${TABLES.windowState}
+            WHERE window_start = toDateTime(${w0 / 1000}) AND source_topic = '${topic}' ORDER BY source_partition, row_version`),
     ).toEqual([
-      { source_partition: 0, version: 20 },
-      { source_partition: 1, version: 7 },
+      { source_partition: 0, last_offset: 20, row_version: 40 },
+      { source_partition: 1, last_offset: 7, row_version: 15 },
     ]);
   });
 
-  it('iot_minute_agg equals the brute-force oracle for random histories, before and after OPTIMIZE FINAL (property)', async () => {
+  it('iot_minute_agg and readWindowStates equal the brute-force oracles for random histories, before and after OPTIMIZE FINAL (property)', async () => {
     let run = 0;
-    const checked: { base: number; inserted: WindowPartitionRow[] }[] = [];
+    const checked: { base: number; topic: string; inserted: WindowPartitionRow[]; wanted: WantedStates }[] = [];
     await fc.assert(
-      fc.asyncProperty(historyArb, async (history) => {
-        const base = Date.UTC(2002, 0, 1) + run++ * 3_600_000;
-        const { inserted, batches } = materialise(history, base);
-        for (const b of batches) await insertWindowRows(b);
-        // Rows with equal version carry equal counts and users (the aggregator's
-        // invariant, kept by the generator); only is_final/updated_at may differ
-        // (a final re-write). Those two follow the engine's "last inserted wins"
-        // for equal versions once rows collapse, so they are left out here.
-        expect(readAgg(base, base + 3_600_000).map(countsOnly)).toEqual(expectedMinuteAgg(inserted).map(countsOnly));
-        checked.push({ base, inserted });
+      fc.asyncProperty(historyArb, fc.array(fc.boolean(), { minLength: 30, maxLength: 30 }), async (history, pick) => {
+        const base = Date.UTC(2002, 0, 1) + run * 3_600_000;
+        const topic = `history.${run++}`;
+        const { inserted, batches } = materialise(history, base, topic);
+        for (const b of batches) insertWindowRows(b);
+        const wanted = wantedOf(base, pick);
+        expect(readAgg(base, base + 3_600_000)).toEqual(expectedMinuteAgg(inserted));
+        expect(await readStates(topic, wanted)).toEqual(expectedWindowStates(inserted, topic, wanted));
+        checked.push({ base, topic, inserted, wanted });
       }),
       { numRuns: 40 },
     );
-    session.query(`OPTIMIZE TABLE ${TABLES.windowPartitionState} FINAL`);
-    for (const { base, inserted } of checked) {
-      expect(readAgg(base, base + 3_600_000).map(countsOnly)).toEqual(expectedMinuteAgg(inserted).map(countsOnly));
+    session.query(`OPTIMIZE TABLE ${TABLES.windowState} FINAL`);
+    for (const { base, topic, inserted, wanted } of checked) {
+      expect(readAgg(base, base + 3_600_000)).toEqual(expectedMinuteAgg(inserted));
+      expect(await readStates(topic, wanted)).toEqual(expectedWindowStates(inserted, topic, wanted));
     }
   });
 
-  it('iot_minute_dead_letters counts each source message once', async () => {
+  it('readWindowStates returns the newest row of exactly the pairs asked for, of that topic only', async () => {
+    const w0 = Date.UTC(2006, 0, 1);
+    const s = readScenario('reads.a', 'reads.b', w0);
+    for (const b of s.batches) insertWindowRows(b);
+    expect(await readStates('reads.a', s.wanted)).toEqual(s.expected);
+    expect(await readStates('reads.a', [{ partition: 0, windowStartsMs: [] }])).toEqual([]);
+    session.query(`OPTIMIZE TABLE ${TABLES.windowState} FINAL`);
+    expect(await readStates('reads.a', s.wanted)).toEqual(s.expected);
+  });
+
+  it('metric_sum round-trips bit for bit through the writer text and readWindowStates', async () => {
+    const w0 = Date.UTC(2007, 0, 1);
+    const randoms = fc.sample(finiteDoubleArb, { numRuns: 400, seed: 20261201 });
+    const s = floatScenario('floats', w0, randoms);
+    insertWindowRows(s.rows);
+    const states = await readStates('floats', s.wanted);
+    expect(metricBits(states)).toEqual(metricBits(s.expected));
+    expect(states).toEqual(s.expected);
+  });
+
+  it('is_final after merges: the final row outranks the partial one at the same offset in either insert order; a higher offset beats both', async () => {
+    const w0 = Date.UTC(2008, 0, 1);
+    const s = finalityScenario('finality', w0);
+    for (const b of s.batches) insertWindowRows(b);
+    const check = async (): Promise<void> => {
+      expect(await readStates('finality', s.wanted)).toEqual(s.expectedStates);
+      expect(readAgg(s.ws[0], s.ws[4] + MINUTE).map((r) => ({ windowStartMs: r.windowStartMs, isFinal: r.isFinal, totalEvents: r.totalEvents, lateEvents: r.lateEvents, updatedAtMs: r.updatedAtMs }))).toEqual(s.expectedAgg);
+    };
+    await check();
+    session.query(`OPTIMIZE TABLE ${TABLES.windowState} FINAL`);
+    await check();
+    // the table itself keeps exactly the winning row per key
+    expect(
+      rows<{ ws: number; is_final: number; last_offset: number }>(
+        `SELECT toUInt32(window_start) AS ws, is_final, last_offset FROM ${TABLES.windowState} WHERE source_topic = 'finality' ORDER BY ws`,
+      ),
+    ).toEqual(s.expectedStates.map((x) => ({ ws: x.windowStartMs / 1000, is_final: x.isFinal ? 1 : 0, last_offset: x.lastOffset })));
+  });
+
+  it('iot_minute_dead_letters counts each source message once: invalid, late_event and future_event_time apart', async () => {
     const w0 = Date.UTC(2003, 0, 1);
-    const dl = (p: Partial<DeadLetterRow>): DeadLetterRow => ({
-      sourceTopic: 'iot.telemetry.raw.v1',
-      sourcePartition: 0,
-      sourceOffset: 0,
-      windowStartMs: w0,
-      reason: 'invalid_json',
-      recordedAtMs: w0 + 1_000,
-      ...p,
-    });
-    const batch = [
-      dl({ sourceOffset: 1 }),
-      dl({ sourceOffset: 2, reason: 'schema_violation', deviceId: 'dev-1' }),
-      dl({ sourceOffset: 3, reason: 'late_event', deviceId: 'dev-2' }),
-      dl({ sourceOffset: 3, reason: 'late_event', deviceId: 'dev-2' }), // recorded twice
-      dl({ sourcePartition: 1, sourceOffset: 1, reason: 'late_event' }), // same offset, other partition
-      dl({ sourceOffset: 4, windowStartMs: w0 + MINUTE, reason: 'oversized' }),
-    ];
-    await insertDeadLetters(batch);
-    await insertDeadLetters(batch.slice(0, 3)); // a replayed batch
-    const expected: DeadLetterCountRow[] = [
-      { windowStartMs: w0, invalidEvents: 2, lateEvents: 2 },
-      { windowStartMs: w0 + MINUTE, invalidEvents: 1, lateEvents: 0 },
-    ];
-    expect(expectedDeadLetterCounts([...batch, ...batch.slice(0, 3)])).toEqual(expected);
-    expect(readDlq(w0, w0 + 2 * MINUTE)).toEqual(expected);
+    const s = deadLetterScenario('iot.telemetry.raw.v1', w0);
+    for (const b of s.batches) await insertDeadLetters(b);
+    expect(expectedDeadLetterCounts(s.batches.flat())).toEqual(s.expected);
+    expect(readDlq(w0, w0 + 2 * MINUTE)).toEqual(s.expected);
     session.query(`OPTIMIZE TABLE ${TABLES.deadLetterEvents} FINAL`);
-    expect(readDlq(w0, w0 + 2 * MINUTE)).toEqual(expected);
+    expect(readDlq(w0, w0 + 2 * MINUTE)).toEqual(s.expected);
   });
 });
-

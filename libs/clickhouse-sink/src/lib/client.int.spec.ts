@@ -8,6 +8,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { createClickHouseClient, type ClickHouseSinkClient } from './client';
 import { NonRetryableClickHouseError, RetriesExhaustedError, WriteAbortedError, clickHouseErrorCode, isRetryableError } from './errors';
+import { stateRow } from './history.testkit';
 import { applyMigrations, findMigrationsDir } from './migrations';
 import { readMinuteAgg } from './readers';
 import type { RetryInfo } from './retry';
@@ -95,7 +96,7 @@ async function closedPortUrl(): Promise<string> {
 }
 
 function windowRow(windowStartMs: number, p: Partial<WindowPartitionRow> = {}): WindowPartitionRow {
-  return { windowStartMs, sourcePartition: 0, totalEvents: 2, metricSum: 3, users: ['u1', 'u2'], anomalyEvents: 1, version: 5, isFinal: false, updatedAtMs: windowStartMs + 5_000, ...p };
+  return stateRow({ windowStartMs, sourceTopic: 'test.client', totalEvents: 2, metricSum: 3, users: ['u1', 'u2'], anomalyEvents: 1, lastOffset: 5, ...p });
 }
 const randomWindow = (): number => Date.UTC(1980, 0, 1) + randomInt(0, 20 * 365 * 1440) * MINUTE;
 
@@ -156,8 +157,15 @@ describe('WindowRowWriter failure handling', () => {
     expect(err).toBeInstanceOf(NonRetryableClickHouseError);
     expect((err as NonRetryableClickHouseError).clickhouseCode).toBe(60);
 
+    // window rows into a table without their columns: refused at once, not retried
+    const noColumns: RetryInfo[] = [];
+    const wrongWindowTable = new WindowRowWriter(client, { windowTable: TABLES.deadLetterEvents, initialDelayMs: 10, onRetry: (i) => noColumns.push(i) });
+    const err1 = await wrongWindowTable.writeWindowRows([windowRow(randomWindow())]).catch((e: unknown) => e);
+    expect(err1).toBeInstanceOf(NonRetryableClickHouseError);
+    expect(noColumns).toEqual([]);
+
     const retries: RetryInfo[] = [];
-    const wrongTable = new WindowRowWriter(client, { deadLetterTable: TABLES.windowPartitionState, initialDelayMs: 10, onRetry: (i) => retries.push(i) });
+    const wrongTable = new WindowRowWriter(client, { deadLetterTable: TABLES.windowState, initialDelayMs: 10, onRetry: (i) => retries.push(i) });
     const err2 = await wrongTable
       .writeDeadLetters([{ sourceTopic: 't', sourcePartition: 0, sourceOffset: 1, windowStartMs: randomWindow(), reason: 'x', recordedAtMs: 0 }])
       .catch((e: unknown) => e);

@@ -157,6 +157,23 @@ export class ClickHouseSinkClient {
     });
   }
 
+  /**
+   * One synchronous `INSERT INTO table (columns) VALUES ...` with the same
+   * guarantees as {@link insertJsonEachRow}. `values` is Values-format text
+   * the caller built from validated data (it may hold expressions, which is
+   * what makes bit-exact floats possible on 18.16). The server streams the
+   * data after VALUES, so max_query_size does not limit its length.
+   */
+  async insertValues(table: string, columns: readonly string[], values: string, options: RequestOptions = {}): Promise<void> {
+    if (values.length === 0) return;
+    const settings: ClickHouseSettings = { wait_end_of_query: 1, ...(await this.insertSettings()), ...options.settings };
+    await this.internal.command({
+      query: `INSERT INTO ${table} (${columns.join(', ')}) VALUES ${values}`,
+      clickhouse_settings: settings,
+      abort_signal: options.signal,
+    });
+  }
+
   private async insertSettings(): Promise<ClickHouseSettings> {
     const v = await this.serverVersion();
     // async_insert exists since 21.11; older servers reject unknown settings.

@@ -1,17 +1,80 @@
 /**
- * Test kit (not part of the library build): random histories of cumulative
- * per-(window, partition) snapshots, inserted in random order with duplicates,
- * older versions and final re-writes. Used by the chdb and the 18.16 tests.
+ * Test kit (not part of the library build): window-state rows built the way
+ * the aggregator builds them (rowVersion from the windowing engine's
+ * rowVersionOf), random histories of cumulative per-(window, partition)
+ * snapshots inserted in random order with duplicates, older versions, final
+ * re-writes and late events after finality, and a brute-force oracle of the
+ * state reads. Used by the chdb and the 18.16 tests.
  */
 import fc from 'fast-check';
-import type { MinuteAggRow } from './readers';
-import type { WindowPartitionRow } from './rows';
+import { rowVersionOf } from '@stream-analytics/windowing';
+import type { DeadLetterCountRow, StoredWindowRow } from './readers';
+import type { DeadLetterRow, WindowPartitionRow } from './rows';
 
-const MINUTE = 60_000;
+export const MINUTE = 60_000;
 
-export function countsOnly(r: MinuteAggRow): Omit<MinuteAggRow, 'isFinal' | 'updatedAtMs'> {
-  const { isFinal: _f, updatedAtMs: _u, ...rest } = r;
-  return rest;
+type StateRowFields = Partial<WindowPartitionRow> & Pick<WindowPartitionRow, 'windowStartMs' | 'sourceTopic'>;
+
+/** A window-state row with empty defaults; rowVersion is rowVersionOf(lastOffset, isFinal) unless given. */
+export function stateRow(fields: StateRowFields): WindowPartitionRow {
+  const lastOffset = fields.lastOffset ?? 0;
+  const isFinal = fields.isFinal ?? false;
+  return {
+    sourcePartition: 0,
+    totalEvents: 0,
+    metricSum: 0,
+    users: [],
+    anomalyEvents: 0,
+    lateEvents: 0,
+    updatedAtMs: fields.windowStartMs + 5_000,
+    ...fields,
+    lastOffset,
+    isFinal,
+    rowVersion: fields.rowVersion ?? rowVersionOf(lastOffset, isFinal),
+  };
+}
+
+/** The state a store read must return for a row (what StoredWindowRow keeps of it). */
+export function storedOf(r: WindowPartitionRow): StoredWindowRow {
+  return {
+    windowStartMs: r.windowStartMs,
+    sourcePartition: r.sourcePartition,
+    totalEvents: r.totalEvents,
+    metricSum: r.metricSum,
+    users: [...new Set(r.users)].sort(),
+    anomalyEvents: r.anomalyEvents,
+    lateEvents: r.lateEvents,
+    lastOffset: r.lastOffset,
+    isFinal: r.isFinal,
+    rowVersion: r.rowVersion,
+  };
+}
+
+export type WantedStates = ReadonlyArray<{ partition: number; windowStartsMs: readonly number[] }>;
+
+/**
+ * Brute-force oracle of readWindowStates: for each requested (partition,
+ * window) of `topic` that has rows, the inserted row with the greatest
+ * rowVersion; sorted by (partition, window).
+ */
+export function expectedWindowStates(inserted: readonly WindowPartitionRow[], topic: string, wanted: WantedStates): StoredWindowRow[] {
+  const out: StoredWindowRow[] = [];
+  const seen = new Set<string>();
+  for (const w of wanted) {
+    for (const ws of w.windowStartsMs) {
+      const key = `${w.partition}:${ws}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const candidates = inserted.filter((r) => r.sourceTopic === topic && r.sourcePartition === w.partition && r.windowStartMs === ws);
+      if (candidates.length === 0) continue;
+      out.push(storedOf(candidates.reduce((a, b) => (b.rowVersion > a.rowVersion ? b : a))));
+    }
+  }
+  return sortStates(out);
+}
+
+export function sortStates(rows: readonly StoredWindowRow[]): StoredWindowRow[] {
+  return [...rows].map((r) => ({ ...r, users: [...r.users] })).sort((a, b) => a.sourcePartition - b.sourcePartition || a.windowStartMs - b.windowStartMs);
 }
 
 // ---- random histories: cumulative snapshots per (window, partition), inserted
@@ -22,12 +85,15 @@ export interface Step {
   metricHalves: number;
   users: number[];
   anomalies: number;
-  versionGap: number;
+  offsetGap: number;
 }
 export interface KeyHistory {
   window: number;
   partition: number;
   steps: Step[];
+  /** Steps from this index on are final (the watermark passed); their events are late. */
+  finalFrom: number;
+  /** The last partial snapshot is re-written as final at the same offset (a flush after the watermark moved). */
   finalRewrite: boolean;
 }
 export interface History {
@@ -42,7 +108,7 @@ const stepArb: fc.Arbitrary<Step> = fc.record({
   metricHalves: fc.integer({ min: -20, max: 40 }),
   users: fc.array(fc.integer({ min: 0, max: 9 }), { maxLength: 4 }),
   anomalies: fc.integer({ min: 0, max: 5 }),
-  versionGap: fc.integer({ min: 1, max: 50 }),
+  offsetGap: fc.integer({ min: 1, max: 50 }),
 });
 
 export const historyArb: fc.Arbitrary<History> = fc.record({
@@ -51,6 +117,7 @@ export const historyArb: fc.Arbitrary<History> = fc.record({
       window: fc.integer({ min: 0, max: 3 }),
       partition: fc.integer({ min: 0, max: 4 }),
       steps: fc.array(stepArb, { minLength: 1, maxLength: 4 }),
+      finalFrom: fc.integer({ min: 0, max: 4 }),
       finalRewrite: fc.boolean(),
     }),
     { selector: (k) => `${k.window}/${k.partition}`, minLength: 1, maxLength: 8 },
@@ -60,45 +127,61 @@ export const historyArb: fc.Arbitrary<History> = fc.record({
   batchCuts: fc.array(fc.integer({ min: 1, max: 6 }), { minLength: 64, maxLength: 64 }),
 });
 
-export function materialise(h: History, baseMs: number): { inserted: WindowPartitionRow[]; batches: WindowPartitionRow[][] } {
-  const snapshots: WindowPartitionRow[] = [];
-  for (const k of h.keys) {
+/** The snapshots of one history in write order, per key: offsets and row versions only grow. */
+export function snapshotsOf(h: History, baseMs: number, topic: string): WindowPartitionRow[][] {
+  return h.keys.map((k) => {
+    const out: WindowPartitionRow[] = [];
     const windowStartMs = baseMs + k.window * MINUTE;
     let totalEvents = 0;
     let metricHalves = 0;
     let anomalyEvents = 0;
-    let version = 100 * k.partition;
+    let lateEvents = 0;
+    let lastOffset = 1000 * k.partition;
+    let updatedAtMs = windowStartMs + 5_123;
     const users = new Set<string>();
+    const rewriteFinal = (): void => {
+      const prev = out[out.length - 1];
+      if (prev && !prev.isFinal) out.push({ ...prev, isFinal: true, rowVersion: rowVersionOf(prev.lastOffset, true), updatedAtMs: (updatedAtMs += 5_000) });
+    };
     k.steps.forEach((s, i) => {
+      const isFinal = i >= k.finalFrom;
+      if (isFinal && i === k.finalFrom && k.finalRewrite) rewriteFinal();
       totalEvents += s.events;
       metricHalves += s.metricHalves;
       anomalyEvents += Math.min(s.anomalies, s.events);
-      version += s.versionGap;
+      if (isFinal) lateEvents += s.events;
+      lastOffset += s.offsetGap;
       s.users.forEach((u) => users.add(`user-${u}`));
-      snapshots.push({
+      out.push({
         windowStartMs,
+        sourceTopic: topic,
         sourcePartition: k.partition,
         totalEvents,
         metricSum: metricHalves / 2,
         users: [...users],
         anomalyEvents,
-        version,
-        isFinal: false,
-        updatedAtMs: windowStartMs + 5_000 * (i + 1) + 123,
+        lateEvents,
+        lastOffset,
+        isFinal,
+        rowVersion: rowVersionOf(lastOffset, isFinal),
+        updatedAtMs: (updatedAtMs += 5_000),
       });
     });
-    if (k.finalRewrite) {
-      const last = snapshots[snapshots.length - 1];
-      snapshots.push({ ...last, isFinal: true, updatedAtMs: last.updatedAtMs + 30_000 });
-    }
-  }
+    if (k.finalRewrite && k.finalFrom >= k.steps.length) rewriteFinal();
+    return out;
+  });
+}
+
+export function materialise(h: History, baseMs: number, topic: string): { inserted: WindowPartitionRow[]; batches: WindowPartitionRow[][] } {
   // each snapshot inserted 0-2 times, the newest of every key at least once
   const inserted: WindowPartitionRow[] = [];
-  snapshots.forEach((s, i) => {
-    const isNewest = i === snapshots.length - 1 || snapshots[i + 1].windowStartMs !== s.windowStartMs || snapshots[i + 1].sourcePartition !== s.sourcePartition;
-    const copies = Math.max(isNewest ? 1 : 0, h.picks[i % h.picks.length]);
-    for (let c = 0; c < copies; c++) inserted.push(s);
-  });
+  let n = 0;
+  for (const key of snapshotsOf(h, baseMs, topic)) {
+    key.forEach((s, i) => {
+      const copies = Math.max(i === key.length - 1 ? 1 : 0, h.picks[n++ % h.picks.length]);
+      for (let c = 0; c < copies; c++) inserted.push(s);
+    });
+  }
   // shuffle (Fisher-Yates with the generated numbers)
   for (let i = inserted.length - 1; i > 0; i--) {
     const j = h.order[i % h.order.length] % (i + 1);
@@ -111,4 +194,232 @@ export function materialise(h: History, baseMs: number): { inserted: WindowParti
     i += n;
   }
   return { inserted, batches };
+}
+
+/** A subset (by `pick`) of the (partition, window) pairs a history can have, plus pairs it never has (partition 5, window 4). */
+export function wantedOf(baseMs: number, pick: readonly boolean[]): WantedStates {
+  const byPartition = new Map<number, number[]>();
+  for (let p = 0; p <= 5; p++) {
+    for (let w = 0; w <= 4; w++) {
+      if (pick[(p * 5 + w) % pick.length]) {
+        const list = byPartition.get(p) ?? [];
+        list.push(baseMs + w * MINUTE);
+        byPartition.set(p, list);
+      }
+    }
+  }
+  return [...byPartition].map(([partition, windowStartsMs]) => ({ partition, windowStartsMs }));
+}
+
+/**
+ * Doubles a window's metric_sum must survive bit for bit: sums such as
+ * 0.1 + 0.2, tiny and huge magnitudes, subnormals, negative zero, many
+ * significant digits.
+ */
+export const TRICKY_DOUBLES: readonly number[] = [
+  0.1 + 0.2,
+  1e-300,
+  // eslint-disable-next-line no-loss-of-precision -- written as a user would; the double it rounds to is the value under test
+  -123.456789012345678,
+  1.7976931348623157e308,
+  -1.7976931348623157e308,
+  5e-324,
+  2.2250738585072014e-308,
+  2.225073858507201e-308,
+  123456789.12345679,
+  2 ** 53 + 2,
+  1 / 3,
+  Math.PI * 1e200,
+  -4.9406564584124654e-320,
+  -0,
+  0,
+  1e21,
+  12345.678901234567,
+  0.1 * 3,
+];
+
+/** Finite doubles of every magnitude (fast-check's full-range generator). */
+export const finiteDoubleArb: fc.Arbitrary<number> = fc.double({ noNaN: true, noDefaultInfinity: true });
+
+// ---- fixed scenarios, run on both servers (chdb.spec.ts and the *.int.spec.ts files)
+
+/** Users with characters the Values format must escape or keep raw. */
+export const AWKWARD_USERS: readonly string[] = ["o'hara", 'back\\slash', "\\'", 'tab\there', 'line\nbreak', 'ünïcødé-用户', '[a,b]', ''];
+
+/**
+ * readWindowStates: three versions of (p0, w0) inserted newest first, then
+ * older ones and duplicates; (p0, w1) partial and final at one offset; (p2, w2)
+ * and pairs that exist but are not asked for ((p0, w2), (p2, w0), p1); the same
+ * keys under another topic with higher versions; a pair asked for that has no row.
+ */
+export function readScenario(topic: string, otherTopic: string, w0: number) {
+  const [w1, w2, w3] = [w0 + MINUTE, w0 + 2 * MINUTE, w0 + 3 * MINUTE];
+  const r = (f: Omit<StateRowFields, 'sourceTopic'> & { sourceTopic?: string }): WindowPartitionRow => stateRow({ sourceTopic: topic, ...f });
+  const p0w0 = [
+    r({ windowStartMs: w0, lastOffset: 40, totalEvents: 9, metricSum: 4.25, users: ['a', 'b', 'c'], anomalyEvents: 2, lateEvents: 1, isFinal: true }),
+    r({ windowStartMs: w0, lastOffset: 30, totalEvents: 6, metricSum: 3, users: ['a', 'b'], anomalyEvents: 1 }),
+    r({ windowStartMs: w0, lastOffset: 12, totalEvents: 2, metricSum: 1, users: ['a'] }),
+  ];
+  const p0w1Partial = r({ windowStartMs: w1, lastOffset: 77, totalEvents: 3, metricSum: -2.5, users: [...AWKWARD_USERS], updatedAtMs: w1 + 60_000 });
+  const p0w1Final = { ...p0w1Partial, isFinal: true, rowVersion: rowVersionOf(77, true), updatedAtMs: w1 + 75_000 };
+  const p2w2 = r({ windowStartMs: w2, sourcePartition: 2, lastOffset: 5, totalEvents: 1, metricSum: 0.5, users: ['z'] });
+  const notAsked = [
+    r({ windowStartMs: w2, lastOffset: 90, totalEvents: 50 }),
+    r({ windowStartMs: w0, sourcePartition: 2, lastOffset: 91, totalEvents: 51 }),
+    r({ windowStartMs: w0, sourcePartition: 1, lastOffset: 92, totalEvents: 52 }),
+  ];
+  const other = [p0w0[0], p0w1Final, p2w2].map((x) => ({ ...x, sourceTopic: otherTopic, lastOffset: x.lastOffset + 1000, rowVersion: x.rowVersion + 2000, totalEvents: 999 }));
+  const batches: WindowPartitionRow[][] = [
+    [p0w0[0], p0w1Final, ...other],
+    [p0w0[1], p0w1Partial, p2w2, ...notAsked],
+    [p0w0[2], p0w0[1], p0w0[0], p0w1Partial], // older snapshots and duplicates after the newest
+    [p2w2, p0w1Final],
+  ];
+  const wanted: WantedStates = [
+    { partition: 0, windowStartsMs: [w0, w1, w3] },
+    { partition: 2, windowStartsMs: [w2] },
+    { partition: 1, windowStartsMs: [] },
+  ];
+  return { batches, wanted, expected: sortStates([p0w0[0], p0w1Final, p2w2].map(storedOf)) };
+}
+
+/**
+ * is_final after merges: per window one key where partial and final rows
+ * share the last offset, inserted final-first (w0), partial-first (w1) and
+ * both in one insert in either order (w2, w3); and in w4 a partial row at a
+ * higher offset than a final one (a late event folded in after a flush that
+ * marked it final, from an engine that does not mark it final again).
+ */
+export function finalityScenario(topic: string, w0: number) {
+  const ws = [0, 1, 2, 3, 4].map((i) => w0 + i * MINUTE);
+  const partial = ws.map((w, i) => stateRow({ sourceTopic: topic, windowStartMs: w, sourcePartition: 3, lastOffset: 500 + i, totalEvents: 4, metricSum: 2, users: ['u'], updatedAtMs: w + 61_000 }));
+  const final = partial.map((p) => ({ ...p, isFinal: true, rowVersion: rowVersionOf(p.lastOffset, true), updatedAtMs: p.updatedAtMs + 5_000 }));
+  const laterPartial = { ...partial[4], lastOffset: 600, rowVersion: rowVersionOf(600, false), totalEvents: 5, metricSum: 2.5, lateEvents: 1, updatedAtMs: final[4].updatedAtMs + 5_000 };
+  const batches: WindowPartitionRow[][] = [[final[0]], [partial[0]], [partial[1]], [final[1]], [final[2], partial[2]], [partial[3], final[3]], [laterPartial], [final[4]]];
+  const winners = [final[0], final[1], final[2], final[3], laterPartial];
+  return {
+    batches,
+    ws,
+    wanted: [{ partition: 3, windowStartsMs: ws }] as WantedStates,
+    expectedStates: sortStates(winners.map(storedOf)),
+    /** Per window: is_final and total_events in iot_minute_agg. */
+    expectedAgg: winners.map((w) => ({ windowStartMs: w.windowStartMs, isFinal: w.isFinal, totalEvents: w.totalEvents, lateEvents: w.lateEvents, updatedAtMs: w.updatedAtMs })),
+  };
+}
+
+/** metric_sum values for (partition p, window w0 + i minutes): the tricky ones, then random ones. */
+export function floatScenario(topic: string, w0: number, randoms: readonly number[]) {
+  const values = [...TRICKY_DOUBLES, ...randoms];
+  const rows = values.map((metricSum, i) =>
+    stateRow({ sourceTopic: topic, windowStartMs: w0 + Math.floor(i / 16) * MINUTE, sourcePartition: i % 16, lastOffset: i, totalEvents: 1, metricSum }),
+  );
+  const byPartition = new Map<number, Set<number>>();
+  for (const r of rows) byPartition.set(r.sourcePartition, (byPartition.get(r.sourcePartition) ?? new Set()).add(r.windowStartMs));
+  const wanted: WantedStates = [...byPartition].map(([partition, s]) => ({ partition, windowStartsMs: [...s] }));
+  return { rows, wanted, expected: sortStates(rows.map(storedOf)) };
+}
+
+/** The raw IEEE-754 bits of each metricSum, to compare bit for bit (Object.is would do for one value, this names the difference). */
+export function metricBits(rows: readonly { metricSum: number }[]): string[] {
+  return rows.map((r) => {
+    const b = Buffer.alloc(8);
+    b.writeDoubleLE(r.metricSum);
+    return b.toString('hex');
+  });
+}
+
+/**
+ * Dead letters of one topic: invalid reasons, late_event and
+ * future_event_time, one recorded twice, one re-recorded later with another
+ * reason (the latest record counts), one of another partition at the same offset.
+ */
+export function deadLetterScenario(topic: string, w0: number) {
+  const dl = (p: Partial<DeadLetterRow>): DeadLetterRow => ({
+    sourceTopic: topic,
+    sourcePartition: 0,
+    sourceOffset: 0,
+    windowStartMs: w0,
+    reason: 'invalid_json',
+    recordedAtMs: w0 + 1_000,
+    ...p,
+  });
+  const batch = [
+    dl({ sourceOffset: 1 }),
+    dl({ sourceOffset: 2, reason: 'missing_field', deviceId: 'dev-1' }),
+    dl({ sourceOffset: 3, reason: 'late_event', deviceId: 'dev-2' }),
+    dl({ sourceOffset: 3, reason: 'late_event', deviceId: 'dev-2' }), // recorded twice
+    dl({ sourceOffset: 4, reason: 'future_event_time', deviceId: 'dev-3' }),
+    dl({ sourceOffset: 5, reason: 'future_event_time', deviceId: 'dev-3' }),
+    dl({ sourcePartition: 1, sourceOffset: 1, reason: 'late_event' }), // same offset, other partition
+    dl({ sourceOffset: 6, reason: 'future_event_time' }),
+    dl({ sourceOffset: 6, reason: 'out_of_range', recordedAtMs: w0 + 3_000 }), // re-recorded later: counts as invalid
+    dl({ sourceOffset: 7, windowStartMs: w0 + MINUTE + 59_999, reason: 'too_large' }), // floored to the second
+    dl({ sourceOffset: 8, windowStartMs: w0 + MINUTE + 59_999, reason: 'future_event_time' }),
+  ];
+  const replayed = batch.slice(0, 5);
+  const expected: DeadLetterCountRow[] = [
+    { windowStartMs: w0, invalidEvents: 3, lateEvents: 2, futureEvents: 2 },
+    { windowStartMs: w0 + MINUTE + 59_000, invalidEvents: 1, lateEvents: 0, futureEvents: 1 },
+  ];
+  return { batches: [batch, replayed], expected };
+}
+
+/**
+ * Rows of the pre-006 table iot_window_partition_state (JSONEachRow records,
+ * `version` = last offset) and the state 006 must copy them to.
+ */
+export function legacyScenario(topic: string, w0: number) {
+  const rec = (p: { partition: number; window: number; version: number; isFinal: 0 | 1; total: number; topic?: string }) => ({
+    window_start: w0 / 1000 + p.window * 60,
+    source_topic: p.topic ?? topic,
+    source_partition: p.partition,
+    total_events: p.total,
+    metric_sum: p.total * 0.25, // exact in binary: the old table was written as JSON text
+    users: [`u${p.total}`],
+    anomaly_events: 1,
+    version: p.version,
+    is_final: p.isFinal,
+    updated_at: w0 / 1000 + 65 + p.version,
+    updated_at_ms: w0 + 65_000 + p.version * 1000 + 7,
+  });
+  const rows = [
+    rec({ partition: 0, window: 0, version: 10, isFinal: 1, total: 6 }),
+    rec({ partition: 0, window: 0, version: 10, isFinal: 0, total: 6 }), // its partial twin, inserted after it
+    rec({ partition: 0, window: 0, version: 4, isFinal: 0, total: 2 }),
+    rec({ partition: 1, window: 0, version: 7, isFinal: 0, total: 3 }),
+    rec({ partition: 0, window: 1, version: 12, isFinal: 1, total: 1 }),
+    rec({ partition: 0, window: 0, version: 99, isFinal: 1, total: 50, topic: `${topic}.other` }),
+  ];
+  const asState = (r: ReturnType<typeof rec>): WindowPartitionRow => ({
+    windowStartMs: r.window_start * 1000,
+    sourceTopic: r.source_topic,
+    sourcePartition: r.source_partition,
+    totalEvents: r.total_events,
+    metricSum: r.metric_sum,
+    users: r.users,
+    anomalyEvents: r.anomaly_events,
+    lateEvents: 0,
+    lastOffset: r.version,
+    isFinal: r.is_final === 1,
+    rowVersion: r.version * 2 + r.is_final,
+    updatedAtMs: r.updated_at_ms,
+  });
+  const wanted: WantedStates = [
+    { partition: 0, windowStartsMs: [w0, w0 + MINUTE] },
+    { partition: 1, windowStartsMs: [w0] },
+  ];
+  const copied = rows.map(asState);
+  const newest = new Map<string, WindowPartitionRow>();
+  for (const c of copied) {
+    const key = `${c.sourceTopic}/${c.windowStartMs}/${c.sourcePartition}`;
+    if ((newest.get(key)?.rowVersion ?? -1) < c.rowVersion) newest.set(key, c);
+  }
+  /** Each key's newest copied row, ordered by (topic, window, partition). */
+  const newestPerKey = [...newest.values()].sort((a, b) => a.sourceTopic.localeCompare(b.sourceTopic) || a.windowStartMs - b.windowStartMs || a.sourcePartition - b.sourcePartition);
+  return { rows, copied, newestPerKey, wanted, expected: expectedWindowStates(copied, topic, wanted) };
+}
+
+/** The init files' statements for another database (the files name stream_analytics literally). */
+export function forDatabase(statement: string, db: string): string {
+  return statement.replace(/\bstream_analytics\./g, `${db}.`).replace(/\bstream_analytics\b/g, db);
 }

@@ -5,7 +5,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { createClickHouseClient, type ClickHouseSinkClient } from './client';
 import { MigrationChecksumError, MigrationError } from './errors';
+import { forDatabase, legacyScenario, MINUTE, sortStates } from './history.testkit';
 import { applyMigrations, findMigrationsDir, loadMigrationFiles } from './migrations';
+import { minuteAggQuery, parseMinuteAggRow, readWindowStates, VIEW_READ_SETTINGS } from './readers';
+import { expectedMinuteAgg } from './oracle';
 
 const CLICKHOUSE_URL = process.env['CLICKHOUSE_URL'];
 if (!CLICKHOUSE_URL) {
@@ -29,6 +32,20 @@ beforeAll(() => {
 afterAll(async () => {
   await client?.close();
 });
+
+/** A scratch database and migrations folder for one describe block, both removed afterwards. */
+function scratchDatabase(prefix: string): { db: string; migrationsTable: { database: string; table: string }; dir: () => string } {
+  const db = `${prefix}_${randomBytes(4).toString('hex')}`;
+  let dir = '';
+  beforeAll(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), `${prefix}-`));
+  });
+  afterAll(async () => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    await client.command(`DROP DATABASE IF EXISTS ${db}`);
+  });
+  return { db, migrationsTable: { database: db, table: 'schema_migrations' }, dir: () => dir };
+}
 
 async function snapshot(): Promise<unknown> {
   return {
@@ -64,20 +81,80 @@ describe('applyMigrations on the real server', () => {
     expect(countAfter).toEqual(countBefore);
     expect((after as { migrations: unknown[] }).migrations).toEqual(files.map((f) => ({ name: f.name, checksum: f.checksum })));
     const names = ((after as { tables: { name: string }[] }).tables).map((t) => t.name);
-    expect(names).toEqual(expect.arrayContaining(['iot_window_partition_state', 'iot_minute_agg', 'dead_letter_events', 'iot_minute_dead_letters', 'schema_migrations']));
+    expect(names).toEqual(expect.arrayContaining(['iot_window_partition_state', 'iot_window_state', 'iot_minute_agg', 'dead_letter_events', 'iot_minute_dead_letters', 'schema_migrations']));
+    const state = (after as { tables: { name: string; engine: string; create_table_query: string }[] }).tables.find((t) => t.name === 'iot_window_state');
+    expect(state?.engine).toBe('ReplacingMergeTree');
+    expect(state?.create_table_query).toMatch(/ReplacingMergeTree\(row_version\)/);
+  });
+
+  describe('006 on a database that holds rows of the old table (scratch database, dropped afterwards)', () => {
+    const { db, migrationsTable, dir: scratchDir } = scratchDatabase('sink_legacy');
+    let dir: string;
+    beforeAll(() => {
+      dir = scratchDir();
+    });
+
+    /** The init files, rewritten for the scratch database (they name stream_analytics literally). */
+    async function writeFiles(only: (name: string) => boolean): Promise<void> {
+      for (const f of await loadMigrationFiles(findMigrationsDir(__dirname))) {
+        if (only(f.name)) writeFileSync(path.join(dir, f.name), f.statements.map((s) => `${forDatabase(s, db)};\n`).join('\n'));
+      }
+    }
+    /** The library's own reads, aimed at the scratch database. */
+    const scratch = {
+      queryRows: (sql: string, options?: Parameters<ClickHouseSinkClient['queryRows']>[1]) => client.queryRows(forDatabase(sql, db), options),
+    } as unknown as ClickHouseSinkClient;
+
+    it('copies the old rows with row_version = version * 2 + is_final, and a second run changes nothing', async () => {
+      const w0 = Date.UTC(1985, 5, 1, 12, 0);
+      const topic = 'legacy.raw';
+      const legacy = legacyScenario(topic, w0);
+      await writeFiles((name) => name < '006');
+      expect((await applyMigrations(client, dir, { migrationsTable })).applied).toEqual(['001_database.sql', '002_iot_window_partition_state.sql', '003_iot_minute_agg.sql', '004_dead_letter_events.sql', '005_iot_minute_dead_letters.sql']);
+      // rows of separate flushes, not merged yet
+      await client.command(`SYSTEM STOP MERGES ${db}.iot_window_partition_state`);
+      for (const r of legacy.rows) await client.insertJsonEachRow(`${db}.iot_window_partition_state`, [r]);
+      expect(Number((await client.queryRows<{ c: string }>(`SELECT count() AS c FROM ${db}.iot_window_partition_state`))[0].c)).toBe(legacy.rows.length);
+
+      await writeFiles((name) => name.startsWith('006'));
+      expect(await applyMigrations(client, dir, { migrationsTable })).toMatchObject({ applied: ['006_iot_window_state.sql'] });
+
+      const copiedRows = async (final: string): Promise<unknown[][]> =>
+        (
+          await client.queryRows<Record<string, unknown>>(
+            `SELECT toUInt32(window_start) AS ws, source_topic, source_partition, total_events, late_events, last_offset, is_final, row_version, updated_at_ms
+             FROM ${db}.iot_window_state ${final} ORDER BY source_topic, ws, source_partition, row_version`,
+          )
+        ).map((r) => Object.values(r).map((v) => (typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v)));
+      const asColumns = (r: (typeof legacy.copied)[number]) => [r.windowStartMs / 1000, r.sourceTopic, r.sourcePartition, r.totalEvents, 0, r.lastOffset, r.isFinal ? 1 : 0, r.rowVersion, r.updatedAtMs];
+      const copied = await copiedRows('');
+      expect(legacy.copied.map(asColumns)).toEqual(expect.arrayContaining(copied));
+      expect(copied.length).toBeGreaterThanOrEqual(legacy.newestPerKey.length);
+      expect(await copiedRows('FINAL')).toEqual(legacy.newestPerKey.map(asColumns));
+
+      const states = sortStates(await readWindowStates(scratch, topic, legacy.wanted));
+      expect(states).toEqual(legacy.expected);
+      expect(states.find((s) => s.sourcePartition === 0 && s.windowStartMs === w0)).toMatchObject({ isFinal: true, lastOffset: 10, rowVersion: 21, totalEvents: 6 });
+      const readAgg = async () =>
+        (await client.queryRows<Record<string, unknown>>(forDatabase(minuteAggQuery(w0, w0 + 2 * MINUTE), db), { settings: VIEW_READ_SETTINGS })).map(parseMinuteAggRow);
+      const agg = await readAgg();
+      expect(agg).toEqual(expectedMinuteAgg(legacy.copied));
+
+      // all files again: applyMigrations skips them; run verbatim (as the stack tool does), the data stays the same
+      await writeFiles(() => true);
+      expect(await applyMigrations(client, dir, { migrationsTable })).toMatchObject({ applied: [] });
+      for (const f of await loadMigrationFiles(dir)) for (const s of f.statements) await client.command(s);
+      expect(sortStates(await readWindowStates(scratch, topic, legacy.wanted))).toEqual(legacy.expected);
+      expect(await readAgg()).toEqual(agg);
+      expect(await copiedRows('FINAL')).toEqual(legacy.newestPerKey.map(asColumns));
+    });
   });
 
   describe('bookkeeping (scratch database, dropped afterwards)', () => {
-    const db = `sink_test_${randomBytes(4).toString('hex')}`;
-    const migrationsTable = { database: db, table: 'schema_migrations' };
+    const { db, migrationsTable, dir: scratchDir } = scratchDatabase('sink_test');
     let dir: string;
-
     beforeAll(() => {
-      dir = mkdtempSync(path.join(os.tmpdir(), 'sink-migrations-'));
-    });
-    afterAll(async () => {
-      rmSync(dir, { recursive: true, force: true });
-      await client.command(`DROP DATABASE IF EXISTS ${db}`);
+      dir = scratchDir();
     });
 
     it('records files, skips recorded ones, names an edited file, and stops at a failing statement', async () => {

@@ -140,6 +140,8 @@ const TOPIC_RE = /^[A-Za-z0-9._-]{1,249}$/;
  * newest row by row_version, the same order the table and the reader view use.
  * Partitions and windows are filtered separately (the key's prefix is
  * window_start, so the IN list uses the index) and paired by the caller.
+ * The version's alias must not be `row_version`: an alias shadows the column
+ * inside the other aggregates (ILLEGAL_AGGREGATION on current servers).
  */
 export function windowStatesQuery(topic: string, partitions: readonly number[], windowStartsMs: readonly number[]): string {
   if (!TOPIC_RE.test(topic)) throw new RowValidationError(`topic must match ${TOPIC_RE}, got ${JSON.stringify(topic)}`);
@@ -152,7 +154,7 @@ export function windowStatesQuery(topic: string, partitions: readonly number[], 
        argMax(total_events, row_version) AS total_events, argMax(metric_sum, row_version) AS metric_sum,
        argMax(users, row_version) AS users, argMax(anomaly_events, row_version) AS anomaly_events,
        argMax(late_events, row_version) AS late_events, argMax(last_offset, row_version) AS last_offset,
-       argMax(is_final, row_version) AS is_final, max(row_version) AS row_version
+       argMax(is_final, row_version) AS is_final, max(row_version) AS newest_row_version
 FROM ${TABLES.windowState}
 WHERE window_start IN (${seconds.join(', ')}) AND source_topic = '${topic}' AND source_partition IN (${partitions.join(', ')})
 GROUP BY window_start, source_partition`;
@@ -160,9 +162,10 @@ GROUP BY window_start, source_partition`;
 
 /**
  * The durable state of the requested windows of `topic`, for the partitions
- * given: only the pairs asked for, and only those that have a row. Read with
- * the client's settings for state reads (see the client: on a replicated
- * cluster these see the newest acknowledged insert).
+ * given: only the pairs asked for, and only those that have a row. The read
+ * must see the newest acknowledged insert: true on one server; on a
+ * replicated cluster only with quorum inserts and sequentially consistent
+ * reads (pass them in `options.settings`; nothing is sent by default).
  */
 export async function readWindowStates(
   client: ClickHouseSinkClient,
@@ -187,7 +190,7 @@ export async function readWindowStates(
       lateEvents: num(r['late_events']),
       lastOffset: num(r['last_offset']),
       isFinal: num(r['is_final']) === 1,
-      rowVersion: num(r['row_version']),
+      rowVersion: num(r['newest_row_version']),
     }))
     .filter((r) => pairs.has(`${r.sourcePartition}:${r.windowStartMs}`));
 }

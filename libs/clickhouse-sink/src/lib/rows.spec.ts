@@ -1,15 +1,28 @@
+import { rowVersionOf } from '@stream-analytics/windowing';
 import { RowValidationError } from './errors';
-import { normaliseUsers, toDeadLetterRecord, toJsonEachRow, toWindowPartitionRecord, type WindowPartitionRow } from './rows';
+import { TRICKY_DOUBLES } from './history.testkit';
+import {
+  normaliseUsers,
+  toDeadLetterRecord,
+  toJsonEachRow,
+  toWindowPartitionRecord,
+  toWindowStateValues,
+  WINDOW_STATE_COLUMNS,
+  type WindowPartitionRow,
+} from './rows';
 
 const base: WindowPartitionRow = {
   windowStartMs: Date.UTC(2026, 10, 24, 9, 0, 0),
+  sourceTopic: 'iot.telemetry.raw.v1',
   sourcePartition: 7,
   totalEvents: 3,
   metricSum: 4.5,
   users: ['u2', 'u1', 'u2'],
   anomalyEvents: 1,
-  version: 1234,
+  lateEvents: 2,
+  lastOffset: 1234,
   isFinal: false,
+  rowVersion: rowVersionOf(1234, false),
   updatedAtMs: Date.UTC(2026, 10, 24, 9, 0, 5, 250),
 };
 
@@ -17,18 +30,29 @@ describe('toWindowPartitionRecord', () => {
   it('maps to snake_case columns with epoch-second DateTimes and sorted distinct users', () => {
     expect(toWindowPartitionRecord(base)).toEqual({
       window_start: Date.UTC(2026, 10, 24, 9, 0, 0) / 1000,
-      source_topic: '',
+      source_topic: 'iot.telemetry.raw.v1',
       source_partition: 7,
       total_events: 3,
       metric_sum: 4.5,
       users: ['u1', 'u2'],
       anomaly_events: 1,
-      version: 1234,
+      late_events: 2,
+      last_offset: 1234,
       is_final: 0,
+      row_version: 2468,
       updated_at: Date.UTC(2026, 10, 24, 9, 0, 5) / 1000,
       updated_at_ms: Date.UTC(2026, 10, 24, 9, 0, 5, 250),
     });
-    expect(toWindowPartitionRecord({ ...base, isFinal: true, sourceTopic: 'raw' })).toMatchObject({ is_final: 1, source_topic: 'raw' });
+    expect(toWindowPartitionRecord({ ...base, isFinal: true, rowVersion: rowVersionOf(1234, true), sourceTopic: 'raw' })).toMatchObject({
+      is_final: 1,
+      source_topic: 'raw',
+      last_offset: 1234,
+      row_version: 2469,
+    });
+  });
+
+  it('stores rowVersion as given (the engine defines the order, the writer does not re-derive it)', () => {
+    expect(toWindowPartitionRecord({ ...base, rowVersion: 7 })).toMatchObject({ last_offset: 1234, row_version: 7 });
   });
 
   it.each<[string, Partial<WindowPartitionRow>]>([
@@ -38,12 +62,52 @@ describe('toWindowPartitionRecord', () => {
     ['partition too big', { sourcePartition: 70000 }],
     ['NaN metric', { metricSum: Number.NaN }],
     ['infinite metric', { metricSum: Number.POSITIVE_INFINITY }],
-    ['unsafe version', { version: 2 ** 60 }],
+    ['unsafe row version', { rowVersion: 2 ** 60 }],
+    ['negative last offset', { lastOffset: -1 }],
+    ['fractional late count', { lateEvents: 1.5 }],
+    ['missing late count', { lateEvents: undefined as unknown as number }],
+    ['missing topic', { sourceTopic: undefined as unknown as string }],
     ['non-string user', { users: ['a', 1 as unknown as string] }],
     ['non-boolean final', { isFinal: 1 as unknown as boolean }],
     ['beyond DateTime', { windowStartMs: 2 ** 32 * 1000 }],
   ])('rejects %s', (_, patch) => {
     expect(() => toWindowPartitionRecord({ ...base, ...patch })).toThrow(RowValidationError);
+  });
+});
+
+describe('toWindowStateValues', () => {
+  const bitsOf = (x: number): string => {
+    const b = Buffer.alloc(8);
+    b.writeDoubleLE(x);
+    return b.toString('hex');
+  };
+
+  it('lists the columns of the record in the order it writes them', () => {
+    expect([...WINDOW_STATE_COLUMNS]).toEqual(Object.keys(toWindowPartitionRecord(base)));
+  });
+
+  it('writes one Values tuple per record: UTC DateTimes, quoted strings, metric_sum as its IEEE-754 bytes', () => {
+    const second = { ...base, sourcePartition: 8, metricSum: 0.1 + 0.2, users: [], isFinal: true, rowVersion: rowVersionOf(1234, true) };
+    expect(toWindowStateValues([base, second].map(toWindowPartitionRecord))).toBe(
+      `('2026-11-24 09:00:00','iot.telemetry.raw.v1',7,3,reinterpretAsFloat64(unhex('0000000000001240')),['u1','u2'],1,2,1234,0,2468,'2026-11-24 09:00:05',${Date.UTC(2026, 10, 24, 9, 0, 5, 250)}),` +
+        `('2026-11-24 09:00:00','iot.telemetry.raw.v1',8,3,reinterpretAsFloat64(unhex('343333333333d33f')),[],1,2,1234,1,2469,'2026-11-24 09:00:05',${Date.UTC(2026, 10, 24, 9, 0, 5, 250)})`,
+    );
+    expect(toWindowStateValues([])).toBe('');
+  });
+
+  it('encodes every double by its exact bits, little-endian', () => {
+    for (const x of TRICKY_DOUBLES) {
+      const text = toWindowStateValues([toWindowPartitionRecord({ ...base, metricSum: x })]);
+      const hex = /reinterpretAsFloat64\(unhex\('([0-9a-f]{16})'\)\)/.exec(text)?.[1];
+      expect(hex).toBe(bitsOf(x));
+      expect(Object.is(Buffer.from(hex as string, 'hex').readDoubleLE(0), x)).toBe(true);
+    }
+  });
+
+  it("escapes backslashes and quotes in strings (ClickHouse's quoted-string rules)", () => {
+    const text = toWindowStateValues([toWindowPartitionRecord({ ...base, sourceTopic: "t'x", users: ["o'hara", 'back\\slash', "\\'"] })]);
+    expect(text).toContain("'t\\'x'");
+    expect(text).toContain("['\\\\\\'','back\\\\slash','o\\'hara']");
   });
 });
 

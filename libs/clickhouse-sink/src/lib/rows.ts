@@ -146,6 +146,61 @@ export function toDeadLetterRecord(row: DeadLetterRow): DeadLetterRecord {
   };
 }
 
+/** The columns of stream_analytics.iot_window_state in the order {@link toWindowStateValues} writes them. */
+export const WINDOW_STATE_COLUMNS = [
+  'window_start',
+  'source_topic',
+  'source_partition',
+  'total_events',
+  'metric_sum',
+  'users',
+  'anomaly_events',
+  'late_events',
+  'last_offset',
+  'is_final',
+  'row_version',
+  'updated_at',
+  'updated_at_ms',
+] as const satisfies readonly (keyof WindowPartitionRecord)[];
+
+/** A quoted string literal of the Values format (backslash escapes, as ClickHouse reads them). */
+function quoted(s: string): string {
+  return `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
+/** A UTC DateTime literal ('YYYY-MM-DD hh:mm:ss'); the columns are DateTime('UTC'). */
+function dateTimeLiteral(epochSeconds: number): string {
+  return quoted(new Date(epochSeconds * 1000).toISOString().slice(0, 19).replace('T', ' '));
+}
+
+/**
+ * The exact bits of a Float64 as an expression. ClickHouse 18.16 parses
+ * floats in text formats (JSONEachRow, Values, TSV) with a fast, inexact
+ * routine: about one random double in five is stored one unit in the last
+ * place off. metric_sum is window state the aggregator keeps summing from, so
+ * it is sent as its IEEE-754 bytes (little-endian) instead, on every version.
+ */
+function float64Literal(x: number): string {
+  const b = Buffer.alloc(8);
+  b.writeDoubleLE(x);
+  return `reinterpretAsFloat64(unhex('${b.toString('hex')}'))`;
+}
+
+/**
+ * Values-format text (`(...),(...)`) of window-state records, columns in
+ * {@link WINDOW_STATE_COLUMNS} order, metric_sum bit-exact (see float64Literal).
+ */
+export function toWindowStateValues(records: readonly WindowPartitionRecord[]): string {
+  return records
+    .map(
+      (r) =>
+        `(${dateTimeLiteral(r.window_start)},${quoted(r.source_topic)},${r.source_partition},${r.total_events},${float64Literal(r.metric_sum)},` +
+        `[${r.users.map(quoted).join(',')}],${r.anomaly_events},${r.late_events},${r.last_offset},${r.is_final},${r.row_version},` +
+        `${dateTimeLiteral(r.updated_at)},${r.updated_at_ms})`,
+    )
+    .join(',');
+}
+
 /** JSONEachRow text (one JSON object per line, trailing newline) of records. */
 export function toJsonEachRow(records: readonly object[]): string {
   let out = '';

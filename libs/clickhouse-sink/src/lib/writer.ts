@@ -1,6 +1,6 @@
 import type { ClickHouseSinkClient } from './client';
 import { retryWithBackoff, type RetryOptions, type RetryRuntime } from './retry';
-import { toDeadLetterRecord, toWindowPartitionRecord, type DeadLetterRow, type WindowPartitionRow } from './rows';
+import { toDeadLetterRecord, toWindowPartitionRecord, toWindowStateValues, WINDOW_STATE_COLUMNS, type DeadLetterRow, type WindowPartitionRow } from './rows';
 import { TABLES } from './schema';
 
 export interface WindowRowWriterOptions extends RetryOptions {
@@ -24,8 +24,9 @@ export interface WriteResult {
 }
 
 /**
- * Writes window-partition rows and dead letters, one synchronous
- * `INSERT ... FORMAT JSONEachRow` per call, retried with exponential backoff
+ * Writes window-partition rows and dead letters, one synchronous INSERT per
+ * call (window rows in Values format with bit-exact metric_sum, dead letters
+ * as JSONEachRow), retried with exponential backoff
  * and jitter on connection errors and transient server errors.
  *
  * A returned promise resolves only after the server acknowledged the whole
@@ -50,28 +51,29 @@ export class WindowRowWriter {
   }
 
   async writeWindowRows(rows: readonly WindowPartitionRow[], call: WriteCallOptions = {}): Promise<WriteResult> {
-    const records = rows.map(toWindowPartitionRecord);
-    return this.write(this.windowTable, records, call);
+    // Values with metric_sum as its exact bits: the window state must round-trip bit for bit (see toWindowStateValues).
+    const values = toWindowStateValues(rows.map(toWindowPartitionRecord));
+    return this.write(this.windowTable, rows.length, (table) => this.client.insertValues(table, WINDOW_STATE_COLUMNS, values), call);
   }
 
   async writeDeadLetters(rows: readonly DeadLetterRow[], call: WriteCallOptions = {}): Promise<WriteResult> {
     const records = rows.map(toDeadLetterRecord);
-    return this.write(this.deadLetterTable, records, call);
+    return this.write(this.deadLetterTable, records.length, (table) => this.client.insertJsonEachRow(table, records), call);
   }
 
-  private async write(table: string, records: readonly object[], call: WriteCallOptions): Promise<WriteResult> {
+  private async write(table: string, count: number, insert: (table: string) => Promise<void>, call: WriteCallOptions): Promise<WriteResult> {
     const started = Date.now();
-    if (records.length === 0) return { rows: 0, attempts: 0, elapsedMs: 0 };
+    if (count === 0) return { rows: 0, attempts: 0, elapsedMs: 0 };
     let attempts = 0;
     await retryWithBackoff(
-      `insert ${records.length} row(s) into ${table}`,
+      `insert ${count} row(s) into ${table}`,
       async (attempt) => {
         attempts = attempt;
-        await this.client.insertJsonEachRow(table, records);
+        await insert(table);
       },
       { ...this.options, signal: call.signal ?? this.options.signal },
       this.options.retryRuntime,
     );
-    return { rows: records.length, attempts, elapsedMs: Date.now() - started };
+    return { rows: count, attempts, elapsedMs: Date.now() - started };
   }
 }

@@ -1,8 +1,9 @@
 /**
  * The dead-letter vocabulary: every reason an event can be rejected for, with
- * what it means. The validator emits all of them except `late_event`, which
- * the aggregator assigns (the event is valid but its window is already final);
- * it lives here so the DLQ has one vocabulary.
+ * what it means. The validator emits all of them except `late_event` and
+ * `future_event_time`, which the aggregator assigns (the event is valid but
+ * its event time cannot be counted); they live here so the DLQ has one
+ * vocabulary.
  */
 export const REASON_CODES = {
   invalid_json: 'The payload is not a JSON document (syntax error, truncated, empty, or not valid UTF-8).',
@@ -13,8 +14,12 @@ export const REASON_CODES = {
   out_of_range: 'A number is outside its allowed range (or not finite, e.g. 1e999).',
   invalid_value: 'A string breaks its constraint: not one of the status values, wrong length, or forbidden characters.',
   bad_timestamp: 'event_time is not a UTC ISO-8601 instant such as 2026-11-24T09:00:00.123Z (offset, space separator, no Z, impossible date).',
-  late_event: 'Valid event whose window was already final (beyond the allowed lateness); assigned by the aggregator.',
+  late_event: "Valid event whose window ended ALLOWED_LATENESS_SECS (default 24 h) or more before its partition's watermark: beyond the lateness horizon; assigned by the aggregator.",
+  future_event_time: 'Valid event whose event_time is more than MAX_FUTURE_SKEW_SECS (default 300 s) ahead of its Kafka record timestamp (a device clock far ahead); never moves a watermark; assigned by the aggregator.',
 } as const;
 
 export type ReasonCode = keyof typeof REASON_CODES;
 export const REASON_CODE_LIST = Object.keys(REASON_CODES) as ReasonCode[];
+
+/** The reasons the aggregator assigns to valid events (the validator never emits them). */
+export const EVENT_TIME_REASONS: readonly ReasonCode[] = ['late_event', 'future_event_time'];

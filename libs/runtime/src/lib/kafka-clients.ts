@@ -56,42 +56,69 @@ export function flushProducer(producer: Kafka.Producer, timeoutMs: number): Prom
   return new Promise((resolve, reject) => producer.flush(timeoutMs, (err) => (err ? reject(err) : resolve())));
 }
 
+type Headers = Array<Record<string, string | Buffer>>;
+
+interface OutgoingMessage {
+  topic: string;
+  value: Buffer;
+  key: Buffer | null;
+  headers?: Headers;
+}
+
 /**
- * Counts produced messages against delivery reports so a caller can wait
- * until everything it produced is acknowledged (or learn what failed),
- * without awaiting each message. Requires `dr_cb: true`.
+ * A fire-and-forget producer that never gives a message up: every message is
+ * kept until the broker acknowledged it, a message the broker rejected is
+ * sent again at the next settled(), and settled() resolves only once nothing
+ * is unacknowledged. A caller that commits source offsets after settled()
+ * therefore never commits past a lost message. Requires `dr_cb: true`.
  */
-export class DeliveryTracker {
-  private pending = 0;
-  private failures: Error[] = [];
+export class ReliableProducer {
+  private nextId = 1;
+  private readonly unacked = new Map<number, OutgoingMessage>();
+  private readonly rejected = new Set<number>();
+  private lastError: string | undefined;
   private waiters: Array<() => void> = [];
   acked = 0;
   failed = 0;
 
-  constructor(producer: Kafka.Producer) {
-    producer.on('delivery-report', (err) => {
-      this.pending--;
+  constructor(private readonly producer: Kafka.Producer) {
+    producer.on('delivery-report', (err, report) => {
+      const id = Number((report as { opaque?: unknown } | undefined)?.opaque);
+      if (!this.unacked.has(id)) return;
       if (err) {
         this.failed++;
-        this.failures.push(new Error(err.message));
-      } else this.acked++;
-      if (this.pending === 0) for (const w of this.waiters.splice(0)) w();
+        this.lastError = err.message;
+        this.rejected.add(id);
+      } else {
+        this.acked++;
+        this.unacked.delete(id);
+      }
+      if (this.unacked.size === this.rejected.size) for (const w of this.waiters.splice(0)) w();
     });
   }
 
-  /** Call after each successful produce(). */
-  sent(): void {
-    this.pending++;
-  }
-
   get inFlight(): number {
-    return this.pending;
+    return this.unacked.size;
   }
 
-  /** Resolves once nothing is in flight; rejects if any delivery failed since the last call. */
-  async settled(producer: Kafka.Producer, timeoutMs: number): Promise<void> {
-    if (this.pending > 0) {
-      producer.poll();
+  send(topic: string, value: Buffer, key: Buffer | null, headers?: Headers): void {
+    const id = this.nextId++;
+    this.unacked.set(id, { topic, value, key, headers });
+    this.produce(id);
+  }
+
+  /**
+   * Sends the rejected messages again, then waits until every message is
+   * acknowledged. Rejects when some are still unacknowledged (or rejected
+   * again) after `timeoutMs`; they stay queued for the next call.
+   */
+  async settled(timeoutMs: number): Promise<void> {
+    for (const id of [...this.rejected]) {
+      this.rejected.delete(id);
+      this.produce(id);
+    }
+    if (this.unacked.size > this.rejected.size) {
+      this.producer.poll();
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
         new Promise<void>((resolve) => this.waiters.push(resolve)),
@@ -99,8 +126,31 @@ export class DeliveryTracker {
       ]);
       clearTimeout(timer);
     }
-    if (this.pending > 0) throw new Error(`${this.pending} messages still unacknowledged after ${timeoutMs} ms`);
-    const failures = this.failures.splice(0);
-    if (failures.length > 0) throw new Error(`${failures.length} deliveries failed: ${failures[0].message}`);
+    if (this.unacked.size > 0) {
+      const why = this.rejected.size > 0 ? `${this.rejected.size} rejected by the broker (${this.lastError}); sent again at the next attempt` : `no acknowledgement within ${timeoutMs} ms`;
+      throw new Error(`${this.unacked.size} produced messages are not acknowledged: ${why}`);
+    }
+  }
+
+  private produce(id: number): void {
+    const m = this.unacked.get(id) as OutgoingMessage;
+    for (;;) {
+      try {
+        this.producer.produce(m.topic, null, m.value, m.key, Date.now(), id, m.headers);
+        return;
+      } catch (err) {
+        if ((err as { code?: number }).code !== Kafka.CODES.ERRORS.ERR__QUEUE_FULL) {
+          // Not queued (e.g. an unknown topic known locally): treated as a rejection, retried at settled().
+          this.failed++;
+          this.lastError = (err as Error).message;
+          this.rejected.add(id);
+          return;
+        }
+        this.producer.poll();
+        // Queue full: the broker is slow or away. Blocking briefly is the
+        // backpressure; these messages are rare enough that this does not starve.
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+      }
+    }
   }
 }

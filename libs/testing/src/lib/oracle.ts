@@ -1,9 +1,12 @@
 /**
  * Brute-force offline computation of what the aggregator must produce for the
  * messages of a raw topic, written independently of the windowing engine:
- * for each partition, in offset order, an event is late when the partition's
- * watermark (max event time seen before it, minus the out-of-orderness bound)
- * has passed its window's end plus the allowed lateness; otherwise it counts.
+ * for each partition, in offset order, an event more than the skew bound ahead
+ * of its Kafka timestamp is a future_event_time dead letter (of the minute of
+ * its Kafka timestamp) and moves nothing; an event whose window ended the
+ * allowed lateness or more before the partition's watermark (max accepted
+ * event time seen before it, minus the out-of-orderness bound) is a
+ * late_event dead letter; every other valid event counts, late or not.
  * Invalid messages are dead letters of the minute of their Kafka timestamp.
  */
 import { parseAndValidate } from '@stream-analytics/event-schema';
@@ -13,6 +16,7 @@ export interface OracleOptions {
   windowSizeMs?: number;
   maxOutOfOrdernessMs?: number;
   allowedLatenessMs?: number;
+  maxFutureSkewMs?: number;
   anomalyThreshold?: number;
 }
 
@@ -23,6 +27,8 @@ export interface OracleWindow {
   avgMetric: number;
   uniqueUsers: number;
   anomalyEvents: number;
+  /** Counted events whose window the partition watermark had already passed. */
+  lateEvents: number;
 }
 
 export interface OracleDeadLetter {
@@ -35,21 +41,22 @@ export interface OracleDeadLetter {
 export interface OracleResult {
   windows: OracleWindow[];
   deadLetters: OracleDeadLetter[];
-  /** Per window: invalid (any reason but late_event) and late counts. */
-  deadLetterCounts: Array<{ windowStartMs: number; invalidEvents: number; lateEvents: number }>;
+  /** Per window: invalid (malformed), late (beyond the horizon) and future dead letters. */
+  deadLetterCounts: Array<{ windowStartMs: number; invalidEvents: number; lateEvents: number; futureEvents: number }>;
 }
 
 export function computeOracle(messages: readonly ConsumedMessage[], opts: OracleOptions = {}): OracleResult {
   const size = opts.windowSizeMs ?? 60000;
   const ooo = opts.maxOutOfOrdernessMs ?? 10000;
-  const lateness = opts.allowedLatenessMs ?? 0;
+  const lateness = opts.allowedLatenessMs ?? 86_400_000;
+  const skew = opts.maxFutureSkewMs ?? 300_000;
   const threshold = opts.anomalyThreshold ?? 0.9;
   const windowOf = (t: number) => Math.floor(t / size) * size;
 
   const byPartition = new Map<number, ConsumedMessage[]>();
   for (const m of messages) byPartition.set(m.partition, [...(byPartition.get(m.partition) ?? []), m]);
 
-  const windows = new Map<number, { total: number; metricSum: number; users: Set<string>; anomalies: number }>();
+  const windows = new Map<number, { total: number; metricSum: number; users: Set<string>; anomalies: number; late: number }>();
   const deadLetters: OracleDeadLetter[] = [];
   for (const [partition, list] of byPartition) {
     list.sort((a, b) => a.offset - b.offset);
@@ -62,24 +69,32 @@ export function computeOracle(messages: readonly ConsumedMessage[], opts: Oracle
       }
       const t = parsed.eventTimeMs;
       const w = windowOf(t);
-      if (maxEventTime - ooo >= w + size + lateness) {
+      const ts = m.timestamp;
+      if (ts !== undefined && ts >= 0 && t > ts + skew) {
+        deadLetters.push({ partition, offset: m.offset, reason: 'future_event_time', windowStartMs: windowOf(ts) });
+        continue;
+      }
+      const watermark = maxEventTime - ooo;
+      if (watermark >= w + size + lateness) {
         deadLetters.push({ partition, offset: m.offset, reason: 'late_event', windowStartMs: w });
       } else {
-        const agg = windows.get(w) ?? { total: 0, metricSum: 0, users: new Set<string>(), anomalies: 0 };
+        const agg = windows.get(w) ?? { total: 0, metricSum: 0, users: new Set<string>(), anomalies: 0, late: 0 };
         agg.total++;
         agg.metricSum += parsed.event.metric_value;
         agg.users.add(parsed.event.user_id);
         if (parsed.event.anomaly_score >= threshold) agg.anomalies++;
+        if (watermark >= w + size) agg.late++;
         windows.set(w, agg);
       }
       maxEventTime = Math.max(maxEventTime, t);
     }
   }
 
-  const counts = new Map<number, { invalidEvents: number; lateEvents: number }>();
+  const counts = new Map<number, { invalidEvents: number; lateEvents: number; futureEvents: number }>();
   for (const d of deadLetters) {
-    const c = counts.get(d.windowStartMs) ?? { invalidEvents: 0, lateEvents: 0 };
+    const c = counts.get(d.windowStartMs) ?? { invalidEvents: 0, lateEvents: 0, futureEvents: 0 };
     if (d.reason === 'late_event') c.lateEvents++;
+    else if (d.reason === 'future_event_time') c.futureEvents++;
     else c.invalidEvents++;
     counts.set(d.windowStartMs, c);
   }
@@ -93,6 +108,7 @@ export function computeOracle(messages: readonly ConsumedMessage[], opts: Oracle
         avgMetric: a.metricSum / a.total,
         uniqueUsers: a.users.size,
         anomalyEvents: a.anomalies,
+        lateEvents: a.late,
       })),
     deadLetters: deadLetters.sort((a, b) => a.partition - b.partition || a.offset - b.offset),
     deadLetterCounts: [...counts.entries()].sort(([a], [b]) => a - b).map(([windowStartMs, c]) => ({ windowStartMs, ...c })),

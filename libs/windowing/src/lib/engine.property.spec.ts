@@ -167,6 +167,7 @@ interface OracleRow {
   metricSum: number;
   users: string[];
   anomalyEvents: number;
+  lateEvents: number;
   version: number;
   final: boolean;
 }
@@ -181,7 +182,7 @@ function oracle(cfg: WindowingConfig, actions: Action[]) {
   const accepted = new Map<number, number[]>();
   const floors = new Map<number, number[]>();
   const seen = new Set<number>();
-  const counted: Array<{ p: number; w: number; r: WindowRecord }> = [];
+  const counted: Array<{ p: number; w: number; r: WindowRecord; late: boolean }> = [];
   const deadLetters = new Map<string, string>();
   const wmOf = (p: number) => {
     const ts = accepted.get(p) ?? [];
@@ -205,12 +206,13 @@ function oracle(cfg: WindowingConfig, actions: Action[]) {
         deadLetters.set(`${a.p}:${r.offset}`, 'future_event_time');
         continue;
       }
-      if (wmOf(a.p) - (w + size) >= cfg.allowedLatenessMs) deadLetters.set(`${a.p}:${r.offset}`, 'late_event');
-      else counted.push({ p: a.p, w, r });
+      const wm = wmOf(a.p);
+      if (wm - (w + size) >= cfg.allowedLatenessMs) deadLetters.set(`${a.p}:${r.offset}`, 'late_event');
+      else counted.push({ p: a.p, w, r, late: wm >= w + size });
       accepted.set(a.p, [...(accepted.get(a.p) ?? []), r.eventTimeMs]);
     }
   }
-  const groups = new Map<string, Array<{ p: number; w: number; r: WindowRecord }>>();
+  const groups = new Map<string, typeof counted>();
   for (const x of counted) groups.set(`${x.p}:${x.w}`, [...(groups.get(`${x.p}:${x.w}`) ?? []), x]);
   const rows = new Map<string, OracleRow>();
   for (const [k, mine] of groups) {
@@ -221,6 +223,7 @@ function oracle(cfg: WindowingConfig, actions: Action[]) {
       metricSum,
       users: [...new Set(mine.map((x) => x.r.userId))].sort(),
       anomalyEvents: mine.filter((x) => x.r.anomalyScore >= cfg.anomalyThreshold).length,
+      lateEvents: mine.filter((x) => x.late).length,
       version: Math.max(...mine.map((x) => x.r.offset)),
       final: wmOf(mine[0].p) >= mine[0].w + size,
     });
@@ -250,7 +253,7 @@ class RowStore {
     const out: StoredWindow[] = [];
     for (const w of starts) {
       const r = this.rows.get(`${p}:${w}`);
-      if (r) out.push({ windowStart: w, totalEvents: r.totalEvents, metricSum: r.metricSum, users: r.users, anomalyEvents: r.anomalyEvents, lastOffset: r.version, final: r.final });
+      if (r) out.push({ windowStart: w, totalEvents: r.totalEvents, metricSum: r.metricSum, users: r.users, anomalyEvents: r.anomalyEvents, lateEvents: r.lateEvents, lastOffset: r.version, final: r.final });
     }
     return out;
   }
@@ -355,7 +358,7 @@ function run(cfg: WindowingConfig, actions: Action[]): Driver {
 
 function expectEqualsOracle(cfg: WindowingConfig, actions: Action[], d: Driver): void {
   const o = oracle(cfg, actions);
-  const got = new Map([...d.store.rows].map(([k, r]) => [k, { totalEvents: r.totalEvents, metricSum: r.metricSum, users: r.users, anomalyEvents: r.anomalyEvents, version: r.version, final: r.final }]));
+  const got = new Map([...d.store.rows].map(([k, r]) => [k, { totalEvents: r.totalEvents, metricSum: r.metricSum, users: r.users, anomalyEvents: r.anomalyEvents, lateEvents: r.lateEvents, version: r.version, final: r.final }]));
   expect(Object.fromEntries([...got].sort())).toEqual(Object.fromEntries([...o.rows].sort()));
   expect(Object.fromEntries([...d.deadLetters].sort())).toEqual(Object.fromEntries([...o.deadLetters].sort()));
 }

@@ -28,7 +28,7 @@ describe('WindowingEngine: folding and rows', () => {
     e.process(0, rec(T0 + 3000, { userId: 'a', metricValue: 6 }));
     const first = e.collectChanges();
     expect(first.rows).toEqual([
-      { partition: 0, windowStart: T0, totalEvents: 3, metricSum: 12, avgMetric: 4, users: ['a', 'b'], uniqueUsers: 2, anomalyEvents: 1, version: 2, final: false, rowVersion: 4 },
+      { partition: 0, windowStart: T0, totalEvents: 3, metricSum: 12, avgMetric: 4, users: ['a', 'b'], uniqueUsers: 2, anomalyEvents: 1, lateEvents: 0, version: 2, final: false, rowVersion: 4 },
     ]);
     expect(e.collectChanges().rows).toEqual([]);
     // The watermark passes the window's end (60 s + 10 s of out-of-orderness): the same content, final.
@@ -96,6 +96,7 @@ describe('WindowingEngine: state in the store', () => {
     metricSum: totalEvents,
     users: ['old'],
     anomalyEvents: 0,
+    lateEvents: 2,
     lastOffset,
     final: true,
   });
@@ -112,7 +113,7 @@ describe('WindowingEngine: state in the store', () => {
     expect(e.windowsToLoad(0, [late, rec(T0 + 6 * MIN)])).toEqual([T0 + 5 * MIN, T0 + 6 * MIN]);
     e.installWindows(0, [T0 + 5 * MIN], [stored(T0 + 5 * MIN, 40, 10)]);
     expect(e.process(0, late).kind).toBe('folded');
-    expect(e.collectChanges().rows).toEqual([expect.objectContaining({ windowStart: T0 + 5 * MIN, totalEvents: 11, users: ['old', 'u1'], version: 100, final: true })]);
+    expect(e.collectChanges().rows).toEqual([expect.objectContaining({ windowStart: T0 + 5 * MIN, totalEvents: 11, lateEvents: 3, users: ['old', 'u1'], version: 100, final: true })]);
   });
 
   it('skips an event already inside the stored row (a replay after a crash)', () => {

@@ -9,6 +9,8 @@ interface WindowAgg {
   metricSum: number;
   readonly users: Set<string>;
   anomalyEvents: number;
+  /** Events folded in after the watermark had passed the window's end. */
+  lateEvents: number;
   /** Offset of the last event folded in; -1 for a window known to have no row. */
   lastOffset: number;
   /** The final flag of the newest row handed out (or loaded). */
@@ -125,6 +127,7 @@ export class WindowingEngine {
       } else {
         this.fold(win, r);
         if (isWindowFinal(w, this.size, st.watermark)) {
+          win.lateEvents++;
           this.lateFolded++;
           outcome = { kind: 'folded', lateByMs: st.watermark - (w + this.size) };
         } else outcome = FOLDED_ON_TIME;
@@ -180,6 +183,7 @@ export class WindowingEngine {
         win.metricSum = s.metricSum;
         for (const u of s.users) win.users.add(u);
         win.anomalyEvents = s.anomalyEvents;
+        win.lateEvents = s.lateEvents;
         win.lastOffset = s.lastOffset;
         win.emittedFinal = s.final;
       }
@@ -392,7 +396,7 @@ export class WindowingEngine {
   }
 
   private emptyWindow(start: number): WindowAgg {
-    return { start, totalEvents: 0, metricSum: 0, users: new Set(), anomalyEvents: 0, lastOffset: -1, emittedFinal: false, dirty: false, emittedAt: 0, touchedAt: this.flushSeq };
+    return { start, totalEvents: 0, metricSum: 0, users: new Set(), anomalyEvents: 0, lateEvents: 0, lastOffset: -1, emittedFinal: false, dirty: false, emittedAt: 0, touchedAt: this.flushSeq };
   }
 
   private fold(win: WindowAgg, r: WindowRecord): void {
@@ -421,6 +425,7 @@ export class WindowingEngine {
       users,
       uniqueUsers: users.length,
       anomalyEvents: win.anomalyEvents,
+      lateEvents: win.lateEvents,
       version: win.lastOffset,
       final,
       rowVersion: rowVersionOf(win.lastOffset, final),

@@ -20,6 +20,7 @@ export interface StoredWindow {
   readonly metricSum: number;
   readonly users: readonly string[];
   readonly anomalyEvents: number;
+  readonly lateEvents: number;
   /** Offset of the last event folded into the row: events at or below it are in it. */
   readonly lastOffset: number;
   readonly final: boolean;
@@ -61,6 +62,8 @@ export interface WindowRow {
   readonly users: string[];
   readonly uniqueUsers: number;
   readonly anomalyEvents: number;
+  /** Events folded in after the partition's watermark had passed the window's end. */
+  readonly lateEvents: number;
   /** Offset of the last event folded into this row. */
   readonly version: number;
   /** The partition's watermark had passed the window's end. */

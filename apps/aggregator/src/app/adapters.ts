@@ -1,0 +1,141 @@
+/**
+ * The real clients behind the stream pipeline's ports: the librdkafka consumer
+ * and producer, ClickHouse, and Prometheus metrics. Wiring only; the protocol
+ * is in libs/stream-pipeline.
+ */
+import { readMinuteAgg, readWindowStates, type ClickHouseSinkClient, type WindowRowWriter } from '@stream-analytics/clickhouse-sink';
+import { committedOffsets, consumeBatch, KafkaCodes, type NativeConsumer, type ReliableProducer } from '@stream-analytics/runtime';
+import type { OutputSink, PipelineObserver, RecordSource, ResultPublisher, SourceRecord, WindowStore } from '@stream-analytics/stream-pipeline';
+import type { AggregatorMetrics } from './metrics';
+
+/** librdkafka's logical offset for the start of a partition. */
+const KAFKA_OFFSET_BEGINNING = -2;
+
+export function kafkaRecordSource(consumer: NativeConsumer, topic: string): RecordSource {
+  const tp = (partitions: readonly number[]) => partitions.map((partition) => ({ topic, partition }));
+  return {
+    subscribe: (t) => void consumer.subscribe([t]),
+    consume: async (max) => {
+      const messages = await consumeBatch(consumer, max);
+      return messages.map(
+        (m): SourceRecord => ({
+          topic: m.topic,
+          partition: m.partition,
+          offset: m.offset,
+          timestamp: m.timestamp,
+          key: m.key == null ? null : Buffer.isBuffer(m.key) ? m.key : Buffer.from(String(m.key)),
+          value: m.value ?? null,
+        }),
+      );
+    },
+    committed: async (partitions) => (await committedOffsets(consumer, tp(partitions), 30000)).map((c) => ({ partition: c.partition, offset: c.offset, metadata: c.metadata })),
+    seek: (partition, offset) =>
+      new Promise<void>((resolve, reject) =>
+        consumer.seek({ topic, partition, offset: offset === 'beginning' ? KAFKA_OFFSET_BEGINNING : offset }, 10000, (err) => (err ? reject(err) : resolve())),
+      ),
+    commit: (commits) => void consumer.commitSync(commits.map((c) => ({ topic, partition: c.partition, offset: c.offset, metadata: c.metadata }))),
+    pause: (partitions) => consumer.pause(tp(partitions)),
+    resume: (partitions) => consumer.resume(tp(partitions)),
+    onRebalance: (handler) =>
+      consumer.on('rebalance', (err, assignment) =>
+        handler({ kind: err.code === KafkaCodes.ERRORS.ERR__ASSIGN_PARTITIONS ? 'assigned' : 'revoked', partitions: assignment.map((a) => a.partition) }),
+      ),
+    lag: (partitions) => {
+      try {
+        const out: Array<{ partition: number; lag: number }> = [];
+        for (const p of consumer.position(tp(partitions))) {
+          if (p.offset < 0) continue;
+          const { highOffset } = consumer.getWatermarkOffsets(topic, p.partition);
+          if (highOffset >= 0) out.push({ partition: p.partition, lag: Math.max(0, highOffset - p.offset) });
+        }
+        return out;
+      } catch {
+        // Watermarks are unknown until the first fetch; lag is informational.
+        return [];
+      }
+    },
+  };
+}
+
+export function producerOutput(producer: ReliableProducer): OutputSink {
+  return { send: (topic, value, key, headers) => producer.send(topic, value, key, headers), settled: (timeoutMs) => producer.settled(timeoutMs) };
+}
+
+export function clickhouseWindowStore(clickhouse: ClickHouseSinkClient, writer: WindowRowWriter): WindowStore {
+  return {
+    loadWindows: (topic, wanted) => readWindowStates(clickhouse, topic, wanted),
+    writeWindowRows: async (rows) => void (await writer.writeWindowRows(rows)),
+    writeDeadLetters: async (rows) => void (await writer.writeDeadLetters(rows)),
+  };
+}
+
+/** Publishes the merged (reader-contract) rows of the windows just written to the aggregate topic. */
+export function aggregateTopicPublisher(clickhouse: ClickHouseSinkClient, output: OutputSink, aggTopic: string, windowSizeMs: number): ResultPublisher {
+  return {
+    publish: async (windows) => {
+      if (windows.length === 0) return;
+      const wanted = new Set(windows);
+      const merged = await readMinuteAgg(clickhouse, Math.min(...windows), Math.max(...windows) + windowSizeMs);
+      for (const w of merged) {
+        if (!wanted.has(w.windowStartMs)) continue;
+        const key = new Date(w.windowStartMs).toISOString();
+        const value = JSON.stringify({
+          window_start: key,
+          total_events: w.totalEvents,
+          avg_metric: w.avgMetric,
+          unique_users: w.uniqueUsers,
+          anomaly_events: w.anomalyEvents,
+          updated_at: new Date(w.updatedAtMs).toISOString(),
+        });
+        output.send(aggTopic, Buffer.from(value), Buffer.from(key));
+      }
+    },
+  };
+}
+
+export function metricsObserver(metrics: AggregatorMetrics, onHealthChange?: (healthy: boolean) => void): PipelineObserver {
+  return {
+    consumed: (n) => metrics.consumed.inc(n),
+    folded: (n) => metrics.folded.inc(n),
+    invalid: (reason) => metrics.invalid.inc({ reason }),
+    lateFolded: (lateByMs) => {
+      metrics.lateFolded.inc();
+      metrics.lateness.observe(lateByMs / 1000);
+    },
+    tooLate: () => metrics.late.inc(),
+    future: () => metrics.future.inc(),
+    alreadyCounted: () => metrics.skippedReplay.inc(),
+    windowsLoaded: (n, ms) => {
+      metrics.windowsLoaded.inc(n);
+      metrics.stateLoadDuration.observe(ms / 1000);
+    },
+    flushed: (outcome, ms, rows) => {
+      metrics.flushes.inc({ outcome });
+      if (outcome === 'ok') {
+        metrics.flushDuration.observe(ms / 1000);
+        metrics.rowsWritten.inc(rows);
+      }
+      metrics.clickhouseUp.set(outcome === 'ok' ? 1 : 0);
+    },
+    visible: (s) => metrics.visibleLatency.observe(s),
+    commitFailed: () => metrics.commitFailures.inc(),
+    healthChanged: (healthy) => onHealthChange?.(healthy),
+    partitions: (n) => metrics.assignedPartitions.set(n),
+    partitionsReset: () => {
+      // Per-partition gauges belong to the next owner, which may be another
+      // pipeline of this aggregator whose values are combined with these.
+      metrics.lag.reset();
+      metrics.watermark.reset();
+    },
+    partitionStats: (stats) => {
+      for (const s of stats) {
+        metrics.watermark.set({ partition: String(s.partition) }, s.watermarkMs / 1000);
+        if (s.lag !== undefined) metrics.lag.set({ partition: String(s.partition) }, s.lag);
+      }
+    },
+    engineStats: (open, cached) => {
+      metrics.openWindows.set(open);
+      metrics.cachedWindows.set(cached);
+    },
+  };
+}

@@ -1,0 +1,104 @@
+/**
+ * What the pipeline drives, as interfaces: the app wires real clients (the
+ * librdkafka consumer and producer, ClickHouse), the unit tests fakes. Nothing
+ * here knows about processes, signals, ports or Prometheus.
+ */
+import type { DeadLetterRow, StoredWindowRow, WindowPartitionRow } from '@stream-analytics/clickhouse-sink';
+
+export interface SourceRecord {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+  /** Kafka record timestamp (ms); undefined or negative when the broker has none. */
+  readonly timestamp?: number;
+  readonly key: Buffer | null;
+  readonly value: Buffer | null;
+}
+
+export interface CommittedPosition {
+  readonly partition: number;
+  /** Next offset to read; negative when the group never committed. */
+  readonly offset: number;
+  readonly metadata?: string | null;
+}
+
+export interface OffsetCommit {
+  readonly partition: number;
+  readonly offset: number;
+  readonly metadata: string;
+}
+
+export type RebalanceEvent = { kind: 'assigned' | 'revoked'; partitions: number[] };
+
+/** The consumer-group member reading the raw topic. */
+export interface RecordSource {
+  subscribe(topic: string): void;
+  /** Up to `max` records, waiting briefly; an empty array when nothing is there. */
+  consume(max: number): Promise<SourceRecord[]>;
+  committed(partitions: readonly number[]): Promise<CommittedPosition[]>;
+  /** Seeks a partition; offset 'beginning' when the group has no commit. */
+  seek(partition: number, offset: number | 'beginning'): Promise<void>;
+  /** Synchronous commit of offsets with metadata; rejects (or throws) when the broker refused it. */
+  commit(commits: readonly OffsetCommit[]): Promise<void> | void;
+  pause(partitions: readonly number[]): void;
+  resume(partitions: readonly number[]): void;
+  onRebalance(handler: (event: RebalanceEvent) => void): void;
+  /** Messages behind the end of each partition (informational). */
+  lag?(partitions: readonly number[]): Array<{ partition: number; lag: number }>;
+}
+
+export type Headers = Array<Record<string, string | Buffer>>;
+
+/**
+ * The producer of dead letters and results. Nothing sent is ever given up on:
+ * a rejected message is sent again, and settled() resolves only once every
+ * message sent so far is acknowledged.
+ */
+export interface OutputSink {
+  send(topic: string, value: Buffer, key: Buffer | null, headers?: Headers): void;
+  /** Rejects when something sent is still unacknowledged after timeoutMs (it stays queued and is retried). */
+  settled(timeoutMs: number): Promise<void>;
+}
+
+/** The durable window state and dead-letter rows (ClickHouse). */
+export interface WindowStore {
+  /** The newest stored rows of the requested (partition, window) pairs of `topic` that have one. */
+  loadWindows(topic: string, wanted: ReadonlyArray<{ partition: number; windowStartsMs: readonly number[] }>): Promise<StoredWindowRow[]>;
+  /** Resolves once the rows are durable and readable by loadWindows. */
+  writeWindowRows(rows: readonly WindowPartitionRow[]): Promise<void>;
+  writeDeadLetters(rows: readonly DeadLetterRow[]): Promise<void>;
+}
+
+/** Publishes the merged results of windows just written (the aggregate topic). */
+export interface ResultPublisher {
+  publish(windowStartsMs: readonly number[]): Promise<void>;
+}
+
+export interface PipelineLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+/** What happened, for metrics. Every method is optional. */
+export interface PipelineObserver {
+  consumed?(n: number): void;
+  folded?(n: number): void;
+  invalid?(reason: string): void;
+  /** A counted event whose window was already final, and by how much (ms). */
+  lateFolded?(lateByMs: number): void;
+  tooLate?(): void;
+  future?(): void;
+  alreadyCounted?(): void;
+  windowsLoaded?(windows: number, durationMs: number): void;
+  flushed?(outcome: 'ok' | 'error', durationMs: number, rows: number): void;
+  /** Age of the oldest event of a flush when it became visible (s). */
+  visible?(seconds: number): void;
+  commitFailed?(): void;
+  healthChanged?(healthy: boolean, reason: string | undefined): void;
+  partitions?(assigned: number): void;
+  /** Per-partition gauges (watermark in ms, lag in messages); reset() on revoke. */
+  partitionStats?(stats: ReadonlyArray<{ partition: number; watermarkMs: number; lag?: number }>): void;
+  partitionsReset?(): void;
+  engineStats?(openWindows: number, cachedWindows: number): void;
+}
