@@ -53,8 +53,9 @@ SETTINGS enable_optimize_predicate_expression = 1;
 
 -- ============================================================================
 -- Panel 3: Events per minute [events_per_minute] (timeseries)
--- Valid events per 1-minute event-time window (late and invalid events are
--- not counted here; see the dead-letter panel).
+-- Valid events per 1-minute event-time window, late ones within the lateness
+-- horizon included (too-late, future and invalid events are not counted; see
+-- the late/invalid panel).
 -- Columns: time, events
 SELECT window_start AS time, total_events AS events
 FROM stream_analytics.iot_minute_agg
@@ -94,24 +95,38 @@ ORDER BY time
 SETTINGS enable_optimize_predicate_expression = 1;
 
 -- ============================================================================
--- Panel 7: Late and invalid events per minute [late_and_invalid_events] (timeseries)
--- Dead-lettered events per window: invalid (unparseable, schema violations,
--- oversized; by Kafka timestamp minute) and late (their window was already
--- final; by event-time window). Each source message counts once, as in the
--- iot_minute_dead_letters view.
--- Columns: time, invalid_events, late_events
-SELECT
-    d_window_start AS time,
-    countIf(d_reason != 'late_event') AS invalid_events,
-    countIf(d_reason = 'late_event') AS late_events
+-- Panel 7: Late, future and invalid events per minute [late_and_invalid_events] (timeseries)
+-- Per window: late events that were counted (their window was already final,
+-- within ALLOWED_LATENESS_SECS; by event-time window), and dead letters: too
+-- late (beyond the horizon; by event-time window), future (event_time too
+-- far ahead of the Kafka timestamp; by Kafka timestamp minute) and invalid
+-- (unparseable, schema violations, oversized; by Kafka timestamp minute).
+-- Each source message counts once, as in the iot_minute_dead_letters view.
+-- Columns: time, invalid_events, too_late_events, future_events, late_counted_events
+SELECT time, sum(invalid) AS invalid_events, sum(too_late) AS too_late_events, sum(future) AS future_events, sum(counted_late) AS late_counted_events
 FROM
 (
     SELECT
-        argMax(window_start, (recorded_at, reason, window_start)) AS d_window_start,
-        argMax(reason, (recorded_at, reason, window_start)) AS d_reason
-    FROM stream_analytics.dead_letter_events
-    WHERE $__timeFilter(window_start)
-    GROUP BY source_topic, source_partition, source_offset
+        d_window_start AS time,
+        countIf(d_reason NOT IN ('late_event', 'future_event_time')) AS invalid,
+        countIf(d_reason = 'late_event') AS too_late,
+        countIf(d_reason = 'future_event_time') AS future,
+        toUInt64(0) AS counted_late
+    FROM
+    (
+        SELECT
+            argMax(window_start, (recorded_at, reason, window_start)) AS d_window_start,
+            argMax(reason, (recorded_at, reason, window_start)) AS d_reason
+        FROM stream_analytics.dead_letter_events
+        WHERE $__timeFilter(window_start)
+        GROUP BY source_topic, source_partition, source_offset
+    )
+    GROUP BY time
+    UNION ALL
+    SELECT window_start AS time, toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(late_events)
+    FROM stream_analytics.iot_minute_agg
+    WHERE $__timeFilter(window_start) AND late_events > 0
 )
 GROUP BY time
-ORDER BY time;
+ORDER BY time
+SETTINGS enable_optimize_predicate_expression = 1;

@@ -25,8 +25,17 @@ jest.setTimeout(240_000);
 const MINUTE = 60_000;
 
 // 100 simulated events/s for 5 minutes: five windows per partition, 1 %
-// malformed payloads, 1 % late events (2-5 min old), 5 % out of order.
-const DATASET = { seed: 20261125, devices: 200, users: 80, count: 30_000, ratePerSec: 100, faults: { invalidFraction: 0.01, outOfOrderFraction: 0.05, lateFraction: 0.01 } };
+// malformed payloads, 1 % late events (2-5 min old, counted), 5 % out of
+// order, a device whose clock is years ahead and events three days late.
+const DATASET = {
+  seed: 20261125,
+  devices: 200,
+  users: 80,
+  count: 30_000,
+  ratePerSec: 100,
+  faults: { invalidFraction: 0.01, outOfOrderFraction: 0.05, lateFraction: 0.01 },
+  eventTime: { futureClockDevice: 'dev-000003', daysLateFraction: 0.002 },
+};
 
 let scenario: Scenario;
 let oracle: OracleResult;
@@ -63,7 +72,9 @@ describe('dashboard panels on real aggregator output', () => {
     expect(oracle.windows.length).toBeGreaterThanOrEqual(5);
     expect(oracle.windows.some((w) => w.anomalyEvents > 0)).toBe(true);
     expect(oracle.deadLetterCounts.some((c) => c.lateEvents > 0)).toBe(true);
+    expect(oracle.deadLetterCounts.some((c) => c.futureEvents > 0)).toBe(true);
     expect(oracle.deadLetterCounts.some((c) => c.invalidEvents > 0)).toBe(true);
+    expect(oracle.windows.some((w) => w.lateEvents > 0)).toBe(true);
   });
 
   it.each(PANELS.map((p) => [p.key, p] as const))('%s returns its columns and rows', (_key, panel) => {
@@ -85,11 +96,13 @@ describe('dashboard panels on real aggregator output', () => {
     avg.forEach((r, i) => expect(Math.abs(num(r[1]) - (expected[i][4] as number))).toBeLessThan(1e-9 * Math.max(1, Math.abs(expected[i][4] as number))));
   });
 
-  it('late and invalid events per minute equal the oracle', () => {
-    const rows = results.get('late_and_invalid_events')!.rows.map((r) => ({ t: r[0], invalid: num(r[1]), late: num(r[2]) }));
-    expect(rows.filter((r) => r.invalid + r.late > 0)).toEqual(
-      oracle.deadLetterCounts.map((c) => ({ t: ts(c.windowStartMs), invalid: c.invalidEvents, late: c.lateEvents })),
-    );
+  it('late (counted), too-late, future and invalid events per minute equal the oracle', () => {
+    const rows = results.get('late_and_invalid_events')!.rows.map((r) => ({ t: r[0], invalid: num(r[1]), tooLate: num(r[2]), future: num(r[3]), countedLate: num(r[4]) }));
+    const expected = new Map<string, { t: string; invalid: number; tooLate: number; future: number; countedLate: number }>();
+    const at = (ms: number) => expected.get(ts(ms)) ?? expected.set(ts(ms), { t: ts(ms), invalid: 0, tooLate: 0, future: 0, countedLate: 0 }).get(ts(ms))!;
+    for (const c of oracle.deadLetterCounts) Object.assign(at(c.windowStartMs), { invalid: c.invalidEvents, tooLate: c.lateEvents, future: c.futureEvents });
+    for (const w of oracle.windows) if (w.lateEvents > 0) at(w.windowStartMs).countedLate = w.lateEvents;
+    expect(rows.filter((r) => r.invalid + r.tooLate + r.future + r.countedLate > 0)).toEqual([...expected.values()].sort((a, b) => a.t.localeCompare(b.t)));
   });
 
   it('the current minute is the newest window, and it is final after a full run', () => {
@@ -129,10 +142,10 @@ describe('dashboard panels on real aggregator output', () => {
           )
         ).rows[0][0],
       );
-    const aggRows = await inRange('iot_window_partition_state', 'toYYYYMMDD');
+    const aggRows = await inRange('iot_window_state', 'toYYYYMMDD');
     const dlqRows = await inRange('dead_letter_events', 'toYYYYMM');
     for (const p of PANELS) {
-      const limit = p.key === 'late_and_invalid_events' ? dlqRows : aggRows;
+      const limit = p.key === 'late_and_invalid_events' ? dlqRows + aggRows : aggRows;
       expect({ panel: p.key, rowsRead: results.get(p.key)!.rowsRead <= limit ? 'within range partitions' : results.get(p.key)!.rowsRead }).toEqual({
         panel: p.key,
         rowsRead: 'within range partitions',
@@ -147,7 +160,7 @@ describe('dashboard panels on real aggregator output', () => {
       for (const f of await loadMigrationFiles(findMigrationsDir(__dirname))) for (const s of f.statements) session.query(s);
       const from = Math.floor(range.fromMs / 1000) - 3600;
       const to = Math.floor(range.toMs / 1000) + 3600;
-      for (const table of ['iot_window_partition_state', 'dead_letter_events']) {
+      for (const table of ['iot_window_state', 'dead_letter_events']) {
         const columns = (await clickhouseQuery(target, `SELECT * FROM stream_analytics.${table} LIMIT 0`)).columns;
         const tsv = await clickhouseExec(
           target,
