@@ -10,6 +10,7 @@ import path from 'node:path';
 import { Session } from 'chdb';
 import { countsOnly, historyArb, materialise } from './history.testkit';
 import { findMigrationsDir, loadMigrationFiles } from './migrations';
+import { profileStatement, type SchemaProfile } from './schema-profile';
 import { expectedDeadLetterCounts, expectedMinuteAgg } from './oracle';
 import {
   deadLetterCountsQuery,
@@ -215,3 +216,27 @@ describe('init SQL on current ClickHouse (chdb)', () => {
   });
 });
 
+
+describe('replicated profile of the init SQL on current ClickHouse (chdb)', () => {
+  // chdb has no ZooKeeper/Keeper, so Replicated tables cannot be created here;
+  // the current parser still checks every transformed statement.
+  it.each<[string, SchemaProfile & { kind: 'replicated' }]>([
+    ['per node', { kind: 'replicated' }],
+    ['ON CLUSTER', { kind: 'replicated', cluster: 'analytics' }],
+  ])('every statement parses (%s) and keeps its engine arguments', async (_name, profile) => {
+    const formatted: string[] = [];
+    for (const f of await loadMigrationFiles(findMigrationsDir(__dirname))) {
+      for (const s of f.statements) {
+        const { sql } = profileStatement(s, profile);
+        const [{ q }] = rows<{ q: string }>(`SELECT formatQuery('${sql.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}') AS q`);
+        formatted.push(q);
+      }
+    }
+    const engines = formatted.map((q) => /ENGINE = (\w+\([^)]*\))/.exec(q)?.[1]).filter((e) => e);
+    expect(engines).toEqual([
+      "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/stream_analytics/iot_window_partition_state', '{replica}', version)",
+      "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/stream_analytics/dead_letter_events', '{replica}', recorded_at)",
+    ]);
+    expect(formatted.every((q) => q.includes('ON CLUSTER analytics'))).toBe(profile.cluster !== undefined);
+  });
+});
