@@ -21,10 +21,12 @@ jest.setTimeout(180_000);
 let cluster: ReplicatedClickHouse;
 const clients: ClickHouseSinkClient[] = [];
 const client = (config: Partial<ClickHouseConfig> = {}) => {
-  const c = createClickHouseClient({ url: cluster.urls, replication: { insertQuorumTimeoutMs: 2000, catchUpTimeoutMs: 2000 }, ...config });
+  const c = createClickHouseClient({ url: cluster.urls, replication: {}, ...config });
   clients.push(c);
   return c;
 };
+/** Short quorum and catch-up timeouts for the tests that take replicas down. */
+const OUTAGE = { insertQuorumTimeoutMs: 2000, catchUpTimeoutMs: 2000 };
 const node = (i: number) => client({ url: cluster.replicas[i].url, replication: undefined });
 
 beforeAll(async () => {
@@ -136,7 +138,7 @@ describe('replicated profile on ZooKeeper + two 18.16 replicas', () => {
       expect((err as Error).message).toMatch(/not acknowledged by 2 replicas/);
 
       const states: unknown[] = [];
-      const ch = client({ onReplicationStateChange: (s) => states.push(s) });
+      const ch = client({ replication: OUTAGE, onReplicationStateChange: (s) => states.push(s) });
       await new WindowRowWriter(ch).writeWindowRows(windowRows(w, 7));
       expect(ch.replicationState()).toMatchObject({ endpoint: cluster.replicas[0].url, degraded: { reason: expect.stringMatching(/insert quorum 2 not reachable/) } });
       expect(states.length).toBeGreaterThan(0);
@@ -152,14 +154,14 @@ describe('replicated profile on ZooKeeper + two 18.16 replicas', () => {
     const w = Date.UTC(1992, 0, 1) + randomInt(0, 1_000_000) * MINUTE;
     const [r1, r2] = cluster.replicas;
     await r2.kill();
-    const writer = client();
+    const writer = client({ replication: OUTAGE });
     await new WindowRowWriter(writer).writeWindowRows(windowRows(w, 9)); // degraded: on replica1 only
     await r1.kill();
     await r2.start();
-    const reader = client({ url: `${r2.url},${r1.url}` });
+    const reader = client({ url: `${r2.url},${r1.url}`, replication: OUTAGE });
     try {
       const states: string[][] = [];
-      const probe = client({ url: r2.url, onReplicationStateChange: (st) => states.push(st.unavailable) });
+      const probe = client({ url: r2.url, replication: OUTAGE, onReplicationStateChange: (st) => states.push(st.unavailable) });
       await expect(readMinuteAgg(probe, w, w + MINUTE)).rejects.toBeInstanceOf(ReplicaNotCaughtUpError);
       expect(states).toEqual([[r2.url]]);
       // r2 answers but is behind (the parts are only on r1), r1 does not answer: no read at all.
