@@ -249,7 +249,7 @@ export class ClickHouseSinkClient {
     if (!this.degraded || now - this.lastQuorumAttemptMs >= r.insertQuorumTimeoutMs) {
       this.lastQuorumAttemptMs = now;
       try {
-        await insert(client, await this.quorumSettings(quorum));
+        await insert(client, this.quorumSettings(quorum));
         this.quorumFailingSinceMs = undefined;
         if (this.degraded) this.setDegraded(undefined);
         return;
@@ -281,13 +281,11 @@ export class ClickHouseSinkClient {
     }
   }
 
-  private async quorumSettings(quorum: number): Promise<ClickHouseSettings> {
-    const v = await this.serverVersion();
-    const settings: ClickHouseSettings = { insert_quorum: String(quorum), insert_quorum_timeout: this.replicationConfig().insertQuorumTimeoutMs };
-    // Parallel quorum inserts (default on since 21.x) give up the linear order of
-    // quorum inserts; keep it, as on 18.16 (the setting does not exist there).
-    if (v.major >= 21) (settings as Record<string, unknown>)['insert_quorum_parallel'] = 0;
-    return settings;
+  private quorumSettings(quorum: number): ClickHouseSettings {
+    // insert_quorum_parallel (current releases, default on) is left as it is:
+    // reads do not rely on select_sequential_consistency (see the README), so
+    // concurrent quorum inserts need no linear order.
+    return { insert_quorum: String(quorum), insert_quorum_timeout: this.replicationConfig().insertQuorumTimeoutMs };
   }
 
   /** Active replicas of a table as the replica in use sees them (0 when it cannot tell). */
