@@ -59,16 +59,27 @@ describe('aggregator on ZooKeeper + two ClickHouse 18.16 replicas', () => {
       return res.status === 200 && body.includes(`writes through ${second.url}`) && body.includes('degraded');
     }, 90000);
 
+    expect(await metricValue(aggregator, 'aggregator_clickhouse_quorum_degraded')).toBe(1);
     aggregator.run.child.kill('SIGKILL');
     await aggregator.run.exited;
+    // A new aggregator during the outage: it starts on the dead replica's URL,
+    // moves to the surviving one (which holds every acknowledged insert) and
+    // replays from the last committed offsets.
     aggregator = await startAggregator(s, REPLICATED_ENV);
-    await produceRecords(s, options, { from: 2 * third, to: options.count });
-    const oracle = await computeScenarioOracle(s);
-    await waitForTotals(s, oracle); // through the surviving replica
+    const sixth = options.count / 6;
+    await produceRecords(s, options, { from: 2 * third, to: 2 * third + sixth });
+    await waitFor('the restarted aggregator writes through the surviving replica', async () => (await metricValue(aggregator, 'aggregator_rows_written_total')) > 0, 90000);
+    expect(await metricValue(aggregator, 'aggregator_clickhouse_quorum_degraded')).toBe(1);
     expect(first.running()).toBe(false);
 
     await first.start();
-    await waitForTotals(onReplica(s, first.url), oracle, 180000);
+    await produceRecords(s, options, { from: 2 * third + sixth, to: options.count });
+    const oracle = await computeScenarioOracle(s);
+    await waitForTotals(s, oracle);
+    await waitForTotals(onReplica(s, first.url), oracle, 180000); // the returned replica caught up by itself
+    await waitFor('quorum inserts again', async () => (await metricValue(aggregator, 'aggregator_clickhouse_quorum_degraded')) === 0, 60000);
+    const readyAfter = await fetch(`http://127.0.0.1:${aggregator.metricsPort}/readyz`);
+    expect([readyAfter.status, await readyAfter.text()]).toEqual([200, 'ready\n']);
     await stopAggregator(aggregator);
     await expectMatchesOracle(onReplica(s, first.url), oracle);
     await expectMatchesOracle(onReplica(s, second.url), oracle);

@@ -109,6 +109,7 @@ export async function runPipelineWorker(
   const clickhouse = createClickHouseClient(
     clickhouseClientConfig(config, (state) => {
       replication = state.degraded || state.unavailable.length > 0 ? state : undefined;
+      metrics.clickhouseDegraded.set(state.degraded ? 1 : 0);
       logger.warn({ endpoint: state.endpoint, unavailable: state.unavailable, degraded: state.degraded }, state.degraded ? 'ClickHouse degraded: inserts acknowledged without quorum' : 'ClickHouse endpoint state changed');
       channel.post(status());
     }),

@@ -57,7 +57,10 @@ export interface ReplicationConfig {
 export interface ReplicationState {
   /** Endpoint every request goes to now. */
   endpoint: string;
-  /** Endpoints that failed their last request or catch-up check. */
+  /**
+   * Endpoints that failed their last request or catch-up check (until a
+   * quorum insert covering every endpoint shows they are back).
+   */
   unavailable: string[];
   /** Set while inserts are acknowledged without a quorum. */
   degraded?: { sinceMs: number; reason: string };
@@ -251,7 +254,11 @@ export class ClickHouseSinkClient {
       try {
         await insert(client, this.quorumSettings(quorum));
         this.quorumFailingSinceMs = undefined;
+        // A quorum of every endpoint proves they are all alive again.
+        const allAlive = quorum >= this.endpoints.length && this.unavailable.size > 0;
+        if (allAlive) this.unavailable.clear();
         if (this.degraded) this.setDegraded(undefined);
+        else if (allAlive) this.options.onReplicationStateChange?.(this.replicationState());
         return;
       } catch (err) {
         if (!isQuorumError(err)) throw err;
