@@ -97,6 +97,7 @@ export const aggregatorCommand = {
     '  KAFKA_BROKERS=redpanda:9092 CLICKHOUSE_URL=http://clickhouse:8123 aggregator',
     '  aggregator --flush-interval-secs 1 --group demo',
     '  aggregator --workers 2                      # two pipelines on a 2-core machine',
+    '  CLICKHOUSE_URL=http://ch-0:8123,http://ch-1:8123 CLICKHOUSE_SCHEMA_PROFILE=replicated aggregator   # two replicas, quorum inserts',
   ].join('\n'),
 } satisfies CommandSpec<OptionSpecs>;
 
