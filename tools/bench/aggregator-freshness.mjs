@@ -10,80 +10,15 @@
 // (partition, offset, Kafka timestamp) is visible from the first poll whose
 // highest offset for its partition is >= its offset; its latency is that poll
 // time minus its Kafka timestamp. The yardstick is the flush interval itself.
-import { brokers, clickhouseQuery, createTopic, deleteTopic, Kafka, log, percentile, sleep, startApp, writeResult } from './bench-kit.mjs';
+import { clickhouseUrl, writeResult } from './bench-kit.mjs';
+import { measureFreshness } from './freshness-kit.mjs';
 
 const seconds = Number(process.argv[2] ?? 60);
 const rate = Number(process.argv[3] ?? 10000);
-const partitions = 24;
 
-const topic = await createTopic('bench.fresh', partitions);
-const aggregator = startApp('aggregator', [], { RAW_TOPIC: topic, CONSUMER_GROUP: `bench-fresh-${Date.now()}`, FLUSH_INTERVAL_SECS: '5' });
-await aggregator.metricsPort;
-await sleep(3000); // group join
-
-const polls = []; // { at, versions: Map<partition, maxOffset> }
-let polling = true;
-const poller = (async () => {
-  const sql = `SELECT source_partition, max(version) AS v FROM stream_analytics.iot_window_partition_state WHERE source_topic = '${topic}' GROUP BY source_partition FORMAT TabSeparated`;
-  while (polling) {
-    const text = await clickhouseQuery(sql);
-    const at = Date.now();
-    const versions = new Map(text.trim().split('\n').filter(Boolean).map((l) => l.split('\t').map(Number)));
-    polls.push({ at, versions });
-    await sleep(100);
-  }
-})();
-
-log(`producing ${rate} events/s for ${seconds} s to ${topic}`);
-const producer = startApp('producer', ['--topic', topic, '--rate', String(rate), '--duration', String(seconds), '--seed', '3']);
-if ((await producer.exited) !== 0) throw new Error(`producer failed:\n${producer.output().slice(-3000)}`);
-await sleep(12000); // two more flushes
-log(`${polls.length} polls; last: ${JSON.stringify([...(polls.at(-1)?.versions ?? new Map())].slice(0, 4))}`);
-polling = false;
-await poller;
-aggregator.child.kill('SIGTERM');
-await aggregator.exited;
-
-// Every produced record: partition, offset, Kafka (producer create) timestamp.
-const consumer = new Kafka.KafkaConsumer({ 'bootstrap.servers': brokers, 'group.id': `bench-read-${Date.now()}`, 'enable.auto.commit': false }, { 'auto.offset.reset': 'earliest' });
-await new Promise((resolve, reject) => consumer.connect({}, (err) => (err ? reject(err) : resolve())));
-const ends = [];
-for (let p = 0; p < partitions; p++) ends.push(await new Promise((resolve, reject) => consumer.queryWatermarkOffsets(topic, p, 10000, (err, o) => (err ? reject(err) : resolve(o.highOffset)))));
-consumer.assign(ends.map((_, partition) => ({ topic, partition, offset: 0 })));
-const records = [];
-const seen = ends.map(() => 0);
-while (seen.some((n, p) => n < ends[p])) {
-  const batch = await new Promise((resolve, reject) => consumer.consume(10000, (err, m) => (err ? reject(err) : resolve(m))));
-  for (const m of batch) {
-    records.push([m.partition, m.offset, m.timestamp]);
-    seen[m.partition] = m.offset + 1;
-  }
-}
-consumer.disconnect();
-await deleteTopic(topic);
-
-const latencies = [];
-let invisible = 0;
-for (const [partition, offset, ts] of records) {
-  // First poll (binary search over time-ordered polls) that shows the offset.
-  let lo = 0;
-  let hi = polls.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if ((polls[mid].versions.get(partition) ?? -1) >= offset) hi = mid;
-    else lo = mid + 1;
-  }
-  if (lo === polls.length) invisible++;
-  else latencies.push(polls[lo].at - ts);
-}
-latencies.sort((a, b) => a - b);
+const run = await measureFreshness({ label: 'single server', seconds, rate, pollUrl: clickhouseUrl });
 const result = {
-  rate,
-  seconds,
-  events: records.length,
-  // Records never seen: invalid/late ones are not folded (none with default producer flags).
-  notVisible: invisible,
-  latencyMs: { p50: percentile(latencies, 50), p90: percentile(latencies, 90), p99: percentile(latencies, 99), max: latencies.at(-1) },
+  ...run,
   yardstick: { flushIntervalMs: 5000, note: 'an event waits on average half a flush interval, at worst a whole one, plus the write' },
   target: { p99Ms: 6000 },
 };

@@ -145,8 +145,8 @@ export function runKafkaTool(mainClass, args) {
   return res.stdout;
 }
 
-export async function clickhouseQuery(sql) {
-  const res = await fetch(`${clickhouseUrl}/`, { method: 'POST', body: sql });
+export async function clickhouseQuery(sql, url = clickhouseUrl) {
+  const res = await fetch(`${url}/`, { method: 'POST', body: sql });
   const text = await res.text();
   if (!res.ok) throw new Error(`ClickHouse ${res.status}: ${text}`);
   return text;

@@ -10,7 +10,7 @@ import { createLogger, onShutdownSignal, runMain, startOpsServer } from '@stream
 import cluster from 'node:cluster';
 import path from 'node:path';
 import { Registry } from 'prom-client';
-import { parseAggregatorConfig } from './app/config';
+import { clickhouseClientConfig, parseAggregatorConfig, schemaProfile } from './app/config';
 import { launchForked, launchInProcess, PipelinePool, runForkedPipeline, WORKER_INDEX_ENV } from './app/pipeline-pool';
 
 runMain(cluster.isWorker ? forkedPipeline : main);
@@ -35,17 +35,13 @@ async function main(): Promise<number> {
   // ClickHouse first: without the schema nothing can be written. Unreachable
   // servers are reported and retried until a signal arrives.
   if (config.migrate) {
-    const clickhouse = createClickHouseClient({
-      url: config.clickhouseUrl,
-      username: config.clickhouseUser,
-      password: config.clickhousePassword,
-      database: config.clickhouseDatabase,
-    });
+    const clickhouse = createClickHouseClient(clickhouseClientConfig(config));
     const dir = config.migrationsDir ?? findMigrationsDir(path.dirname(process.argv[1] ?? process.cwd()));
     for (let attempt = 1; ; attempt++) {
       try {
-        const result = await applyMigrations(clickhouse, dir);
-        logger.info({ applied: result.applied, skipped: result.skipped.length }, 'ClickHouse schema up to date');
+        const result = await applyMigrations(clickhouse, dir, { profile: schemaProfile(config) });
+        if (result.unreachable.length > 0) logger.warn({ unreachable: result.unreachable }, 'ClickHouse nodes not answering were left out of the migration; they keep the schema they had');
+        logger.info({ applied: result.applied, skipped: result.skipped.length, profile: config.clickhouseSchemaProfile }, 'ClickHouse schema up to date');
         break;
       } catch (err) {
         if (shutdown.isRequested()) return 1;

@@ -3,7 +3,12 @@ export {
   ClickHouseSinkClient,
   createClickHouseClient,
   parseServerVersion,
+  splitUrls,
+  isQuorumError,
+  isFailoverError,
   type ClickHouseConfig,
+  type ReplicationConfig,
+  type ReplicationState,
   type ResolvedClickHouseConfig,
   type RequestOptions,
   type PingResult,
@@ -17,6 +22,8 @@ export {
   RowValidationError,
   MigrationChecksumError,
   MigrationError,
+  QuorumNotReachedError,
+  ReplicaNotCaughtUpError,
   NON_RETRYABLE_CLICKHOUSE_CODES,
   clickHouseErrorCode,
   isConnectionError,
@@ -44,6 +51,14 @@ export {
 } from './lib/rows';
 export { WindowRowWriter, type WindowRowWriterOptions, type WriteCallOptions, type WriteResult } from './lib/writer';
 export { splitSqlStatements } from './lib/sql-split';
+export {
+  profileStatement,
+  validateSchemaProfile,
+  SINGLE_SERVER_PROFILE,
+  DEFAULT_REPLICA_PATH,
+  type SchemaProfile,
+  type TableEngineChange,
+} from './lib/schema-profile';
 export {
   applyMigrations,
   loadMigrationFiles,

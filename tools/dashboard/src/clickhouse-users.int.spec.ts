@@ -12,7 +12,8 @@ import { computeScenarioOracle, createScenario, produceRecords, startAggregator,
 import { expandMacros } from './lib/macros';
 import { PANELS } from './lib/panels';
 import { clickhouseExec, clickhouseQuery, type HttpTarget } from './testing/clickhouse-http';
-import { clickhouseServerBinary, startPrivateClickHouse, type PrivateClickHouse } from './testing/clickhouse-server';
+import { clickhouseServerBinary } from '@stream-analytics/testing';
+import { startPrivateClickHouse, type PrivateClickHouse } from './testing/clickhouse-server';
 
 jest.setTimeout(180_000);
 

@@ -8,6 +8,7 @@ import path from 'node:path';
 // The topic profiles are the single source of partition counts.
 // eslint-disable-next-line @nx/enforce-module-boundaries
 import { PROFILE_SHAPES } from '../../topics/src/lib/profiles';
+import { splitUrls } from '@stream-analytics/clickhouse-sink';
 import { kustomizeBuild, parseYamlDocuments, validateManifests, type Manifest } from './lib/k8s';
 
 const root = path.resolve(__dirname, '../../..');
@@ -201,5 +202,37 @@ describe('prod overlay specifics', () => {
     const pdb = find(ms(), 'PodDisruptionBudget', 'aggregator');
     expect(pdb['spec'].minAvailable).toBeLessThan(so['spec'].minReplicaCount);
     expect(find(ms(), 'Deployment', 'producer')['spec'].replicas).toBe(0);
+  });
+
+  it('points the apps at both replicas of the replicated ClickHouse it documents, with the replicated schema profile', () => {
+    const config = ms().find((m) => m.kind === 'ConfigMap' && m.metadata.name?.startsWith('stream-analytics-config')) as Obj;
+    const chi = parseYamlDocuments(fs.readFileSync(path.join(k8s, 'clickhouse/clickhouse-installation.yaml'), 'utf8'))[0] as Obj;
+    expect(chi['kind']).toBe('ClickHouseInstallation');
+    const [cluster] = chi['spec'].configuration.clusters as Obj[];
+    expect(cluster['layout']).toEqual({ shardsCount: 1, replicasCount: 2 });
+    expect((chi['spec'].configuration.zookeeper.nodes as Obj[]).length).toBeGreaterThanOrEqual(3);
+    // The operator names one Service per replica chi-<installation>-<cluster>-<shard>-<replica>.
+    const replicaHosts = [0, 1].map((r) => `chi-${chi['metadata'].name}-${cluster['name']}-0-${r}.clickhouse.svc.cluster.local`);
+    const urls = splitUrls(config['data'].CLICKHOUSE_URL).map((u) => new URL(u));
+    expect(urls.map((u) => u.hostname)).toEqual(replicaHosts);
+    expect(urls.every((u) => u.port === '8123')).toBe(true);
+    expect(config['data']).toMatchObject({ CLICKHOUSE_SCHEMA_PROFILE: 'replicated', CLICKHOUSE_INSERT_QUORUM: '2', CLICKHOUSE_ON_QUORUM_LOSS: 'degrade' });
+  });
+
+  it('the replicated ClickHouse has a writer user for the aggregator and a read-only one for Grafana, passwords from a Secret', () => {
+    const chi = parseYamlDocuments(fs.readFileSync(path.join(k8s, 'clickhouse/clickhouse-installation.yaml'), 'utf8'))[0] as Obj;
+    const { users, profiles } = chi['spec'].configuration as Obj;
+    expect(users['aggregator/profile']).toBe('stream_analytics_writer');
+    expect(profiles['stream_analytics_writer/readonly']).toBeUndefined();
+    expect(users['grafana/profile']).toBe('stream_analytics_reader');
+    expect(profiles['stream_analytics_reader/readonly']).toBe(1);
+    for (const user of ['aggregator', 'grafana']) {
+      expect(users[`${user}/password_sha256_hex`].valueFrom.secretKeyRef.name).toBe('stream-analytics-clickhouse-users');
+      expect(users[`${user}/password`]).toBeUndefined();
+    }
+    // Grafana's data source takes its user from the environment: the read-only one.
+    const datasource = fs.readFileSync(path.join(root, 'grafana/provisioning/datasources', fs.readdirSync(path.join(root, 'grafana/provisioning/datasources'))[0]), 'utf8');
+    expect(datasource).toMatch(/username: \$\{CLICKHOUSE_USER\}/);
+    expect(datasource).toMatch(/CLICKHOUSE_USER\s+the read-only reader/);
   });
 });

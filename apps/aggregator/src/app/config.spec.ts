@@ -1,5 +1,5 @@
 import { UsageError } from '@stream-analytics/runtime';
-import { parseAggregatorConfig } from './config';
+import { clickhouseClientConfig, parseAggregatorConfig, schemaProfile } from './config';
 
 describe('aggregator config', () => {
   it('uses the design defaults and the shared environment names', () => {
@@ -35,8 +35,33 @@ describe('aggregator config', () => {
     [['--anomaly-threshold', '1.5'], /<= 1/],
     [['--window-size-secs', '1.5'], /an integer/],
     [['--workers', '0'], />= 1/],
+    [['--clickhouse-url', 'http://a:8123,ftp://b'], /"ftp:\/\/b" must be an http\(s\) URL/],
+    [['--clickhouse-url', ' , '], /at least one URL/],
+    [['--clickhouse-schema-profile', 'sharded'], /one of single, replicated/],
+    [['--clickhouse-on-quorum-loss', 'ignore'], /one of degrade, fail/],
   ])('rejects %j', (argv, message) => {
     expect(() => parseAggregatorConfig(argv, {})).toThrow(UsageError);
     expect(() => parseAggregatorConfig(argv, {})).toThrow(message);
+  });
+
+  it('single profile by default: one client setting without replication, schema verbatim', () => {
+    const config = parseAggregatorConfig([], {});
+    expect(schemaProfile(config)).toEqual({ kind: 'single' });
+    expect(clickhouseClientConfig(config).replication).toBeUndefined();
+  });
+
+  it('replicated profile from the environment: several URLs, quorum settings, ON CLUSTER when a cluster is named', () => {
+    const config = parseAggregatorConfig([], {
+      CLICKHOUSE_URL: 'http://ch-0:8123, http://ch-1:8123',
+      CLICKHOUSE_SCHEMA_PROFILE: 'replicated',
+      CLICKHOUSE_CLUSTER: 'analytics',
+      CLICKHOUSE_ON_QUORUM_LOSS: 'fail',
+      CLICKHOUSE_INSERT_QUORUM_TIMEOUT_MS: '3000',
+    });
+    expect(schemaProfile(config)).toEqual({ kind: 'replicated', cluster: 'analytics' });
+    expect(clickhouseClientConfig(config)).toMatchObject({
+      url: 'http://ch-0:8123, http://ch-1:8123',
+      replication: { insertQuorum: 2, insertQuorumTimeoutMs: 3000, onQuorumLoss: 'fail' },
+    });
   });
 });

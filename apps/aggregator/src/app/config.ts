@@ -1,4 +1,5 @@
 /** Aggregator knobs: every one a flag and an environment variable, validated. */
+import { splitUrls, type ClickHouseConfig, type SchemaProfile } from '@stream-analytics/clickhouse-sink';
 import {
   DEFAULT_BROKERS,
   DEFAULT_CLICKHOUSE_URL,
@@ -19,6 +20,16 @@ const validateUrl = (v: string) => {
     return `"${v}" is not a URL (expected e.g. http://127.0.0.1:8123)`;
   }
 };
+/** One URL, or several comma-separated (replicas of a shard). */
+const validateUrls = (v: string) => {
+  const urls = splitUrls(v);
+  if (urls.length === 0) return 'needs at least one URL (expected e.g. http://127.0.0.1:8123 or http://a:8123,http://b:8123)';
+  for (const u of urls) {
+    const problem = validateUrl(u);
+    if (problem) return problem;
+  }
+  return undefined;
+};
 
 export const aggregatorCommand = {
   name: 'aggregator',
@@ -31,11 +42,34 @@ export const aggregatorCommand = {
     dlqTopic: { type: 'string', env: 'DLQ_TOPIC', default: DEFAULT_TOPICS.deadLetter, description: 'Dead-letter topic for invalid and late events.' },
     group: { type: 'string', env: 'CONSUMER_GROUP', default: 'iot-aggregator', description: 'Consumer group id; instances in one group share the partitions.' },
     groupInstanceId: { type: 'string', env: 'GROUP_INSTANCE_ID', description: 'Static group membership id (e.g. the pod name) so restarts do not rebalance.' },
-    clickhouseUrl: { type: 'string', env: 'CLICKHOUSE_URL', default: DEFAULT_CLICKHOUSE_URL, validate: validateUrl, description: 'ClickHouse HTTP endpoint.' },
+    clickhouseUrl: {
+      type: 'string',
+      env: 'CLICKHOUSE_URL',
+      default: DEFAULT_CLICKHOUSE_URL,
+      validate: validateUrls,
+      description: 'ClickHouse HTTP endpoint, or several comma-separated (replicas of one shard): requests move to the next when one stops answering.',
+    },
     clickhouseUser: { type: 'string', env: 'CLICKHOUSE_USER', default: 'default', description: 'ClickHouse user.' },
     clickhousePassword: { type: 'string', env: 'CLICKHOUSE_PASSWORD', default: '', description: 'ClickHouse password.' },
     clickhouseDatabase: { type: 'string', env: 'CLICKHOUSE_DATABASE', default: 'stream_analytics', description: 'ClickHouse database.' },
     migrate: { type: 'boolean', env: 'CLICKHOUSE_MIGRATE', default: true, description: 'Apply clickhouse/init migrations at start.' },
+    clickhouseSchemaProfile: {
+      type: 'string',
+      env: 'CLICKHOUSE_SCHEMA_PROFILE',
+      default: 'single',
+      choices: ['single', 'replicated'],
+      description: 'single: the schema as written, on one server. replicated: Replicated* tables ({shard}/{replica} macros of the servers), quorum inserts, reads only from a replica holding every acknowledged insert.',
+    },
+    clickhouseCluster: { type: 'string', env: 'CLICKHOUSE_CLUSTER', description: 'Replicated profile: apply DDL ON CLUSTER this cluster (remote_servers) through one node; unset: on every CLICKHOUSE_URL node.' },
+    clickhouseInsertQuorum: { type: 'integer', env: 'CLICKHOUSE_INSERT_QUORUM', default: 2, min: 0, max: 16, description: 'Replicated profile: replicas that must hold an insert before it counts as written (insert_quorum).' },
+    clickhouseInsertQuorumTimeoutMs: { type: 'integer', env: 'CLICKHOUSE_INSERT_QUORUM_TIMEOUT_MS', default: 10000, min: 100, description: 'Replicated profile: insert_quorum_timeout.' },
+    clickhouseOnQuorumLoss: {
+      type: 'string',
+      env: 'CLICKHOUSE_ON_QUORUM_LOSS',
+      default: 'degrade',
+      choices: ['degrade', 'fail'],
+      description: 'Replicated profile, fewer live replicas than the quorum: degrade = the replica in use acknowledges alone (readiness says so); fail = writes wait for the quorum.',
+    },
     migrationsDir: { type: 'string', env: 'CLICKHOUSE_MIGRATIONS_DIR', description: 'Folder of the *.sql migrations (default: clickhouse/init next to the app or in the repo).' },
     flushIntervalSecs: { type: 'number', env: 'FLUSH_INTERVAL_SECS', default: 5, min: 0.1, max: 300, description: 'Seconds between flushes to ClickHouse and offset commits.' },
     ...windowingOptions,
@@ -61,10 +95,34 @@ export const aggregatorCommand = {
     '  KAFKA_BROKERS=redpanda:9092 CLICKHOUSE_URL=http://clickhouse:8123 aggregator',
     '  aggregator --flush-interval-secs 1 --group demo',
     '  aggregator --workers 2                      # two pipelines on a 2-core machine',
+    '  CLICKHOUSE_URL=http://ch-0:8123,http://ch-1:8123 CLICKHOUSE_SCHEMA_PROFILE=replicated aggregator   # two replicas, quorum inserts',
   ].join('\n'),
 } satisfies CommandSpec<OptionSpecs>;
 
 export type AggregatorConfig = ParsedConfig<typeof aggregatorCommand.options>;
+
+/** The sink client's settings for this configuration (one rule for the migrations and every pipeline). */
+export function clickhouseClientConfig(config: AggregatorConfig, onReplicationStateChange?: ClickHouseConfig['onReplicationStateChange']): ClickHouseConfig {
+  return {
+    url: config.clickhouseUrl,
+    username: config.clickhouseUser,
+    password: config.clickhousePassword,
+    database: config.clickhouseDatabase,
+    onReplicationStateChange,
+    replication:
+      config.clickhouseSchemaProfile === 'replicated'
+        ? {
+            insertQuorum: config.clickhouseInsertQuorum,
+            insertQuorumTimeoutMs: config.clickhouseInsertQuorumTimeoutMs,
+            onQuorumLoss: config.clickhouseOnQuorumLoss === 'fail' ? 'fail' : 'degrade',
+          }
+        : undefined,
+  };
+}
+
+export function schemaProfile(config: AggregatorConfig): SchemaProfile {
+  return config.clickhouseSchemaProfile === 'replicated' ? { kind: 'replicated', cluster: config.clickhouseCluster } : { kind: 'single' };
+}
 
 export function parseAggregatorConfig(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): AggregatorConfig {
   return parseConfig(aggregatorCommand, argv, env).config;

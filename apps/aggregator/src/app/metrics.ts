@@ -63,6 +63,12 @@ export function createAggregatorMetrics(options: { processMetrics: boolean }) {
       aggregator: 'min',
       registers: [registry],
     }),
+    clickhouseDegraded: new Gauge({
+      name: 'aggregator_clickhouse_quorum_degraded',
+      help: 'Replicated ClickHouse: 1 while some pipeline has inserts acknowledged without the insert quorum (a replica is down).',
+      aggregator: 'max',
+      registers: [registry],
+    }),
   };
 }
 

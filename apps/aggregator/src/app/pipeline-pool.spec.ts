@@ -57,6 +57,11 @@ describe('PipelinePool', () => {
     expect(pool.ready()).toEqual({ ready: false, reason: 'pipeline 1: ClickHouse writes are failing' });
     pipelines[1].report({ type: 'status', live: true, ready: true });
     expect(pool.ready()).toEqual({ ready: true });
+    // Ready, with a note worth showing (writes without quorum on replicated ClickHouse).
+    pipelines[1].report({ type: 'status', live: true, ready: true, reason: 'ClickHouse writes through http://b:8123; degraded' });
+    expect(pool.ready()).toEqual({ ready: true, reason: 'pipeline 1: ClickHouse writes through http://b:8123; degraded' });
+    pipelines[1].report({ type: 'status', live: true, ready: true });
+    expect(pool.ready()).toEqual({ ready: true });
   });
 
   it('one pipeline reports no pipeline number', () => {

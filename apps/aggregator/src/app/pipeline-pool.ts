@@ -108,7 +108,12 @@ export class PipelinePool implements MetricsSource {
   /** Readiness: every pipeline is consuming and writing to ClickHouse. */
   ready(): { ready: boolean; reason?: string } {
     const notReady = this.members.find((m) => m.exitCode !== undefined || !m.status.ready);
-    if (!notReady) return { ready: true };
+    if (!notReady) {
+      // Ready but worth saying (e.g. ClickHouse writes without quorum): the first such note.
+      const noted = this.members.find((m) => m.status.reason);
+      if (!noted) return { ready: true };
+      return { ready: true, reason: this.members.length > 1 ? `pipeline ${noted.index}: ${noted.status.reason}` : noted.status.reason };
+    }
     const reason = notReady.exitCode !== undefined ? 'stopped' : (notReady.status.reason ?? 'starting');
     return { ready: false, reason: this.members.length > 1 ? `pipeline ${notReady.index}: ${reason}` : reason };
   }

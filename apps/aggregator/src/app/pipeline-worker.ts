@@ -6,11 +6,11 @@
  * several instances in one group.
  */
 import Kafka from '@confluentinc/kafka-javascript';
-import { createClickHouseClient, WindowRowWriter } from '@stream-analytics/clickhouse-sink';
+import { createClickHouseClient, WindowRowWriter, type ReplicationState } from '@stream-analytics/clickhouse-sink';
 import { baseKafkaConfig, connectClient, disconnectClient, ReliableProducer, windowingConfigOf, type Logger } from '@stream-analytics/runtime';
 import { StreamPipeline } from '@stream-analytics/stream-pipeline';
 import { aggregateTopicPublisher, clickhouseWindowStore, kafkaRecordSource, metricsObserver, producerOutput } from './adapters';
-import type { AggregatorConfig } from './config';
+import { clickhouseClientConfig, type AggregatorConfig } from './config';
 import { createAggregatorMetrics } from './metrics';
 
 /** What the pool tells a pipeline. */
@@ -61,6 +61,14 @@ export function consumerConfig(config: AggregatorConfig, workerIndex: number): K
   };
 }
 
+/** What readiness says about replicated ClickHouse when it is not fully healthy. */
+function describeReplication(state: ReplicationState): string {
+  const parts = [`ClickHouse writes through ${state.endpoint}`];
+  if (state.unavailable.length > 0) parts.push(`not in use: ${state.unavailable.join(', ')}`);
+  if (state.degraded) parts.push(`degraded since ${new Date(state.degraded.sinceMs).toISOString()}: ${state.degraded.reason}`);
+  return parts.join('; ');
+}
+
 /** Runs one pipeline until the pool says stop; resolves with the exit code. */
 export async function runPipelineWorker(
   config: AggregatorConfig,
@@ -73,10 +81,16 @@ export async function runPipelineWorker(
   let stopRequested = false;
   let pipeline: StreamPipeline | undefined;
   let wakeUp: () => void = () => undefined;
+  let replication: ReplicationState | undefined;
   const status = (): FromWorker =>
     !pipeline
       ? { type: 'status', live: true, ready: false, reason: 'connecting to Kafka' }
-      : { type: 'status', live: pipeline.isLive(), ready: pipeline.isHealthy, reason: pipeline.healthReason };
+      : {
+          type: 'status',
+          live: pipeline.isLive(),
+          ready: pipeline.isHealthy,
+          reason: [pipeline.healthReason, replication && describeReplication(replication)].filter((r) => r).join('; ') || undefined,
+        };
   channel.onMessage((message) => {
     if (message.type === 'stop') {
       stopRequested = true;
@@ -90,12 +104,14 @@ export async function runPipelineWorker(
   const statusTimer = setInterval(() => channel.post(status()), 1000);
   channel.post(status());
 
-  const clickhouse = createClickHouseClient({
-    url: config.clickhouseUrl,
-    username: config.clickhouseUser,
-    password: config.clickhousePassword,
-    database: config.clickhouseDatabase,
-  });
+  const clickhouse = createClickHouseClient(
+    clickhouseClientConfig(config, (state) => {
+      replication = state.degraded || state.unavailable.length > 0 ? state : undefined;
+      metrics.clickhouseDegraded.set(state.degraded ? 1 : 0);
+      logger.warn({ endpoint: state.endpoint, unavailable: state.unavailable, degraded: state.degraded }, state.degraded ? 'ClickHouse degraded: inserts acknowledged without quorum' : 'ClickHouse endpoint state changed');
+      channel.post(status());
+    }),
+  );
   const abort = new AbortController();
   const writer = new WindowRowWriter(clickhouse, {
     // A flush gives up after a few quick attempts; the pipeline then pauses

@@ -29,6 +29,7 @@ import {
   type WantedStates,
 } from './history.testkit';
 import { findMigrationsDir, loadMigrationFiles, type MigrationFile } from './migrations';
+import { profileStatement, type SchemaProfile } from './schema-profile';
 import { expectedDeadLetterCounts, expectedMinuteAgg } from './oracle';
 import {
   deadLetterCountsQuery,
@@ -288,5 +289,33 @@ describe('init SQL on current ClickHouse (chdb)', () => {
     expect(readDlq(w0, w0 + 2 * MINUTE)).toEqual(s.expected);
     session.query(`OPTIMIZE TABLE ${TABLES.deadLetterEvents} FINAL`);
     expect(readDlq(w0, w0 + 2 * MINUTE)).toEqual(s.expected);
+  });
+});
+
+describe('replicated profile of the init SQL on current ClickHouse (chdb)', () => {
+  // chdb has no ZooKeeper/Keeper, so Replicated tables cannot be created here;
+  // the current parser still checks every transformed statement.
+  it.each<[string, SchemaProfile & { kind: 'replicated' }]>([
+    ['per node', { kind: 'replicated' }],
+    ['ON CLUSTER', { kind: 'replicated', cluster: 'analytics' }],
+  ])('every statement parses (%s) and keeps its engine arguments', async (_name, profile) => {
+    const formatted: string[] = [];
+    for (const f of await loadMigrationFiles(findMigrationsDir(__dirname))) {
+      for (const s of f.statements) {
+        const { sql } = profileStatement(s, profile);
+        const [{ q }] = rows<{ q: string }>(`SELECT formatQuery('${sql.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}') AS q`);
+        formatted.push(q);
+      }
+    }
+    const engines = formatted.map((q) => /ENGINE = (\w+\([^)]*\))/.exec(q)?.[1]).filter((e) => e);
+    expect(engines).toEqual([
+      "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/stream_analytics/iot_window_partition_state', '{replica}', version)",
+      "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/stream_analytics/dead_letter_events', '{replica}', recorded_at)",
+      "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/stream_analytics/iot_window_state', '{replica}', row_version)",
+    ]);
+    // Every DDL statement, not the data copy of 006 (an INSERT runs once and replicates).
+    const ddl = formatted.filter((q) => !/^\s*INSERT\b/i.test(q));
+    expect(ddl.length).toBeGreaterThan(0);
+    expect(ddl.every((q) => q.includes('ON CLUSTER analytics'))).toBe(profile.cluster !== undefined);
   });
 });

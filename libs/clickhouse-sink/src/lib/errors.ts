@@ -50,6 +50,40 @@ export class WriteAbortedError extends ClickHouseSinkError {
   }
 }
 
+/**
+ * An insert was not acknowledged by the configured number of replicas
+ * (`insert_quorum`), and the configuration says not to write without it.
+ * Retryable: the rows may be on some replicas; writing them again is harmless.
+ */
+export class QuorumNotReachedError extends ClickHouseSinkError {
+  constructor(
+    readonly table: string,
+    readonly quorum: number,
+    cause: unknown,
+  ) {
+    super(
+      `Insert into ${table} was not acknowledged by ${quorum} replicas (insert_quorum=${quorum}): ${errorMessage(cause).split('\n')[0]}. ` +
+        'It is retried until enough replicas are up; with onQuorumLoss "degrade" (CLICKHOUSE_ON_QUORUM_LOSS=degrade) the replica in use acknowledges it alone.',
+      { cause, clickhouseCode: clickHouseErrorCode(cause) },
+    );
+  }
+}
+
+/**
+ * A replica that has not yet fetched every part the replication log announces
+ * (it just came back, or the only other copy is on a replica that is down). It
+ * is not used until it has: a read there could miss an acknowledged insert.
+ */
+export class ReplicaNotCaughtUpError extends ClickHouseSinkError {
+  constructor(
+    readonly url: string,
+    readonly table: string,
+    cause: unknown,
+  ) {
+    super(`Replica ${url} has not caught up with the replication log of ${table} yet: ${errorMessage(cause).split('\n')[0]}`, { cause });
+  }
+}
+
 /** A row handed to the writer cannot be represented in the table (caller bug). */
 export class RowValidationError extends ClickHouseSinkError {}
 

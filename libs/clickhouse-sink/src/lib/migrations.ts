@@ -5,6 +5,8 @@ import type { ClickHouseSinkClient } from './client';
 import { MigrationChecksumError, MigrationError } from './errors';
 import { splitSqlStatements } from './sql-split';
 import { DATABASE } from './schema';
+import { isConnectionError } from './errors';
+import { profileStatement, SINGLE_SERVER_PROFILE, validateSchemaProfile, type SchemaProfile } from './schema-profile';
 
 export interface MigrationFile {
   /** File name, e.g. `002_iot_window_partition_state.sql`; the record key. */
@@ -19,12 +21,21 @@ export interface ApplyMigrationsOptions {
   /** Bookkeeping table. Default stream_analytics.schema_migrations (tests use a scratch database). */
   migrationsTable?: { database: string; table: string };
   /** Progress callback, e.g. for logging. */
-  onFile?: (event: { name: string; action: 'applied' | 'skipped' }) => void;
+  onFile?: (event: { name: string; action: 'applied' | 'skipped'; endpoint: string }) => void;
+  /**
+   * How the files' statements are applied (default: the single-server
+   * profile, verbatim). `replicated` without a cluster applies them on every
+   * endpoint of the client (each node records its own migrations); with a
+   * cluster, once, `ON CLUSTER`.
+   */
+  profile?: SchemaProfile;
 }
 
 export interface ApplyMigrationsResult {
   applied: string[];
   skipped: string[];
+  /** Per-node replicated profile: endpoints that did not answer and were left out (they keep the schema they had). */
+  unreachable: string[];
 }
 
 export function sha256Hex(content: string): string {
@@ -85,8 +96,70 @@ export async function applyMigrations(
   dir: string,
   options: ApplyMigrationsOptions = {},
 ): Promise<ApplyMigrationsResult> {
+  const profile = options.profile ?? SINGLE_SERVER_PROFILE;
+  validateSchemaProfile(profile);
+  const replicatedTables: string[] = [];
+  const files = (await loadMigrationFiles(dir)).map((f) => ({
+    ...f,
+    statements: f.statements.map((s) => {
+      const { sql, change } = profileStatement(s, profile);
+      if (change) replicatedTables.push(change.table);
+      return sql;
+    }),
+  }));
+  if (profile.kind === 'single' || profile.cluster || client.config.urls.length === 1) {
+    const result = await applyOnNode(client, files, options);
+    if (profile.kind === 'replicated') await expectReplicatedTables(client, replicatedTables);
+    return result;
+  }
+  // Per node: the same statements on every replica (the {shard}/{replica}
+  // macros of each server make them one replicated table).
+  const combined: ApplyMigrationsResult = { applied: [], skipped: [], unreachable: [] };
+  let lastUnreachable: unknown;
+  for (const url of client.config.urls) {
+    const node = client.forEndpoint(url);
+    try {
+      const r = await applyOnNode(node, files, options);
+      await expectReplicatedTables(node, replicatedTables);
+      for (const name of r.applied) if (!combined.applied.includes(name)) combined.applied.push(name);
+      for (const name of r.skipped) if (!combined.skipped.includes(name) && !combined.applied.includes(name)) combined.skipped.push(name);
+    } catch (err) {
+      if (!isConnectionError(err)) throw err;
+      combined.unreachable.push(url);
+      lastUnreachable = err;
+    } finally {
+      await node.close();
+    }
+  }
+  if (combined.unreachable.length === client.config.urls.length) throw lastUnreachable;
+  return combined;
+}
+
+/**
+ * A table the replicated profile should have made Replicated* that exists
+ * with a plain engine (created earlier by the single-server profile) is an
+ * error: `IF NOT EXISTS` skipped it, and it would silently stay unreplicated.
+ */
+async function expectReplicatedTables(client: ClickHouseSinkClient, tables: readonly string[]): Promise<void> {
+  if (tables.length === 0) return;
+  const rows = await client.queryRows<{ t: string; engine: string }>(
+    `SELECT concat(database, '.', name) AS t, engine FROM system.tables WHERE engine NOT LIKE 'Replicated%' AND concat(database, '.', name) IN (${tables.map((t) => `'${t}'`).join(', ')})`,
+  );
+  if (rows.length > 0) {
+    throw new MigrationError(
+      'replicated profile',
+      0,
+      new Error(
+        `${rows.map((r) => `${r.t} (${r.engine})`).join(', ')} exist(s) without replication on this node; the replicated profile cannot convert an existing table ` +
+          '(create the Replicated table under a new name and move the data, or start from an empty node)',
+      ),
+    );
+  }
+}
+
+async function applyOnNode(client: ClickHouseSinkClient, files: readonly MigrationFile[], options: ApplyMigrationsOptions): Promise<ApplyMigrationsResult> {
   const { database, table } = options.migrationsTable ?? { database: DATABASE, table: 'schema_migrations' };
-  const files = await loadMigrationFiles(dir);
+  const endpoint = client.config.url;
   for (const ddl of schemaMigrationsDdl(database, table)) await client.command(ddl);
 
   const recorded = new Map<string, Set<string>>();
@@ -106,11 +179,11 @@ export async function applyMigrations(
     for (const c of checksums) if (c !== f.checksum) throw new MigrationChecksumError(f.name, c, f.checksum);
   }
 
-  const result: ApplyMigrationsResult = { applied: [], skipped: [] };
+  const result: ApplyMigrationsResult = { applied: [], skipped: [], unreachable: [] };
   for (const f of files) {
     if (recorded.has(f.name)) {
       result.skipped.push(f.name);
-      options.onFile?.({ name: f.name, action: 'skipped' });
+      options.onFile?.({ name: f.name, action: 'skipped', endpoint });
       continue;
     }
     for (let i = 0; i < f.statements.length; i++) {
@@ -124,7 +197,7 @@ export async function applyMigrations(
       { name: f.name, checksum: f.checksum, applied_at: Math.floor(Date.now() / 1000) },
     ]);
     result.applied.push(f.name);
-    options.onFile?.({ name: f.name, action: 'applied' });
+    options.onFile?.({ name: f.name, action: 'applied', endpoint });
   }
   return result;
 }

@@ -15,7 +15,8 @@ describe('ops HTTP server', () => {
       expect(notReady.status).toBe(503);
       expect(await notReady.text()).toContain('broker not reachable');
       ready = true;
-      expect((await fetch(`${base}/readyz`)).status).toBe(200);
+      const readyWithNote = await fetch(`${base}/readyz`);
+      expect([readyWithNote.status, await readyWithNote.text()]).toEqual([200, 'ready: broker not reachable\n']);
       expect((await fetch(`${base}/nope`)).status).toBe(404);
     } finally {
       await server.close();

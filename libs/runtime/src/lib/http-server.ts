@@ -17,7 +17,7 @@ export interface MetricsSource {
 export interface HealthState {
   /** Liveness: false makes /healthz fail so Kubernetes restarts the pod. */
   live(): boolean;
-  /** Readiness and, when not ready, a short reason shown in the body. */
+  /** Readiness and a short reason shown in the body (why not ready, or a note while ready, e.g. a degraded dependency). */
   ready(): { ready: boolean; reason?: string };
 }
 
@@ -43,7 +43,7 @@ export async function startOpsServer(opts: { port: number; host?: string; regist
       res.writeHead(live ? 200 : 503, { 'content-type': 'text/plain' }).end(live ? 'ok\n' : 'not live\n');
     } else if (url === '/readyz') {
       const { ready, reason } = opts.health.ready();
-      res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ready\n' : `not ready: ${reason ?? 'starting'}\n`);
+      res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? `ready${reason ? `: ${reason}` : ''}\n` : `not ready: ${reason ?? 'starting'}\n`);
     } else {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
     }

@@ -9,48 +9,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from '@stream-analytics/testing';
+import { clickhouseServerBinary, CLICKHOUSE_TEST_USERS_XML, freePort } from '@stream-analytics/testing';
 
 export interface PrivateClickHouse {
   url: string;
   dir: string;
   stop(): Promise<void>;
 }
-
-export function clickhouseServerBinary(): string | undefined {
-  const candidates = [process.env['CLICKHOUSE_SERVER_BIN'], '/usr/sbin/clickhouse-server', '/usr/bin/clickhouse-server'].filter((c): c is string => !!c);
-  return candidates.find((c) => fs.existsSync(c));
-}
-
-const USERS_XML = `<?xml version="1.0"?>
-<yandex>
-    <profiles>
-        <default>
-            <max_memory_usage>4000000000</max_memory_usage>
-        </default>
-    </profiles>
-    <users>
-        <default>
-            <password></password>
-            <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
-            <profile>default</profile>
-            <quota>default</quota>
-        </default>
-    </users>
-    <quotas>
-        <default>
-            <interval>
-                <duration>3600</duration>
-                <queries>0</queries>
-                <errors>0</errors>
-                <result_rows>0</result_rows>
-                <read_rows>0</read_rows>
-                <execution_time>0</execution_time>
-            </interval>
-        </default>
-    </quotas>
-</yandex>
-`;
 
 export async function startPrivateClickHouse(opts: { usersD: string[]; env?: Record<string, string> }): Promise<PrivateClickHouse> {
   const bin = clickhouseServerBinary();
@@ -59,7 +24,7 @@ export async function startPrivateClickHouse(opts: { usersD: string[]; env?: Rec
   const [httpPort, tcpPort] = [await freePort(), await freePort()];
   for (const sub of ['data', 'tmp', 'user_files', 'format_schemas', 'log', 'users.d']) fs.mkdirSync(path.join(dir, sub), { recursive: true });
   for (const f of opts.usersD) fs.copyFileSync(f, path.join(dir, 'users.d', path.basename(f)));
-  fs.writeFileSync(path.join(dir, 'users.xml'), USERS_XML);
+  fs.writeFileSync(path.join(dir, 'users.xml'), CLICKHOUSE_TEST_USERS_XML);
   fs.writeFileSync(
     path.join(dir, 'config.xml'),
     `<?xml version="1.0"?>

@@ -1,0 +1,183 @@
+/**
+ * The replicated profile, quorum inserts, failover and the catch-up rule on a
+ * private cluster (ZooKeeper + two ClickHouse 18.16 replicas started here, on
+ * free ports; replicas are killed with SIGKILL). Independent of the shared
+ * local stack.
+ */
+import { startReplicatedClickHouse, waitFor, type ReplicatedClickHouse } from '@stream-analytics/testing';
+import { randomInt } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createClickHouseClient, type ClickHouseConfig, type ClickHouseSinkClient } from './client';
+import { QuorumNotReachedError, ReplicaNotCaughtUpError } from './errors';
+import { applyMigrations, findMigrationsDir, loadMigrationFiles } from './migrations';
+import { readMinuteAgg } from './readers';
+import { rowVersionOf } from '@stream-analytics/windowing';
+import type { WindowPartitionRow } from './rows';
+import { WindowRowWriter } from './writer';
+
+jest.setTimeout(180_000);
+
+let cluster: ReplicatedClickHouse;
+const clients: ClickHouseSinkClient[] = [];
+const client = (config: Partial<ClickHouseConfig> = {}) => {
+  const c = createClickHouseClient({ url: cluster.urls, replication: {}, ...config });
+  clients.push(c);
+  return c;
+};
+/** Short quorum and catch-up timeouts for the tests that take replicas down. */
+const OUTAGE = { insertQuorumTimeoutMs: 2000, catchUpTimeoutMs: 2000 };
+const node = (i: number) => client({ url: cluster.replicas[i].url, replication: undefined });
+
+beforeAll(async () => {
+  cluster = await startReplicatedClickHouse();
+  const first = await applyMigrations(client(), findMigrationsDir(__dirname), { profile: { kind: 'replicated' } });
+  expect(first.unreachable).toEqual([]);
+});
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.close()));
+  await cluster?.stop();
+});
+
+async function snapshot(c: ClickHouseSinkClient, database: string): Promise<unknown> {
+  return c.queryRows(
+    `SELECT name, engine, toString(metadata_modification_time) AS mtime, create_table_query FROM system.tables WHERE database = '${database}' ORDER BY name`,
+  );
+}
+
+const MINUTE = 60_000;
+function windowRows(windowStartMs: number, version: number): WindowPartitionRow[] {
+  return [0, 1].map((p) => ({
+    windowStartMs,
+    sourcePartition: p,
+    totalEvents: version + p,
+    metricSum: version * 1.5,
+    users: [`u${p}`, `u${version}`],
+    anomalyEvents: p,
+    lateEvents: 0,
+    sourceTopic: 'replicated.test',
+    lastOffset: version,
+    isFinal: false,
+    rowVersion: rowVersionOf(version, false),
+    updatedAtMs: windowStartMs + version,
+  }));
+}
+
+describe('replicated profile on ZooKeeper + two 18.16 replicas', () => {
+  it('applies the init files per node as Replicated tables, idempotently; views unchanged; the reader contract is the same on both replicas', async () => {
+    const ch = client();
+    const dir = findMigrationsDir(__dirname);
+    const before = [await snapshot(node(0), 'stream_analytics'), await snapshot(node(1), 'stream_analytics')];
+    const second = await applyMigrations(ch, dir, { profile: { kind: 'replicated' } });
+    expect(second.applied).toEqual([]);
+    expect(second.skipped).toEqual((await loadMigrationFiles(dir)).map((f) => f.name));
+    expect([await snapshot(node(0), 'stream_analytics'), await snapshot(node(1), 'stream_analytics')]).toEqual(before);
+
+    const engines = await node(1).queryRows<{ name: string; engine: string }>(`SELECT name, engine FROM system.tables WHERE database = 'stream_analytics' ORDER BY name`);
+    expect(engines).toEqual([
+      { name: 'dead_letter_events', engine: 'ReplicatedReplacingMergeTree' },
+      { name: 'iot_minute_agg', engine: 'View' },
+      { name: 'iot_minute_dead_letters', engine: 'View' },
+      { name: 'iot_window_partition_state', engine: 'ReplicatedReplacingMergeTree' },
+      { name: 'iot_window_state', engine: 'ReplicatedReplacingMergeTree' },
+      { name: 'schema_migrations', engine: 'ReplacingMergeTree' },
+    ]);
+    const replicas = await node(0).queryRows<{ table: string; zookeeper_path: string; replica_name: string; total_replicas: number | string }>(
+      `SELECT table, zookeeper_path, replica_name, total_replicas FROM system.replicas WHERE database = 'stream_analytics' ORDER BY table`,
+    );
+    expect(replicas.map((r) => [r.table, r.zookeeper_path, r.replica_name, Number(r.total_replicas)])).toEqual([
+      ['dead_letter_events', '/clickhouse/tables/01/stream_analytics/dead_letter_events', 'replica1', 2],
+      ['iot_window_partition_state', '/clickhouse/tables/01/stream_analytics/iot_window_partition_state', 'replica1', 2],
+      ['iot_window_state', '/clickhouse/tables/01/stream_analytics/iot_window_state', 'replica1', 2],
+    ]);
+
+    const w = Date.UTC(1990, 0, 1) + randomInt(0, 1_000_000) * MINUTE;
+    await new WindowRowWriter(ch).writeWindowRows([...windowRows(w, 5), ...windowRows(w, 3)]);
+    const [a, b] = [await readMinuteAgg(node(0), w, w + MINUTE), await readMinuteAgg(node(1), w, w + MINUTE)];
+    expect(a).toHaveLength(1);
+    expect(a[0]).toMatchObject({ totalEvents: 11, uniqueUsers: 3, sourcePartitions: 2 });
+    expect(b).toEqual(a); // quorum 2: acknowledged means on both
+  });
+
+  it('applies ON CLUSTER through one node when a cluster is configured, including tables only a new file defines', async () => {
+    const db = `scratch_${randomInt(1e9)}`;
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'replicated-profile-'));
+    try {
+      for (const f of await loadMigrationFiles(findMigrationsDir(__dirname))) writeFileSync(path.join(dir, f.name), readFileSync(f.path, 'utf8').replace(/stream_analytics/g, db));
+      writeFileSync(path.join(dir, '900_later.sql'), `CREATE TABLE IF NOT EXISTS ${db}.added_later\n(\n    k UInt64,\n    v UInt64\n)\nENGINE = ReplacingMergeTree(v)\nORDER BY k;\n`);
+      const options = { profile: { kind: 'replicated', cluster: cluster.clusterName } as const, migrationsTable: { database: db, table: 'schema_migrations' } };
+      await applyMigrations(node(0), dir, options);
+      const before = await snapshot(node(1), db);
+      await applyMigrations(node(0), dir, options);
+      expect(await snapshot(node(1), db)).toEqual(before);
+      const engines = await node(1).queryRows<{ name: string; engine: string }>(`SELECT name, engine FROM system.tables WHERE database = '${db}' AND name != 'schema_migrations' ORDER BY name`);
+      expect(engines.map((e) => e.engine)).toEqual(['ReplicatedReplacingMergeTree', 'ReplicatedReplacingMergeTree', 'View', 'View', 'ReplicatedReplacingMergeTree', 'ReplicatedReplacingMergeTree']);
+      expect(engines[0].name).toBe('added_later');
+    } finally {
+      await node(0).command(`DROP DATABASE IF EXISTS ${db} ON CLUSTER ${cluster.clusterName}`);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses to treat a table created without replication as replicated', async () => {
+    const db = `scratch_${randomInt(1e9)}`;
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'replicated-profile-'));
+    try {
+      writeFileSync(path.join(dir, '001.sql'), `CREATE DATABASE IF NOT EXISTS ${db};\nCREATE TABLE IF NOT EXISTS ${db}.t (k UInt64) ENGINE = MergeTree ORDER BY k;\n`);
+      const migrationsTable = { database: db, table: 'schema_migrations' };
+      await applyMigrations(node(0), dir, { migrationsTable });
+      await expect(applyMigrations(node(0), path.join(dir), { migrationsTable, profile: { kind: 'replicated' } })).rejects.toThrow(/exist\(s\) without replication/);
+    } finally {
+      await node(0).command(`DROP DATABASE IF EXISTS ${db}`);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('with a replica down: a quorum-only client fails clearly, a degrading one writes through the other and says so; the replica catches up by itself', async () => {
+    const w = Date.UTC(1991, 0, 1) + randomInt(0, 1_000_000) * MINUTE;
+    await cluster.replicas[1].kill();
+    try {
+      const strict = client({ url: cluster.replicas[0].url, replication: { onQuorumLoss: 'fail', insertQuorumTimeoutMs: 2000 } });
+      const err = await strict.insertJsonEachRow('stream_analytics.iot_window_state', [{ window_start: w / 1000, source_topic: 'replicated.test', source_partition: 9, last_offset: 1, row_version: 2 }]).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(QuorumNotReachedError);
+      expect((err as Error).message).toMatch(/not acknowledged by 2 replicas/);
+
+      const states: unknown[] = [];
+      const ch = client({ replication: OUTAGE, onReplicationStateChange: (s) => states.push(s) });
+      await new WindowRowWriter(ch).writeWindowRows(windowRows(w, 7));
+      expect(ch.replicationState()).toMatchObject({ endpoint: cluster.replicas[0].url, degraded: { reason: expect.stringMatching(/insert quorum 2 not reachable/) } });
+      expect(states.length).toBeGreaterThan(0);
+      expect((await readMinuteAgg(ch, w, w + MINUTE))[0]).toMatchObject({ totalEvents: 15 });
+    } finally {
+      await cluster.replicas[1].start();
+    }
+    const back = node(1);
+    await waitFor('the restarted replica has the rows written while it was down', async () => (await readMinuteAgg(back, w, w + MINUTE))[0]?.totalEvents === 15, 60_000);
+  });
+
+  it('never reads from a replica that misses an acknowledged insert: it waits until the replica caught up', async () => {
+    const w = Date.UTC(1992, 0, 1) + randomInt(0, 1_000_000) * MINUTE;
+    const [r1, r2] = cluster.replicas;
+    await r2.kill();
+    const writer = client({ replication: OUTAGE });
+    await new WindowRowWriter(writer).writeWindowRows(windowRows(w, 9)); // degraded: on replica1 only
+    await r1.kill();
+    await r2.start();
+    const reader = client({ url: `${r2.url},${r1.url}`, replication: OUTAGE });
+    try {
+      const states: string[][] = [];
+      const probe = client({ url: r2.url, replication: OUTAGE, onReplicationStateChange: (st) => states.push(st.unavailable) });
+      await expect(readMinuteAgg(probe, w, w + MINUTE)).rejects.toBeInstanceOf(ReplicaNotCaughtUpError);
+      expect(states).toEqual([[r2.url]]);
+      // r2 answers but is behind (the parts are only on r1), r1 does not answer: no read at all.
+      await expect(readMinuteAgg(reader, w, w + MINUTE)).rejects.toThrow();
+      expect(reader.replicationState().unavailable.sort()).toEqual([r1.url, r2.url].sort());
+      expect(await node(1).queryRows(`SELECT count() AS n FROM stream_analytics.iot_window_state WHERE window_start = toDateTime(${w / 1000})`)).toEqual([{ n: '0' }]);
+    } finally {
+      await r1.start();
+    }
+    await waitFor('a replica that holds every acknowledged insert serves the rows', async () => (await readMinuteAgg(reader, w, w + MINUTE).catch(() => []))[0]?.totalEvents === 19, 60_000);
+  });
+});
+
