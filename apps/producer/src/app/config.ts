@@ -44,7 +44,7 @@ export const PRODUCER_SPEC = {
     },
     outOfOrderFraction: fractionOption('PRODUCER_OUT_OF_ORDER_FRACTION', 'Fraction of events whose event time is moved back by up to --max-out-of-order-ms.'),
     maxOutOfOrderMs: { type: 'integer', env: 'PRODUCER_MAX_OUT_OF_ORDER_MS', default: GENERATOR_DEFAULTS.maxOutOfOrderMs, min: 1, description: 'Largest out-of-order shift; keep it below the aggregator\u2019s bounded out-of-orderness (10 s).' },
-    lateFraction: fractionOption('PRODUCER_LATE_FRACTION', 'Fraction of events that are 2-5 minutes old (beyond the allowed lateness).'),
+    lateFraction: fractionOption('PRODUCER_LATE_FRACTION', 'Fraction of events that are 2-5 minutes old (late: counted in their already final windows).'),
     deliveryReports: {
       type: 'string',
       env: 'PRODUCER_DELIVERY_REPORTS',
