@@ -5,3 +5,4 @@ export * from './lib/kafka-config';
 export * from './lib/shutdown';
 export * from './lib/topics';
 export * from './lib/kafka-clients';
+export * from './lib/mqtt';

@@ -3,3 +3,4 @@ export * from './lib/kafka';
 export * from './lib/apps';
 export * from './lib/oracle';
 export * from './lib/wait';
+export * from './lib/mosquitto';
