@@ -1,0 +1,87 @@
+/**
+ * MQTT ingress against a real Mosquitto (private, on a free port) and the
+ * real Kafka broker: a device fleet publishes a seeded dataset, and the raw
+ * topic and the DLQ are compared with it byte for byte.
+ */
+import { generateEvents, type GeneratedRecord } from '@stream-analytics/event-schema';
+import { createTestTopic, deleteTopic, getTestEndpoints, readTopic, startMosquitto, type PrivateMosquitto } from '@stream-analytics/testing';
+import { expectDeadLetters, expectRawExactlyOnce, publishFleet, startGateway, topicRoot, waitForMetric } from './testing/harness';
+
+jest.setTimeout(240000);
+
+const RAW_PARTITIONS = 24;
+const DLQ_PARTITIONS = 6;
+let brokers: string;
+let mosquitto: PrivateMosquitto;
+const topics: string[] = [];
+
+beforeAll(async () => {
+  brokers = (await getTestEndpoints()).kafkaBrokers;
+  mosquitto = await startMosquitto();
+});
+afterAll(async () => {
+  await mosquitto?.stop();
+  for (const t of topics) await deleteTopic(brokers, t).catch(() => undefined);
+});
+
+async function topicPair(name: string) {
+  const raw = await createTestTopic(brokers, { prefix: `gw.${name}.raw`, partitions: RAW_PARTITIONS });
+  const dlq = await createTestTopic(brokers, { prefix: `gw.${name}.dlq`, partitions: DLQ_PARTITIONS });
+  topics.push(raw, dlq);
+  return { raw, dlq };
+}
+
+function dataset(count: number, seed: number): GeneratedRecord[] {
+  return [
+    ...generateEvents({ seed, count, devices: 100, users: 50, startTimeMs: Date.parse('2026-11-24T09:00:00Z'), ratePerSec: 2000, faults: { invalidFraction: 0.01 } }),
+  ];
+}
+
+describe('MQTT ingress', () => {
+  it('100 devices, 100,000 events: every valid event on the raw topic exactly once, bytes intact, keyed and ordered per device; every invalid one in the DLQ with its reason', async () => {
+    const { raw, dlq } = await topicPair('fleet');
+    const root = topicRoot();
+    const records = dataset(100_000, 14);
+    const valid = records.filter((r) => r.reason === undefined);
+    const invalid = records.filter((r) => r.reason !== undefined);
+    expect(invalid.length).toBeGreaterThan(500);
+    const gw = await startGateway({ brokers, rawTopic: raw, dlqTopic: dlq, mqttUrl: mosquitto.url, mqttTopic: `${root}/+/telemetry` });
+    const t0 = Date.now();
+    await publishFleet(mosquitto.url, root, records);
+    await waitForMetric(gw, 'ingest_gateway_acknowledged_total', records.length);
+    const elapsed = (Date.now() - t0) / 1000;
+    process.stderr.write(`[ingest-gateway] 100,000 MQTT messages published and acknowledged in ${elapsed.toFixed(1)} s\n`);
+    expect(await gw.metric('ingest_gateway_received_events_total')).toBe(records.length);
+    expect(await gw.metric('ingest_gateway_accepted_events_total')).toBe(valid.length);
+    expect(await gw.metric('ingest_gateway_rejected_events_total')).toBe(invalid.length);
+    gw.app.child.kill('SIGTERM');
+    const exit = await gw.app.exited;
+    expect(exit.code).toBe(0);
+    const [rawMessages, dlqMessages] = await Promise.all([readTopic(brokers, raw, { partitions: RAW_PARTITIONS }), readTopic(brokers, dlq, { partitions: DLQ_PARTITIONS })]);
+    expectRawExactlyOnce(rawMessages, valid);
+    expectDeadLetters(dlqMessages, invalid, root);
+  });
+
+  it('splits array and NDJSON payloads into events and acknowledges the message once all are in Kafka', async () => {
+    const { raw, dlq } = await topicPair('batch');
+    const root = topicRoot();
+    const records = dataset(600, 15).filter((r) => r.reason === undefined);
+    const gw = await startGateway({ brokers, rawTopic: raw, dlqTopic: dlq, mqttUrl: mosquitto.url, mqttTopic: `${root}/+/telemetry`, args: ['--mqtt-protocol-version', '4'] });
+    const mqtt = await import('mqtt');
+    const client = await mqtt.connectAsync(mosquitto.url, { clientId: `batch-${root}` });
+    const arrays = records.slice(0, 300);
+    const ndjson = records.slice(300);
+    for (let i = 0; i < arrays.length; i += 100) {
+      await client.publishAsync(`${root}/fleet/telemetry`, Buffer.from(`[${arrays.slice(i, i + 100).map((r) => r.value.toString()).join(',')}]`), { qos: 1 });
+    }
+    for (let i = 0; i < ndjson.length; i += 100) {
+      await client.publishAsync(`${root}/fleet/telemetry`, Buffer.from(ndjson.slice(i, i + 100).map((r) => r.value.toString()).join('\n') + '\n'), { qos: 1 });
+    }
+    await client.endAsync();
+    await waitForMetric(gw, 'ingest_gateway_acknowledged_total', 6);
+    expect(await gw.metric('ingest_gateway_accepted_events_total')).toBe(records.length);
+    gw.app.child.kill('SIGTERM');
+    expect((await gw.app.exited).code).toBe(0);
+    expectRawExactlyOnce(await readTopic(brokers, raw, { partitions: RAW_PARTITIONS }), records);
+  });
+});
