@@ -18,6 +18,8 @@ export class GatewayCounters {
   /** Messages/requests not acknowledged because a record failed (MQTT: redelivered; HTTP: 503). */
   readonly unacknowledged: Record<Transport, number> = { mqtt: 0, http: 0 };
   deliveryFailures = 0;
+  /** Times MQTT reading paused because --mqtt-receive-maximum messages waited for Kafka. */
+  mqttPauses = 0;
   readonly httpResponses = new Map<number, number>();
 
   reject(transport: Transport, reason: string): void {
@@ -74,6 +76,12 @@ export function createMetrics(inFlight: InFlight, kafkaAvailable: () => boolean)
     () => TRANSPORTS.flatMap((t) => [...c.rejected[t]].map(([reason, n]): [string[], number] => [[t, reason], n])),
   );
   counterFrom('ingest_gateway_delivery_failures_total', 'Kafka records that failed after librdkafka\u2019s retries.', [], () => [[[], c.deliveryFailures]]);
+  counterFrom(
+    'ingest_gateway_mqtt_read_pauses_total',
+    'Times MQTT reading paused because --mqtt-receive-maximum messages waited for Kafka (the broker keeps the rest).',
+    [],
+    () => [[[], c.mqttPauses]],
+  );
   counterFrom('ingest_gateway_http_responses_total', 'HTTP responses of /v1/events by status code.', ['code'], () => [...c.httpResponses].map(([code, n]): [string[], number] => [[String(code)], n]));
   new Gauge({ name: 'ingest_gateway_in_flight_events', help: 'Events handed to Kafka and not yet acknowledged.', registers: [registry], collect() { this.set(inFlight.events); } });
   new Gauge({ name: 'ingest_gateway_in_flight_bytes', help: 'Bytes handed to Kafka and not yet acknowledged.', registers: [registry], collect() { this.set(inFlight.bytes); } });

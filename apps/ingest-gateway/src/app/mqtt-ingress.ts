@@ -11,7 +11,15 @@
  * without writing a PUBACK (its "handler failed" path), and the gateway
  * writes the PUBACK itself when the message's last record is acknowledged.
  * The broker's in-flight window (MQTT 5 Receive Maximum, else the broker's
- * max_inflight_messages) bounds how many messages wait at once.
+ * max_inflight_messages) should bound how many messages wait at once; the
+ * gateway does not rely on it (Mosquitto 2.0.11 sends far beyond it once
+ * PUBACKs flow). When --mqtt-receive-maximum messages wait, the gateway
+ * holds MQTT.js's callback of the last one: MQTT.js stops reading, TCP flow
+ * control stops the broker, which keeps the rest. Reading resumes when half
+ * the window is acknowledged. While reading is held, a PINGRESP is not read
+ * either: a Kafka outage longer than the keepalive (--mqtt-keepalive) makes
+ * MQTT.js reconnect, and the broker then redelivers the waiting window
+ * (duplicates once Kafka is back).
  *
  * A PUBACK belongs to the connection the PUBLISH came on: after a reconnect
  * the broker redelivers every unacknowledged message (persistent session), so
@@ -42,6 +50,10 @@ export class MqttIngress {
   private generation = 0;
   private draining = false;
   private reconnectScheduled = false;
+  /** Messages handed to Kafka and not yet acknowledged (or failed). */
+  private waiting = 0;
+  /** MQTT.js's callback held while the window is full (reading paused). */
+  private held: (() => void) | undefined;
   droppedAcks = 0;
 
   constructor(
@@ -62,7 +74,7 @@ export class MqttIngress {
       clean: false,
       protocolVersion: v5 ? 5 : 4,
       ...(v5 ? { properties: { sessionExpiryInterval: this.cfg.mqttSessionExpiry, receiveMaximum: this.cfg.mqttReceiveMaximum } } : {}),
-      keepalive: 30,
+      keepalive: this.cfg.mqttKeepalive,
       resubscribe: true,
     };
     const conn = mqttConnectionOf(this.cfg.mqttUrl, this.cfg);
@@ -95,6 +107,7 @@ export class MqttIngress {
     const generation = this.generation;
     const messageId = packet.messageId;
     const needsAck = packet.qos > 0 && messageId !== undefined;
+    if (needsAck) this.waiting++;
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
     const ingest = new Ingest(receivedAtMs, (outcome) => this.onComplete(outcome, generation, needsAck ? messageId : undefined));
     const { items } = splitPayload(payload);
@@ -105,10 +118,24 @@ export class MqttIngress {
     counters.accepted.mqtt += items.length - rejected.length;
     for (const r of rejected) counters.reject('mqtt', r.reason);
     ingest.seal();
+    if (needsAck && this.waiting >= this.cfg.mqttReceiveMaximum && !ingest.isComplete) {
+      this.metrics.counters.mqttPauses++;
+      this.held = () => callback(ACK_DEFERRED);
+      return;
+    }
     callback(needsAck ? ACK_DEFERRED : undefined);
   }
 
   private onComplete(outcome: IngestOutcome, generation: number, messageId: number | undefined): void {
+    try {
+      this.acknowledge(outcome, generation, messageId);
+    } finally {
+      // After this message's PUBACK is written: settling may reconnect.
+      if (messageId !== undefined) this.settleWaiting();
+    }
+  }
+
+  private acknowledge(outcome: IngestOutcome, generation: number, messageId: number | undefined): void {
     const counters = this.metrics.counters;
     if (outcome.failed > 0) {
       counters.unacknowledged.mqtt++;
@@ -132,6 +159,15 @@ export class MqttIngress {
     this.metrics.observeAck('mqtt', outcome.latencyMs / 1000);
   }
 
+  private settleWaiting(): void {
+    this.waiting--;
+    if (this.held && this.waiting <= this.cfg.mqttReceiveMaximum / 2) {
+      const resume = this.held;
+      this.held = undefined;
+      resume();
+    }
+  }
+
   private scheduleReconnect(): void {
     if (this.reconnectScheduled || this.draining || !this.client) return;
     this.reconnectScheduled = true;
@@ -142,6 +178,9 @@ export class MqttIngress {
   /** Stops taking messages; in-flight ones are still acknowledged until stop(). */
   beginDrain(): void {
     this.draining = true;
+    const resume = this.held;
+    this.held = undefined;
+    resume?.();
   }
 
   async stop(): Promise<void> {

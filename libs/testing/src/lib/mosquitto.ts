@@ -3,10 +3,12 @@
  * binary), on a free loopback port with its own configuration, so a test may
  * stop, kill or reconfigure it without touching the machine's broker on 1883.
  *
- * The configuration lifts Mosquitto's per-client queue and in-flight limits
- * (max_queued_messages 1000, max_inflight_messages 20 by default): with the
- * defaults a QoS 1 subscriber that falls behind, or is away, loses messages
- * beyond 1000 at the broker, which would make a no-loss test meaningless.
+ * The configuration lifts Mosquitto's per-client queue limit
+ * (max_queued_messages, 1000 by default): with the default a QoS 1
+ * subscriber that falls behind, or is away, loses messages beyond 1000 at
+ * the broker, which would make a no-loss test meaningless. The in-flight
+ * window stays the broker's default (20) for MQTT 3.1.1 clients and the
+ * client's Receive Maximum for MQTT 5 clients.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -61,7 +63,6 @@ export async function startMosquitto(opts: { extraConfig?: string[] } = {}): Pro
       'allow_anonymous true',
       'persistence false',
       'max_queued_messages 0',
-      'max_inflight_messages 0',
       'log_dest stderr',
       'log_type error',
       'log_type warning',
