@@ -7,29 +7,18 @@
  * flight at the kill (the MQTT receive window).
  */
 import { generateEvents } from '@stream-analytics/event-schema';
-import { createTestTopic, deleteTopic, endOffsets, getTestEndpoints, readTopic, startMosquitto, waitFor, type PrivateMosquitto } from '@stream-analytics/testing';
-import { publishFleet, startGateway, topicRoot, waitForMetric } from './testing/harness';
+import { endOffsets, readTopic, waitFor } from '@stream-analytics/testing';
+import { publishFleet, startGateway, topicRoot, useTestBed, waitForMetric } from './testing/harness';
 
 jest.setTimeout(240000);
 
 const RECEIVE_MAXIMUM = 500;
-let brokers: string;
-let mosquitto: PrivateMosquitto;
-const topics: string[] = [];
-
-beforeAll(async () => {
-  brokers = (await getTestEndpoints()).kafkaBrokers;
-  mosquitto = await startMosquitto();
-});
-afterAll(async () => {
-  await mosquitto?.stop();
-  for (const t of topics) await deleteTopic(brokers, t).catch(() => undefined);
-});
+const bed = useTestBed();
 
 it('loses no event through kill -9 and a restart; duplicates are counted and bounded by the receive window', async () => {
-  const raw = await createTestTopic(brokers, { prefix: 'gw.crash.raw', partitions: 12 });
-  const dlq = await createTestTopic(brokers, { prefix: 'gw.crash.dlq', partitions: 2 });
-  topics.push(raw, dlq);
+  const { raw, dlq } = await bed.topicPair('crash', 12);
+  const brokers = bed.brokers;
+  const mosquitto = bed.mosquitto;
   const root = topicRoot();
   const records = [...generateEvents({ seed: 99, count: 40_000, devices: 100, users: 50, startTimeMs: Date.parse('2026-11-24T09:00:00Z'), ratePerSec: 2000 })];
   const gatewayOptions = {

@@ -11,8 +11,8 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { generateEvents, type GeneratedRecord } from '@stream-analytics/event-schema';
-import { createTestTopic, deleteTopic, getTestEndpoints, readTopic, startMosquitto, waitFor, workspaceRoot, type PrivateMosquitto } from '@stream-analytics/testing';
-import { publishFleet, startGateway, topicRoot, type GatewayRun } from './testing/harness';
+import { readTopic, waitFor, workspaceRoot } from '@stream-analytics/testing';
+import { publishFleet, startGateway, topicRoot, useTestBed, type GatewayRun } from './testing/harness';
 
 jest.setTimeout(300000);
 
@@ -21,18 +21,7 @@ if (process.env['STACK_CONTROL'] !== '1') console.warn('Kafka outage test skippe
 
 const OUTAGE_MS = 20000;
 const RECEIVE_MAXIMUM = 1000;
-let brokers: string;
-let mosquitto: PrivateMosquitto;
-const topics: string[] = [];
-
-beforeAll(async () => {
-  brokers = (await getTestEndpoints()).kafkaBrokers;
-  mosquitto = await startMosquitto();
-});
-afterAll(async () => {
-  await mosquitto?.stop();
-  for (const t of topics) await deleteTopic(brokers, t).catch(() => undefined);
-});
+const bed = useTestBed();
 
 const stack = (...args: string[]) => execFileSync(process.execPath, [path.join(workspaceRoot(), 'tools/stack/stack.mjs'), ...args], { stdio: ['ignore', 'inherit', 'inherit'] });
 
@@ -67,9 +56,9 @@ async function httpClient(gw: GatewayRun, records: GeneratedRecord[], ratePerSec
 }
 
 outageIt('loses nothing through a 20 s Kafka outage: MQTT waits, HTTP answers 503 with Retry-After, memory stays bounded', async () => {
-  const raw = await createTestTopic(brokers, { prefix: 'gw.outage.raw', partitions: 12 });
-  const dlq = await createTestTopic(brokers, { prefix: 'gw.outage.dlq', partitions: 2 });
-  topics.push(raw, dlq);
+  const { raw, dlq } = await bed.topicPair('outage', 12);
+  const brokers = bed.brokers;
+  const mosquitto = bed.mosquitto;
   const root = topicRoot();
   const start = Date.parse('2026-11-24T09:00:00Z');
   const mqttRecords = [...generateEvents({ seed: 31, count: 80_000, devices: 100, users: 50, startTimeMs: start, ratePerSec: 2000 })];
@@ -129,7 +118,6 @@ outageIt('loses nothing through a 20 s Kafka outage: MQTT waits, HTTP answers 50
     `[ingest-gateway] Kafka outage ${OUTAGE_MS / 1000} s: ${valid.length} events, ${missing} missing, ${duplicates} duplicates; HTTP 503 answers ${stats.status503} (${status503During} during the outage); ` +
       `max in flight ${maxInFlight} events; RSS ${Math.round(rssBefore / 2 ** 20)} MiB before, max ${Math.round(maxRss / 2 ** 20)} MiB\n`,
   );
-  if (process.env['GATEWAY_TEST_LOG']) fs.writeFileSync(process.env['GATEWAY_TEST_LOG'], gw.app.stdout() + gw.app.stderr());
   expect(missing).toBe(0);
   expect(counts.size).toBe(valid.length);
   expect(status503During).toBeGreaterThan(0);

@@ -4,32 +4,15 @@
  * topic and the DLQ are compared with it byte for byte.
  */
 import { generateEvents, type GeneratedRecord } from '@stream-analytics/event-schema';
-import { createTestTopic, deleteTopic, getTestEndpoints, readTopic, startMosquitto, type PrivateMosquitto } from '@stream-analytics/testing';
-import { expectDeadLetters, expectRawExactlyOnce, publishFleet, startGateway, topicRoot, waitForMetric } from './testing/harness';
+import { readTopic } from '@stream-analytics/testing';
+import { expectDeadLetters, expectRawExactlyOnce, publishFleet, startGateway, topicRoot, useTestBed, waitForMetric } from './testing/harness';
 
 jest.setTimeout(240000);
 
 const RAW_PARTITIONS = 24;
 const DLQ_PARTITIONS = 6;
-let brokers: string;
-let mosquitto: PrivateMosquitto;
-const topics: string[] = [];
-
-beforeAll(async () => {
-  brokers = (await getTestEndpoints()).kafkaBrokers;
-  mosquitto = await startMosquitto();
-});
-afterAll(async () => {
-  await mosquitto?.stop();
-  for (const t of topics) await deleteTopic(brokers, t).catch(() => undefined);
-});
-
-async function topicPair(name: string) {
-  const raw = await createTestTopic(brokers, { prefix: `gw.${name}.raw`, partitions: RAW_PARTITIONS });
-  const dlq = await createTestTopic(brokers, { prefix: `gw.${name}.dlq`, partitions: DLQ_PARTITIONS });
-  topics.push(raw, dlq);
-  return { raw, dlq };
-}
+const bed = useTestBed();
+const topicPair = (name: string) => bed.topicPair(name, RAW_PARTITIONS, DLQ_PARTITIONS);
 
 function dataset(count: number, seed: number): GeneratedRecord[] {
   return [
@@ -45,9 +28,9 @@ describe('MQTT ingress', () => {
     const valid = records.filter((r) => r.reason === undefined);
     const invalid = records.filter((r) => r.reason !== undefined);
     expect(invalid.length).toBeGreaterThan(500);
-    const gw = await startGateway({ brokers, rawTopic: raw, dlqTopic: dlq, mqttUrl: mosquitto.url, mqttTopic: `${root}/+/telemetry` });
+    const gw = await startGateway({ brokers: bed.brokers, rawTopic: raw, dlqTopic: dlq, mqttUrl: bed.mosquitto.url, mqttTopic: `${root}/+/telemetry` });
     const t0 = Date.now();
-    await publishFleet(mosquitto.url, root, records);
+    await publishFleet(bed.mosquitto.url, root, records);
     await waitForMetric(gw, 'ingest_gateway_acknowledged_total', records.length);
     const elapsed = (Date.now() - t0) / 1000;
     process.stderr.write(`[ingest-gateway] 100,000 MQTT messages published and acknowledged in ${elapsed.toFixed(1)} s\n`);
@@ -57,7 +40,7 @@ describe('MQTT ingress', () => {
     gw.app.child.kill('SIGTERM');
     const exit = await gw.app.exited;
     expect(exit.code).toBe(0);
-    const [rawMessages, dlqMessages] = await Promise.all([readTopic(brokers, raw, { partitions: RAW_PARTITIONS }), readTopic(brokers, dlq, { partitions: DLQ_PARTITIONS })]);
+    const [rawMessages, dlqMessages] = await Promise.all([readTopic(bed.brokers, raw, { partitions: RAW_PARTITIONS }), readTopic(bed.brokers, dlq, { partitions: DLQ_PARTITIONS })]);
     expectRawExactlyOnce(rawMessages, valid);
     expectDeadLetters(dlqMessages, invalid, root);
   });
@@ -66,9 +49,9 @@ describe('MQTT ingress', () => {
     const { raw, dlq } = await topicPair('batch');
     const root = topicRoot();
     const records = dataset(600, 15).filter((r) => r.reason === undefined);
-    const gw = await startGateway({ brokers, rawTopic: raw, dlqTopic: dlq, mqttUrl: mosquitto.url, mqttTopic: `${root}/+/telemetry`, args: ['--mqtt-protocol-version', '4'] });
+    const gw = await startGateway({ brokers: bed.brokers, rawTopic: raw, dlqTopic: dlq, mqttUrl: bed.mosquitto.url, mqttTopic: `${root}/+/telemetry`, args: ['--mqtt-protocol-version', '4'] });
     const mqtt = await import('mqtt');
-    const client = await mqtt.connectAsync(mosquitto.url, { clientId: `batch-${root}` });
+    const client = await mqtt.connectAsync(bed.mosquitto.url, { clientId: `batch-${root}` });
     const arrays = records.slice(0, 300);
     const ndjson = records.slice(300);
     for (let i = 0; i < arrays.length; i += 100) {
@@ -82,6 +65,6 @@ describe('MQTT ingress', () => {
     expect(await gw.metric('ingest_gateway_accepted_events_total')).toBe(records.length);
     gw.app.child.kill('SIGTERM');
     expect((await gw.app.exited).code).toBe(0);
-    expectRawExactlyOnce(await readTopic(brokers, raw, { partitions: RAW_PARTITIONS }), records);
+    expectRawExactlyOnce(await readTopic(bed.brokers, raw, { partitions: RAW_PARTITIONS }), records);
   });
 });

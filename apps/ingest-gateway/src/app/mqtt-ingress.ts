@@ -78,11 +78,12 @@ export class MqttIngress {
       resubscribe: true,
     };
     const conn = mqttConnectionOf(this.cfg.mqttUrl, this.cfg);
-    const client = await connectMqtt(conn, options, Math.round(this.cfg.mqttConnectTimeout * 1000));
-    this.client = client;
-    client.handleMessage = (packet, callback) => this.onPublish(packet, callback);
-    client.on('close', () => {
-      this.generation++;
+    const client = await connectMqtt(conn, options, Math.round(this.cfg.mqttConnectTimeout * 1000), (c) => {
+      this.client = c;
+      c.handleMessage = (packet, callback) => this.onPublish(packet, callback);
+      c.on('close', () => {
+        this.generation++;
+      });
     });
     client.on('connect', (connack) => {
       this.reconnectScheduled = false;

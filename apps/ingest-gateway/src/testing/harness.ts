@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { DLQ_HEADERS, type GeneratedRecord } from '@stream-analytics/event-schema';
-import { freePort, scrapeMetric, startApp, waitFor, type AppRun, type ConsumedMessage } from '@stream-analytics/testing';
+import { createTestTopic, deleteTopic, freePort, getTestEndpoints, scrapeMetric, startApp, startMosquitto, waitFor, type AppRun, type ConsumedMessage, type PrivateMosquitto } from '@stream-analytics/testing';
 
 export interface GatewayRun {
   app: AppRun;
@@ -52,6 +52,9 @@ export async function startGateway(o: GatewayOptions): Promise<GatewayRun> {
     ],
     o.env ?? {},
   );
+  // GATEWAY_TEST_LOG_DIR=<dir> keeps each gateway's output for a post-mortem.
+  const logDir = process.env['GATEWAY_TEST_LOG_DIR'];
+  if (logDir) void app.exited.then(({ stdout, stderr }) => fs.writeFileSync(path.join(logDir, `gateway-${app.child.pid}.log`), stdout + stderr));
   await app.waitForOutput(/"msg":"started"/, 60000);
   return { app, httpPort, metricsPort, url: `http://127.0.0.1:${httpPort}/v1/events`, metric: (name) => scrapeMetric(metricsPort, name) };
 }
@@ -168,4 +171,33 @@ export function expectDeadLetters(messages: ConsumedMessage[], invalid: readonly
 
 export async function waitForMetric(run: GatewayRun, name: string, atLeast: number, timeoutMs = 120000): Promise<void> {
   await waitFor(`${name} >= ${atLeast}`, async () => (await run.metric(name)) >= atLeast, timeoutMs, 200);
+}
+
+export interface TestBed {
+  brokers: string;
+  mosquitto: PrivateMosquitto;
+  /** A unique raw topic and DLQ, deleted after the file's tests. */
+  topicPair(name: string, rawPartitions: number, dlqPartitions?: number): Promise<{ raw: string; dlq: string }>;
+}
+
+/** Registers beforeAll/afterAll: the test endpoints, a private Mosquitto, and topic cleanup. */
+export function useTestBed(): TestBed {
+  const topics: string[] = [];
+  const bed = {
+    topicPair: async (name: string, rawPartitions: number, dlqPartitions = 2) => {
+      const raw = await createTestTopic(bed.brokers, { prefix: `gw.${name}.raw`, partitions: rawPartitions });
+      const dlq = await createTestTopic(bed.brokers, { prefix: `gw.${name}.dlq`, partitions: dlqPartitions });
+      topics.push(raw, dlq);
+      return { raw, dlq };
+    },
+  } as TestBed;
+  beforeAll(async () => {
+    bed.brokers = (await getTestEndpoints()).kafkaBrokers;
+    bed.mosquitto = await startMosquitto();
+  });
+  afterAll(async () => {
+    await bed.mosquitto?.stop();
+    for (const t of topics) await deleteTopic(bed.brokers, t).catch(() => undefined);
+  });
+  return bed;
 }

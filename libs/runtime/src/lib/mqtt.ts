@@ -76,9 +76,15 @@ export function redactUrl(url: string): string {
  * Connects and resolves on the first CONNACK; rejects with a readable error
  * if none came within `timeoutMs` (the client is ended then). After that the
  * client reconnects by itself (reconnectPeriod).
+ *
+ * `prepare` runs before the first packet is read: a persistent session's
+ * redelivered messages follow the CONNACK at once, and a message handler
+ * installed after the promise resolves would miss them (MQTT.js would
+ * acknowledge them unseen).
  */
-export function connectMqtt(conn: MqttConnection, options: IClientOptions, timeoutMs: number): Promise<MqttClient> {
+export function connectMqtt(conn: MqttConnection, options: IClientOptions, timeoutMs: number, prepare?: (client: MqttClient) => void): Promise<MqttClient> {
   const client = mqtt.connect(conn.url, { reconnectPeriod: 1000, connectTimeout: Math.min(timeoutMs, 30000), ...mqttConnectionOptions(conn), ...options });
+  prepare?.(client);
   return new Promise((resolve, reject) => {
     let lastError: string | undefined;
     const onError = (err: Error) => {
