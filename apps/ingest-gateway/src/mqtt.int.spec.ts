@@ -4,7 +4,7 @@
  * topic and the DLQ are compared with it byte for byte.
  */
 import { generateEvents, type GeneratedRecord } from '@stream-analytics/event-schema';
-import { readTopic } from '@stream-analytics/testing';
+import { readTopic, runApp } from '@stream-analytics/testing';
 import { expectDeadLetters, expectRawExactlyOnce, publishFleet, startGateway, topicRoot, useTestBed, waitForMetric } from './testing/harness';
 
 jest.setTimeout(240000);
@@ -66,5 +66,20 @@ describe('MQTT ingress', () => {
     gw.app.child.kill('SIGTERM');
     expect((await gw.app.exited).code).toBe(0);
     expectRawExactlyOnce(await readTopic(bed.brokers, raw, { partitions: RAW_PARTITIONS }), records);
+  });
+
+  it('carries the producer\u2019s MQTT mode (--mqtt-url) to the raw topic: the whole device path', async () => {
+    const { raw, dlq } = await topicPair('producer');
+    const root = topicRoot();
+    const gw = await startGateway({ brokers: bed.brokers, rawTopic: raw, dlqTopic: dlq, mqttUrl: bed.mosquitto.url, mqttTopic: `${root}/+/telemetry` });
+    const start = '2026-11-24T09:00:00.000Z';
+    const run = await runApp('producer', ['--mqtt-url', bed.mosquitto.url, '--mqtt-topic-prefix', root, '--count', '5000', '--rate', '0', '--devices', '50', '--seed', '7', '--start-time', start, '--metrics-port', '0']);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/"acked":5000/);
+    await waitForMetric(gw, 'ingest_gateway_acknowledged_total', 5000);
+    gw.app.child.kill('SIGTERM');
+    expect((await gw.app.exited).code).toBe(0);
+    const expected = [...generateEvents({ seed: 7, count: 5000, devices: 50, startTimeMs: Date.parse(start), ratePerSec: 10000 })];
+    expectRawExactlyOnce(await readTopic(bed.brokers, raw, { partitions: RAW_PARTITIONS }), expected);
   });
 });
