@@ -90,7 +90,7 @@ export function createMetrics(inFlight: InFlight, kafkaAvailable: () => boolean)
     name: 'ingest_gateway_ack_latency_seconds',
     help: 'Receipt of an MQTT message or HTTP request to its acknowledgement (PUBACK sent / response written).',
     labelNames: ['transport'],
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    buckets: [0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [registry],
   });
   const children = { mqtt: latency.labels('mqtt'), http: latency.labels('http') };
