@@ -102,7 +102,7 @@ describe('images in the manifests', () => {
         return spec.containers[0].image as string;
       })
       .sort();
-    expect(images).toEqual(['stream-analytics/aggregator:latest', 'stream-analytics/dlq-replayer:latest', 'stream-analytics/producer:latest']);
+    expect(images).toEqual(['stream-analytics/aggregator:latest', 'stream-analytics/dlq-replayer:latest', 'stream-analytics/ingest-gateway:latest', 'stream-analytics/producer:latest']);
   });
 });
 
