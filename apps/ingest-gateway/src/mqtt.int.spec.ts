@@ -4,8 +4,9 @@
  * topic and the DLQ are compared with it byte for byte.
  */
 import { generateEvents, type GeneratedRecord } from '@stream-analytics/event-schema';
-import { readTopic, runApp } from '@stream-analytics/testing';
-import { expectDeadLetters, expectRawExactlyOnce, publishFleet, startGateway, topicRoot, useTestBed, waitForMetric } from './testing/harness';
+import { randomInt } from 'node:crypto';
+import { computeOracle, readTopic, runApp } from '@stream-analytics/testing';
+import { aggregate, expectDeadLetters, expectRawExactlyOnce, publishFleet, startGateway, topicRoot, useTestBed, waitForMetric } from './testing/harness';
 
 jest.setTimeout(240000);
 
@@ -14,17 +15,17 @@ const DLQ_PARTITIONS = 6;
 const bed = useTestBed();
 const topicPair = (name: string) => bed.topicPair(name, RAW_PARTITIONS, DLQ_PARTITIONS);
 
-function dataset(count: number, seed: number): GeneratedRecord[] {
-  return [
-    ...generateEvents({ seed, count, devices: 100, users: 50, startTimeMs: Date.parse('2026-11-24T09:00:00Z'), ratePerSec: 2000, faults: { invalidFraction: 0.01 } }),
-  ];
+function dataset(count: number, seed: number, startTimeMs = Date.parse('2026-11-24T09:00:00Z')): GeneratedRecord[] {
+  return [...generateEvents({ seed, count, devices: 100, users: 50, startTimeMs, ratePerSec: 2000, faults: { invalidFraction: 0.01 } })];
 }
 
 describe('MQTT ingress', () => {
-  it('100 devices, 100,000 events: every valid event on the raw topic exactly once, bytes intact, keyed and ordered per device; every invalid one in the DLQ with its reason', async () => {
+  it('100 devices, 100,000 events: every valid event on the raw topic exactly once, bytes intact, keyed and ordered per device; every invalid one in the DLQ with its reason; the aggregator\u2019s table equals the oracle', async () => {
     const { raw, dlq } = await topicPair('fleet');
     const root = topicRoot();
-    const records = dataset(100_000, 14);
+    // A minute of its own far in the past, so the shared ClickHouse table has no other rows there.
+    const startTimeMs = Date.UTC(2002, 0, 1) + randomInt(0, 5_000_000) * 60000;
+    const records = dataset(100_000, 14, startTimeMs);
     const valid = records.filter((r) => r.reason === undefined);
     const invalid = records.filter((r) => r.reason !== undefined);
     expect(invalid.length).toBeGreaterThan(500);
@@ -43,6 +44,15 @@ describe('MQTT ingress', () => {
     const [rawMessages, dlqMessages] = await Promise.all([readTopic(bed.brokers, raw, { partitions: RAW_PARTITIONS }), readTopic(bed.brokers, dlq, { partitions: DLQ_PARTITIONS })]);
     expectRawExactlyOnce(rawMessages, valid);
     expectDeadLetters(dlqMessages, invalid, root);
+
+    // The devices' valid events in generation order (one stream: event times never go back) are the oracle's input.
+    const oracle = computeOracle(valid.map((r, offset) => ({ topic: raw, partition: 0, offset, key: r.key, value: r.value, timestamp: undefined, headers: {} })));
+    const fromMs = oracle.windows[0].windowStartMs;
+    const rows = await aggregate(bed, raw, { fromMs, toMs: oracle.windows[oracle.windows.length - 1].windowStartMs + 60000 }, valid.length);
+    expect(rows.map((r) => ({ windowStartMs: r.windowStartMs, totalEvents: r.totalEvents, uniqueUsers: r.uniqueUsers, anomalyEvents: r.anomalyEvents }))).toEqual(
+      oracle.windows.map((w) => ({ windowStartMs: w.windowStartMs, totalEvents: w.totalEvents, uniqueUsers: w.uniqueUsers, anomalyEvents: w.anomalyEvents })),
+    );
+    rows.forEach((r, i) => expect(Math.abs(r.avgMetric - oracle.windows[i].avgMetric)).toBeLessThanOrEqual(1e-9 * Math.max(1, Math.abs(oracle.windows[i].avgMetric))));
   });
 
   it('splits array and NDJSON payloads into events and acknowledges the message once all are in Kafka', async () => {

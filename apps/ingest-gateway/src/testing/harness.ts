@@ -8,8 +8,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
+import { createClickHouseClient, readMinuteAgg } from '@stream-analytics/clickhouse-sink';
 import { DLQ_HEADERS, type GeneratedRecord } from '@stream-analytics/event-schema';
 import { createTestTopic, deleteTopic, freePort, getTestEndpoints, scrapeMetric, startApp, startMosquitto, waitFor, type AppRun, type ConsumedMessage, type PrivateMosquitto } from '@stream-analytics/testing';
+
+export type MinuteAggRow = Awaited<ReturnType<typeof readMinuteAgg>>[number];
 
 export interface GatewayRun {
   app: AppRun;
@@ -200,4 +203,37 @@ export function useTestBed(): TestBed {
     for (const t of topics) await deleteTopic(bed.brokers, t).catch(() => undefined);
   });
   return bed;
+}
+
+/**
+ * Runs the built aggregator over a raw topic the gateway filled until
+ * ClickHouse shows `expectedEvents` events in [fromMs, toMs), stops it, and
+ * returns the rows of the reader contract there.
+ */
+export async function aggregate(bed: TestBed, rawTopic: string, range: { fromMs: number; toMs: number }, expectedEvents: number): Promise<MinuteAggRow[]> {
+  const { clickhouseUrl } = await getTestEndpoints();
+  const { raw: aggTopic, dlq } = await bed.topicPair('agg', 1, 1);
+  const clickhouse = createClickHouseClient({ url: clickhouseUrl });
+  const run = startApp('aggregator', [], {
+    KAFKA_BROKERS: bed.brokers,
+    RAW_TOPIC: rawTopic,
+    DLQ_TOPIC: dlq,
+    AGG_TOPIC: aggTopic,
+    CONSUMER_GROUP: `gw-agg-${randomUUID().slice(0, 8)}`,
+    CLICKHOUSE_URL: clickhouseUrl,
+    FLUSH_INTERVAL_SECS: '1',
+    IDLE_PARTITION_TIMEOUT_SECS: '3600',
+    METRICS_PORT: '0',
+  });
+  try {
+    const total = async () => (await readMinuteAgg(clickhouse, range.fromMs, range.toMs)).reduce((n, r) => n + r.totalEvents, 0);
+    await waitFor(`${expectedEvents} events in iot_minute_agg`, async () => (await total()) === expectedEvents, 120000, 500);
+    const rows = await readMinuteAgg(clickhouse, range.fromMs, range.toMs);
+    run.child.kill('SIGTERM');
+    expect((await run.exited).code).toBe(0);
+    return rows;
+  } finally {
+    run.child.kill('SIGKILL');
+    await clickhouse.close();
+  }
 }
