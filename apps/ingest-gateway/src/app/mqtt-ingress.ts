@@ -54,6 +54,7 @@ export class MqttIngress {
   private waiting = 0;
   /** MQTT.js's callback held while the window is full (reading paused). */
   private held: (() => void) | undefined;
+  private corked = false;
   droppedAcks = 0;
 
   constructor(
@@ -149,6 +150,16 @@ export class MqttIngress {
     if (!client || generation !== this.generation || !client.connected) {
       this.droppedAcks++;
       return;
+    }
+    // Delivery reports arrive in batches: write the PUBACKs of one batch in one system call.
+    const stream = client.stream;
+    if (!this.corked && stream) {
+      this.corked = true;
+      stream.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        stream.uncork();
+      });
     }
     (client as unknown as { _sendPacket(p: object, cb: () => void, put: () => void, noStore: boolean): void })._sendPacket(
       { cmd: 'puback', messageId, reasonCode: 0 },
