@@ -3,6 +3,7 @@
  * NDJSON, gzip, bearer tokens bound to device prefixes, limits, per-event
  * rejection reasons, and what lands in the raw topic and the DLQ.
  */
+import http from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { DLQ_HEADERS, generateEvents, type GeneratedRecord } from '@stream-analytics/event-schema';
 import { createTestTopic, deleteTopic, getTestEndpoints, readTopic, type ConsumedMessage } from '@stream-analytics/testing';
@@ -109,6 +110,20 @@ describe('HTTP ingress', () => {
     const bomb = gzipSync(Buffer.alloc(300000, 0x20));
     expect(bomb.length).toBeLessThan(262144);
     expect(await post(bomb, { headers: { 'content-encoding': 'gzip' } })).toMatchObject({ status: 413, body: { error: expect.stringMatching(/decompressed/) } });
+  });
+
+  it('refuses a chunked body (no Content-Length) once it grows past the limit', async () => {
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = http.request(gw.url, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      // The server answers and closes before the upload ends: a reset after the answer is expected.
+      req.on('error', (err) => setTimeout(() => reject(err), 1000));
+      for (let i = 0; i < 40; i++) req.write(Buffer.alloc(16384, 0x20));
+      req.end();
+    });
+    expect(status).toBe(413);
   });
 
   it('answers 404 and 405 elsewhere', async () => {
