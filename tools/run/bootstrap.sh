@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes a Debian machine ready to build, test and run the project, doing only what is missing:
-#   1. Debian packages: build deps of the native Kafka client, ClickHouse, a JDK and Maven.
+#   1. Debian packages: build deps of the native Kafka client, ClickHouse, Mosquitto, a JDK and Maven.
 #   2. npm packages: `npm install` when node_modules is missing or package-lock.json changed.
 #   3. Kafka jars: Maven copies them into .local/kafka/libs when missing or the pom changed.
 # Re-running it on a ready machine takes well under a second. Used by test.sh and start.sh.
@@ -29,7 +29,7 @@ fi
 t0=$(now_ms)
 # Build dependencies of @confluentinc/kafka-javascript (librdkafka, built from source), and the
 # Debian ClickHouse that tools/stack runs as a user process.
-packages=(zlib1g-dev libssl-dev libzstd-dev liblz4-dev libsasl2-dev libcurl4-openssl-dev clickhouse-server clickhouse-client)
+packages=(zlib1g-dev libssl-dev libzstd-dev liblz4-dev libsasl2-dev libcurl4-openssl-dev clickhouse-server clickhouse-client mosquitto)
 missing=()
 have_dpkg=""
 command -v dpkg-query >/dev/null 2>&1 && have_dpkg=1

@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
-# `npm start`: bootstrap, bring up Kafka and ClickHouse, build, and run the long-running apps
-# (aggregator, then producer) with their output prefixed. Ctrl-C stops the apps (SIGTERM, SIGKILL
+# `npm start`: bootstrap, bring up Kafka, ClickHouse and the MQTT broker, build, and run the
+# long-running apps (aggregator, ingest-gateway, then producer) with their output prefixed. Ctrl-C stops the apps (SIGTERM, SIGKILL
 # after 20 s), then the servers this run started, and exits 0.
-# START_SKIP_BUILD=1 skips the build; PRODUCER_ARGS adds producer flags.
+# START_SKIP_BUILD=1 skips the build; PRODUCER_ARGS adds producer flags (PRODUCER_ARGS="--mqtt-url
+# mqtt://127.0.0.1:1883" sends the simulated devices over MQTT through the gateway);
+# GATEWAY_ARGS adds gateway flags. The gateway's HTTP bearer token for local use is written to
+# .local/ingest-tokens (created once, printed at start).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 
 # Start order. dlq-replayer is a one-shot tool, not a service, so it is not started here.
-APPS=(aggregator producer)
-declare -A METRICS_PORTS=([producer]=9464 [aggregator]=9465)
+APPS=(aggregator ingest-gateway producer)
+declare -A METRICS_PORTS=([producer]=9464 [aggregator]=9465 [ingest-gateway]=9467)
 # Extra producer flags, e.g. PRODUCER_ARGS="--rate 1000 --devices 200".
 read -r -a PRODUCER_EXTRA <<<"${PRODUCER_ARGS:-}"
+read -r -a GATEWAY_EXTRA <<<"${GATEWAY_ARGS:-}"
 BUILD_CMD=(npx nx run-many -t build)
 STOP_TIMEOUT_SECS=20
 
@@ -83,6 +87,15 @@ else
   "${BUILD_CMD[@]}"
 fi
 
+# A local bearer token for the gateway's HTTP ingress, created once (the file is git-ignored).
+TOKENS_FILE="$ROOT/.local/ingest-tokens"
+if [ ! -s "$TOKENS_FILE" ]; then
+  mkdir -p "$(dirname "$TOKENS_FILE")"
+  printf '# <token> <client-name> [<device-id-prefix>]\n%s local\n' "local-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')" >"$TOKENS_FILE"
+  chmod 600 "$TOKENS_FILE"
+fi
+LOCAL_TOKEN="$(awk '!/^#/ && NF { print $1; exit }' "$TOKENS_FILE")"
+
 for app in "${APPS[@]}"; do
   main="dist/apps/$app/main.js"
   if [ ! -f "$main" ]; then
@@ -91,6 +104,7 @@ for app in "${APPS[@]}"; do
   fi
   args=()
   if [ "$app" = producer ]; then args=("${PRODUCER_EXTRA[@]}"); fi
+  if [ "$app" = ingest-gateway ]; then args=(--tokens-file "$TOKENS_FILE" "${GATEWAY_EXTRA[@]}"); fi
   # setsid: the app gets its own session, so a terminal Ctrl-C reaches only this script, which
   # then stops the apps in order with SIGTERM. The subshell records its pid and execs the app, so
   # that pid is the app's. Both app and sed are children of this script (reaped by it); sed
@@ -111,7 +125,8 @@ done
 
 say "Kafka: $KAFKA_BROKERS   ClickHouse: $CLICKHOUSE_URL"
 say "latest windows: curl '$CLICKHOUSE_URL/?query=SELECT+*+FROM+stream_analytics.iot_minute_agg+ORDER+BY+window_start+DESC+LIMIT+5'"
-say "metrics: producer :${METRICS_PORTS[producer]}, aggregator :${METRICS_PORTS[aggregator]}"
+say "metrics: producer :${METRICS_PORTS[producer]}, aggregator :${METRICS_PORTS[aggregator]}, ingest-gateway :${METRICS_PORTS[ingest-gateway]}"
+say "devices: MQTT ${MQTT_URL:-mqtt://127.0.0.1:1883} topic devices/<device_id>/telemetry; HTTP: curl -H 'Authorization: Bearer $LOCAL_TOKEN' --data-binary @events.ndjson http://127.0.0.1:8088/v1/events"
 if [ "${#app_pids[@]}" -eq 0 ]; then
   say "no app bundles in dist/apps; keeping the stack up until Ctrl-C"
 else

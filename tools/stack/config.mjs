@@ -36,6 +36,7 @@ export function loadConfig(env = process.env) {
   const stateDir = resolve(env.STACK_DIR || join(REPO_ROOT, '.local'));
   const kafkaDir = join(stateDir, 'kafka');
   const chDir = join(stateDir, 'clickhouse');
+  const mqttDir = join(stateDir, 'mosquitto');
   // The jars do not depend on ports or STACK_DIR, so every stack dir shares the repo's copy
   // (resolving them again costs a Maven run); KAFKA_LIBS_DIR overrides.
   const libsDir = resolve(env.KAFKA_LIBS_DIR || join(REPO_ROOT, '.local', 'kafka', 'libs'));
@@ -45,6 +46,7 @@ export function loadConfig(env = process.env) {
     kafkaController: port(env, 'KAFKA_CONTROLLER_PORT', 9093),
     clickhouseHttp: port(env, 'CLICKHOUSE_HTTP_PORT', 8123),
     clickhouseTcp: port(env, 'CLICKHOUSE_TCP_PORT', 9000),
+    mqtt: port(env, 'MQTT_PORT', 1883),
   };
   const byPort = new Map();
   for (const [key, value] of Object.entries(ports)) {
@@ -97,13 +99,23 @@ export function loadConfig(env = process.env) {
       stdoutLog: join(chDir, 'log', 'stdout.log'),
       pidFile: join(chDir, 'clickhouse.pid'),
     },
+    mqtt: {
+      dir: mqttDir,
+      bin: env.MOSQUITTO_BIN || '',
+      config: join(mqttDir, 'mosquitto.conf'),
+      dataDir: join(mqttDir, 'data'),
+      logFile: join(mqttDir, 'mosquitto.log'),
+      stdoutLog: join(mqttDir, 'mosquitto.log'),
+      pidFile: join(mqttDir, 'mosquitto.pid'),
+    },
   };
 }
 
-/** The environment the apps and tests read (DESIGN.md: KAFKA_BROKERS, CLICKHOUSE_URL). */
+/** The environment the apps and tests read (DESIGN.md: KAFKA_BROKERS, CLICKHOUSE_URL, MQTT_URL). */
 export function clientEnv(cfg) {
   return {
     KAFKA_BROKERS: `${cfg.host}:${cfg.ports.kafka}`,
     CLICKHOUSE_URL: `http://${cfg.host}:${cfg.ports.clickhouseHttp}`,
+    MQTT_URL: `mqtt://${cfg.host}:${cfg.ports.mqtt}`,
   };
 }

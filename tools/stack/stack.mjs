@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// The local development stack: Apache Kafka (KRaft) and ClickHouse as user processes, no Docker.
+// The local development stack: Apache Kafka (KRaft), ClickHouse and an MQTT broker (Mosquitto, or
+// the one already answering on the MQTT port) as user processes, no Docker.
 // Zero dependencies (node: builtins only) because it runs before `npm install`.
 //
-//   node tools/stack/stack.mjs up [--env] [--started-file F [--holder-pid N]] [--only kafka|clickhouse] [--no-provision]
+//   node tools/stack/stack.mjs up [--env] [--started-file F [--holder-pid N]] [--only kafka|clickhouse|mqtt] [--no-provision]
 //   node tools/stack/stack.mjs provision [--only ...]
 //   node tools/stack/stack.mjs down [--purge] [--only-if-started F] [--only ...]
 //   node tools/stack/stack.mjs status [--json]
@@ -10,7 +11,7 @@
 //   node tools/stack/stack.mjs jars
 //
 // Environment: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), CLICKHOUSE_HTTP_PORT (8123),
-// CLICKHOUSE_TCP_PORT (9000), STACK_DIR (<repo>/.local), STACK_READY_TIMEOUT_SECS (90),
+// CLICKHOUSE_TCP_PORT (9000), MQTT_PORT (1883), MOSQUITTO_BIN, STACK_DIR (<repo>/.local), STACK_READY_TIMEOUT_SECS (90),
 // RAW_TOPIC / AGG_TOPIC / DLQ_TOPIC, KAFKA_HEAP_OPTS, KAFKA_LIBS_DIR, CLICKHOUSE_SERVER_BIN,
 // CLICKHOUSE_INIT_DIR.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,19 +19,22 @@ import { dirname, join } from 'node:path';
 import { applySchema, clickhouseServer } from './clickhouse.mjs';
 import { clientEnv, loadConfig } from './config.mjs';
 import { ensureJars, kafkaServer, provisionTopics } from './kafka.mjs';
+import { mosquittoServer } from './mosquitto.mjs';
 import { clearHandoff, releaseLease, takeLease } from './leases.mjs';
 import { acquireLock } from './lock.mjs';
 import { StackError, say, shortPath } from './log.mjs';
 import { removeFile, stopProcess } from './process.mjs';
-import { describe, ensureRunning, preflight, stopServer } from './server.mjs';
+import { describe, ensureRunning, inspect, preflight, stopServer } from './server.mjs';
+import { probeOnce } from './readiness.mjs';
 
 const USAGE = `usage: node tools/stack/stack.mjs <command> [options]
-  up          start Kafka and ClickHouse (reusing running ones) and provision them
+  up          start Kafka, ClickHouse and Mosquitto (reusing running ones; any MQTT broker that
+              answers on MQTT_PORT is used as it is) and provision them
                 --env                 also print export lines for KAFKA_BROKERS / CLICKHOUSE_URL
                 --started-file F      write {"kafka":bool,"clickhouse":bool}: what this call started,
                                       and hold a lease on the stack for the calling run
                 --holder-pid N        the run holding that lease (default: our parent process)
-                --only kafka|clickhouse   manage just one server
+                --only kafka|clickhouse|mqtt   manage just these servers (comma-separated)
                 --no-provision        skip topics and schema
   provision   create the topics and apply clickhouse/init/*.sql (servers must be up)
   down        stop the servers this tool started
@@ -41,7 +45,7 @@ const USAGE = `usage: node tools/stack/stack.mjs <command> [options]
   env         print export lines for KAFKA_BROKERS / CLICKHOUSE_URL
   jars        resolve the Kafka jars with Maven if missing or infra/kafka/pom.xml changed`;
 
-const SERVER_NAMES = ['kafka', 'clickhouse'];
+const SERVER_NAMES = ['kafka', 'clickhouse', 'mqtt'];
 
 function parseArgs(argv) {
   const [command, ...rest] = argv;
@@ -75,7 +79,7 @@ function parseArgs(argv) {
 }
 
 function servers(cfg, only) {
-  const all = [kafkaServer(cfg), clickhouseServer(cfg)];
+  const all = [kafkaServer(cfg), clickhouseServer(cfg), mosquittoServer(cfg)];
   return all.filter((s) => only.includes(s.name));
 }
 
@@ -96,8 +100,17 @@ async function provision(cfg, only) {
   if (only.includes('clickhouse')) await applySchema(cfg);
 }
 
+/** A server of ours is not running but another one answers on its port, and that one may be used. */
+async function answeredByAnother(server) {
+  return server.useAnswering === true && inspect(server).state !== 'running' && (await probeOnce(() => server.probe(2000)));
+}
+
 async function up(cfg, opts) {
-  const list = servers(cfg, opts.only);
+  const list = [];
+  for (const server of servers(cfg, opts.only)) {
+    if (await answeredByAnother(server)) say(`${server.name}: using the broker that answers on ${server.endpoint} (not started by this tool, never stopped by it)`);
+    else list.push(server);
+  }
   const release = await acquireLock(cfg.lockDir, { command: 'up', timeoutMs: lockTimeoutMs(cfg) });
 
   if (opts.startedFile) takeLease(cfg, opts.startedFile, opts.holderPid);
@@ -253,7 +266,9 @@ async function status(cfg, opts) {
     return;
   }
   for (const s of states) {
-    if (s.state === 'running') {
+    if (s.name === 'mqtt' && s.state !== 'running' && s.portsInUseByOthers.length > 0) {
+      say(`mqtt: a broker not started by this tool answers on ${s.endpoint} (${s.portsInUseByOthers.join(', ')}); \`up\` uses it as it is`);
+    } else if (s.state === 'running') {
       say(`${s.name}: running (pid ${s.pid}) on ${s.endpoint}, ${s.ready ? 'ready' : 'NOT answering'}; log ${shortPath(s.log)}`);
     } else {
       const notes = [];

@@ -4,6 +4,7 @@
 import { createLogger, onShutdownSignal, runMain } from '@stream-analytics/runtime';
 import { loadConfig } from './app/config';
 import { StartupError } from './app/kafka';
+import { runMqttProducer } from './app/mqtt-run';
 import { printEvents } from './app/print';
 import { runProducer } from './app/run';
 
@@ -13,6 +14,7 @@ runMain(async () => {
   const logger = createLogger('producer');
   const shutdown = onShutdownSignal();
   try {
+    if (cfg.mqttUrl) return await runMqttProducer(cfg, logger, shutdown);
     const { exitCode } = await runProducer(cfg, logger, shutdown);
     return exitCode;
   } catch (err) {

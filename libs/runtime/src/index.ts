@@ -6,3 +6,4 @@ export * from './lib/shutdown';
 export * from './lib/topics';
 export * from './lib/kafka-clients';
 export * from './lib/windowing-options';
+export * from './lib/mqtt';

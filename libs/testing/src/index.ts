@@ -4,3 +4,4 @@ export * from './lib/apps';
 export * from './lib/oracle';
 export * from './lib/wait';
 export * from './lib/clickhouse-cluster';
+export * from './lib/mosquitto';

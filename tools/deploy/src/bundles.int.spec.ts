@@ -25,6 +25,7 @@ const BUNDLES = [
   { name: 'aggregator', dist: 'dist/apps/aggregator', usage: /^Usage: aggregator \[options\]/, migrations: true },
   { name: 'producer', dist: 'dist/apps/producer', usage: /^Usage: producer \[options\]/, migrations: false },
   { name: 'dlq-replayer', dist: 'dist/apps/dlq-replayer', usage: /^Usage: dlq-replayer <command>/, migrations: true },
+  { name: 'ingest-gateway', dist: 'dist/apps/ingest-gateway', usage: /^Usage: ingest-gateway \[options\]/, migrations: false },
   { name: 'topics', dist: 'dist/tools/topics', usage: /^Usage: provision-topics \[options\]/, migrations: false },
 ];
 const DEV_TOOLING = ['jest', 'nx', 'typescript', '@nx', 'esbuild', '@swc', 'ts-node', 'eslint', 'chdb', 'testcontainers'];

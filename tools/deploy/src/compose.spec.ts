@@ -43,13 +43,15 @@ describe('docker-compose.yml', () => {
     expect(validate({ services: { x: { image: 'a', ports: [{ nope: true }], restart: 3 } } })).toBe(false);
   });
 
-  it('has Redpanda, Redpanda Console, ClickHouse, Grafana and the three apps', () => {
-    expect(Object.keys(services).sort()).toEqual(['aggregator', 'clickhouse', 'console', 'dlq-replayer', 'grafana', 'producer', 'redpanda', 'topics']);
+  it('has Redpanda, Redpanda Console, ClickHouse, Grafana, Mosquitto and the apps', () => {
+    expect(Object.keys(services).sort()).toEqual(['aggregator', 'clickhouse', 'console', 'dlq-replayer', 'grafana', 'ingest-gateway', 'mosquitto', 'producer', 'redpanda', 'topics']);
     const ports = (s: string) => (services[s]['ports'] ?? []) as string[];
     expect(ports('console')).toContain('8080:8080');
     expect(ports('clickhouse')).toContain('8123:8123');
     expect(ports('grafana')).toContain('6363:3000');
     expect(ports('redpanda')).toContain('9092:9092');
+    expect(ports('mosquitto')).toContain('1883:1883');
+    expect(ports('ingest-gateway')).toEqual(['8088:8088', '9467:9467']);
     expect(services['grafana']['environment']).toMatchObject({ GF_SECURITY_ADMIN_USER: 'admin', GF_SECURITY_ADMIN_PASSWORD: 'admin', GF_INSTALL_PLUGINS: 'grafana-clickhouse-datasource' });
   });
 
@@ -79,10 +81,21 @@ describe('docker-compose.yml', () => {
     expect(services['producer']['command']).toEqual(['--rate', '10000', '--devices', '2000']);
   });
 
+  it('connects the ingest gateway to Mosquitto, Kafka and a tokens file, and keeps Mosquitto from dropping queued messages', () => {
+    const gw = services['ingest-gateway'] as Obj;
+    expect(gw['environment']).toMatchObject({ KAFKA_BROKERS: 'redpanda:29092', MQTT_URL: 'mqtt://mosquitto:1883', MQTT_TOPIC: 'devices/+/telemetry', METRICS_PORT: '9467', INGEST_HTTP_PORT: '8088' });
+    const [tokensMount] = gw['volumes'] as string[];
+    expect(tokensMount.split(':')[1]).toBe(gw['environment']['INGEST_TOKENS_FILE']);
+    expect(fs.readFileSync(hostPath(tokensMount), 'utf8')).toMatch(/^\S{16,} \S+/m);
+    expect(gw['depends_on']).toMatchObject({ mosquitto: { condition: 'service_healthy' } });
+    const [confMount] = services['mosquitto']['volumes'] as string[];
+    expect(fs.readFileSync(hostPath(confMount), 'utf8')).toMatch(/^max_queued_messages 1000000$/m);
+  });
+
   it('provisions the topics with the tool before the apps start', () => {
     expect(services['topics']['build'].dockerfile).toBe('tools/topics/Dockerfile');
     expect(services['topics']['command']).toEqual(['--profile', 'dev']);
-    for (const app of ['aggregator', 'producer']) expect(services[app]['depends_on']['topics']).toEqual({ condition: 'service_completed_successfully' });
+    for (const app of ['aggregator', 'ingest-gateway', 'producer']) expect(services[app]['depends_on']['topics']).toEqual({ condition: 'service_completed_successfully' });
     for (const [, s] of Object.entries(services)) for (const dep of Object.keys(s['depends_on'] ?? {})) expect(services[dep]).toBeDefined();
   });
 });

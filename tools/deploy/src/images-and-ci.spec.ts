@@ -17,6 +17,7 @@ const IMAGES = [
   { project: 'aggregator', dir: 'apps/aggregator', port: 9465, migrations: true },
   { project: 'producer', dir: 'apps/producer', port: 9464, migrations: true },
   { project: 'dlq-replayer', dir: 'apps/dlq-replayer', port: undefined, migrations: true },
+  { project: 'ingest-gateway', dir: 'apps/ingest-gateway', port: 9467, migrations: false },
   { project: 'topics', dir: 'tools/topics', port: undefined, migrations: false },
 ];
 
@@ -101,7 +102,7 @@ describe('images in the manifests', () => {
         return spec.containers[0].image as string;
       })
       .sort();
-    expect(images).toEqual(['stream-analytics/aggregator:latest', 'stream-analytics/dlq-replayer:latest', 'stream-analytics/producer:latest']);
+    expect(images).toEqual(['stream-analytics/aggregator:latest', 'stream-analytics/dlq-replayer:latest', 'stream-analytics/ingest-gateway:latest', 'stream-analytics/producer:latest']);
   });
 });
 

@@ -4,7 +4,19 @@
  * rest are PRODUCER_*.
  */
 import { randomInt } from 'node:crypto';
-import { DEFAULT_BROKERS, DEFAULT_TOPICS, formatUsage, parseConfig, UsageError, validateBrokers, type CommandSpec, type OptionSpecs, type ParsedConfig } from '@stream-analytics/runtime';
+import {
+  DEFAULT_BROKERS,
+  DEFAULT_TOPICS,
+  formatUsage,
+  MQTT_CONNECTION_OPTIONS,
+  parseConfig,
+  UsageError,
+  validateBrokers,
+  validateMqttUrl,
+  type CommandSpec,
+  type OptionSpecs,
+  type ParsedConfig,
+} from '@stream-analytics/runtime';
 import { GENERATOR_DEFAULTS, MALFORMED_KINDS, parseUtcInstant, type GeneratorOptions, type MalformedKind } from '@stream-analytics/event-schema';
 
 const fractionOption = (env: string, description: string) => ({ type: 'number', env, default: 0, min: 0, max: 1, description }) as const;
@@ -61,6 +73,21 @@ export const PRODUCER_SPEC = {
     deliveryTimeout: { type: 'number', env: 'PRODUCER_DELIVERY_TIMEOUT', default: 120, min: 1, description: 'Seconds librdkafka retries one message (message.timeout.ms) before it counts as failed.' },
     shutdownTimeout: { type: 'number', env: 'PRODUCER_SHUTDOWN_TIMEOUT', default: 30, min: 0, description: 'Seconds to wait for in-flight messages on exit.' },
     statusInterval: { type: 'number', env: 'PRODUCER_STATUS_INTERVAL', default: 5, min: 0.1, description: 'Seconds between status log lines.' },
+    mqttUrl: {
+      type: 'string',
+      env: 'PRODUCER_MQTT_URL',
+      default: '',
+      validate: validateMqttUrl,
+      description: 'Publish over MQTT to this broker (QoS 1, the device path through the ingest gateway) instead of producing to Kafka.',
+    },
+    mqttTopicPrefix: {
+      type: 'string',
+      env: 'PRODUCER_MQTT_TOPIC_PREFIX',
+      default: 'devices',
+      validate: (v: string) => (/[+#]/.test(v) || !v.trim() ? 'must be a non-empty topic level without + or #' : undefined),
+      description: 'With --mqtt-url: each device publishes to <prefix>/<device_id>/telemetry.',
+    },
+    ...MQTT_CONNECTION_OPTIONS,
     print: { type: 'boolean', env: 'PRODUCER_PRINT', default: false, description: 'Write the payloads to stdout, one per line, instead of producing (no Kafka; needs --count).' },
     metricsPort: { type: 'integer', env: 'METRICS_PORT', default: 9464, min: 0, max: 65535, description: 'Port of /metrics, /healthz, /readyz (0 = ephemeral).' },
   },

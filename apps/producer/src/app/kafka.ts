@@ -3,33 +3,28 @@
  * startup connection is bounded in time and checks that the topic exists.
  */
 import Kafka from '@confluentinc/kafka-javascript';
-import { baseKafkaConfig } from '@stream-analytics/runtime';
+import { idempotentProducerConfig } from '@stream-analytics/runtime';
 import type { ProducerConfig } from './config';
 
 export type NativeProducer = InstanceType<typeof Kafka.Producer>;
 
 export function producerSettings(cfg: ProducerConfig): Record<string, string | number | boolean> {
   return {
-    ...baseKafkaConfig({ brokers: cfg.brokers, clientId: 'stream-analytics-producer' }),
-    dr_cb: true,
+    ...idempotentProducerConfig({
+      brokers: cfg.brokers,
+      clientId: 'stream-analytics-producer',
+      compression: cfg.compression,
+      lingerMs: cfg.lingerMs,
+      batchSize: cfg.batchSize,
+      // The backpressure bound: produce() fails with QUEUE_FULL beyond it and the send loop waits.
+      maxQueuedMessages: cfg.maxInFlight,
+      deliveryTimeoutMs: Math.round(cfg.deliveryTimeout * 1000),
+    }),
     // A JS callback per acknowledged message costs more CPU than generating the
     // event; in "errors" mode only failures are reported and acks are counted
     // from librdkafka's statistics (see run.ts).
     'delivery.report.only.error': cfg.deliveryReports === 'errors',
     'statistics.interval.ms': 1000,
-    'enable.idempotence': true,
-    acks: 'all',
-    'max.in.flight.requests.per.connection': 5,
-    'compression.type': cfg.compression,
-    'linger.ms': cfg.lingerMs,
-    'batch.size': cfg.batchSize,
-    'batch.num.messages': 100000,
-    // The backpressure bound: produce() fails with QUEUE_FULL beyond it and the send loop waits.
-    'queue.buffering.max.messages': cfg.maxInFlight,
-    'queue.buffering.max.kbytes': 2097151,
-    'message.timeout.ms': Math.round(cfg.deliveryTimeout * 1000),
-    // Java clients' partitioner, so every producer of this topic maps a device to the same partition.
-    partitioner: 'murmur2_random',
   };
 }
 

@@ -22,6 +22,42 @@ export function baseKafkaConfig(conn: KafkaConnection): Record<string, string | 
   };
 }
 
+export interface IdempotentProducerOptions extends KafkaConnection {
+  compression: string;
+  lingerMs: number;
+  /** librdkafka batch.size in bytes. */
+  batchSize: number;
+  /** Messages librdkafka may hold before produce() fails with QUEUE_FULL (the backpressure bound). */
+  maxQueuedMessages: number;
+  /** How long librdkafka retries one message (message.timeout.ms). */
+  deliveryTimeoutMs: number;
+}
+
+/**
+ * The one definition of how this platform writes events to the raw topic:
+ * idempotent, acks=all, ordered per partition, compressed and batched, with
+ * the Java clients' partitioner so every writer maps a device to the same
+ * partition. The producer and the ingest gateway both build on it and add
+ * only how they receive delivery reports.
+ */
+export function idempotentProducerConfig(opts: IdempotentProducerOptions): Record<string, string | number | boolean> {
+  return {
+    ...baseKafkaConfig(opts),
+    dr_cb: true,
+    'enable.idempotence': true,
+    acks: 'all',
+    'max.in.flight.requests.per.connection': 5,
+    'compression.type': opts.compression,
+    'linger.ms': opts.lingerMs,
+    'batch.size': opts.batchSize,
+    'batch.num.messages': 100000,
+    'queue.buffering.max.messages': opts.maxQueuedMessages,
+    'queue.buffering.max.kbytes': 2097151,
+    'message.timeout.ms': opts.deliveryTimeoutMs,
+    partitioner: 'murmur2_random',
+  };
+}
+
 /** Validates a comma-separated broker list (host:port,...) for config parsing. */
 export function validateBrokers(value: string): string | undefined {
   const parts = value.split(',').map((s) => s.trim());

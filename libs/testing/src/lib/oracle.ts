@@ -54,7 +54,11 @@ export function computeOracle(messages: readonly ConsumedMessage[], opts: Oracle
   const windowOf = (t: number) => Math.floor(t / size) * size;
 
   const byPartition = new Map<number, ConsumedMessage[]>();
-  for (const m of messages) byPartition.set(m.partition, [...(byPartition.get(m.partition) ?? []), m]);
+  for (const m of messages) {
+    const list = byPartition.get(m.partition);
+    if (list) list.push(m);
+    else byPartition.set(m.partition, [m]);
+  }
 
   const windows = new Map<number, { total: number; metricSum: number; users: Set<string>; anomalies: number; late: number }>();
   const deadLetters: OracleDeadLetter[] = [];
