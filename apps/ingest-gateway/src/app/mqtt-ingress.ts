@@ -132,7 +132,7 @@ export class MqttIngress {
     try {
       this.acknowledge(outcome, generation, messageId);
     } finally {
-      // After this message's PUBACK is written: settling may reconnect.
+      // After this message's PUBACK is written: settling may resume reading.
       if (messageId !== undefined) this.settleWaiting();
     }
   }
