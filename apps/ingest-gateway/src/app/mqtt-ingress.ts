@@ -132,7 +132,7 @@ export class MqttIngress {
     try {
       this.acknowledge(outcome, generation, messageId);
     } finally {
-      // After this message's PUBACK is written: settling may reconnect.
+      // After this message's PUBACK is written: settling may resume reading.
       if (messageId !== undefined) this.settleWaiting();
     }
   }
@@ -187,8 +187,28 @@ export class MqttIngress {
     this.client.stream?.destroy();
   }
 
-  /** Stops taking messages; in-flight ones are still acknowledged until stop(). */
-  beginDrain(): void {
+  /**
+   * Stops taking messages; those taken are still acknowledged until stop().
+   * In a share group the gateway first unsubscribes, so the broker sends the
+   * group's next messages to the other members instead of queueing them in
+   * this session (which a replacement pod, with another client id, would
+   * never resume); what arrived before the UNSUBACK is processed as usual.
+   * Alone, it stays subscribed: the broker queues for its next start.
+   */
+  async beginDrain(): Promise<void> {
+    const client = this.client;
+    if (this.cfg.mqttShareGroup && client?.connected) {
+      const filter = subscriptionFilter(this.cfg.mqttTopic, this.cfg.mqttShareGroup);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        client.unsubscribeAsync(filter).then(
+          () => this.logger.info({ filter }, 'MQTT unsubscribed from the share group; draining'),
+          (err: Error) => this.logger.warn({ error: err.message }, 'MQTT unsubscribe failed; draining anyway'),
+        ),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, 5000))),
+      ]);
+      clearTimeout(timer);
+    }
     this.draining = true;
     const resume = this.held;
     this.held = undefined;

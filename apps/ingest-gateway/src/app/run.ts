@@ -86,8 +86,8 @@ export async function runGateway(cfg: GatewayConfig, logger: Logger, shutdown: S
   });
   await Promise.race([shutdown.requested, fatal]);
   logger.info({ inFlight: sink.inFlight.events }, 'draining');
-  mqtt?.beginDrain();
   http.ingress?.beginDrain();
+  await mqtt?.beginDrain();
   const drained = await sink.drain(Math.round(cfg.shutdownTimeout * 1000));
   clearInterval(status);
   await mqtt?.stop();

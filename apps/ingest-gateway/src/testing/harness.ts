@@ -183,8 +183,8 @@ export interface TestBed {
   topicPair(name: string, rawPartitions: number, dlqPartitions?: number): Promise<{ raw: string; dlq: string }>;
 }
 
-/** Registers beforeAll/afterAll: the test endpoints, a private Mosquitto, and topic cleanup. */
-export function useTestBed(): TestBed {
+/** Registers beforeAll/afterAll: the test endpoints, a private Mosquitto (with TLS and a password when `secure`), and topic cleanup. */
+export function useTestBed(opts: { secure?: boolean } = {}): TestBed {
   const topics: string[] = [];
   const bed = {
     topicPair: async (name: string, rawPartitions: number, dlqPartitions = 2) => {
@@ -196,7 +196,7 @@ export function useTestBed(): TestBed {
   } as TestBed;
   beforeAll(async () => {
     bed.brokers = (await getTestEndpoints()).kafkaBrokers;
-    bed.mosquitto = await startMosquitto();
+    bed.mosquitto = await startMosquitto(opts);
   });
   afterAll(async () => {
     await bed.mosquitto?.stop();

@@ -99,7 +99,8 @@ function startLocalStack(): TestEndpoints {
   const root = workspaceRoot();
   const stack = path.join(root, 'tools/stack/stack.mjs');
   // `up` is idempotent and locked, so parallel test processes share one stack.
-  execFileSync(process.execPath, [stack, 'up'], { stdio: ['ignore', 'inherit', 'inherit'] });
+  // The MQTT broker is not needed: tests that use one start a private Mosquitto (mosquitto.ts).
+  execFileSync(process.execPath, [stack, 'up', '--only', 'kafka,clickhouse'], { stdio: ['ignore', 'inherit', 'inherit'] });
   const env = execFileSync(process.execPath, [stack, 'env'], { encoding: 'utf8' });
   const value = (name: string) => new RegExp(`${name}=(\\S+)`).exec(env)?.[1];
   const kafkaBrokers = value('KAFKA_BROKERS');
