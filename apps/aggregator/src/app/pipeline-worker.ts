@@ -7,7 +7,7 @@
  */
 import Kafka from '@confluentinc/kafka-javascript';
 import { createClickHouseClient, WindowRowWriter } from '@stream-analytics/clickhouse-sink';
-import { baseKafkaConfig, connectClient, disconnectClient, type Logger } from '@stream-analytics/runtime';
+import { baseKafkaConfig, connectClient, disconnectClient, KafkaSecurityError, type Logger } from '@stream-analytics/runtime';
 import { WindowingEngine } from '@stream-analytics/windowing';
 import type { AggregatorConfig } from './config';
 import { createAggregatorMetrics } from './metrics';
@@ -39,7 +39,7 @@ export interface WorkerChannel {
 export function consumerConfig(config: AggregatorConfig, workerIndex: number): Kafka.ConsumerGlobalConfig {
   const memberSuffix = config.workers > 1 ? `-${workerIndex}` : '';
   return {
-    ...baseKafkaConfig({ brokers: config.brokers, clientId: `aggregator-${process.pid}${memberSuffix}` }),
+    ...baseKafkaConfig({ brokers: config.brokers, clientId: `aggregator-${process.pid}${memberSuffix}`, security: config.kafkaSecurity }),
     'group.id': config.group,
     // Static membership: each pipeline is its own member, so each needs its own id.
     ...(config.groupInstanceId ? { 'group.instance.id': `${config.groupInstanceId}${memberSuffix}` } : {}),
@@ -90,12 +90,7 @@ export async function runPipelineWorker(
   const statusTimer = setInterval(() => channel.post(status()), 1000);
   channel.post(status());
 
-  const clickhouse = createClickHouseClient({
-    url: config.clickhouseUrl,
-    username: config.clickhouseUser,
-    password: config.clickhousePassword,
-    database: config.clickhouseDatabase,
-  });
+  const clickhouse = createClickHouseClient(config.clickhouse);
   const abort = new AbortController();
   const writer = new WindowRowWriter(clickhouse, {
     // A flush gives up after a few quick attempts; the pipeline then pauses
@@ -110,7 +105,7 @@ export async function runPipelineWorker(
   const consumer = new Kafka.KafkaConsumer(consumerConfig(config, workerIndex), { 'auto.offset.reset': 'earliest' });
   consumer.setDefaultConsumeTimeout(100);
   const producer = new Kafka.Producer({
-    ...baseKafkaConfig({ brokers: config.brokers, clientId: `aggregator-dlq-${process.pid}${config.workers > 1 ? `-${workerIndex}` : ''}` }),
+    ...baseKafkaConfig({ brokers: config.brokers, clientId: `aggregator-dlq-${process.pid}${config.workers > 1 ? `-${workerIndex}` : ''}`, security: config.kafkaSecurity }),
     dr_cb: true,
     'enable.idempotence': true,
     acks: 'all',
@@ -124,10 +119,12 @@ export async function runPipelineWorker(
   try {
     for (let attempt = 1; !stopRequested; attempt++) {
       try {
-        await connectClient(consumer, config.brokers, 15000);
-        await connectClient(producer, config.brokers, 15000);
+        await connectClient(consumer, config.brokers, 15000, config.kafkaSecurity);
+        await connectClient(producer, config.brokers, 15000, config.kafkaSecurity);
         break;
       } catch (err) {
+        // Wrong credentials or an untrusted certificate: retrying cannot help, so the start fails.
+        if (err instanceof KafkaSecurityError) throw err;
         logger.error({ err: (err as Error).message, attempt }, 'Kafka not reachable; retrying in 5 s');
         await new Promise<void>((resolve) => {
           wakeUp = resolve;

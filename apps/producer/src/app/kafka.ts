@@ -3,14 +3,14 @@
  * startup connection is bounded in time and checks that the topic exists.
  */
 import Kafka from '@confluentinc/kafka-javascript';
-import { baseKafkaConfig } from '@stream-analytics/runtime';
+import { baseKafkaConfig, describeKafkaSecurityError } from '@stream-analytics/runtime';
 import type { ProducerConfig } from './config';
 
 export type NativeProducer = InstanceType<typeof Kafka.Producer>;
 
 export function producerSettings(cfg: ProducerConfig): Record<string, string | number | boolean> {
   return {
-    ...baseKafkaConfig({ brokers: cfg.brokers, clientId: 'stream-analytics-producer' }),
+    ...baseKafkaConfig({ brokers: cfg.brokers, clientId: 'stream-analytics-producer', security: cfg.kafkaSecurity }),
     dr_cb: true,
     // A JS callback per acknowledged message costs more CPU than generating the
     // event; in "errors" mode only failures are reported and acks are counted
@@ -42,8 +42,12 @@ export async function connectProducer(producer: NativeProducer, cfg: ProducerCon
     new StartupError(`Cannot reach Kafka at ${cfg.brokers} within ${cfg.connectTimeout} s; check --brokers/KAFKA_BROKERS${detail ? ` (${detail})` : ''}.`);
   // librdkafka tells why through its log ("Connect to ipv4#127.0.0.1:1 failed: Connection refused").
   let lastClientError: string | undefined;
+  // Rejected credentials or an untrusted certificate end the start at once: waiting cannot fix them.
+  let failSecurity: (err: StartupError) => void = () => undefined;
   const onError = (err: Kafka.LibrdKafkaError) => {
     lastClientError = err.message;
+    const sentence = describeKafkaSecurityError(err, cfg.brokers, cfg.kafkaSecurity);
+    if (sentence) failSecurity(new StartupError(sentence));
   };
   const onLog = (log: { severity: number; message: string }) => {
     if (log.severity <= 4 || /failed|refused|resolve/i.test(log.message)) {
@@ -55,6 +59,10 @@ export async function connectProducer(producer: NativeProducer, cfg: ProducerCon
   try {
     const metadata = await new Promise<Kafka.Metadata>((resolve, reject) => {
       const timer = setTimeout(() => reject(unreachable(lastClientError)), timeoutMs);
+      failSecurity = (err) => {
+        clearTimeout(timer);
+        reject(err);
+      };
       producer.connect({ timeout: timeoutMs }, (err, data) => {
         clearTimeout(timer);
         if (err) reject(unreachable(err.message || lastClientError));

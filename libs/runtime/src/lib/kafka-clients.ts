@@ -5,18 +5,48 @@
  * KafkaJS-compatible API that awaits one message at a time.
  */
 import Kafka from '@confluentinc/kafka-javascript';
+import { describeKafkaSecurityError, KafkaSecurity, KafkaSecurityError } from './kafka-security';
 
 export type KafkaMessage = Kafka.Message;
 export type NativeConsumer = Kafka.KafkaConsumer;
 export type NativeProducer = Kafka.Producer;
 export const KafkaCodes = Kafka.CODES;
 
-/** Connects a client, failing with a readable error after `timeoutMs`. */
-export function connectClient<C extends Kafka.KafkaConsumer | Kafka.Producer>(client: C, brokers: string, timeoutMs: number): Promise<C> {
+/**
+ * Connects a client, failing with a readable error after `timeoutMs`. A
+ * security failure (rejected credentials, untrusted or mismatched
+ * certificate) rejects at once with a {@link KafkaSecurityError}: waiting
+ * cannot fix it.
+ */
+export function connectClient<C extends Kafka.KafkaConsumer | Kafka.Producer>(client: C, brokers: string, timeoutMs: number, security?: KafkaSecurity): Promise<C> {
+  // Both client kinds emit 'event.error'; their typings do not share the overload.
+  const events = client as unknown as { on(e: 'event.error', h: (err: Kafka.LibrdKafkaError) => void): void; off(e: 'event.error', h: (err: Kafka.LibrdKafkaError) => void): void };
   return new Promise((resolve, reject) => {
-    client.connect({ timeout: timeoutMs }, (err) => {
-      if (err) reject(new Error(`Cannot reach Kafka at ${brokers} within ${Math.round(timeoutMs / 1000)} s (${err.message}); check --brokers / KAFKA_BROKERS and that the broker is running.`));
+    let settled = false;
+    const finish = (err?: Error) => {
+      if (settled) return;
+      settled = true;
+      events.off('event.error', onError);
+      if (err) reject(err);
       else resolve(client);
+    };
+    const onError = (err: Kafka.LibrdKafkaError) => {
+      const sentence = describeKafkaSecurityError(err, brokers, security);
+      if (sentence) {
+        finish(new KafkaSecurityError(sentence));
+        // Stop librdkafka's retries of a connection that cannot succeed.
+        client.disconnect(() => undefined);
+      }
+    };
+    events.on('event.error', onError);
+    client.connect({ timeout: timeoutMs }, (err) => {
+      if (!err) return finish();
+      const sentence = describeKafkaSecurityError(err, brokers, security);
+      finish(
+        sentence
+          ? new KafkaSecurityError(sentence)
+          : new Error(`Cannot reach Kafka at ${brokers} within ${Math.round(timeoutMs / 1000)} s (${err.message}); check --brokers / KAFKA_BROKERS and that the broker is running.`),
+      );
     });
   });
 }
