@@ -1,7 +1,7 @@
 // "Ready" means the server answers a real request, not merely that its port is open:
-// Kafka must return metadata (kafka-protocol.mjs), ClickHouse must answer /ping with "Ok.".
+// Kafka must return metadata (kafka-client.mjs), ClickHouse must answer /ping with "Ok.".
 import { request } from 'node:http';
-import { kafkaReady } from './kafka-protocol.mjs';
+import { kafkaReady } from './kafka-client.mjs';
 import { sleep } from './process.mjs';
 
 /** Minimal HTTP client (no dependencies may be used: this runs before `npm install`). */

@@ -3,7 +3,7 @@
  * startup connection is bounded in time and checks that the topic exists.
  */
 import Kafka from '@confluentinc/kafka-javascript';
-import { baseKafkaConfig, describeKafkaSecurityError } from '@stream-analytics/runtime';
+import { baseKafkaConfig, watchKafkaSecurity } from '@stream-analytics/runtime';
 import type { ProducerConfig } from './config';
 
 export type NativeProducer = InstanceType<typeof Kafka.Producer>;
@@ -44,10 +44,9 @@ export async function connectProducer(producer: NativeProducer, cfg: ProducerCon
   let lastClientError: string | undefined;
   // Rejected credentials or an untrusted certificate end the start at once: waiting cannot fix them.
   let failSecurity: (err: StartupError) => void = () => undefined;
+  const unwatch = watchKafkaSecurity(producer, cfg.brokers, cfg.kafkaSecurity, (sentence) => failSecurity(new StartupError(sentence)));
   const onError = (err: Kafka.LibrdKafkaError) => {
     lastClientError = err.message;
-    const sentence = describeKafkaSecurityError(err, cfg.brokers, cfg.kafkaSecurity);
-    if (sentence) failSecurity(new StartupError(sentence));
   };
   const onLog = (log: { severity: number; message: string }) => {
     if (log.severity <= 4 || /failed|refused|resolve/i.test(log.message)) {
@@ -77,6 +76,7 @@ export async function connectProducer(producer: NativeProducer, cfg: ProducerCon
     }
     return topic.partitions.length;
   } finally {
+    unwatch();
     producer.off('event.error', onError);
     producer.off('event.log', onLog);
   }

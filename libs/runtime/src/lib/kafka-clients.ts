@@ -5,7 +5,7 @@
  * KafkaJS-compatible API that awaits one message at a time.
  */
 import Kafka from '@confluentinc/kafka-javascript';
-import { describeKafkaSecurityError, KafkaSecurity, KafkaSecurityError } from './kafka-security';
+import { describeKafkaSecurityError, KafkaSecurity, KafkaSecurityError, watchKafkaSecurity } from './kafka-security';
 
 export type KafkaMessage = Kafka.Message;
 export type NativeConsumer = Kafka.KafkaConsumer;
@@ -18,34 +18,38 @@ export const KafkaCodes = Kafka.CODES;
  * certificate) rejects at once with a {@link KafkaSecurityError}: waiting
  * cannot fix it.
  */
-export function connectClient<C extends Kafka.KafkaConsumer | Kafka.Producer>(client: C, brokers: string, timeoutMs: number, security?: KafkaSecurity): Promise<C> {
-  // Both client kinds emit 'event.error'; their typings do not share the overload.
-  const events = client as unknown as { on(e: 'event.error', h: (err: Kafka.LibrdKafkaError) => void): void; off(e: 'event.error', h: (err: Kafka.LibrdKafkaError) => void): void };
+export function connectClient<C extends Kafka.KafkaConsumer | Kafka.Producer>(client: C, brokers: string, timeoutMs: number, security: KafkaSecurity = KafkaSecurity.plaintext): Promise<C> {
   return new Promise((resolve, reject) => {
     let settled = false;
     const finish = (err?: Error) => {
       if (settled) return;
       settled = true;
-      events.off('event.error', onError);
+      unwatch();
       if (err) reject(err);
       else resolve(client);
     };
-    const onError = (err: Kafka.LibrdKafkaError) => {
-      const sentence = describeKafkaSecurityError(err, brokers, security);
-      if (sentence) {
-        finish(new KafkaSecurityError(sentence));
-        // Stop librdkafka's retries of a connection that cannot succeed.
+    const unwatch = watchKafkaSecurity(client, brokers, security, (sentence) => {
+      finish(new KafkaSecurityError(sentence));
+      // Stop librdkafka's retries of a connection that cannot succeed (a producer that never
+      // connected refuses to disconnect; the app is about to exit then anyway).
+      try {
         client.disconnect(() => undefined);
+      } catch {
+        // not connected yet
       }
-    };
-    events.on('event.error', onError);
+    });
     client.connect({ timeout: timeoutMs }, (err) => {
       if (!err) return finish();
       const sentence = describeKafkaSecurityError(err, brokers, security);
-      finish(
-        sentence
-          ? new KafkaSecurityError(sentence)
-          : new Error(`Cannot reach Kafka at ${brokers} within ${Math.round(timeoutMs / 1000)} s (${err.message}); check --brokers / KAFKA_BROKERS and that the broker is running.`),
+      // A security failure seen in the log settles first; this is the plain timeout.
+      setTimeout(
+        () =>
+          finish(
+            sentence
+              ? new KafkaSecurityError(sentence)
+              : new Error(`Cannot reach Kafka at ${brokers} within ${Math.round(timeoutMs / 1000)} s (${err.message}); check --brokers / KAFKA_BROKERS and that the broker is running.`),
+          ),
+        50,
       );
     });
   });

@@ -29,6 +29,8 @@ export function baseKafkaConfig(conn: KafkaConnection): Record<string, string | 
     'reconnect.backoff.max.ms': 5000,
     'topic.metadata.refresh.interval.ms': 30000,
     'log.connection.close': false,
+    // Connection failures (rejected credentials, bad certificates) arrive as 'event.log' lines.
+    event_cb: true,
     ...(conn.security ?? KafkaSecurity.plaintext).librdkafkaConfig(),
   };
 }

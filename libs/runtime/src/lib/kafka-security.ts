@@ -9,6 +9,8 @@
  * a resolved {@link KafkaSecurity} serialises without its password.
  */
 import fs from 'node:fs';
+import net from 'node:net';
+import tls from 'node:tls';
 import { formatUsage, UsageError, type CommandSpec, type OptionSpecs } from './config';
 
 export const SECURITY_PROTOCOLS = ['PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL'] as const;
@@ -84,11 +86,11 @@ export class KafkaSecurity {
   }
 
   /** For KafkaJS-style clients (admin calls librdkafka lacks). */
-  kafkaJsConfig(): { ssl?: { ca?: string; cert?: string; key?: string; rejectUnauthorized: true }; sasl?: { mechanism: string; username: string; password: string } } {
+  kafkaJsConfig(): { ssl?: { ca?: string; cert?: string; key?: string; rejectUnauthorized: true }; sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string } } {
     const read = (file: string | undefined) => (file ? fs.readFileSync(file, 'utf8') : undefined);
     return {
       ...(this.tls ? { ssl: { ca: read(this.caLocation), cert: read(this.certLocation), key: read(this.keyLocation), rejectUnauthorized: true as const } } : {}),
-      ...(this.sasl ? { sasl: { mechanism: (this.mechanism as string).toLowerCase(), username: this.username as string, password: this.password as string } } : {}),
+      ...(this.sasl ? { sasl: { mechanism: (this.mechanism as string).toLowerCase() as 'plain' | 'scram-sha-256' | 'scram-sha-512', username: this.username as string, password: this.password as string } } : {}),
     };
   }
 
@@ -179,6 +181,72 @@ export function describeKafkaSecurityError(err: { code?: number; message?: strin
     return `Kafka denied ${security.username ? `user "${security.username}"` : 'this client'} access (${kind ?? 'authorization'}: ${msg}); its ACLs do not allow this operation.`;
   }
   return undefined;
+}
+
+/**
+ * librdkafka reports an unknown CA and a host name that the certificate does
+ * not list with the same words; a TLS handshake from Node with the same CA
+ * tells them apart. Resolves to the refined sentence, or undefined.
+ */
+export function diagnoseKafkaTls(brokers: string, security: KafkaSecurity, timeoutMs = 5000): Promise<string | undefined> {
+  const first = brokers.split(',')[0].trim();
+  const sep = first.lastIndexOf(':');
+  const host = first.slice(0, sep).replace(/^\[|\]$/g, '');
+  const port = Number(first.slice(sep + 1));
+  return new Promise((resolve) => {
+    let ca: Buffer | undefined;
+    try {
+      ca = security.caLocation ? fs.readFileSync(security.caLocation) : undefined;
+    } catch {
+      return resolve(undefined);
+    }
+    const socket = tls.connect({ host, port, ca, servername: net.isIP(host) ? undefined : host, timeout: timeoutMs });
+    const done = (sentence: string | undefined) => {
+      socket.destroy();
+      resolve(sentence);
+    };
+    socket.once('secureConnect', () => done(undefined));
+    socket.once('timeout', () => done(undefined));
+    socket.once('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ERR_TLS_CERT_ALTNAME_INVALID') return done(describeKafkaSecurityError({ code: SSL, message: 'certificate verify failed: Hostname mismatch' }, brokers, security));
+      if (/CERT|SELF_SIGNED|ISSUER|LEAF/.test(err.code ?? '')) return done(describeKafkaSecurityError({ code: SSL, message: 'certificate verify failed: unknown ca' }, brokers, security));
+      done(undefined);
+    });
+  });
+}
+
+type Listener = (e: { code?: number; message?: string; severity?: number }) => void;
+type EventSource = { on(event: string, listener: Listener): unknown; off(event: string, listener: Listener): unknown };
+
+/**
+ * Watches a librdkafka client (created with event_cb, as baseKafkaConfig
+ * does) for security failures, reported as errors or as FAIL log lines, and
+ * calls `onFailure` with one sentence each time (refined by
+ * {@link diagnoseKafkaTls} for certificate failures). Returns a function that
+ * stops watching.
+ */
+export function watchKafkaSecurity(client: object, brokers: string, security: KafkaSecurity, onFailure: (sentence: string) => void): () => void {
+  let stopped = false;
+  const report = (err: { code?: number; message?: string }) => {
+    const sentence = describeKafkaSecurityError(err, brokers, security);
+    if (!sentence || stopped) return;
+    if (security.tls && /certificate verify failed/i.test(err.message ?? '')) {
+      void diagnoseKafkaTls(brokers, security).then((refined) => !stopped && onFailure(refined ?? sentence));
+    } else onFailure(sentence);
+  };
+  // Consumers, producers and admin clients all emit these events; their typings share no overload.
+  const events = client as EventSource;
+  const onError: Listener = (err) => report(err);
+  const onLog: Listener = (log) => {
+    if ((log.severity ?? 7) <= 3) report({ message: log.message });
+  };
+  events.on('event.error', onError);
+  events.on('event.log', onLog);
+  return () => {
+    stopped = true;
+    events.off('event.error', onError);
+    events.off('event.log', onLog);
+  };
 }
 
 /** A failure that retrying cannot fix: wrong credentials, untrusted certificate, missing permission. */
