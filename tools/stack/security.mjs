@@ -6,6 +6,7 @@
 // the ACLs the topics tool applies.
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { StackError, say, shortPath } from './log.mjs';
 import { run } from './process.mjs';
@@ -166,20 +167,45 @@ export function securedClientEnv(cfg) {
   };
 }
 
-// `node tools/stack/security.mjs certs <dir> [host]`: the same test certificates for servers that
-// tests start themselves (e.g. a three-broker cluster); prints their paths as JSON.
+/** A port free on loopback right now. */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** The environment of a fresh secured stack in `dir` on free ports (tests and benchmarks). */
+export async function freshSecuredStackEnv(dir) {
+  const names = ['KAFKA_PORT', 'KAFKA_CONTROLLER_PORT', 'KAFKA_SASL_SSL_PORT', 'CLICKHOUSE_HTTP_PORT', 'CLICKHOUSE_TCP_PORT', 'CLICKHOUSE_HTTPS_PORT'];
+  const ports = [];
+  while (ports.length < names.length) {
+    const p = await freePort();
+    if (!ports.includes(p)) ports.push(p);
+  }
+  return { STACK_SECURED: '1', STACK_DIR: dir, ...Object.fromEntries(names.map((n, i) => [n, String(ports[i])])) };
+}
+
+// CLI for servers and stacks that tests start themselves:
+//   node tools/stack/security.mjs certs <dir> [host]   the test certificates; prints their paths (JSON)
+//   node tools/stack/security.mjs stack-env <dir>      env of a fresh secured stack on free ports (JSON)
 if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
   const [command, dir, host = '127.0.0.1'] = process.argv.slice(2);
-  if (command !== 'certs' || !dir) {
-    process.stderr.write('usage: node tools/stack/security.mjs certs <dir> [host]\n');
+  const fail = (err) => {
+    process.stderr.write(`${err.message}\n`);
+    process.exit(1);
+  };
+  if (command === 'certs' && dir) {
+    const cfg = { host, secured: { tls: tlsPaths(dir) } };
+    ensureCertificates(cfg).then(() => process.stdout.write(`${JSON.stringify(cfg.secured.tls)}\n`), fail);
+  } else if (command === 'stack-env' && dir) {
+    freshSecuredStackEnv(dir).then((env) => process.stdout.write(`${JSON.stringify(env)}\n`), fail);
+  } else {
+    process.stderr.write('usage: node tools/stack/security.mjs certs <dir> [host] | stack-env <dir>\n');
     process.exit(2);
   }
-  const cfg = { host, secured: { tls: tlsPaths(dir) } };
-  ensureCertificates(cfg).then(
-    () => process.stdout.write(`${JSON.stringify(cfg.secured.tls)}\n`),
-    (err) => {
-      process.stderr.write(`${err.message}\n`);
-      process.exit(1);
-    },
-  );
 }

@@ -3,7 +3,7 @@
  * startup connection is bounded in time and checks that the topic exists.
  */
 import Kafka from '@confluentinc/kafka-javascript';
-import { baseKafkaConfig, watchKafkaSecurity } from '@stream-analytics/runtime';
+import { baseKafkaConfig, connectWithMetadata, KafkaSecurityError } from '@stream-analytics/runtime';
 import type { ProducerConfig } from './config';
 
 export type NativeProducer = InstanceType<typeof Kafka.Producer>;
@@ -42,9 +42,6 @@ export async function connectProducer(producer: NativeProducer, cfg: ProducerCon
     new StartupError(`Cannot reach Kafka at ${cfg.brokers} within ${cfg.connectTimeout} s; check --brokers/KAFKA_BROKERS${detail ? ` (${detail})` : ''}.`);
   // librdkafka tells why through its log ("Connect to ipv4#127.0.0.1:1 failed: Connection refused").
   let lastClientError: string | undefined;
-  // Rejected credentials or an untrusted certificate end the start at once: waiting cannot fix them.
-  let failSecurity: (err: StartupError) => void = () => undefined;
-  const unwatch = watchKafkaSecurity(producer, cfg.brokers, cfg.kafkaSecurity, (sentence) => failSecurity(new StartupError(sentence)));
   const onError = (err: Kafka.LibrdKafkaError) => {
     lastClientError = err.message;
   };
@@ -56,27 +53,21 @@ export async function connectProducer(producer: NativeProducer, cfg: ProducerCon
   producer.on('event.error', onError);
   producer.on('event.log', onLog);
   try {
-    const metadata = await new Promise<Kafka.Metadata>((resolve, reject) => {
-      const timer = setTimeout(() => reject(unreachable(lastClientError)), timeoutMs);
-      failSecurity = (err) => {
-        clearTimeout(timer);
-        reject(err);
-      };
-      producer.connect({ timeout: timeoutMs }, (err, data) => {
-        clearTimeout(timer);
-        if (err) reject(unreachable(err.message || lastClientError));
-        else resolve(data);
-      });
-    });
+    let metadata: Kafka.Metadata;
+    try {
+      metadata = await connectWithMetadata(producer, cfg.brokers, timeoutMs, cfg.kafkaSecurity);
+    } catch (err) {
+      // Rejected credentials or an untrusted certificate: say which, in one sentence.
+      throw err instanceof KafkaSecurityError ? new StartupError(err.message) : unreachable(lastClientError);
+    }
     const topic = metadata.topics.find((t) => t.name === cfg.topic);
     if (!topic || topic.partitions.length === 0) {
       throw new StartupError(
-        `Topic "${cfg.topic}" does not exist on ${cfg.brokers}; create it first (the local stack creates the default topics) or choose another with --topic/RAW_TOPIC.`,
+        `Topic "${cfg.topic}" does not exist on ${cfg.brokers}${cfg.kafkaSecurity.sasl ? ` or user "${cfg.kafkaSecurity.username}" may not describe it (ACLs)` : ''}; create it first (the local stack creates the default topics) or choose another with --topic/RAW_TOPIC.`,
       );
     }
     return topic.partitions.length;
   } finally {
-    unwatch();
     producer.off('event.error', onError);
     producer.off('event.log', onLog);
   }
