@@ -3,7 +3,7 @@
 // ClickHouse over https, against plaintext on the same broker, in the same run, as ratios.
 //
 //   npx nx run-many -t build --projects=producer,aggregator
-//   node tools/bench/security-bench.mjs [events]        (default 500,000; BENCH_ROUNDS=2)
+//   node tools/bench/security-bench.mjs [events]        (default 500,000; BENCH_ROUNDS=3)
 //
 // Starts its own secured stack (tools/stack with STACK_SECURED=1, a temporary STACK_DIR and free
 // ports; the broker has a plaintext and a SASL_SSL listener) and purges it at the end. Rounds
@@ -19,7 +19,7 @@ import { freshSecuredStackEnv } from '../stack/security.mjs';
 import { Kafka, log, repoRoot, scrape, sleep, startApp, writeResult } from './bench-kit.mjs';
 
 const events = Number(process.argv[2] ?? process.env.BENCH_EVENTS ?? 500_000);
-const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const partitions = 24;
 
 const stackDir = mkdtempSync(join(tmpdir(), 'security-bench-'));
@@ -75,7 +75,8 @@ async function aggregate(env, topic) {
   let consumed = 0;
   const deadline = Date.now() + 10 * 60_000;
   while (consumed < events && Date.now() < deadline) {
-    consumed = await scrape(port, 'aggregator_events_consumed_total');
+    // Absent (NaN) until the pipeline has joined its group.
+    consumed = (await scrape(port, 'aggregator_events_consumed_total')) || 0;
     if (first === undefined && consumed > 0) first = { at: Date.now(), consumed };
     await sleep(200);
   }
@@ -86,7 +87,10 @@ async function aggregate(env, topic) {
   return Math.round((events - first.consumed) / ((done - first.at) / 1000));
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : Math.round((s[s.length / 2 - 1] + s[s.length / 2]) / 2);
+};
 const results = { producer: { plaintext: [], saslSsl: [] }, aggregator: { plaintext: [], saslSsl: [] } };
 try {
   for (let round = 1; round <= rounds; round++) {
@@ -108,6 +112,8 @@ const summarise = (r) => ({
   plaintextEventsPerSec: median(r.plaintext),
   saslSslEventsPerSec: median(r.saslSsl),
   ratio: Number((median(r.saslSsl) / median(r.plaintext)).toFixed(3)),
+  // Each round ran both back to back: its own ratio shows how much the machine's noise moves it.
+  ratioPerRound: r.plaintext.map((p, i) => Number((r.saslSsl[i] / p).toFixed(3))),
   runs: r,
 });
 const result = {

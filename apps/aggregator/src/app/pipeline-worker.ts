@@ -7,11 +7,14 @@
  */
 import Kafka from '@confluentinc/kafka-javascript';
 import { createClickHouseClient, WindowRowWriter } from '@stream-analytics/clickhouse-sink';
-import { baseKafkaConfig, connectClient, disconnectClient, KafkaSecurityError, type Logger } from '@stream-analytics/runtime';
+import { baseKafkaConfig, connectClient, disconnectClient, KafkaSecurityError, watchKafkaSecurity, type Logger } from '@stream-analytics/runtime';
 import { WindowingEngine } from '@stream-analytics/windowing';
 import type { AggregatorConfig } from './config';
 import { createAggregatorMetrics } from './metrics';
 import { AggregatorPipeline } from './pipeline';
+
+/** How long a Kafka security failure keeps the pipeline unready after it was last reported. */
+const KAFKA_FAULT_HOLD_MS = 30_000;
 
 /** What the pool tells a pipeline. */
 export type ToWorker = { type: 'stop' } | { type: 'metrics'; id: number };
@@ -73,10 +76,16 @@ export async function runPipelineWorker(
   let stopRequested = false;
   let pipeline: AggregatorPipeline | undefined;
   let wakeUp: () => void = () => undefined;
+  // A security failure during the run (credentials revoked, certificate rotated): librdkafka keeps
+  // retrying and nothing is committed past what was written, but the pipeline is not ready.
+  let kafkaFault: { sentence: string; at: number } | undefined;
+  const kafkaFaulty = () => kafkaFault !== undefined && Date.now() - kafkaFault.at < KAFKA_FAULT_HOLD_MS;
   const status = (): FromWorker =>
     !pipeline
       ? { type: 'status', live: true, ready: false, reason: 'connecting to Kafka' }
-      : { type: 'status', live: pipeline.isLive(), ready: pipeline.clickhouseHealthy, reason: pipeline.clickhouseHealthy ? undefined : 'no successful ClickHouse write yet, or writes are failing' };
+      : kafkaFaulty()
+        ? { type: 'status', live: pipeline.isLive(), ready: false, reason: kafkaFault!.sentence }
+        : { type: 'status', live: pipeline.isLive(), ready: pipeline.clickhouseHealthy, reason: pipeline.clickhouseHealthy ? undefined : 'no successful ClickHouse write yet, or writes are failing' };
   channel.onMessage((message) => {
     if (message.type === 'stop') {
       stopRequested = true;
@@ -88,6 +97,7 @@ export async function runPipelineWorker(
   });
   // The pool judges liveness by these reports: a pipeline whose event loop is stuck stops sending them.
   const statusTimer = setInterval(() => channel.post(status()), 1000);
+  const unwatch: Array<() => void> = [];
   channel.post(status());
 
   const clickhouse = createClickHouseClient(config.clickhouse);
@@ -135,6 +145,12 @@ export async function runPipelineWorker(
     if (stopRequested) return 1;
     consumer.on('event.error', (err) => logger.warn({ err: err.message }, 'Kafka client error'));
     producer.on('event.error', (err) => logger.warn({ err: err.message }, 'Kafka producer error'));
+    const onKafkaFault = (sentence: string) => {
+      if (!kafkaFaulty() || kafkaFault!.sentence !== sentence) logger.error({ err: sentence }, 'Kafka refuses this client; retrying, not ready until it is accepted again');
+      kafkaFault = { sentence, at: Date.now() };
+      channel.post(status());
+    };
+    unwatch.push(watchKafkaSecurity(consumer, config.brokers, config.kafkaSecurity, onKafkaFault), watchKafkaSecurity(producer, config.brokers, config.kafkaSecurity, onKafkaFault));
 
     pipeline = new AggregatorPipeline({
       config,
@@ -159,6 +175,7 @@ export async function runPipelineWorker(
     await pipeline.run();
     return 0;
   } finally {
+    unwatch.forEach((stop) => stop());
     clearInterval(statusTimer);
     abort.abort();
     await disconnectClient(consumer);
