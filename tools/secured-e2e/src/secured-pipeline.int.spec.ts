@@ -9,6 +9,7 @@ import Kafka from '@confluentinc/kafka-javascript';
 import { readMinuteAgg, createClickHouseClient } from '@stream-analytics/clickhouse-sink';
 import { describeKafkaSecurityError, resolveKafkaSecurity, baseKafkaConfig, connectClient, disconnectClient, consumeBatch } from '@stream-analytics/runtime';
 import { computeOracle, endOffsets, readTopic, runApp, startApp, waitFor, type AppRun, type OracleResult } from '@stream-analytics/testing';
+import { AclOperationTypes, AclPermissionTypes, AclResourceTypes, Kafka as KafkaJs, logLevel, ResourcePatternTypes } from 'kafkajs';
 import fs from 'node:fs';
 import { clickhouseClientEnv, kafkaClientEnv, startSecuredStack, type SecuredStack } from './testing/secured-stack';
 
@@ -103,6 +104,36 @@ describe('over SASL_SSL with ACLs and ClickHouse over https', () => {
         const { stdout, stderr, code } = await aggregator.exited;
         transcripts.push(stdout, stderr);
         expect(code).toBe(0);
+      }
+    });
+  });
+
+  describe('a security fault during a run', () => {
+    it('is logged, makes the aggregator unready, is retried, and loses nothing', async () => {
+      const aggregator = startApp('aggregator', [], aggregatorEnv());
+      const admin = new KafkaJs({ brokers: [s.brokers], clientId: 'acl-revoker', logLevel: logLevel.NOTHING, ssl: { ca: fs.readFileSync(s.ca, 'utf8') }, sasl: { mechanism: 'scram-sha-512', username: 'admin', password: fs.readFileSync(s.passwordFile('kafka', 'admin'), 'utf8').trim() } }).admin();
+      await admin.connect();
+      try {
+        const port = Number(/"metricsPort":(\d+)/.exec(await aggregator.waitForOutput(/"metricsPort":\d+/, 60_000))![0].split(':')[1]);
+        const ready = async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200;
+        await waitFor('the aggregator ready', ready, 60_000, 500);
+        // The aggregator loses its right to read the raw topic while it runs.
+        const readRaw = { resourceType: AclResourceTypes.TOPIC, resourceName: RAW, resourcePatternType: ResourcePatternTypes.LITERAL, principal: 'User:aggregator', host: '*', operation: AclOperationTypes.READ, permissionType: AclPermissionTypes.ALLOW };
+        await admin.deleteAcls({ filters: [readRaw] });
+        const produced = await run('producer', ['--count', '3000', '--rate', '0', '--seed', '3434', '--start-time', '2001-03-04T07:00:00Z', '--event-rate', '100', '--devices', '200', '--users', '80'], kafkaClientEnv(s, 'producer', 'SCRAM-SHA-256'));
+        expect(produced.code).toBe(0);
+        await waitFor('the aggregator unready, saying why', async () => !(await ready()) && /Kafka denied user \\?"aggregator\\?" access/.test(aggregator.stdout()), 60_000, 500);
+        expect(aggregator.child.exitCode).toBeNull();
+        // Access comes back: the aggregator catches up by itself and nothing is lost.
+        await s.applyAcls();
+        await waitFor('the aggregator ready again', ready, 90_000, 500);
+        await waitFor('ClickHouse equals the oracle of every event', async () => clickhouseMatches(await rawOracle()), 180_000, 1000);
+        await metricsPage(aggregator);
+      } finally {
+        await admin.disconnect();
+        aggregator.child.kill('SIGTERM');
+        const { stdout, stderr } = await aggregator.exited;
+        transcripts.push(stdout, stderr);
       }
     });
   });

@@ -7,7 +7,7 @@
  */
 import Kafka from '@confluentinc/kafka-javascript';
 import { createClickHouseClient, WindowRowWriter } from '@stream-analytics/clickhouse-sink';
-import { baseKafkaConfig, connectClient, disconnectClient, KafkaSecurityError, watchKafkaSecurity, type Logger } from '@stream-analytics/runtime';
+import { baseKafkaConfig, connectClient, describeKafkaSecurityError, disconnectClient, KafkaSecurityError, watchKafkaSecurity, type Logger } from '@stream-analytics/runtime';
 import { WindowingEngine } from '@stream-analytics/windowing';
 import type { AggregatorConfig } from './config';
 import { createAggregatorMetrics } from './metrics';
@@ -169,6 +169,10 @@ export async function runPipelineWorker(
         }),
       // Readiness must not trail the flush outcome (and clickhouse_up) by a report interval.
       onHealthChange: () => channel.post(status()),
+      onConsumeError: (err) => {
+        const sentence = describeKafkaSecurityError(err as { code?: number; message?: string }, config.brokers, config.kafkaSecurity);
+        if (sentence) onKafkaFault(sentence);
+      },
     });
     if (stopRequested) pipeline.stop();
     channel.post(status());

@@ -43,6 +43,8 @@ export interface PipelineDeps {
   createEngine: () => WindowingEngine;
   /** Called when clickhouseHealthy flips, so readiness follows it at once. */
   onHealthChange?: (clickhouseHealthy: boolean) => void;
+  /** Called with every failed consume (e.g. a revoked permission), before it is retried. */
+  onConsumeError?: (err: Error) => void;
   now?: () => number;
 }
 
@@ -154,6 +156,7 @@ export class AggregatorPipeline {
       } catch (err) {
         this.prefetch = undefined;
         this.deps.logger.warn({ err: (err as Error).message }, 'consume failed; retrying');
+        this.deps.onConsumeError?.(err as Error);
         await sleep(500);
         continue;
       }

@@ -25,6 +25,8 @@ export interface SecuredStack {
   /** Every password of the stack (for the leak checks). */
   passwords(): string[];
   env: Record<string, string>;
+  /** Applies the apps' ACLs of the dev profile with the topics tool (idempotent). */
+  applyAcls(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -61,18 +63,21 @@ export async function startSecuredStack(): Promise<SecuredStack> {
     passwordFile: (kind, user) => path.join(secrets, `${kind}-${user}.password`),
     passwords: () => fs.readdirSync(secrets).map((f) => fs.readFileSync(path.join(secrets, f), 'utf8').trim()),
     env,
+    applyAcls: () => {
+      const topicsTool = path.join(workspaceRoot(), 'dist/tools/topics/main.js');
+      return new Promise<void>((resolve, reject) =>
+        execFile(process.execPath, [topicsTool, '--profile', 'dev', '--acls'], { env: { ...process.env, ...kafkaClientEnv(s, 'admin', 'SCRAM-SHA-512') }, timeout: 120_000 }, (err, stdout, stderr) =>
+          err ? reject(new Error(`provision-topics --acls failed: ${err.message}\n${stdout}\n${stderr}`)) : resolve(),
+        ),
+      );
+    },
     stop: async () => {
       await stack(['down', '--purge'], env);
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
   // The apps' least-privilege ACLs, applied by the topics tool as the admin user over SASL_SSL.
-  const topicsTool = path.join(workspaceRoot(), 'dist/tools/topics/main.js');
-  await new Promise<void>((resolve, reject) =>
-    execFile(process.execPath, [topicsTool, '--profile', 'dev', '--acls'], { env: { ...process.env, ...kafkaClientEnv(s, 'admin', 'SCRAM-SHA-512') }, timeout: 120_000 }, (err, stdout, stderr) =>
-      err ? reject(new Error(`provision-topics --acls failed: ${err.message}\n${stdout}\n${stderr}`)) : resolve(),
-    ),
-  );
+  await s.applyAcls();
   return s;
 }
 
