@@ -4,7 +4,7 @@ import { request } from 'node:http';
 import { kafkaReady } from './kafka-client.mjs';
 import { sleep } from './process.mjs';
 
-/** Minimal HTTP client (no dependencies may be used: this runs before `npm install`). */
+/** Minimal HTTP client (node:http is enough; `status` runs before `npm install`). */
 export function httpRequest(url, { method = 'GET', body, timeoutMs = 5000 } = {}) {
   return new Promise((resolvePromise, reject) => {
     const req = request(url, { method, timeout: timeoutMs }, (res) => {
