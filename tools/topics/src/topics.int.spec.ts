@@ -51,6 +51,10 @@ interface RunResult {
 }
 
 function provision(...args: string[]): Promise<RunResult> {
+  return provisionWith({}, ...args);
+}
+
+function provisionWith(env: Record<string, string>, ...args: string[]): Promise<RunResult> {
   return new Promise((resolve) =>
     execFile(
       process.execPath,
@@ -65,6 +69,7 @@ function provision(...args: string[]): Promise<RunResult> {
           KAFKA_SASL_USERNAME: 'admin',
           KAFKA_SASL_PASSWORD: cluster.security!.passwords['admin'],
           KAFKA_SSL_CA_LOCATION: cluster.security!.ca,
+          ...env,
         },
       },
       (err, stdout, stderr) =>
@@ -130,6 +135,16 @@ async function produce(topic: string, partitions: number, perPartition: number):
 
 describe('provision-topics on a three-broker cluster', () => {
   let afterProd: Record<string, TopicState>;
+
+  it('says in one sentence when the password is wrong or the CA unknown, and changes nothing', async () => {
+    const wrong = await provisionWith({ KAFKA_SASL_PASSWORD: 'not-the-password' }, '--profile', 'dev');
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toContain('rejected the SASL credentials of user "admin" (SCRAM-SHA-512)');
+    const ca = await provisionWith({ KAFKA_SSL_CA_LOCATION: cluster.security!.otherCa }, '--profile', 'dev');
+    expect(ca.code).toBe(1);
+    expect(ca.stderr).toContain('is not signed by a trusted CA');
+    expect(await snapshot()).toEqual({});
+  });
 
   it('--dry-run shows the creations and changes nothing', async () => {
     const r = await provision('--profile', 'dev', '--dry-run');

@@ -102,6 +102,9 @@ describe('describeKafkaSecurityError', () => {
     [{ code: -181, message: 'ssl://127.0.0.1:9093/bootstrap: SSL handshake failed: error:0A000086:SSL routines::certificate verify failed: broker certificate could not be verified' }, /not signed by a trusted CA: set KAFKA_SSL_CA_LOCATION .*ca.pem is not it/],
     [{ code: -181, message: 'SSL handshake failed: certificate verify failed: Hostname mismatch' }, /not issued for that host name/],
     [{ code: -181, message: 'SSL handshake failed: error:0A00010B:SSL routines::wrong version number' }, /does not speak TLS on that port/],
+    [{ message: 'SASL SCRAM SHA512 authentication failed: Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512' }, /rejected the SASL credentials of user "producer"/],
+    [{ message: 'Connection error: unable to verify the first certificate' }, /not signed by a trusted CA/],
+    [{ message: "Connection error: Hostname/IP does not match certificate's altnames: Host: localhost. is not in the cert's altnames: IP Address:127.0.0.1" }, /not issued for that host name/],
     [{ code: 29, message: 'Broker: Topic authorization failed' }, /denied user "producer" access \(topic: Broker: Topic authorization failed\)/],
     [{ code: 30, message: 'Broker: Group authorization failed' }, /group/],
   ])('explains %j in one sentence', (err, sentence) => {

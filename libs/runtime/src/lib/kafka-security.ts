@@ -164,11 +164,12 @@ export function describeKafkaSecurityError(err: { code?: number; message?: strin
   if (err.code === AUTHENTICATION || /SASL authentication error|Authentication failed|invalid credentials/i.test(msg)) {
     return `Kafka at ${brokers} rejected the SASL credentials${security.username ? ` of user "${security.username}"` : ''} (${security.mechanism ?? 'no mechanism'}): check KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD(_FILE) and KAFKA_SASL_MECHANISM.`;
   }
-  if (err.code === SSL || /SSL handshake failed|certificate verify failed/i.test(msg)) {
+  // librdkafka's words, and Node's (KafkaJS) for the same faults.
+  if (err.code === SSL || /SSL handshake failed|certificate verify failed|unable to verify the first certificate|self[- ]signed certificate|unable to get local issuer|Hostname\/IP does not match/i.test(msg)) {
     if (/hostname mismatch|does not match|IP address mismatch/i.test(msg)) {
       return `The TLS certificate of Kafka at ${brokers} is not issued for that host name: connect with a name the certificate lists (or fix the broker's certificate).`;
     }
-    if (/certificate verify failed|unable to get local issuer|self.signed|unknown ca/i.test(msg)) {
+    if (/certificate verify failed|unable to verify|unable to get local issuer|self.signed|unknown ca/i.test(msg)) {
       return `The TLS certificate of Kafka at ${brokers} is not signed by a trusted CA: set KAFKA_SSL_CA_LOCATION to the CA that signed it${security.caLocation ? ` (${security.caLocation} is not it)` : ''}.`;
     }
     if (/wrong version number|packet length too long|record layer failure/i.test(msg)) {

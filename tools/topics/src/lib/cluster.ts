@@ -6,7 +6,7 @@
  * Both take the same security settings (libs/runtime kafka-security).
  */
 import Kafka from '@confluentinc/kafka-javascript';
-import { baseKafkaConfig, KafkaSecurity } from '@stream-analytics/runtime';
+import { baseKafkaConfig, describeKafkaSecurityError, KafkaSecurity, KafkaSecurityError } from '@stream-analytics/runtime';
 import {
   AclOperationTypes,
   AclPermissionTypes,
@@ -46,7 +46,7 @@ export class TopicAdmin {
   constructor(
     readonly brokers: string,
     private readonly timeoutMs = 30000,
-    security: KafkaSecurity = KafkaSecurity.plaintext,
+    private readonly security: KafkaSecurity = KafkaSecurity.plaintext,
   ) {
     this.native = Kafka.AdminClient.create(baseKafkaConfig({ brokers, clientId: 'provision-topics', security }) as Kafka.GlobalConfig);
     this.kafkaJs = new KafkaJs({
@@ -55,12 +55,19 @@ export class TopicAdmin {
       logLevel: logLevel.NOTHING,
       connectionTimeout: 10000,
       requestTimeout: timeoutMs,
+      retry: { retries: 3 },
       ...(security.kafkaJsConfig() as Pick<KafkaConfig, 'ssl' | 'sasl'>),
     }).admin();
   }
 
   private jsAdmin(): Promise<KafkaJsAdmin> {
-    if (!this.connected) this.connected = this.kafkaJs.connect();
+    // Rejected credentials or certificates: the same one sentence as every other client.
+    if (!this.connected) {
+      this.connected = this.kafkaJs.connect().catch((err: Error) => {
+        const sentence = describeKafkaSecurityError(err, this.brokers, this.security);
+        throw sentence ? new KafkaSecurityError(sentence) : err;
+      });
+    }
     return this.connected.then(() => this.kafkaJs);
   }
 
