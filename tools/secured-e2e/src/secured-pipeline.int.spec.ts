@@ -17,6 +17,7 @@ jest.setTimeout(600_000);
 
 const RAW = 'iot.telemetry.raw.v1';
 const DLQ = 'iot.telemetry.dlq.v1';
+const AGG = 'iot.telemetry.minute-agg.v1';
 const RAW_PARTITIONS = 24;
 const LATENESS = { ALLOWED_LATENESS_SECS: '86400' };
 const START = '2001-03-04T05:00:00Z';
@@ -215,8 +216,13 @@ describe('over SASL_SSL with ACLs and ClickHouse over https', () => {
 
   // Last: the outputs of every run above are in.
   describe('secrets', () => {
-    it('no log line, report or /metrics page holds a password', () => {
+    it('no log line, report, /metrics page or message on the aggregate and dead-letter topics holds a password', async () => {
       const passwords = s.passwords();
+      for (const [topic, partitions] of [[AGG, 6], [DLQ, 6]] as const) {
+        const messages = await readTopic(s.plaintextBrokers, topic, { partitions });
+        expect(messages.length).toBeGreaterThan(0);
+        transcripts.push(messages.map((m) => `${m.key ?? ''} ${m.value?.toString() ?? ''} ${JSON.stringify(m.headers)}`).join('\n'));
+      }
       expect(passwords.length).toBeGreaterThanOrEqual(7);
       expect(transcripts.length).toBeGreaterThan(10);
       for (const text of transcripts) for (const p of passwords) expect(text.includes(p)).toBe(false);

@@ -35,6 +35,7 @@ describe('ClickHouse connection options', () => {
     [{ CLICKHOUSE_URL: 'https://ch:8443', CLICKHOUSE_CA_CERT: path.join(dir, 'none.pem') }, /Cannot read --clickhouse-ca-cert .*none.pem: ENOENT/],
     [{ CLICKHOUSE_PASSWORD_FILE: path.join(dir, 'none') }, /Cannot read --clickhouse-password-file/],
     [{ CLICKHOUSE_URL: 'ftp://x' }, /must be an http\(s\) URL/],
+    [{ CLICKHOUSE_URL: 'https://writer:s3cret@ch:8443' }, /^Invalid --clickhouse-url: must not contain credentials; use --clickhouse-user and --clickhouse-password-file$/],
   ])('reject %j as a usage error', (env, message) => {
     expect(() => fromEnv(env)).toThrow(UsageError);
     expect(() => fromEnv(env)).toThrow(message);

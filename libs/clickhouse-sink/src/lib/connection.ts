@@ -11,6 +11,8 @@ import type { ClickHouseConfig } from './client';
 function validateUrl(v: string): string | undefined {
   try {
     const u = new URL(v);
+    // A password in the URL would end up wherever the URL is shown (logs, errors).
+    if (u.username || u.password) return 'must not contain credentials; use --clickhouse-user and --clickhouse-password-file';
     return u.protocol === 'http:' || u.protocol === 'https:' ? undefined : `"${v}" must be an http(s) URL`;
   } catch {
     return `"${v}" is not a URL (expected e.g. http://127.0.0.1:8123)`;
