@@ -109,6 +109,16 @@ describe('over SASL_SSL with ACLs and ClickHouse over https', () => {
     });
   });
 
+  describe('mutual TLS', () => {
+    it('the producer presents a client certificate when given one', async () => {
+      const rawBefore = await endOffsets(s.plaintextBrokers, RAW, RAW_PARTITIONS);
+      const r = await run('producer', ['--count', '50', '--rate', '0', '--seed', '5', '--start-time', '2001-03-04T09:00:00Z'], kafkaClientEnv(s, 'producer', 'SCRAM-SHA-512', { KAFKA_SSL_CERT_LOCATION: s.clientCert, KAFKA_SSL_KEY_LOCATION: s.clientKey }));
+      expect(r.code).toBe(0);
+      const rawAfter = await endOffsets(s.plaintextBrokers, RAW, RAW_PARTITIONS);
+      expect(rawAfter.reduce((a, b) => a + b, 0) - rawBefore.reduce((a, b) => a + b, 0)).toBe(50);
+    });
+  });
+
   describe('a security fault during a run', () => {
     it('is logged, makes the aggregator unready, is retried, and loses nothing', async () => {
       const aggregator = startApp('aggregator', [], aggregatorEnv());

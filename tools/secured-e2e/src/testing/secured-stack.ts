@@ -21,6 +21,9 @@ export interface SecuredStack {
   ca: string;
   /** A CA that signed nothing here. */
   otherCa: string;
+  /** A client certificate and key signed by the stack's CA (mutual TLS). */
+  clientCert: string;
+  clientKey: string;
   passwordFile(kind: 'kafka' | 'clickhouse', user: string): string;
   /** Every password of the stack (for the leak checks). */
   passwords(): string[];
@@ -60,6 +63,8 @@ export async function startSecuredStack(): Promise<SecuredStack> {
     clickhouseHttpUrl: value('CLICKHOUSE_URL'),
     ca: value('KAFKA_SSL_CA_LOCATION'),
     otherCa: path.join(tls, 'other-ca.pem'),
+    clientCert: path.join(tls, 'client.pem'),
+    clientKey: path.join(tls, 'client.key'),
     passwordFile: (kind, user) => path.join(secrets, `${kind}-${user}.password`),
     passwords: () => fs.readdirSync(secrets).map((f) => fs.readFileSync(path.join(secrets, f), 'utf8').trim()),
     env,
