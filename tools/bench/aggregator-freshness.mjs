@@ -10,7 +10,7 @@
 // (partition, offset, Kafka timestamp) is visible from the first poll whose
 // highest offset for its partition is >= its offset; its latency is that poll
 // time minus its Kafka timestamp. The yardstick is the flush interval itself.
-import { brokers, clickhouseQuery, createTopic, deleteTopic, Kafka, log, percentile, sleep, startApp, writeResult } from './bench-kit.mjs';
+import { brokers, clickhouseQuery, createTopic, deleteTopic, Kafka, kafkaSecuritySettings, log, percentile, sleep, startApp, writeResult } from './bench-kit.mjs';
 
 const seconds = Number(process.argv[2] ?? 60);
 const rate = Number(process.argv[3] ?? 10000);
@@ -45,7 +45,7 @@ aggregator.child.kill('SIGTERM');
 await aggregator.exited;
 
 // Every produced record: partition, offset, Kafka (producer create) timestamp.
-const consumer = new Kafka.KafkaConsumer({ 'bootstrap.servers': brokers, 'group.id': `bench-read-${Date.now()}`, 'enable.auto.commit': false }, { 'auto.offset.reset': 'earliest' });
+const consumer = new Kafka.KafkaConsumer({ 'bootstrap.servers': brokers, ...kafkaSecuritySettings(), 'group.id': `bench-read-${Date.now()}`, 'enable.auto.commit': false }, { 'auto.offset.reset': 'earliest' });
 await new Promise((resolve, reject) => consumer.connect({}, (err) => (err ? reject(err) : resolve())));
 const ends = [];
 for (let p = 0; p < partitions; p++) ends.push(await new Promise((resolve, reject) => consumer.queryWatermarkOffsets(topic, p, 10000, (err, o) => (err ? reject(err) : resolve(o.highOffset)))));

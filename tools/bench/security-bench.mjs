@@ -31,7 +31,7 @@ stack('up');
 const printed = stack('env');
 const value = (name) => new RegExp(`${name}=(\\S+)`).exec(printed)[1];
 const secrets = value('STACK_SECRETS_DIR');
-const plain = { KAFKA_BROKERS: value('KAFKA_BROKERS'), CLICKHOUSE_URL: value('CLICKHOUSE_URL') };
+const plain = { KAFKA_BROKERS: value('KAFKA_BROKERS'), KAFKA_SECURITY_PROTOCOL: 'PLAINTEXT', CLICKHOUSE_URL: value('CLICKHOUSE_URL') };
 const secured = {
   KAFKA_BROKERS: value('KAFKA_SASL_SSL_BROKERS'),
   KAFKA_SECURITY_PROTOCOL: 'SASL_SSL',
