@@ -13,7 +13,7 @@
 //    rate is measured from its first consumed message to the last, with the
 //    peak RSS (and PSS) of its process tree sampled from /proc every 200 ms.
 import { availableParallelism, loadavg } from 'node:os';
-import { brokers, createTopic, deleteTopic, Kafka, log, runKafkaTool, scrape, sleep, startApp, treeMemoryBytes, writeResult } from './bench-kit.mjs';
+import { brokers, createTopic, deleteTopic, Kafka, kafkaSecuritySettings, log, runKafkaTool, scrape, sleep, startApp, treeMemoryBytes, writeResult } from './bench-kit.mjs';
 
 const events = Number(process.argv[2] ?? process.env.BENCH_EVENTS ?? 5_000_000);
 const workerCounts = (process.env.BENCH_WORKERS ?? '1,2').split(',').map(Number);
@@ -127,6 +127,7 @@ async function consumeOnly(topic, partitions, expected) {
   const consumer = new Kafka.KafkaConsumer(
     {
       'bootstrap.servers': brokers,
+      ...kafkaSecuritySettings(),
       'group.id': `bench-ceiling-${Date.now()}`,
       'enable.auto.commit': false,
       'isolation.level': 'read_committed',

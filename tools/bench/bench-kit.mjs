@@ -17,6 +17,20 @@ export const brokers = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
 export const clickhouseUrl = process.env.CLICKHOUSE_URL ?? 'http://127.0.0.1:8123';
 export const kafkaLibs = process.env.KAFKA_LIBS ?? join(repoRoot, '.local/kafka/libs');
 
+/**
+ * librdkafka security settings from the same KAFKA_SECURITY_PROTOCOL / KAFKA_SASL_* / KAFKA_SSL_*
+ * environment as the apps, through libs/runtime's one mapping (built by `npx nx run-many -t build`),
+ * so the benchmarks' own clients reach a secured broker too. Kafka's Java perf tools (the
+ * yardsticks) stay plaintext.
+ */
+export function kafkaSecuritySettings(env = process.env) {
+  const file = join(repoRoot, 'dist/libs/runtime/src/index.js');
+  if (!existsSync(file)) throw new Error(`${file} is missing: run npx nx run-many -t build first`);
+  const runtime = require(file);
+  const { config } = runtime.parseConfig({ name: 'bench', summary: '', options: runtime.KAFKA_SECURITY_OPTIONS }, [], env);
+  return runtime.resolveKafkaSecurity(config).librdkafkaConfig();
+}
+
 export function log(message) {
   process.stderr.write(`[bench] ${message}\n`);
 }
@@ -34,7 +48,7 @@ export function requireKafkaLibs() {
 
 export async function createTopic(prefix, partitions) {
   const topic = `${prefix}.${Date.now()}.${randomUUID().slice(0, 4)}`;
-  const admin = Kafka.AdminClient.create({ 'bootstrap.servers': brokers });
+  const admin = Kafka.AdminClient.create({ 'bootstrap.servers': brokers, ...kafkaSecuritySettings() });
   await new Promise((resolve, reject) =>
     admin.createTopic({ topic, num_partitions: partitions, replication_factor: 1 }, 30000, (err) => (err ? reject(err) : resolve())),
   );
@@ -43,7 +57,7 @@ export async function createTopic(prefix, partitions) {
 }
 
 export async function deleteTopic(topic) {
-  const admin = Kafka.AdminClient.create({ 'bootstrap.servers': brokers });
+  const admin = Kafka.AdminClient.create({ 'bootstrap.servers': brokers, ...kafkaSecuritySettings() });
   await new Promise((resolve) => admin.deleteTopic(topic, 30000, () => resolve()));
   admin.disconnect();
 }

@@ -7,7 +7,7 @@
 // whose highest offset for its partition is >= its offset; its latency is that
 // poll time minus its Kafka timestamp. Flush durations come from the
 // aggregator's aggregator_flush_duration_seconds histogram.
-import { brokers, clickhouseQuery, createTopic, deleteTopic, Kafka, log, percentile, sleep, startApp } from './bench-kit.mjs';
+import { brokers, clickhouseQuery, createTopic, deleteTopic, Kafka, kafkaSecuritySettings, log, percentile, sleep, startApp } from './bench-kit.mjs';
 
 const partitions = 24;
 
@@ -68,7 +68,7 @@ export async function measureFreshness({ label, seconds, rate, env = {}, pollUrl
   await aggregator.exited;
 
   // Every produced record: partition, offset, Kafka (producer create) timestamp.
-  const consumer = new Kafka.KafkaConsumer({ 'bootstrap.servers': brokers, 'group.id': `bench-read-${Date.now()}`, 'enable.auto.commit': false }, { 'auto.offset.reset': 'earliest' });
+  const consumer = new Kafka.KafkaConsumer({ 'bootstrap.servers': brokers, ...kafkaSecuritySettings(), 'group.id': `bench-read-${Date.now()}`, 'enable.auto.commit': false }, { 'auto.offset.reset': 'earliest' });
   await new Promise((resolve, reject) => consumer.connect({}, (err) => (err ? reject(err) : resolve())));
   const ends = [];
   for (let p = 0; p < partitions; p++) ends.push(await new Promise((resolve, reject) => consumer.queryWatermarkOffsets(topic, p, 10000, (err, o) => (err ? reject(err) : resolve(o.highOffset)))));

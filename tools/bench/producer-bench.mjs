@@ -28,6 +28,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { kafkaSecuritySettings } from './bench-kit.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const require = createRequire(path.join(root, 'package.json'));
@@ -72,7 +73,7 @@ const round = (x, digits = 0) => Math.round(x * 10 ** digits) / 10 ** digits;
 
 // ---- Kafka helpers (the librdkafka client the apps use) ----
 function admin() {
-  return Kafka.AdminClient.create({ 'bootstrap.servers': opt.brokers, 'client.id': 'producer-bench' });
+  return Kafka.AdminClient.create({ 'bootstrap.servers': opt.brokers, 'client.id': 'producer-bench', ...kafkaSecuritySettings() });
 }
 async function createTopic(name) {
   const a = admin();
@@ -91,7 +92,7 @@ async function deleteTopic(name) {
   a.disconnect();
 }
 async function withConsumer(fn) {
-  const c = new Kafka.KafkaConsumer({ 'bootstrap.servers': opt.brokers, 'group.id': `producer-bench-${process.pid}-${Date.now()}`, 'enable.auto.commit': false }, { 'auto.offset.reset': 'earliest' });
+  const c = new Kafka.KafkaConsumer({ 'bootstrap.servers': opt.brokers, ...kafkaSecuritySettings(), 'group.id': `producer-bench-${process.pid}-${Date.now()}`, 'enable.auto.commit': false }, { 'auto.offset.reset': 'earliest' });
   await new Promise((resolve, reject) => c.connect({ timeout: 30000 }, (err) => (err ? reject(err) : resolve())));
   try {
     return await fn(c);

@@ -1,11 +1,12 @@
 // ClickHouse from the Debian package (18.16 here), run as a plain user process with a config
 // rendered from clickhouse/server/*.template into the state dir. Also: applying
 // clickhouse/init/*.sql over HTTP.
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { StackError, say, seconds, shortPath } from './log.mjs';
 import { findOnPath } from './process.mjs';
 import { clickhouseReady, httpRequest } from './readiness.mjs';
+import { CLICKHOUSE_USERS, ensureCertificates, ensureSecrets, clickhouseHttpsConfig } from './security.mjs';
 
 function findServerBinary(cfg) {
   if (cfg.clickhouse.serverBin) {
@@ -45,8 +46,23 @@ function writeConfigs(cfg) {
     format_schema_dir: c.formatSchemaDir,
     users_config: c.users,
   };
-  writeFileSync(c.config, render(join(c.templateDir, 'config.xml.template'), values));
+  let config = render(join(c.templateDir, 'config.xml.template'), values);
+  if (cfg.secured) {
+    config = config.replace('</yandex>', `${clickhouseHttpsConfig(cfg)}</yandex>`);
+    // The platform's writer and read-only users, with their passwords from the server's environment.
+    const usersD = join(c.dir, 'users.d');
+    mkdirSync(usersD, { recursive: true });
+    copyFileSync(join(cfg.repoRoot, 'clickhouse', 'users.d', 'stream-analytics.xml'), join(usersD, 'stream-analytics.xml'));
+  }
+  writeFileSync(c.config, config);
   writeFileSync(c.users, render(join(c.templateDir, 'users.xml.template'), values));
+}
+
+/** The server's environment: the users' passwords for from_env (secured stack only). */
+function serverEnv(cfg) {
+  if (!cfg.secured) return undefined;
+  const { clickhouse } = ensureSecrets(cfg);
+  return { ...process.env, ...Object.fromEntries(Object.entries(CLICKHOUSE_USERS).map(([user, name]) => [name, clickhouse[user]])) };
 }
 
 export function clickhouseServer(cfg) {
@@ -63,14 +79,16 @@ export function clickhouseServer(cfg) {
     ports: [
       { port: cfg.ports.clickhouseHttp, envName: 'CLICKHOUSE_HTTP_PORT' },
       { port: cfg.ports.clickhouseTcp, envName: 'CLICKHOUSE_TCP_PORT' },
+      ...(cfg.secured ? [{ port: cfg.secured.clickhouseHttpsPort, envName: 'CLICKHOUSE_HTTPS_PORT' }] : []),
     ],
     async prepare() {
       binary = findServerBinary(cfg);
+      if (cfg.secured) await ensureCertificates(cfg);
       writeConfigs(cfg);
     },
     command() {
       // Not --daemon: the process we spawn is the server, so its pid is the one we record.
-      return { cmd: binary, args: [`--config-file=${c.config}`], cwd: c.dir, stdoutLog: c.stdoutLog };
+      return { cmd: binary, args: [`--config-file=${c.config}`], cwd: c.dir, stdoutLog: c.stdoutLog, env: serverEnv(cfg) };
     },
     probe: (timeoutMs) => clickhouseReady(cfg.host, cfg.ports.clickhouseHttp, timeoutMs),
   };

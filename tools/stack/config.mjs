@@ -3,6 +3,7 @@
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { StackError } from './log.mjs';
+import { securedClientEnv, tlsPaths } from './security.mjs';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -48,6 +49,12 @@ export function loadConfig(env = process.env) {
     clickhouseTcp: port(env, 'CLICKHOUSE_TCP_PORT', 9000),
     mqtt: port(env, 'MQTT_PORT', 1883),
   };
+  // STACK_SECURED=1: also a SASL_SSL listener and an https port (tools/stack/security.mjs).
+  const securedOn = ['1', 'true', 'yes'].includes(String(env.STACK_SECURED ?? '').toLowerCase());
+  if (securedOn) {
+    ports.kafkaSaslSsl = port(env, 'KAFKA_SASL_SSL_PORT', 9094);
+    ports.clickhouseHttps = port(env, 'CLICKHOUSE_HTTPS_PORT', 8443);
+  }
   const byPort = new Map();
   for (const [key, value] of Object.entries(ports)) {
     if (byPort.has(value)) {
@@ -64,6 +71,14 @@ export function loadConfig(env = process.env) {
     readyTimeoutMs: positiveNumber(env, 'STACK_READY_TIMEOUT_SECS', 90) * 1000,
     // SIGTERM grace before SIGKILL when stopping a server.
     stopTimeoutMs: 20_000,
+    secured: securedOn
+      ? {
+          kafkaPort: ports.kafkaSaslSsl,
+          clickhouseHttpsPort: ports.clickhouseHttps,
+          secretsDir: join(stateDir, 'secrets'),
+          tls: tlsPaths(join(stateDir, 'tls')),
+        }
+      : null,
     lockDir: join(stateDir, 'stack.lock'),
     lastUpFile: join(stateDir, 'last-up.json'),
     kafka: {
@@ -117,5 +132,6 @@ export function clientEnv(cfg) {
     KAFKA_BROKERS: `${cfg.host}:${cfg.ports.kafka}`,
     CLICKHOUSE_URL: `http://${cfg.host}:${cfg.ports.clickhouseHttp}`,
     MQTT_URL: `mqtt://${cfg.host}:${cfg.ports.mqtt}`,
+    ...(cfg.secured ? securedClientEnv(cfg) : {}),
   };
 }

@@ -1,10 +1,10 @@
 // "Ready" means the server answers a real request, not merely that its port is open:
-// Kafka must return metadata (kafka-protocol.mjs), ClickHouse must answer /ping with "Ok.".
+// Kafka must return metadata (kafka-client.mjs), ClickHouse must answer /ping with "Ok.".
 import { request } from 'node:http';
-import { kafkaReady } from './kafka-protocol.mjs';
+import { kafkaReady } from './kafka-client.mjs';
 import { sleep } from './process.mjs';
 
-/** Minimal HTTP client (no dependencies may be used: this runs before `npm install`). */
+/** Minimal HTTP client (node:http is enough; `status` runs before `npm install`). */
 export function httpRequest(url, { method = 'GET', body, timeoutMs = 5000 } = {}) {
   return new Promise((resolvePromise, reject) => {
     const req = request(url, { method, timeout: timeoutMs }, (res) => {

@@ -3,7 +3,7 @@
 //
 // A server is described by an object built in kafka.mjs / clickhouse.mjs:
 //   { name, title, pidFile, logFile, marker, endpoint, ports: [{port, envName}],
-//     prepare(), command() -> {cmd, args, cwd, stdoutLog}, probe(timeoutMs) }
+//     prepare(), command() -> {cmd, args, cwd, stdoutLog, env?}, probe(timeoutMs) }
 // `marker` is a string (our config file path) that must appear in the server's command line;
 // that is how a recorded pid is told apart from an unrelated process that reused it.
 import { StackError, say, seconds, shortPath } from './log.mjs';
@@ -106,11 +106,11 @@ export async function ensureRunning(server, { readyTimeoutMs, stopTimeoutMs, onS
 async function start(server, { readyTimeoutMs, onSpawn }) {
   await assertPortsFree(server);
   await server.prepare();
-  const { cmd, args, cwd, stdoutLog } = server.command();
+  const { cmd, args, cwd, stdoutLog, env } = server.command();
 
   const t0 = Date.now();
   const logOffsets = { stdout: fileSize(stdoutLog), error: server.errorLog ? fileSize(server.errorLog) : 0 };
-  const child = spawnDetached(cmd, args, { cwd, logFile: stdoutLog });
+  const child = spawnDetached(cmd, args, { cwd, logFile: stdoutLog, ...(env ? { env } : {}) });
   let exited = null;
   child.on('exit', (code, signal) => (exited = { code, signal }));
   // A spawn failure (ENOENT...) arrives as an 'error' event; treat it like an exit.

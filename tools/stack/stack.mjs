@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // The local development stack: Apache Kafka (KRaft), ClickHouse and an MQTT broker (Mosquitto, or
 // the one already answering on the MQTT port) as user processes, no Docker.
-// Zero dependencies (node: builtins only) because it runs before `npm install`.
+// Node builtins only, except the Kafka client that readiness and topic listing load from
+// node_modules on first use (kafka-client.mjs): `jars`, `status`, `down`, `env` work before
+// `npm install`.
 //
 //   node tools/stack/stack.mjs up [--env] [--started-file F [--holder-pid N]] [--only kafka|clickhouse|mqtt] [--no-provision]
 //   node tools/stack/stack.mjs provision [--only ...]
@@ -13,7 +15,8 @@
 // Environment: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), CLICKHOUSE_HTTP_PORT (8123),
 // CLICKHOUSE_TCP_PORT (9000), MQTT_PORT (1883), MOSQUITTO_BIN, STACK_DIR (<repo>/.local), STACK_READY_TIMEOUT_SECS (90),
 // RAW_TOPIC / AGG_TOPIC / DLQ_TOPIC, KAFKA_HEAP_OPTS, KAFKA_LIBS_DIR, CLICKHOUSE_SERVER_BIN,
-// CLICKHOUSE_INIT_DIR.
+// CLICKHOUSE_INIT_DIR; STACK_SECURED=1 adds a SASL_SSL listener (KAFKA_SASL_SSL_PORT, 9094) with
+// ACLs and a ClickHouse https port (CLICKHOUSE_HTTPS_PORT, 8443): security.mjs.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { applySchema, clickhouseServer } from './clickhouse.mjs';

@@ -5,7 +5,7 @@
  * this same script is also each further, forked pipeline process (see
  * app/pipeline-pool.ts).
  */
-import { applyMigrations, createClickHouseClient, findMigrationsDir } from '@stream-analytics/clickhouse-sink';
+import { applyMigrations, createClickHouseClient, describeClickHouseSecurityError, findMigrationsDir } from '@stream-analytics/clickhouse-sink';
 import { createLogger, onShutdownSignal, runMain, startOpsServer } from '@stream-analytics/runtime';
 import cluster from 'node:cluster';
 import path from 'node:path';
@@ -45,6 +45,9 @@ async function main(): Promise<number> {
         break;
       } catch (err) {
         if (shutdown.isRequested()) return 1;
+        // Wrong credentials or an untrusted certificate: retrying cannot help, so the start fails.
+        const security = describeClickHouseSecurityError(err, config.clickhouseUrl);
+        if (security) throw new Error(security);
         logger.error({ err: (err as Error).message, attempt }, `ClickHouse at ${config.clickhouseUrl} is not usable yet; retrying in 5 s`);
         await Promise.race([new Promise((r) => setTimeout(r, 5000)), shutdown.requested]);
       }

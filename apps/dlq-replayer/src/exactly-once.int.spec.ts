@@ -92,7 +92,7 @@ describe('replay exactly once (real Kafka)', () => {
     expect(new Set(byId.keys())).toEqual(expectedIds);
 
     // The DLQ offsets were committed for the group inside the transactions: all consumed.
-    const consumer = await createConsumer(s.brokers, 'test', s.replayerGroup, 30000);
+    const consumer = await createConsumer({ brokers: s.brokers }, 'test', s.replayerGroup, 30000);
     try {
       const committed = await new Promise<Array<{ partition: number; offset: number }>>((resolve, reject) =>
         consumer.committed(

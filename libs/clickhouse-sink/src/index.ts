@@ -15,6 +15,13 @@ export {
   type ServerVersion,
 } from './lib/client';
 export {
+  CLICKHOUSE_CONNECTION_OPTIONS,
+  clickHouseConnection,
+  resolveClickHouseConnection,
+  describeClickHouseSecurityError,
+  type ClickHouseConnectionOptions,
+} from './lib/connection';
+export {
   ClickHouseSinkError,
   NonRetryableClickHouseError,
   RetriesExhaustedError,

@@ -28,14 +28,16 @@ function composeSchema(): object {
 /** Resolves a bind-mount source relative to the compose file's folder. */
 const hostPath = (volume: string) => path.resolve(path.dirname(composeFile), volume.split(':')[0]);
 
+function expectValidCompose(file: Obj): void {
+  const ajv = new Ajv({ allErrors: true, strict: false, validateFormats: false });
+  const validate = ajv.compile(composeSchema());
+  const ok = validate(file);
+  expect(ajv.errorsText(validate.errors, { separator: '\n' })).toBe('No errors');
+  expect(ok).toBe(true);
+}
+
 describe('docker-compose.yml', () => {
-  it('validates against the Compose Specification schema', () => {
-    const ajv = new Ajv({ allErrors: true, strict: false, validateFormats: false });
-    const validate = ajv.compile(composeSchema());
-    const ok = validate(compose);
-    expect(ajv.errorsText(validate.errors, { separator: '\n' })).toBe('No errors');
-    expect(ok).toBe(true);
-  });
+  it('validates against the Compose Specification schema', () => expectValidCompose(compose));
 
   it('the schema check is real (a broken file fails it)', () => {
     const ajv = new Ajv({ allErrors: true, strict: false, validateFormats: false });
@@ -97,5 +99,25 @@ describe('docker-compose.yml', () => {
     expect(services['topics']['command']).toEqual(['--profile', 'dev']);
     for (const app of ['aggregator', 'ingest-gateway', 'producer']) expect(services[app]['depends_on']['topics']).toEqual({ condition: 'service_completed_successfully' });
     for (const [, s] of Object.entries(services)) for (const dep of Object.keys(s['depends_on'] ?? {})) expect(services[dep]).toBeDefined();
+  });
+});
+
+describe('docker-compose.secured.yml (the secured profile)', () => {
+  const secured = YAML.parse(fs.readFileSync(path.join(root, 'infra/docker-compose.secured.yml'), 'utf8'), { merge: true }) as Obj;
+
+  it('validates against the Compose Specification schema', () => expectValidCompose(secured));
+
+  it('runs each app as its own user over SASL_SSL, passwords and CA as mounted files only', () => {
+    const users: Record<string, string> = { 'topics-secured': 'admin', 'aggregator-secured': 'aggregator', 'producer-secured': 'producer' };
+    for (const [name, s] of Object.entries(secured['services'] as Record<string, Obj>)) {
+      expect(s['profiles']).toEqual(['secured']);
+      const env = s['environment'] as Record<string, string>;
+      expect(env).toMatchObject({ KAFKA_SECURITY_PROTOCOL: 'SASL_SSL', KAFKA_SASL_USERNAME: users[name], KAFKA_SASL_PASSWORD_FILE: '/run/secrets/kafka-password' });
+      expect(Object.keys(env).filter((k) => /PASSWORD$/.test(k))).toEqual([]);
+      const mounted = (s['secrets'] as Array<string | Obj>).map((x) => (typeof x === 'string' ? x : x['target']));
+      for (const file of Object.values(env).filter((v) => String(v).startsWith('/run/secrets/'))) expect(mounted).toContain(String(file).slice('/run/secrets/'.length));
+      const source = (s['secrets'] as Array<string | Obj>).find((x) => typeof x !== 'string' && x['target'] === 'kafka-password') as Obj;
+      expect(source['source']).toBe(`kafka-${users[name]}`);
+    }
   });
 });

@@ -84,8 +84,8 @@ describe.each(OVERLAYS)('$name overlay', ({ name, dir, namespace, profile }) => 
     for (const w of workloads()) {
       for (const c of podSpec(w)['containers'] as Obj[]) {
         expect((c['envFrom'] as Obj[]).map((e) => e['configMapRef']?.name)).toContain(config()['metadata'].name);
-        // Secrets only by reference: no literal password anywhere.
-        for (const e of (c['env'] ?? []) as Obj[]) if (/PASSWORD|SECRET/.test(e['name'])) expect(e['value']).toBeUndefined();
+        // Secrets only by reference: no literal password anywhere (a *_FILE names a mounted file).
+        for (const e of (c['env'] ?? []) as Obj[]) if (/PASSWORD|SECRET/.test(e['name']) && !e['name'].endsWith('_FILE')) expect(e['value']).toBeUndefined();
       }
     }
   });
@@ -167,13 +167,17 @@ describe.each(OVERLAYS)('$name overlay', ({ name, dir, namespace, profile }) => 
     find(ms(), 'Service', 'aggregator');
   });
 
-  it('reads ClickHouse credentials from a Secret by reference', () => {
-    const env = podSpec(find(ms(), 'StatefulSet', 'aggregator'))['containers'][0]['env'] as Obj[];
+  it('reads ClickHouse credentials from a Secret by reference, the password as a mounted file', () => {
+    const pod = podSpec(find(ms(), 'StatefulSet', 'aggregator'));
+    const env = pod['containers'][0]['env'] as Obj[];
     const refs = env.filter((e) => e['valueFrom']?.secretKeyRef).map((e) => [e['name'], e['valueFrom'].secretKeyRef.key, e['valueFrom'].secretKeyRef.name]);
-    expect(refs.map((r) => r.slice(0, 2))).toEqual([
-      ['CLICKHOUSE_USER', 'CLICKHOUSE_USER'],
-      ['CLICKHOUSE_PASSWORD', 'CLICKHOUSE_PASSWORD'],
-    ]);
+    expect(refs.map((r) => r.slice(0, 2))).toEqual([['CLICKHOUSE_USER', 'CLICKHOUSE_USER']]);
+    const file = env.find((e) => e['name'] === 'CLICKHOUSE_PASSWORD_FILE')!['value'] as string;
+    const mount = (pod['containers'][0]['volumeMounts'] as Obj[]).find((m) => file.startsWith(`${m['mountPath']}/`))!;
+    const volume = (pod['volumes'] as Obj[]).find((v) => v['name'] === mount['name'])!;
+    expect(volume['secret'].secretName).toMatch(/^stream-analytics-clickhouse/);
+    expect(volume['secret'].items).toEqual([{ key: 'CLICKHOUSE_PASSWORD', path: file.slice(mount['mountPath'].length + 1) }]);
+    expect(env.some((e) => e['name'] === 'CLICKHOUSE_PASSWORD')).toBe(false);
     const secrets = ms().filter((m) => m.kind === 'Secret');
     if (name === 'prod') {
       // Created outside Git; the manifests only name it.
@@ -183,6 +187,28 @@ describe.each(OVERLAYS)('$name overlay', ({ name, dir, namespace, profile }) => 
       expect(secrets.map((s) => s.metadata.name)).toContain(refs[0][2]);
     }
   });
+
+  if (name === 'prod') {
+    it('connects every app over SASL_SSL as its own user, password and CA mounted from Secrets as files', () => {
+      const data = config()['data'] as Record<string, string>;
+      expect(data).toMatchObject({ KAFKA_SECURITY_PROTOCOL: 'SASL_SSL', KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512' });
+      const users: Record<string, string> = { aggregator: 'aggregator', producer: 'producer', 'dlq-replayer': 'replayer' };
+      for (const w of workloads()) {
+        const pod = podSpec(w);
+        const c = pod['containers'][0];
+        const env = c['env'] as Obj[];
+        expect(env.find((e) => e['name'] === 'KAFKA_SASL_USERNAME')?.['value']).toBe(users[w['metadata'].name]);
+        expect(env.some((e) => e['name'] === 'KAFKA_SASL_PASSWORD')).toBe(false);
+        for (const file of [data['KAFKA_SASL_PASSWORD_FILE'], data['KAFKA_SSL_CA_LOCATION']]) {
+          const mount = (c['volumeMounts'] as Obj[]).find((m) => file.startsWith(`${m['mountPath']}/`));
+          expect({ file, mounted: !!mount?.['readOnly'] }).toEqual({ file, mounted: true });
+          const volume = (pod['volumes'] as Obj[]).find((v) => v['name'] === mount!['name'])!;
+          expect(volume['secret'].secretName).toMatch(/^stream-analytics-kafka-/);
+        }
+        expect((pod['volumes'] as Obj[]).find((v) => v['name'] === 'kafka-password')!['secret'].secretName).toBe(`stream-analytics-kafka-${users[w['metadata'].name]}`);
+      }
+    });
+  }
 
   it('autoscales the aggregator on consumer lag of the raw topic, never beyond its partition count', () => {
     const so = find(ms(), 'ScaledObject', 'aggregator');

@@ -1,12 +1,14 @@
 /**
  * provision-topics: creates or updates the three pipeline topics from a
- * profile (dev or prod). Shows the diff, refuses unsafe changes, applies the
- * rest, and verifies the result; a second run changes nothing.
+ * profile (dev or prod), and with --acls each app's least-privilege ACLs.
+ * Shows the diff, refuses unsafe changes, applies the rest, and verifies the
+ * result; a second run changes nothing.
  *
  * Exit codes: 0 done (or nothing to do, or --dry-run), 1 error,
  * 2 usage error, 3 refused (unsafe change requested; nothing applied).
  */
-import { DEFAULT_BROKERS, parseConfig, runMain, validateBrokers, type CommandSpec, type OptionSpecs } from '@stream-analytics/runtime';
+import { DEFAULT_BROKERS, KAFKA_SECURITY_OPTIONS, parseConfig, parseKafkaSecurity, runMain, validateBrokers, type CommandSpec, type OptionSpecs } from '@stream-analytics/runtime';
+import { DEFAULT_ACL_SETTINGS, formatAclPlan, planAcls, wantedAcls, type AclSettings } from './lib/acls';
 import { TopicAdmin } from './lib/cluster';
 import { formatPlan, planChanges, planRefusals, planTopics } from './lib/plan';
 import { DEFAULT_TOPIC_NAMES, profile, type ProfileName } from './lib/profiles';
@@ -18,9 +20,19 @@ export const provisionCommand = {
   options: {
     profile: { type: 'string', choices: ['dev', 'prod'], env: 'TOPIC_PROFILE', default: 'dev', description: 'Topic profile to apply.' },
     brokers: { type: 'string', env: 'KAFKA_BROKERS', default: DEFAULT_BROKERS, validate: validateBrokers, description: 'Kafka bootstrap servers.' },
+    ...KAFKA_SECURITY_OPTIONS,
     rawTopic: { type: 'string', env: 'RAW_TOPIC', default: DEFAULT_TOPIC_NAMES.raw, description: 'Raw telemetry topic name.' },
     aggTopic: { type: 'string', env: 'AGG_TOPIC', default: DEFAULT_TOPIC_NAMES.aggregate, description: 'Minute aggregate topic name.' },
     dlqTopic: { type: 'string', env: 'DLQ_TOPIC', default: DEFAULT_TOPIC_NAMES.deadLetter, description: 'Dead-letter topic name.' },
+    acls: { type: 'boolean', env: 'TOPIC_ACLS', default: false, description: 'Also make the apps\u2019 ACLs match the profile (the cluster needs an authorizer); bindings of these principals that the profile does not grant are removed.' },
+    producerPrincipal: { type: 'string', env: 'ACL_PRODUCER_PRINCIPAL', default: DEFAULT_ACL_SETTINGS.principals.producer, description: 'Principal of the producer (writes the raw topic).' },
+    gatewayPrincipal: { type: 'string', env: 'ACL_GATEWAY_PRINCIPAL', default: DEFAULT_ACL_SETTINGS.principals.gateway, description: 'Principal of the ingest gateway (writes the raw topic).' },
+    aggregatorPrincipal: { type: 'string', env: 'ACL_AGGREGATOR_PRINCIPAL', default: DEFAULT_ACL_SETTINGS.principals.aggregator, description: 'Principal of the aggregator.' },
+    replayerPrincipal: { type: 'string', env: 'ACL_REPLAYER_PRINCIPAL', default: DEFAULT_ACL_SETTINGS.principals.replayer, description: 'Principal of the DLQ replayer.' },
+    aggregatorGroup: { type: 'string', env: 'CONSUMER_GROUP', default: DEFAULT_ACL_SETTINGS.aggregatorGroup, description: 'Consumer group of the aggregator.' },
+    replayerGroup: { type: 'string', env: 'REPLAYER_GROUP', default: DEFAULT_ACL_SETTINGS.replayerGroup, description: 'Consumer group of the replayer.' },
+    ledgerTopic: { type: 'string', env: 'LEDGER_TOPIC', default: DEFAULT_ACL_SETTINGS.ledgerTopic, description: 'Ledger topic of the replayer.' },
+    replayerTransactionalId: { type: 'string', env: 'REPLAYER_TRANSACTIONAL_ID', description: 'Transactional id of the replayer (default dlq-replayer.<ledger topic>, as the replayer picks it).' },
     dryRun: { type: 'boolean', default: false, description: 'Print the diff only; change nothing.' },
     timeoutSecs: { type: 'integer', env: 'PROVISION_TIMEOUT_SECS', default: 600, min: 1, description: 'Longest wait for replica reassignments to finish.' },
   },
@@ -31,6 +43,7 @@ export const provisionCommand = {
     '  provision-topics --profile dev --brokers 127.0.0.1:9092 --dry-run',
     '  KAFKA_BROKERS=redpanda-0:9092,redpanda-1:9092,redpanda-2:9092 provision-topics --profile prod',
     '  npx nx run topics:provision-topics --profile dev',
+    '  KAFKA_SECURITY_PROTOCOL=SASL_SSL KAFKA_SASL_MECHANISM=SCRAM-SHA-512 KAFKA_SASL_USERNAME=admin KAFKA_SASL_PASSWORD_FILE=/run/secrets/kafka-admin provision-topics --profile prod --acls',
   ].join('\n'),
 } satisfies CommandSpec<OptionSpecs>;
 
@@ -41,17 +54,39 @@ runMain(async () => {
   const wanted = profile(config.profile as ProfileName, { raw: config.rawTopic, aggregate: config.aggTopic, deadLetter: config.dlqTopic });
   const names = wanted.topics.map((t) => t.name);
   const say = (line: string) => process.stdout.write(`${line}\n`);
-  const admin = new TopicAdmin(config.brokers);
+  const security = parseKafkaSecurity(config, provisionCommand);
+  const aclSettings: AclSettings = {
+    principals: { producer: config.producerPrincipal, gateway: config.gatewayPrincipal, aggregator: config.aggregatorPrincipal, replayer: config.replayerPrincipal },
+    aggregatorGroup: config.aggregatorGroup,
+    replayerGroup: config.replayerGroup,
+    ledgerTopic: config.ledgerTopic,
+    replayerTransactionalId: config.replayerTransactionalId ?? `dlq-replayer.${config.ledgerTopic}`,
+  };
+  const admin = new TopicAdmin(config.brokers, 30000, security);
   try {
     const state = await admin.readState(names);
     const plan = planTopics(wanted, state.topics, state.brokerIds);
     say(formatPlan(plan));
+    const wantedBindings = config.acls ? wantedAcls(wanted, aclSettings) : [];
+    const aclPlan = config.acls ? planAcls(wantedBindings, await admin.readAcls()) : undefined;
+    if (aclPlan) say(formatAclPlan(aclPlan));
     if (planRefusals(plan).length) {
       process.stderr.write(`refused: the ${wanted.name} profile asks for changes that are unsafe on this cluster (lines marked "!" above); nothing was changed.\n`);
       return EXIT_REFUSED;
     }
-    if (planChanges(plan).length === 0 || config.dryRun) {
-      if (config.dryRun && planChanges(plan).length) say('Dry run: nothing applied.');
+    const aclChanges = aclPlan ? aclPlan.add.length + aclPlan.remove.length : 0;
+    if ((planChanges(plan).length === 0 && aclChanges === 0) || config.dryRun) {
+      if (config.dryRun && (planChanges(plan).length || aclChanges)) say('Dry run: nothing applied.');
+      return 0;
+    }
+    if (aclPlan && aclChanges) {
+      await admin.applyAcls(aclPlan);
+      say(`  applied: ${aclPlan.add.length} ACL binding(s) added, ${aclPlan.remove.length} removed`);
+      const after = planAcls(wantedBindings, await admin.readAcls());
+      if (after.add.length || after.remove.length) throw new Error(`after applying, ${after.add.length + after.remove.length} ACL change(s) are still pending`);
+    }
+    if (planChanges(plan).length === 0) {
+      say(`Done: the cluster matches the ${wanted.name} profile.`);
       return 0;
     }
     await admin.apply(plan, (line) => say(`  applied: ${line}`), { reassignmentTimeoutMs: config.timeoutSecs * 1000 });
@@ -67,6 +102,6 @@ runMain(async () => {
     say(`Done: the cluster matches the ${wanted.name} profile.`);
     return 0;
   } finally {
-    admin.close();
+    await admin.close();
   }
 });

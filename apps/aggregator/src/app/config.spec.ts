@@ -28,7 +28,22 @@ describe('aggregator config', () => {
     expect(fromEnv).toMatchObject({ brokers: 'redpanda:9092', topic: 'raw', group: 'g', clickhouseUrl: 'http://ch:8123', flushIntervalSecs: 2, metricsPort: 9999, workers: 2 });
   });
 
+  it('resolves Kafka and ClickHouse security once, from the shared options', () => {
+    const config = parseAggregatorConfig([], {
+      KAFKA_SECURITY_PROTOCOL: 'SASL_SSL',
+      KAFKA_SASL_MECHANISM: 'SCRAM-SHA-256',
+      KAFKA_SASL_USERNAME: 'aggregator',
+      KAFKA_SASL_PASSWORD: 'pw',
+      CLICKHOUSE_URL: 'https://ch:8443',
+      CLICKHOUSE_USER: 'stream_writer',
+      CLICKHOUSE_PASSWORD: 'chpw',
+    });
+    expect(config.kafkaSecurity.librdkafkaConfig()).toMatchObject({ 'security.protocol': 'sasl_ssl', 'sasl.username': 'aggregator' });
+    expect(config.clickhouse).toMatchObject({ url: 'https://ch:8443', username: 'stream_writer', password: 'chpw' });
+  });
+
   it.each([
+    [['--kafka-security-protocol', 'SASL_SSL', '--kafka-sasl-mechanism', 'PLAIN'], /needs a username/],
     [['--brokers', 'nohost'], /not host:port/],
     [['--clickhouse-url', 'ftp://x'], /must be an http\(s\) URL/],
     [['--flush-interval-secs', '0'], />= 0.1/],

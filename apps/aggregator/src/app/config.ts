@@ -1,35 +1,18 @@
 /** Aggregator knobs: every one a flag and an environment variable, validated. */
-import { splitUrls, type ClickHouseConfig, type SchemaProfile } from '@stream-analytics/clickhouse-sink';
+import { CLICKHOUSE_CONNECTION_OPTIONS, clickHouseConnection, type ClickHouseConfig, type SchemaProfile } from '@stream-analytics/clickhouse-sink';
 import {
   DEFAULT_BROKERS,
-  DEFAULT_CLICKHOUSE_URL,
   DEFAULT_TOPICS,
+  KAFKA_SECURITY_OPTIONS,
   parseConfig,
+  parseKafkaSecurity,
   validateBrokers,
   windowingOptions,
   type CommandSpec,
+  type KafkaSecurity,
   type OptionSpecs,
   type ParsedConfig,
 } from '@stream-analytics/runtime';
-
-const validateUrl = (v: string) => {
-  try {
-    const u = new URL(v);
-    return u.protocol === 'http:' || u.protocol === 'https:' ? undefined : `"${v}" must be an http(s) URL`;
-  } catch {
-    return `"${v}" is not a URL (expected e.g. http://127.0.0.1:8123)`;
-  }
-};
-/** One URL, or several comma-separated (replicas of a shard). */
-const validateUrls = (v: string) => {
-  const urls = splitUrls(v);
-  if (urls.length === 0) return 'needs at least one URL (expected e.g. http://127.0.0.1:8123 or http://a:8123,http://b:8123)';
-  for (const u of urls) {
-    const problem = validateUrl(u);
-    if (problem) return problem;
-  }
-  return undefined;
-};
 
 export const aggregatorCommand = {
   name: 'aggregator',
@@ -37,21 +20,13 @@ export const aggregatorCommand = {
     'Consumes raw telemetry, folds it into event-time tumbling windows and writes exact per-window aggregates to ClickHouse every flush interval. Late events within the lateness horizon are counted in their own windows; invalid, too-late and future events go to the dead-letter topic.',
   options: {
     brokers: { type: 'string', env: 'KAFKA_BROKERS', default: DEFAULT_BROKERS, validate: validateBrokers, description: 'Kafka bootstrap servers.' },
+    ...KAFKA_SECURITY_OPTIONS,
     topic: { type: 'string', env: 'RAW_TOPIC', default: DEFAULT_TOPICS.raw, description: 'Raw telemetry topic to consume.' },
     aggTopic: { type: 'string', env: 'AGG_TOPIC', default: DEFAULT_TOPICS.aggregate, description: 'Topic receiving window results (JSON, keyed by window start).' },
     dlqTopic: { type: 'string', env: 'DLQ_TOPIC', default: DEFAULT_TOPICS.deadLetter, description: 'Dead-letter topic for invalid and late events.' },
     group: { type: 'string', env: 'CONSUMER_GROUP', default: 'iot-aggregator', description: 'Consumer group id; instances in one group share the partitions.' },
     groupInstanceId: { type: 'string', env: 'GROUP_INSTANCE_ID', description: 'Static group membership id (e.g. the pod name) so restarts do not rebalance.' },
-    clickhouseUrl: {
-      type: 'string',
-      env: 'CLICKHOUSE_URL',
-      default: DEFAULT_CLICKHOUSE_URL,
-      validate: validateUrls,
-      description: 'ClickHouse HTTP endpoint, or several comma-separated (replicas of one shard): requests move to the next when one stops answering.',
-    },
-    clickhouseUser: { type: 'string', env: 'CLICKHOUSE_USER', default: 'default', description: 'ClickHouse user.' },
-    clickhousePassword: { type: 'string', env: 'CLICKHOUSE_PASSWORD', default: '', description: 'ClickHouse password.' },
-    clickhouseDatabase: { type: 'string', env: 'CLICKHOUSE_DATABASE', default: 'stream_analytics', description: 'ClickHouse database.' },
+    ...CLICKHOUSE_CONNECTION_OPTIONS,
     migrate: { type: 'boolean', env: 'CLICKHOUSE_MIGRATE', default: true, description: 'Apply clickhouse/init migrations at start.' },
     clickhouseSchemaProfile: {
       type: 'string',
@@ -99,15 +74,16 @@ export const aggregatorCommand = {
   ].join('\n'),
 } satisfies CommandSpec<OptionSpecs>;
 
-export type AggregatorConfig = ParsedConfig<typeof aggregatorCommand.options>;
+export type AggregatorConfig = ParsedConfig<typeof aggregatorCommand.options> & {
+  /** Resolved once at start (password files read). */
+  kafkaSecurity: KafkaSecurity;
+  clickhouse: ClickHouseConfig;
+};
 
 /** The sink client's settings for this configuration (one rule for the migrations and every pipeline). */
 export function clickhouseClientConfig(config: AggregatorConfig, onReplicationStateChange?: ClickHouseConfig['onReplicationStateChange']): ClickHouseConfig {
   return {
-    url: config.clickhouseUrl,
-    username: config.clickhouseUser,
-    password: config.clickhousePassword,
-    database: config.clickhouseDatabase,
+    ...config.clickhouse,
     onReplicationStateChange,
     replication:
       config.clickhouseSchemaProfile === 'replicated'
@@ -125,5 +101,6 @@ export function schemaProfile(config: AggregatorConfig): SchemaProfile {
 }
 
 export function parseAggregatorConfig(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): AggregatorConfig {
-  return parseConfig(aggregatorCommand, argv, env).config;
+  const { config } = parseConfig(aggregatorCommand, argv, env);
+  return { ...config, kafkaSecurity: parseKafkaSecurity(config, aggregatorCommand), clickhouse: clickHouseConnection(config, aggregatorCommand) };
 }

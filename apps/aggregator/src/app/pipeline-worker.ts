@@ -7,11 +7,24 @@
  */
 import Kafka from '@confluentinc/kafka-javascript';
 import { createClickHouseClient, WindowRowWriter, type ReplicationState } from '@stream-analytics/clickhouse-sink';
-import { baseKafkaConfig, connectClient, disconnectClient, ReliableProducer, windowingConfigOf, type Logger } from '@stream-analytics/runtime';
+import {
+  baseKafkaConfig,
+  connectClient,
+  describeKafkaSecurityError,
+  disconnectClient,
+  KafkaSecurityError,
+  ReliableProducer,
+  watchKafkaSecurity,
+  windowingConfigOf,
+  type Logger,
+} from '@stream-analytics/runtime';
 import { StreamPipeline } from '@stream-analytics/stream-pipeline';
 import { aggregateTopicPublisher, clickhouseWindowStore, kafkaRecordSource, metricsObserver, producerOutput } from './adapters';
 import { clickhouseClientConfig, type AggregatorConfig } from './config';
 import { createAggregatorMetrics } from './metrics';
+
+/** How long a Kafka security failure keeps the pipeline unready after it was last reported. */
+const KAFKA_FAULT_HOLD_MS = 30_000;
 
 /** What the pool tells a pipeline. */
 export type ToWorker = { type: 'stop' } | { type: 'metrics'; id: number };
@@ -39,7 +52,7 @@ export interface WorkerChannel {
 export function consumerConfig(config: AggregatorConfig, workerIndex: number): Kafka.ConsumerGlobalConfig {
   const memberSuffix = config.workers > 1 ? `-${workerIndex}` : '';
   return {
-    ...baseKafkaConfig({ brokers: config.brokers, clientId: `aggregator-${process.pid}${memberSuffix}` }),
+    ...baseKafkaConfig({ brokers: config.brokers, clientId: `aggregator-${process.pid}${memberSuffix}`, security: config.kafkaSecurity }),
     'group.id': config.group,
     // Static membership: each pipeline is its own member, so each needs its own id.
     ...(config.groupInstanceId ? { 'group.instance.id': `${config.groupInstanceId}${memberSuffix}` } : {}),
@@ -82,15 +95,21 @@ export async function runPipelineWorker(
   let pipeline: StreamPipeline | undefined;
   let wakeUp: () => void = () => undefined;
   let replication: ReplicationState | undefined;
+  // A security failure during the run (credentials revoked, certificate rotated): librdkafka keeps
+  // retrying and nothing is committed past what was written, but the pipeline is not ready.
+  let kafkaFault: { sentence: string; at: number } | undefined;
+  const kafkaFaulty = () => kafkaFault !== undefined && Date.now() - kafkaFault.at < KAFKA_FAULT_HOLD_MS;
   const status = (): FromWorker =>
     !pipeline
       ? { type: 'status', live: true, ready: false, reason: 'connecting to Kafka' }
-      : {
-          type: 'status',
-          live: pipeline.isLive(),
-          ready: pipeline.isHealthy,
-          reason: [pipeline.healthReason, replication && describeReplication(replication)].filter((r) => r).join('; ') || undefined,
-        };
+      : kafkaFaulty()
+        ? { type: 'status', live: pipeline.isLive(), ready: false, reason: kafkaFault?.sentence }
+        : {
+            type: 'status',
+            live: pipeline.isLive(),
+            ready: pipeline.isHealthy,
+            reason: [pipeline.healthReason, replication && describeReplication(replication)].filter((r) => r).join('; ') || undefined,
+          };
   channel.onMessage((message) => {
     if (message.type === 'stop') {
       stopRequested = true;
@@ -102,6 +121,7 @@ export async function runPipelineWorker(
   });
   // The pool judges liveness by these reports: a pipeline whose event loop is stuck stops sending them.
   const statusTimer = setInterval(() => channel.post(status()), 1000);
+  const unwatch: Array<() => void> = [];
   channel.post(status());
 
   const clickhouse = createClickHouseClient(
@@ -126,7 +146,7 @@ export async function runPipelineWorker(
   const consumer = new Kafka.KafkaConsumer(consumerConfig(config, workerIndex), { 'auto.offset.reset': 'earliest' });
   consumer.setDefaultConsumeTimeout(100);
   const producer = new Kafka.Producer({
-    ...baseKafkaConfig({ brokers: config.brokers, clientId: `aggregator-dlq-${process.pid}${config.workers > 1 ? `-${workerIndex}` : ''}` }),
+    ...baseKafkaConfig({ brokers: config.brokers, clientId: `aggregator-dlq-${process.pid}${config.workers > 1 ? `-${workerIndex}` : ''}`, security: config.kafkaSecurity }),
     dr_cb: true,
     'enable.idempotence': true,
     acks: 'all',
@@ -140,10 +160,12 @@ export async function runPipelineWorker(
   try {
     for (let attempt = 1; !stopRequested; attempt++) {
       try {
-        await connectClient(consumer, config.brokers, 15000);
-        await connectClient(producer, config.brokers, 15000);
+        await connectClient(consumer, config.brokers, 15000, config.kafkaSecurity);
+        await connectClient(producer, config.brokers, 15000, config.kafkaSecurity);
         break;
       } catch (err) {
+        // Wrong credentials or an untrusted certificate: retrying cannot help, so the start fails.
+        if (err instanceof KafkaSecurityError) throw err;
         logger.error({ err: (err as Error).message, attempt }, 'Kafka not reachable; retrying in 5 s');
         await new Promise<void>((resolve) => {
           wakeUp = resolve;
@@ -154,6 +176,12 @@ export async function runPipelineWorker(
     if (stopRequested) return 1;
     consumer.on('event.error', (err) => logger.warn({ err: err.message }, 'Kafka client error'));
     producer.on('event.error', (err) => logger.warn({ err: err.message }, 'Kafka producer error'));
+    const onKafkaFault = (sentence: string) => {
+      if (!kafkaFaulty() || kafkaFault!.sentence !== sentence) logger.error({ err: sentence }, 'Kafka refuses this client; retrying, not ready until it is accepted again');
+      kafkaFault = { sentence, at: Date.now() };
+      channel.post(status());
+    };
+    unwatch.push(watchKafkaSecurity(consumer, config.brokers, config.kafkaSecurity, onKafkaFault), watchKafkaSecurity(producer, config.brokers, config.kafkaSecurity, onKafkaFault));
 
     const output = producerOutput(new ReliableProducer(producer));
     const windowing = windowingConfigOf(config);
@@ -172,13 +200,20 @@ export async function runPipelineWorker(
       results: aggregateTopicPublisher(clickhouse, output, config.aggTopic, windowing.windowSizeMs),
       logger,
       // Readiness must not trail the flush outcome (and clickhouse_up) by a report interval.
-      observer: metricsObserver(metrics, () => channel.post(status())),
+      observer: {
+        ...metricsObserver(metrics, () => channel.post(status())),
+        consumeFailed: (err) => {
+          const sentence = describeKafkaSecurityError(err as { code?: number; message?: string }, config.brokers, config.kafkaSecurity);
+          if (sentence) onKafkaFault(sentence);
+        },
+      },
     });
     if (stopRequested) pipeline.stop();
     channel.post(status());
     await pipeline.run();
     return 0;
   } finally {
+    unwatch.forEach((stop) => stop());
     clearInterval(statusTimer);
     abort.abort();
     await disconnectClient(consumer);

@@ -10,10 +10,13 @@ import {
   DEFAULT_TOPICS,
   HelpRequested,
   formatUsage,
+  KAFKA_SECURITY_OPTIONS,
+  parseKafkaSecurity,
   UsageError,
   parseConfig,
   validateBrokers,
   type CommandSpec,
+  type KafkaSecurity,
   type OptionSpecs,
   type ParsedConfig,
 } from '@stream-analytics/runtime';
@@ -27,6 +30,7 @@ const REPEATABLE = ['reason', 'repair', 'partition', 'device'] as const;
 
 const commonOptions = {
   brokers: { type: 'string', env: 'KAFKA_BROKERS', default: DEFAULT_BROKERS, validate: validateBrokers, description: 'Kafka bootstrap servers.' },
+  ...KAFKA_SECURITY_OPTIONS,
   dlqTopic: { type: 'string', env: 'DLQ_TOPIC', default: DEFAULT_TOPICS.deadLetter, description: 'Dead-letter topic to read.' },
   topic: { type: 'string', env: 'RAW_TOPIC', default: DEFAULT_TOPICS.raw, description: 'Raw telemetry topic replayed entries are published to.' },
   ledgerTopic: {
@@ -116,8 +120,9 @@ export const replayCommand = {
   ].join('\n'),
 } satisfies CommandSpec<OptionSpecs>;
 
-export type InspectConfig = ParsedConfig<typeof inspectCommand.options>;
-export type ReplayConfig = ParsedConfig<typeof replayCommand.options>;
+/** Kafka security is resolved once at start (password file read). */
+export type InspectConfig = ParsedConfig<typeof inspectCommand.options> & { kafkaSecurity: KafkaSecurity };
+export type ReplayConfig = ParsedConfig<typeof replayCommand.options> & { kafkaSecurity: KafkaSecurity };
 
 /** Where reading of the DLQ starts. */
 export type StartPosition =
@@ -297,12 +302,14 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
   const args = mergeRepeatedFlags(rest);
   if (command === 'inspect') {
     const usage = inspectCommandUsage();
-    const { config } = parseConfig(inspectCommand, args, env);
+    const { config: parsed } = parseConfig(inspectCommand, args, env);
+    const config = { ...parsed, kafkaSecurity: parseKafkaSecurity(parsed, inspectCommand) };
     return { command, config, ...parseCommon(config, false, usage) };
   }
   if (command === 'replay') {
     const usage = replayCommandUsage();
-    const { config } = parseConfig(replayCommand, args, env);
+    const { config: parsed } = parseConfig(replayCommand, args, env);
+    const config = { ...parsed, kafkaSecurity: parseKafkaSecurity(parsed, replayCommand) };
     const fail = (msg: string): never => {
       throw new UsageError(msg, usage);
     };

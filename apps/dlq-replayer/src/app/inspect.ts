@@ -11,11 +11,11 @@ export async function runInspect(cl: InspectCommandLine, out: Output): Promise<I
   const { config, selection, start } = cl;
   const timeoutMs = config.timeoutSecs * 1000;
   // A throwaway group and assign(): inspect never joins or commits for a real group.
-  const consumer = await createConsumer(config.brokers, 'dlq-replayer-inspect', undefined, timeoutMs);
+  const consumer = await createConsumer(config, 'dlq-replayer-inspect', undefined, timeoutMs);
   try {
     const partitions = await partitionCount(consumer, config.dlqTopic, timeoutMs);
     if (partitions === undefined) throw new Error(`DLQ topic ${config.dlqTopic} does not exist (check --dlq-topic / DLQ_TOPIC)`);
-    const ledger = await loadLedger(config.brokers, config.ledgerTopic, Math.min(timeoutMs, 15000));
+    const ledger = await loadLedger(config, config.ledgerTopic, Math.min(timeoutMs, 15000));
     if (!ledger.complete) out.warn(`ledger ${config.ledgerTopic} could not be read to its end (a replay may be running); "already replayed" may be low`);
     const ranges = await resolveRanges(consumer, config.dlqTopic, partitions, start, timeoutMs);
     const summary = new InspectSummary({

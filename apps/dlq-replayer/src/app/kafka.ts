@@ -4,7 +4,7 @@
  * their end, the ledger topic and the tail of raw partitions.
  */
 import Kafka from '@confluentinc/kafka-javascript';
-import { baseKafkaConfig, connectClient, consumeBatch, disconnectClient, type KafkaMessage } from '@stream-analytics/runtime';
+import { baseKafkaConfig, connectClient, consumeBatch, disconnectClient, type KafkaMessage, type KafkaTarget } from '@stream-analytics/runtime';
 import { randomUUID } from 'node:crypto';
 import { parseAndValidate } from '@stream-analytics/event-schema';
 import type { StartPosition } from './cli';
@@ -17,10 +17,10 @@ const cb2p = <T>(f: (cb: (err: Kafka.LibrdKafkaError | null | undefined, value: 
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-export async function createConsumer(brokers: string, clientId: string, groupId: string | undefined, timeoutMs: number, extra: Record<string, unknown> = {}): Promise<Consumer> {
+export async function createConsumer(kafka: KafkaTarget, clientId: string, groupId: string | undefined, timeoutMs: number, extra: Record<string, unknown> = {}): Promise<Consumer> {
   const consumer = new Kafka.KafkaConsumer(
     {
-      ...baseKafkaConfig({ brokers, clientId }),
+      ...baseKafkaConfig({ brokers: kafka.brokers, clientId, security: kafka.kafkaSecurity }),
       'group.id': groupId ?? `dlq-replayer-reader-${randomUUID()}`,
       'enable.auto.commit': false,
       'enable.auto.offset.store': false,
@@ -31,7 +31,7 @@ export async function createConsumer(brokers: string, clientId: string, groupId:
     { 'auto.offset.reset': 'earliest' },
   );
   consumer.setDefaultConsumeTimeout(200);
-  return connectClient(consumer, brokers, timeoutMs);
+  return connectClient(consumer, kafka.brokers, timeoutMs, kafka.kafkaSecurity);
 }
 
 /** Number of partitions of a topic, or undefined when it does not exist. */
@@ -207,8 +207,8 @@ export interface LedgerRecord {
 }
 
 /** Creates the compacted, single-partition ledger topic when it is missing. */
-export async function ensureLedgerTopic(brokers: string, topic: string, timeoutMs: number): Promise<'created' | 'exists'> {
-  const admin = Kafka.AdminClient.create({ ...baseKafkaConfig({ brokers, clientId: 'dlq-replayer-admin' }) } as Kafka.GlobalConfig);
+export async function ensureLedgerTopic(kafka: KafkaTarget, topic: string, timeoutMs: number): Promise<'created' | 'exists'> {
+  const admin = Kafka.AdminClient.create({ ...baseKafkaConfig({ brokers: kafka.brokers, clientId: 'dlq-replayer-admin', security: kafka.kafkaSecurity }) } as Kafka.GlobalConfig);
   try {
     return await new Promise<'created' | 'exists'>((resolve, reject) =>
       admin.createTopic(
@@ -233,8 +233,8 @@ export async function ensureLedgerTopic(brokers: string, topic: string, timeoutM
  * the end was not reached in time (e.g. a transaction of a running replayer
  * is still open) or the topic does not exist.
  */
-export async function loadLedger(brokers: string, topic: string, timeoutMs: number): Promise<{ keys: Set<string>; complete: boolean; exists: boolean }> {
-  const consumer = await createConsumer(brokers, 'dlq-replayer-ledger', undefined, timeoutMs);
+export async function loadLedger(kafka: KafkaTarget, topic: string, timeoutMs: number): Promise<{ keys: Set<string>; complete: boolean; exists: boolean }> {
+  const consumer = await createConsumer(kafka, 'dlq-replayer-ledger', undefined, timeoutMs);
   const keys = new Set<string>();
   try {
     const partitions = await partitionCount(consumer, topic, timeoutMs);

@@ -88,8 +88,8 @@ export async function runReplay(cl: ReplayCommandLine, out: Output): Promise<Rep
   const timeoutMs = config.timeoutSecs * 1000;
   const startedAt = Date.now();
   const shutdown = onShutdownSignal();
-  const consumer = await createConsumer(config.brokers, 'dlq-replayer', config.group, timeoutMs);
-  const tailConsumer = await createConsumer(config.brokers, 'dlq-replayer-tail', undefined, timeoutMs);
+  const consumer = await createConsumer(config, 'dlq-replayer', config.group, timeoutMs);
+  const tailConsumer = await createConsumer(config, 'dlq-replayer-tail', undefined, timeoutMs);
   let producer: Producer | undefined;
   let progressTimer: NodeJS.Timeout | undefined;
   try {
@@ -99,9 +99,9 @@ export async function runReplay(cl: ReplayCommandLine, out: Output): Promise<Rep
     if (targetPartitions === undefined) throw new Error(`raw topic ${config.topic} does not exist (check --topic / RAW_TOPIC)`);
 
     if (!dryRun) {
-      await ensureLedgerTopic(config.brokers, config.ledgerTopic, timeoutMs);
+      await ensureLedgerTopic(config, config.ledgerTopic, timeoutMs);
       producer = new Kafka.Producer({
-        ...baseKafkaConfig({ brokers: config.brokers, clientId: 'dlq-replayer' }),
+        ...baseKafkaConfig({ brokers: config.brokers, clientId: 'dlq-replayer', security: config.kafkaSecurity }),
         'transactional.id': transactionalId,
         'enable.idempotence': true,
         acks: 'all',
@@ -112,14 +112,14 @@ export async function runReplay(cl: ReplayCommandLine, out: Output): Promise<Rep
         dr_cb: false,
       } as Kafka.ProducerGlobalConfig);
       producer.on('event.error', (err) => out.warn(`producer: ${err.message}`));
-      await connectClient(producer, config.brokers, timeoutMs);
+      await connectClient(producer, config.brokers, timeoutMs, config.kafkaSecurity);
       producer.setPollInterval(50);
       // Fences any other replayer on this ledger and aborts a killed run's open transaction.
       await call((cb) => producer!.initTransactions(timeoutMs, cb));
     }
 
     // After initTransactions no transaction of ours is open: read_committed reaches the ledger's end.
-    const ledger = await loadLedger(config.brokers, config.ledgerTopic, dryRun ? Math.min(timeoutMs, 15000) : timeoutMs);
+    const ledger = await loadLedger(config, config.ledgerTopic, dryRun ? Math.min(timeoutMs, 15000) : timeoutMs);
     if (!ledger.complete) {
       if (!dryRun) throw new Error(`cannot read the ledger ${config.ledgerTopic} to its end within ${config.timeoutSecs} s; nothing was replayed`);
       out.warn(`ledger ${config.ledgerTopic} could not be read to its end (a replay may be running): the plan may list entries that run is replaying`);

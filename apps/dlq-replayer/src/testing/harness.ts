@@ -96,7 +96,7 @@ export async function produceDeadLetters(s: ReplayScenario, records: DeadLetterT
 
 /** Every committed message of a topic up to its end now (read_committed). */
 export async function readCommitted(brokers: string, topic: string): Promise<ConsumedMessage[]> {
-  const consumer = await createConsumer(brokers, 'replay-test-reader', undefined, 30000);
+  const consumer = await createConsumer({ brokers }, 'replay-test-reader', undefined, 30000);
   const out: ConsumedMessage[] = [];
   try {
     const partitions = await partitionCount(consumer, topic, 30000);

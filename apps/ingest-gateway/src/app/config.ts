@@ -9,12 +9,15 @@ import {
   DEFAULT_BROKERS,
   DEFAULT_TOPICS,
   formatUsage,
+  KAFKA_SECURITY_OPTIONS,
   MQTT_CONNECTION_OPTIONS,
   parseConfig,
+  parseKafkaSecurity,
   UsageError,
   validateBrokers,
   validateMqttUrl,
   type CommandSpec,
+  type KafkaSecurity,
   type OptionSpecs,
   type ParsedConfig,
 } from '@stream-analytics/runtime';
@@ -27,6 +30,7 @@ export const GATEWAY_SPEC = {
     'Brings device events into Kafka over MQTT (QoS 1 subscription) and HTTP (POST /v1/events). Every event is validated; valid ones go to the raw topic keyed by device_id, invalid ones to the DLQ. A message is acknowledged (PUBACK, HTTP 2xx) only after Kafka acknowledged all its events.',
   options: {
     brokers: { type: 'string', env: 'KAFKA_BROKERS', default: DEFAULT_BROKERS, validate: validateBrokers, description: 'Kafka bootstrap servers, host:port[,host:port].' },
+    ...KAFKA_SECURITY_OPTIONS,
     topic: { type: 'string', env: 'RAW_TOPIC', default: DEFAULT_TOPICS.raw, validate: nonEmpty, description: 'Raw topic for valid events (must exist).' },
     dlqTopic: { type: 'string', env: 'DLQ_TOPIC', default: DEFAULT_TOPICS.deadLetter, validate: nonEmpty, description: 'Dead-letter topic for invalid events (must exist).' },
     mqttUrl: { type: 'string', env: 'MQTT_URL', default: 'mqtt://127.0.0.1:1883', validate: validateMqttUrl, description: 'MQTT broker URL (mqtt://, mqtts://, ws://, wss://); empty disables MQTT ingress.' },
@@ -80,12 +84,15 @@ export const GATEWAY_SPEC = {
   ].join('\n'),
 } as const satisfies CommandSpec<OptionSpecs>;
 
-export type GatewayConfig = ParsedConfig<typeof GATEWAY_SPEC.options>;
+export type GatewayConfig = ParsedConfig<typeof GATEWAY_SPEC.options> & {
+  /** Resolved once at start (password files read). */
+  kafkaSecurity: KafkaSecurity;
+};
 
 export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): GatewayConfig {
   const { config } = parseConfig(GATEWAY_SPEC, argv, env);
   if (config.httpAuth === 'tokens' && !config.tokensFile) {
     throw new UsageError('--tokens-file (INGEST_TOKENS_FILE) is required with --http-auth tokens; use --http-auth none only on a trusted network.', formatUsage(GATEWAY_SPEC));
   }
-  return config;
+  return { ...config, kafkaSecurity: parseKafkaSecurity(config, GATEWAY_SPEC) };
 }

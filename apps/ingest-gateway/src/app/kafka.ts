@@ -42,6 +42,7 @@ export class EventSink {
       idempotentProducerConfig({
         brokers: cfg.brokers,
         clientId: 'stream-analytics-ingest-gateway',
+        security: cfg.kafkaSecurity,
         compression: cfg.compression,
         lingerMs: cfg.lingerMs,
         batchSize: cfg.batchSize,
@@ -77,7 +78,7 @@ export class EventSink {
   async connect(): Promise<void> {
     const timeoutMs = Math.round(this.cfg.connectTimeout * 1000);
     try {
-      await connectClient(this.producer, this.cfg.brokers, timeoutMs);
+      await connectClient(this.producer, this.cfg.brokers, timeoutMs, this.cfg.kafkaSecurity);
     } catch (err) {
       throw new StartupError((err as Error).message);
     }

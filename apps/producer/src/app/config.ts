@@ -8,12 +8,15 @@ import {
   DEFAULT_BROKERS,
   DEFAULT_TOPICS,
   formatUsage,
+  KAFKA_SECURITY_OPTIONS,
   MQTT_CONNECTION_OPTIONS,
   parseConfig,
+  parseKafkaSecurity,
   UsageError,
   validateBrokers,
   validateMqttUrl,
   type CommandSpec,
+  type KafkaSecurity,
   type OptionSpecs,
   type ParsedConfig,
 } from '@stream-analytics/runtime';
@@ -27,6 +30,7 @@ export const PRODUCER_SPEC = {
     'Generates simulated IoT telemetry (deterministic from --seed) and produces it to Kafka, keyed by device_id, with an idempotent acks=all producer.',
   options: {
     brokers: { type: 'string', env: 'KAFKA_BROKERS', default: DEFAULT_BROKERS, validate: validateBrokers, description: 'Kafka bootstrap servers, host:port[,host:port].' },
+    ...KAFKA_SECURITY_OPTIONS,
     topic: { type: 'string', env: 'RAW_TOPIC', default: DEFAULT_TOPICS.raw, validate: (v: string) => (v.trim() ? undefined : 'must not be empty'), description: 'Topic to produce to (must exist).' },
     rate: { type: 'integer', env: 'PRODUCER_RATE', default: 10000, min: 0, description: 'Target events per second; 0 = as fast as possible.' },
     devices: { type: 'integer', env: 'PRODUCER_DEVICES', default: GENERATOR_DEFAULTS.devices, min: 1, max: 1_000_000, description: 'Number of simulated devices.' },
@@ -109,6 +113,8 @@ export interface ProducerConfig extends Omit<ProducerOptions, 'seed' | 'startTim
   startTimeMs: number;
   eventRate: number;
   invalidKinds: MalformedKind[];
+  /** Resolved once at start (password file read). */
+  kafkaSecurity: KafkaSecurity;
 }
 
 /** Parses argv/env into a complete config; throws UsageError / HelpRequested. */
@@ -127,6 +133,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv, nowM
     startTimeMs,
     eventRate: c.eventRate ?? (c.rate > 0 ? c.rate : GENERATOR_DEFAULTS.ratePerSec),
     invalidKinds: c.invalidKinds === 'all' ? [...MALFORMED_KINDS] : (c.invalidKinds.split(',').map((k) => k.trim()) as MalformedKind[]),
+    kafkaSecurity: parseKafkaSecurity(c, PRODUCER_SPEC),
   };
 }
 

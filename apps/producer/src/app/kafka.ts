@@ -3,7 +3,7 @@
  * startup connection is bounded in time and checks that the topic exists.
  */
 import Kafka from '@confluentinc/kafka-javascript';
-import { idempotentProducerConfig } from '@stream-analytics/runtime';
+import { connectWithMetadata, idempotentProducerConfig, KafkaSecurityError } from '@stream-analytics/runtime';
 import type { ProducerConfig } from './config';
 
 export type NativeProducer = InstanceType<typeof Kafka.Producer>;
@@ -13,6 +13,7 @@ export function producerSettings(cfg: ProducerConfig): Record<string, string | n
     ...idempotentProducerConfig({
       brokers: cfg.brokers,
       clientId: 'stream-analytics-producer',
+      security: cfg.kafkaSecurity,
       compression: cfg.compression,
       lingerMs: cfg.lingerMs,
       batchSize: cfg.batchSize,
@@ -48,18 +49,17 @@ export async function connectProducer(producer: NativeProducer, cfg: ProducerCon
   producer.on('event.error', onError);
   producer.on('event.log', onLog);
   try {
-    const metadata = await new Promise<Kafka.Metadata>((resolve, reject) => {
-      const timer = setTimeout(() => reject(unreachable(lastClientError)), timeoutMs);
-      producer.connect({ timeout: timeoutMs }, (err, data) => {
-        clearTimeout(timer);
-        if (err) reject(unreachable(err.message || lastClientError));
-        else resolve(data);
-      });
-    });
+    let metadata: Kafka.Metadata;
+    try {
+      metadata = await connectWithMetadata(producer, cfg.brokers, timeoutMs, cfg.kafkaSecurity);
+    } catch (err) {
+      // Rejected credentials or an untrusted certificate: say which, in one sentence.
+      throw err instanceof KafkaSecurityError ? new StartupError(err.message) : unreachable(lastClientError);
+    }
     const topic = metadata.topics.find((t) => t.name === cfg.topic);
     if (!topic || topic.partitions.length === 0) {
       throw new StartupError(
-        `Topic "${cfg.topic}" does not exist on ${cfg.brokers}; create it first (the local stack creates the default topics) or choose another with --topic/RAW_TOPIC.`,
+        `Topic "${cfg.topic}" does not exist on ${cfg.brokers}${cfg.kafkaSecurity.sasl ? ` or user "${cfg.kafkaSecurity.username}" may not describe it (ACLs)` : ''}; create it first (the local stack creates the default topics) or choose another with --topic/RAW_TOPIC.`,
       );
     }
     return topic.partitions.length;

@@ -20,7 +20,7 @@
 import { performance } from 'node:perf_hooks';
 import Kafka from '@confluentinc/kafka-javascript';
 import { EventGenerator, type GeneratedPayload } from '@stream-analytics/event-schema';
-import { startOpsServer, type Logger, type ShutdownSignal } from '@stream-analytics/runtime';
+import { describeKafkaSecurityError, startOpsServer, type Logger, type ShutdownSignal } from '@stream-analytics/runtime';
 import { Accounting, createMetrics } from './accounting';
 import { generatorOptions, type ProducerConfig } from './config';
 import { connectProducer, producerSettings, type NativeProducer } from './kafka';
@@ -97,11 +97,12 @@ export async function runProducer(cfg: ProducerConfig, logger: Logger, shutdown:
   producer.on('delivery-report', (err) => {
     if (err) {
       acc.deliveryFailed++;
-      acc.lastError = err.message;
+      // A missing permission (ACL) says so in one sentence.
+      acc.lastError = describeKafkaSecurityError(err, cfg.brokers, cfg.kafkaSecurity) ?? err.message;
       const now = Date.now();
       if (now - lastDeliveryLog > 5000) {
         lastDeliveryLog = now;
-        logger.error({ code: err.code, error: err.message, failed: acc.deliveryFailed }, 'delivery failed');
+        logger.error({ code: err.code, error: acc.lastError, failed: acc.deliveryFailed }, 'delivery failed');
       }
     } else acc.acked++;
     if (wake !== undefined && acc.inFlight <= wakeAt) {
@@ -154,8 +155,8 @@ export async function runProducer(cfg: ProducerConfig, logger: Logger, shutdown:
   let lastClientErrorLog = 0;
   producer.on('event.error', (err: Kafka.LibrdKafkaError) => {
     if (err.isFatal) {
-      fatal = err.message;
-      logger.error({ code: err.code, error: err.message }, 'fatal producer error; stopping');
+      fatal = describeKafkaSecurityError(err, cfg.brokers, cfg.kafkaSecurity) ?? err.message;
+      logger.error({ code: err.code, error: fatal }, 'fatal producer error; stopping');
       return;
     }
     if (!connected) return; // reported by connectProducer

@@ -25,6 +25,8 @@ export interface ClickHouseConfig {
   requestTimeoutMs?: number;
   /** Default 10. */
   maxOpenConnections?: number;
+  /** PEM CA certificate(s) trusted for an https:// url (default: the system trust store). */
+  caCert?: Buffer;
   /** Log level of the official client's own logger. Default `OFF`: failures surface as errors and through `onRetry`. */
   logLevel?: keyof typeof LOG_LEVELS;
   /** Set for replicated ClickHouse (the `replicated` schema profile): quorum inserts and consistent reads. */
@@ -86,6 +88,7 @@ export interface ResolvedClickHouseConfig {
   requestTimeoutMs: number;
   maxOpenConnections: number;
   logLevel: keyof typeof LOG_LEVELS;
+  caCert?: Buffer;
 }
 
 export interface RequestOptions {
@@ -159,6 +162,7 @@ export class ClickHouseSinkClient {
       requestTimeoutMs: config.requestTimeoutMs ?? 30_000,
       maxOpenConnections: config.maxOpenConnections ?? 10,
       logLevel: config.logLevel ?? 'OFF',
+      ...(config.caCert ? { caCert: config.caCert } : {}),
     });
     this.endpoints = urls.map((url) => ({ url, client: this.makeClient('default', url) }));
   }
@@ -190,6 +194,7 @@ export class ClickHouseSinkClient {
       keep_alive: { enabled: true, idle_socket_ttl: 2000 },
       log: { level: LOG_LEVELS[c.logLevel] },
       application: 'stream-analytics-clickhouse-sink',
+      ...(c.caCert ? { tls: { ca_cert: c.caCert } } : {}),
     });
   }
 

@@ -5,20 +5,54 @@
  * KafkaJS-compatible API that awaits one message at a time.
  */
 import Kafka from '@confluentinc/kafka-javascript';
+import { describeKafkaSecurityError, KafkaSecurity, KafkaSecurityError, watchKafkaSecurity } from './kafka-security';
 
 export type KafkaMessage = Kafka.Message;
 export type NativeConsumer = Kafka.KafkaConsumer;
 export type NativeProducer = Kafka.Producer;
 export const KafkaCodes = Kafka.CODES;
 
-/** Connects a client, failing with a readable error after `timeoutMs`. */
-export function connectClient<C extends Kafka.KafkaConsumer | Kafka.Producer>(client: C, brokers: string, timeoutMs: number): Promise<C> {
+/** librdkafka delivers a client's log lines only once a connect attempt ends: attempts stay short. */
+const CONNECT_ATTEMPT_MS = 3000;
+
+/**
+ * Connects a client and returns the cluster metadata, failing with a readable
+ * error after `timeoutMs`. A security failure (rejected credentials, untrusted
+ * or mismatched certificate) rejects with a {@link KafkaSecurityError} as soon
+ * as the attempt that saw it ends (a few seconds): waiting cannot fix it.
+ */
+export function connectWithMetadata(client: Kafka.KafkaConsumer | Kafka.Producer, brokers: string, timeoutMs: number, security: KafkaSecurity = KafkaSecurity.plaintext): Promise<Kafka.Metadata> {
+  const deadline = Date.now() + timeoutMs;
   return new Promise((resolve, reject) => {
-    client.connect({ timeout: timeoutMs }, (err) => {
-      if (err) reject(new Error(`Cannot reach Kafka at ${brokers} within ${Math.round(timeoutMs / 1000)} s (${err.message}); check --brokers / KAFKA_BROKERS and that the broker is running.`));
-      else resolve(client);
-    });
+    let securityFailure: string | undefined;
+    const unwatch = watchKafkaSecurity(client, brokers, security, (sentence) => (securityFailure ??= sentence));
+    const attempt = () => {
+      client.connect({ timeout: Math.max(500, Math.min(CONNECT_ATTEMPT_MS, deadline - Date.now())) }, (err, metadata) => {
+        if (!err) {
+          unwatch();
+          return resolve(metadata);
+        }
+        // The attempt's log lines (and a TLS diagnosis) arrive just after it ends.
+        setTimeout(() => {
+          securityFailure ??= describeKafkaSecurityError(err, brokers, security);
+          if (!securityFailure && Date.now() < deadline) return attempt();
+          unwatch();
+          reject(
+            securityFailure
+              ? new KafkaSecurityError(securityFailure)
+              : new Error(`Cannot reach Kafka at ${brokers} within ${Math.round(timeoutMs / 1000)} s (${err.message}); check --brokers / KAFKA_BROKERS and that the broker is running.`),
+          );
+        }, 200);
+      });
+    };
+    attempt();
   });
+}
+
+/** {@link connectWithMetadata}, resolving with the client. */
+export async function connectClient<C extends Kafka.KafkaConsumer | Kafka.Producer>(client: C, brokers: string, timeoutMs: number, security?: KafkaSecurity): Promise<C> {
+  await connectWithMetadata(client, brokers, timeoutMs, security);
+  return client;
 }
 
 export function disconnectClient(client: Kafka.KafkaConsumer | Kafka.Producer, timeoutMs = 10000): Promise<void> {

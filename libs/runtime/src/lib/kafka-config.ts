@@ -2,9 +2,19 @@
  * librdkafka settings shared by the apps. Values here are the ones every
  * client needs; each app adds its own (idempotence, isolation level, ...).
  */
+import { KafkaSecurity } from './kafka-security';
+
 export interface KafkaConnection {
   brokers: string;
   clientId: string;
+  /** TLS / SASL settings (resolveKafkaSecurity); default PLAINTEXT. */
+  security?: KafkaSecurity;
+}
+
+/** Where a client connects and how: what an app's resolved config holds. */
+export interface KafkaTarget {
+  brokers: string;
+  kafkaSecurity?: KafkaSecurity;
 }
 
 /** Base librdkafka global config for a client. */
@@ -19,6 +29,9 @@ export function baseKafkaConfig(conn: KafkaConnection): Record<string, string | 
     'reconnect.backoff.max.ms': 5000,
     'topic.metadata.refresh.interval.ms': 30000,
     'log.connection.close': false,
+    // Connection failures (rejected credentials, bad certificates) arrive as 'event.log' lines.
+    event_cb: true,
+    ...(conn.security ?? KafkaSecurity.plaintext).librdkafkaConfig(),
   };
 }
 

@@ -168,6 +168,7 @@ export class StreamPipeline {
       } catch (err) {
         this.prefetch = undefined;
         this.deps.logger.warn({ err: (err as Error).message }, 'consume failed; retrying');
+        this.observer.consumeFailed?.(err as Error);
         await this.sleep(500);
         continue;
       }

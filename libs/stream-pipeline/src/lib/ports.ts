@@ -83,6 +83,8 @@ export interface PipelineLogger {
 /** What happened, for metrics. Every method is optional. */
 export interface PipelineObserver {
   consumed?(n: number): void;
+  /** A consume failed (e.g. a revoked permission); it is retried. */
+  consumeFailed?(err: Error): void;
   folded?(n: number): void;
   invalid?(reason: string): void;
   /** A counted event whose window was already final, and by how much (ms). */

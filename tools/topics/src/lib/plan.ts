@@ -4,7 +4,21 @@
  * operator. Pure functions: no I/O.
  */
 import { describeValue, type Profile, type TopicSpec } from './profiles';
-import { CONFIG_SOURCE, TOPIC_CONFIG_SOURCE } from './kafka-wire';
+
+/** DescribeConfigs config_source values (the Kafka protocol's numbering). */
+export const CONFIG_SOURCE: Record<number, string> = {
+  [-1]: 'unknown',
+  0: 'unknown',
+  1: 'topic',
+  2: 'broker (dynamic, this broker)',
+  3: 'broker (dynamic default)',
+  4: 'broker (static)',
+  5: 'default',
+  6: 'broker (dynamic logger)',
+  7: 'client metrics',
+  8: 'group',
+};
+export const TOPIC_CONFIG_SOURCE = 1;
 
 export interface ActualConfig {
   value: string | null;

@@ -1,7 +1,11 @@
 /**
  * A throwaway three-node Apache Kafka cluster for tests: every node is a
  * combined KRaft controller + broker with a static three-voter quorum, on
- * loopback ports picked at random, with its data in a temporary folder. Runs
+ * loopback ports picked at random, with its data in a temporary folder.
+ * `secured`: each node also gets a SASL_SSL client listener (PLAIN and SCRAM,
+ * users created at format time, certificates from tools/stack/security.mjs)
+ * and the StandardAuthorizer; `brokers` then lists the SASL_SSL listeners and
+ * `plaintextBrokers` the unrestricted inter-broker ones. Runs
  * from the Kafka jars (env KAFKA_LIBS or KAFKA_LIBS_DIR, default
  * <repo>/.local/kafka/libs, which `node tools/stack/stack.mjs jars` fills).
  */
@@ -11,10 +15,25 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { WireAdmin } from '../lib/kafka-wire';
+import { execFileSync } from 'node:child_process';
+import { TopicAdmin } from '../lib/cluster';
+
+export interface KraftSecurity {
+  /** PEM CA that signed the brokers' certificates, and one that did not. */
+  ca: string;
+  otherCa: string;
+  clientCert: string;
+  clientKey: string;
+  /** SCRAM (and PLAIN) password per user; `admin` is a super user. */
+  passwords: Record<string, string>;
+}
+
+export const KRAFT_USERS = ['admin', 'producer', 'aggregator', 'replayer', 'gateway'];
 
 export interface KraftCluster {
   brokers: string;
+  plaintextBrokers: string;
+  security?: KraftSecurity;
   nodes: Array<{ id: number; port: number; controllerPort: number; process: ChildProcess }>;
   dir: string;
   stop(): Promise<void>;
@@ -74,12 +93,36 @@ const LOG4J = (file: string) => `<?xml version="1.0" encoding="UTF-8"?>
 
 const JVM_OPTS = ['-Xms128m', '-Xmx384m', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-Djava.awt.headless=true'];
 
-export async function startKraftCluster(opts: { size?: number; readyTimeoutMs?: number } = {}): Promise<KraftCluster> {
+export async function startKraftCluster(opts: { size?: number; readyTimeoutMs?: number; secured?: boolean } = {}): Promise<KraftCluster> {
   const size = opts.size ?? 3;
   const libs = kafkaLibsDir();
   const java = process.env['JAVA_HOME'] ? path.join(process.env['JAVA_HOME'], 'bin/java') : 'java';
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kraft-test-'));
-  const ports = await freePorts(size * 2);
+  const ports = await freePorts(size * 3);
+  const saslPort = (i: number) => ports[2 * size + i];
+  let security: KraftSecurity | undefined;
+  let serverPem = '';
+  if (opts.secured) {
+    const tls = JSON.parse(execFileSync(process.execPath, [path.join(repoRoot(), 'tools/stack/security.mjs'), 'certs', path.join(dir, 'tls')], { encoding: 'utf8' })) as Record<string, string>;
+    const passwords = Object.fromEntries(KRAFT_USERS.map((u) => [u, randomBytes(12).toString('base64url')]));
+    security = { ca: tls['ca'], otherCa: tls['otherCa'], clientCert: tls['clientCert'], clientKey: tls['clientKey'], passwords };
+    serverPem = tls['serverPem'];
+  }
+  const scramArgs = security ? KRAFT_USERS.flatMap((u) => ['SCRAM-SHA-256', 'SCRAM-SHA-512'].flatMap((m) => ['--add-scram', `${m}=[name=${u},password=${security!.passwords[u]}]`])) : [];
+  const securedLines = () =>
+    security
+      ? [
+          'sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512',
+          `listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required ${KRAFT_USERS.map((u) => `user_${u}="${security!.passwords[u]}"`).join(' ')};`,
+          'listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;',
+          'listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;',
+          'listener.name.sasl_ssl.ssl.keystore.type=PEM',
+          `listener.name.sasl_ssl.ssl.keystore.location=${serverPem}`,
+          'authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer',
+          'super.users=User:ANONYMOUS;User:admin',
+          'allow.everyone.if.no.acl.found=false',
+        ]
+      : [];
   const ids = Array.from({ length: size }, (_, i) => i + 1);
   const voters = ids.map((id, i) => `${id}@127.0.0.1:${ports[size + i]}`).join(',');
   const clusterId = randomBytes(16).toString('base64url');
@@ -94,11 +137,12 @@ export async function startKraftCluster(opts: { size?: number; readyTimeoutMs?: 
         'process.roles=broker,controller',
         `node.id=${id}`,
         `controller.quorum.voters=${voters}`,
-        `listeners=PLAINTEXT://127.0.0.1:${ports[i]},CONTROLLER://127.0.0.1:${ports[size + i]}`,
-        `advertised.listeners=PLAINTEXT://127.0.0.1:${ports[i]}`,
+        `listeners=PLAINTEXT://127.0.0.1:${ports[i]},CONTROLLER://127.0.0.1:${ports[size + i]}${security ? `,SASL_SSL://127.0.0.1:${saslPort(i)}` : ''}`,
+        `advertised.listeners=PLAINTEXT://127.0.0.1:${ports[i]}${security ? `,SASL_SSL://127.0.0.1:${saslPort(i)}` : ''}`,
         'controller.listener.names=CONTROLLER',
         'inter.broker.listener.name=PLAINTEXT',
-        'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+        `listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT${security ? ',SASL_SSL:SASL_SSL' : ''}`,
+        ...securedLines(),
         `log.dirs=${path.join(nodeDir, 'data')}`,
         `offsets.topic.replication.factor=${Math.min(3, size)}`,
         `transaction.state.log.replication.factor=${Math.min(3, size)}`,
@@ -121,7 +165,7 @@ export async function startKraftCluster(opts: { size?: number; readyTimeoutMs?: 
     nodeFiles.map(
       (n) =>
         new Promise<void>((resolve, reject) => {
-          const child = spawn(java, [...JVM_OPTS, `-Dlog4j2.configurationFile=${n.log4j}`, '-cp', `${libs}/*`, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', n.props], {
+          const child = spawn(java, [...JVM_OPTS, `-Dlog4j2.configurationFile=${n.log4j}`, '-cp', `${libs}/*`, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', n.props, ...scramArgs], {
             stdio: ['ignore', 'pipe', 'pipe'],
           });
           let out = '';
@@ -141,7 +185,8 @@ export async function startKraftCluster(opts: { size?: number; readyTimeoutMs?: 
     fs.closeSync(out);
     return { id: n.id, port: n.port, controllerPort: n.controllerPort, process: child };
   });
-  const brokers = nodes.map((n) => `127.0.0.1:${n.port}`).join(',');
+  const plaintextBrokers = nodes.map((n) => `127.0.0.1:${n.port}`).join(',');
+  const brokers = security ? nodes.map((_, i) => `127.0.0.1:${saslPort(i)}`).join(',') : plaintextBrokers;
 
   let stopped = false;
   const stop = async () => {
@@ -176,7 +221,16 @@ export async function startKraftCluster(opts: { size?: number; readyTimeoutMs?: 
       throw new Error(`Kafka node ${dead.id} exited with ${dead.process.exitCode} during start-up`);
     }
     try {
-      const counts = await Promise.all(nodes.map(async (n) => (await new WireAdmin(`127.0.0.1:${n.port}`, 2000).metadata([])).brokers.length));
+      const counts = await Promise.all(
+        nodes.map(async (n) => {
+          const admin = new TopicAdmin(`127.0.0.1:${n.port}`, 2000);
+          try {
+            return (await admin.brokerIds()).length;
+          } finally {
+            await admin.close();
+          }
+        }),
+      );
       if (counts.every((c) => c === size)) break;
       last = `brokers seen: ${counts.join(', ')}`;
     } catch (err) {
@@ -189,7 +243,7 @@ export async function startKraftCluster(opts: { size?: number; readyTimeoutMs?: 
     }
     await new Promise((r) => setTimeout(r, 500));
   }
-  return { brokers, nodes, dir, stop };
+  return { brokers, plaintextBrokers, security, nodes, dir, stop };
 }
 
 function tail(file: string, lines: number): string {
