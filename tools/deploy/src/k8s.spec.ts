@@ -192,7 +192,7 @@ describe.each(OVERLAYS)('$name overlay', ({ name, dir, namespace, profile }) => 
     it('connects every app over SASL_SSL as its own user, password and CA mounted from Secrets as files', () => {
       const data = config()['data'] as Record<string, string>;
       expect(data).toMatchObject({ KAFKA_SECURITY_PROTOCOL: 'SASL_SSL', KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512' });
-      const users: Record<string, string> = { aggregator: 'aggregator', producer: 'producer', 'dlq-replayer': 'replayer' };
+      const users: Record<string, string> = { aggregator: 'aggregator', producer: 'producer', 'dlq-replayer': 'replayer', 'ingest-gateway': 'gateway' };
       for (const w of workloads()) {
         const pod = podSpec(w);
         const c = pod['containers'][0];
@@ -272,7 +272,9 @@ describe('prod overlay specifics', () => {
     const replicaHosts = [0, 1].map((r) => `chi-${chi['metadata'].name}-${cluster['name']}-0-${r}.clickhouse.svc.cluster.local`);
     const urls = splitUrls(config['data'].CLICKHOUSE_URL).map((u) => new URL(u));
     expect(urls.map((u) => u.hostname)).toEqual(replicaHosts);
-    expect(urls.every((u) => u.port === '8123')).toBe(true);
+    // https on the replicas' own Services, with the CA the apps mount.
+    expect(urls.every((u) => u.protocol === 'https:' && u.port === '8443')).toBe(true);
+    expect(config['data']['CLICKHOUSE_CA_CERT']).toMatch(/^\/var\/run\/secrets\//);
     expect(config['data']).toMatchObject({ CLICKHOUSE_SCHEMA_PROFILE: 'replicated', CLICKHOUSE_INSERT_QUORUM: '2', CLICKHOUSE_ON_QUORUM_LOSS: 'degrade' });
   });
 

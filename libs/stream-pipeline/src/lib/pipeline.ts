@@ -35,6 +35,8 @@ export interface PipelineOptions {
   batchSize: number;
   /** Consecutive failed commits after which the pipeline reports itself unhealthy. */
   commitFailuresUnhealthy?: number;
+  /** Windows read ahead after the newest one a state load needs (per partition); default 30. */
+  stateReadAheadWindows?: number;
 }
 
 export interface PipelineDeps {
@@ -331,7 +333,15 @@ export class StreamPipeline {
       list.push({ eventTimeMs: r.eventTimeMs, recordTimestampMs: m.timestamp });
       byPartition.set(m.partition, list);
     }
-    const wanted = [...byPartition].map(([partition, recs]) => ({ partition, windowStartsMs: this.engine.windowsToLoad(partition, recs) })).filter((w) => w.windowStartsMs.length > 0);
+    const readAhead = this.o.stateReadAheadWindows ?? 30;
+    const wanted = [...byPartition]
+      .map(([partition, recs]) => {
+        const needed = this.engine.windowsToLoad(partition, recs);
+        // A late stream moves forward through old windows: read the next ones in the same query.
+        const ahead = needed.length > 0 && readAhead > 0 ? this.engine.windowsAfter(partition, needed[needed.length - 1], readAhead) : [];
+        return { partition, windowStartsMs: [...new Set([...needed, ...ahead])] };
+      })
+      .filter((w) => w.windowStartsMs.length > 0);
     await this.loadWindows(wanted);
   }
 

@@ -131,6 +131,14 @@ describe('WindowingEngine: state in the store', () => {
     expect(e.collectChanges().rows).toEqual([expect.objectContaining({ totalEvents: 6, version: 13, final: false })]);
   });
 
+  it('lists the following windows that may be stored and are not in memory, for reading ahead', () => {
+    const e = new WindowingEngine();
+    e.process(0, rec(T0 + 10 * MIN));
+    expect(e.windowsAfter(0, T0, 3)).toEqual([T0 + MIN, T0 + 2 * MIN, T0 + 3 * MIN]);
+    expect(e.windowsAfter(0, T0 + 8 * MIN, 5)).toEqual([T0 + 9 * MIN]); // T0 + 10 min is in memory
+    expect(e.windowsAfter(1, T0, 3)).toEqual([]); // nothing processed yet: nothing stored
+  });
+
   it('needs no store read for a window newer than any before (the in-order path)', () => {
     const e = new WindowingEngine();
     for (let i = 0; i < 600; i++) expect(e.process(0, rec(T0 + i * 1000)).kind).toBe('folded');

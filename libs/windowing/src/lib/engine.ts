@@ -162,6 +162,22 @@ export class WindowingEngine {
   }
 
   /**
+   * Windows after `afterWindowStart`, up to `count` of them, that may be stored
+   * and are not in memory: a late stream (a backlog of an offline device, a
+   * replay) usually moves forward through old windows, so loading the next
+   * ones with the one asked for saves a read per window. Loading a window that
+   * is not needed costs only memory until it is evicted.
+   */
+  windowsAfter(partition: number, afterWindowStart: number, count: number): number[] {
+    const st = this.stateFor(partition);
+    if (st.maxEventTime === -Infinity) return [];
+    const newest = windowStartOf(st.maxEventTime, this.size);
+    const out: number[] = [];
+    for (let w = afterWindowStart + this.size; w <= newest && out.length < count; w += this.size) if (!st.windows.has(w)) out.push(w);
+    return out;
+  }
+
+  /**
    * Installs the stored state of windows asked for by needs_state /
    * windowsToLoad: `stored` holds the newest stored row of those that have one;
    * every other start in `windowStarts` is known to have none. A window already
