@@ -12,6 +12,12 @@
 //    in a fresh group, folds the whole backlog and writes it to ClickHouse; its
 //    rate is measured from its first consumed message to the last, with the
 //    peak RSS (and PSS) of its process tree sampled from /proc every 200 ms.
+//
+// BENCH_WORKERS=1,2 chooses the aggregator runs; BENCH_BASELINE_AGGREGATOR=<main.js>
+// also runs another build (e.g. the previous release) with --workers 1 on the
+// same backlog right after ours; BENCH_CPU_PROF_DIR=<dir> writes
+// a V8 CPU profile of the aggregator's main process (node --cpu-prof) there
+// (profiling slows it down: its rate is not comparable to the others).
 import { availableParallelism, loadavg } from 'node:os';
 import { brokers, createTopic, deleteTopic, Kafka, kafkaSecuritySettings, log, runKafkaTool, scrape, sleep, startApp, treeMemoryBytes, writeResult } from './bench-kit.mjs';
 
@@ -19,6 +25,10 @@ const events = Number(process.argv[2] ?? process.env.BENCH_EVENTS ?? 5_000_000);
 const workerCounts = (process.env.BENCH_WORKERS ?? '1,2').split(',').map(Number);
 const partitions = 24;
 const loadAtStart = Number(loadavg()[0].toFixed(2));
+/** --workers 1 events/s over the consume-only loop before issue 10 (docs/benchmarks.md, 2026-11-25). */
+const PREVIOUS_CEILING_RATIO_WORKERS1 = 0.82;
+/** BENCH_BASELINE_AGGREGATOR: main.js of another aggregator build, run with --workers 1 after ours (it does not migrate the schema). */
+const baselineBundle = process.env.BENCH_BASELINE_AGGREGATOR;
 
 const topic = await createTopic('bench.raw', partitions);
 log(`topic ${topic}: producing ${events} events`);
@@ -29,7 +39,10 @@ const producerCode = await producer.exited;
 if (producerCode !== 0) throw new Error(`producer failed (${producerCode}):\n${producer.output().slice(-3000)}`);
 log(`produced in ${((Date.now() - produceStarted) / 1000).toFixed(1)} s`);
 
-log('yardstick: Kafka ConsumerPerformance');
+const phaseLoad = {};
+const noteLoad = (phase) => (phaseLoad[phase] = Number(loadavg()[0].toFixed(2)));
+noteLoad('consumerPerformance');
+log(`yardstick: Kafka ConsumerPerformance (load ${phaseLoad.consumerPerformance})`);
 const perf = runKafkaTool('org.apache.kafka.tools.ConsumerPerformance', [
   '--bootstrap-server', brokers, '--topic', topic, '--messages', String(events), '--group', `bench-cp-${Date.now()}`, '--timeout', '120000',
 ]);
@@ -42,7 +55,8 @@ log(`ConsumerPerformance: ${Math.round(yardstick.eventsPerSec)} msg/s (fetch), $
 // the aggregator, in this Node process, only counting messages (no parsing,
 // no windows, no ClickHouse). It bounds what one pipeline (one consumer) on
 // this client can reach on this machine.
-log('yardstick: in-process consume-only loop');
+noteLoad('consumeOnly');
+log(`yardstick: in-process consume-only loop (load ${phaseLoad.consumeOnly})`);
 const ceiling = await consumeOnly(topic, partitions, events);
 log(`consume-only: ${Math.round(ceiling)} msg/s`);
 
@@ -50,10 +64,19 @@ log(`consume-only: ${Math.round(ceiling)} msg/s`);
 // per core of this machine), each in a fresh consumer group over the whole
 // backlog. Memory is that of the whole process tree.
 const runs = {};
+let baseline;
 for (const workers of workerCounts) {
-  log(`aggregator catch-up, --workers ${workers}`);
+  noteLoad(`workers${workers}`);
+  log(`aggregator catch-up, --workers ${workers} (load ${phaseLoad[`workers${workers}`]})`);
   runs[workers] = await catchUp(workers);
   log(`--workers ${workers}: ${runs[workers].eventsPerSec} events/s, peak RSS ${runs[workers].peakRssMB} MB (PSS ${runs[workers].peakPssMB} MB)`);
+  if (baselineBundle && workers === 1) {
+    // Another build of the aggregator (e.g. the previous release) on the same backlog, right after.
+    noteLoad('baselineWorkers1');
+    log(`baseline ${baselineBundle} catch-up, --workers 1 (load ${phaseLoad.baselineWorkers1})`);
+    baseline = await catchUp(1, baselineBundle);
+    log(`baseline --workers 1: ${baseline.eventsPerSec} events/s, peak RSS ${baseline.peakRssMB} MB`);
+  }
 }
 await deleteTopic(topic);
 
@@ -69,8 +92,14 @@ const result = {
     ]),
   ),
   yardstick: { tool: 'kafka ConsumerPerformance', ...yardstick, eventsPerSec: Math.round(yardstick.eventsPerSec) },
+  ...(baseline
+    ? { baseline: { bundle: baselineBundle, ...baseline, ratioToInProcessCeiling: Number((baseline.eventsPerSec / ceiling).toFixed(3)), ratioOfOursWorkers1: runs[1] ? Number((runs[1].eventsPerSec / baseline.eventsPerSec).toFixed(3)) : undefined } }
+    : {}),
   inProcessCeiling: { tool: 'librdkafka consume-only loop in Node, one consumer (same client settings)', eventsPerSec: Math.round(ceiling) },
-  targets: { eventsPerSec: 150000, ratio: 0.5, peakRssMB: 300 },
+  loadAverageAtPhaseStart: phaseLoad,
+  loadAverageAtEnd: Number(loadavg()[0].toFixed(2)),
+  // ratioToInProcessCeiling: at most 5 % below the ratio of the previous release (0.82 with --workers 1, docs/benchmarks.md).
+  targets: { eventsPerSec: 150000, ratio: 0.5, peakRssMB: 300, ratioToInProcessCeilingWorkers1: PREVIOUS_CEILING_RATIO_WORKERS1 * 0.95 },
 };
 console.log(JSON.stringify(result, null, 2));
 for (const [w, r] of Object.entries(result.aggregator)) {
@@ -82,10 +111,25 @@ const met = (ok) => (ok ? 'met' : 'NOT met');
 console.log(
   `targets with --workers ${Math.max(...workerCounts)}: >= 150000 events/s ${met(best.eventsPerSec >= 150000)}, >= 50% of ConsumerPerformance ${met(best.eventsPerSec >= 0.5 * yardstick.eventsPerSec)}, RSS < 300 MB ${met(best.peakRssMB < 300)}`,
 );
+if (result.aggregator.workers1) {
+  const r = result.aggregator.workers1.ratioToInProcessCeiling;
+  const floor = Number(result.targets.ratioToInProcessCeilingWorkers1.toFixed(3));
+  console.log(`target with --workers 1: ratio to the consume-only loop >= ${floor} (previous ${PREVIOUS_CEILING_RATIO_WORKERS1} - 5 %): ${r} ${met(r >= floor)}`);
+}
+if (result.baseline) {
+  console.log(
+    `baseline ${baselineBundle} --workers 1: ${result.baseline.eventsPerSec} events/s (ratio to the consume-only loop ${result.baseline.ratioToInProcessCeiling}); ours / baseline ${result.baseline.ratioOfOursWorkers1}`,
+  );
+}
+console.log(`load average: ${loadAtStart} at start, ${result.loadAverageAtEnd} at end`);
 writeResult('aggregator-throughput', result);
 
-async function catchUp(workers) {
-  const aggregator = startApp('aggregator', ['--workers', String(workers)], { RAW_TOPIC: topic, CONSUMER_GROUP: `bench-agg-${workers}-${Date.now()}`, FLUSH_INTERVAL_SECS: '5' });
+async function catchUp(workers, bundle = 'aggregator') {
+  // BENCH_CPU_PROF_DIR: V8 CPU profiles of the aggregator's processes (written when they exit).
+  // (The first pipeline only: it runs in this process; --workers N starts the others as plain children.)
+  const profile = process.env.BENCH_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`] : [];
+  const migrate = bundle === 'aggregator' ? {} : { CLICKHOUSE_MIGRATE: 'false' };
+  const aggregator = startApp(bundle, ['--workers', String(workers)], { RAW_TOPIC: topic, CONSUMER_GROUP: `bench-agg-${workers}-${Date.now()}`, FLUSH_INTERVAL_SECS: '5', ...migrate }, profile);
   const port = await aggregator.metricsPort;
   let peakRss = 0;
   let peakPss = 0;

@@ -8,14 +8,21 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { clientEnv, loadConfig as loadStackConfig } from '../stack/config.mjs';
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const require = createRequire(import.meta.url);
 export const Kafka = require('@confluentinc/kafka-javascript');
 
-export const brokers = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
-export const clickhouseUrl = process.env.CLICKHOUSE_URL ?? 'http://127.0.0.1:8123';
-export const kafkaLibs = process.env.KAFKA_LIBS ?? join(repoRoot, '.local/kafka/libs');
+// Endpoints: KAFKA_BROKERS / CLICKHOUSE_URL when set, otherwise the stack that
+// tools/stack would start with this environment (KAFKA_PORT,
+// CLICKHOUSE_HTTP_PORT, KAFKA_LIBS_DIR), so a private stack on other ports
+// needs no second set of variables.
+const stack = loadStackConfig();
+const stackEndpoints = clientEnv(stack);
+export const brokers = process.env.KAFKA_BROKERS || stackEndpoints.KAFKA_BROKERS;
+export const clickhouseUrl = process.env.CLICKHOUSE_URL || stackEndpoints.CLICKHOUSE_URL;
+export const kafkaLibs = process.env.KAFKA_LIBS || stack.kafka.libsDir;
 
 /**
  * librdkafka security settings from the same KAFKA_SECURITY_PROTOCOL / KAFKA_SASL_* / KAFKA_SSL_*
@@ -62,9 +69,14 @@ export async function deleteTopic(topic) {
   admin.disconnect();
 }
 
-/** Starts a built app; resolves its metrics port from the first log line that names it. */
-export function startApp(app, args, env = {}) {
-  const child = spawn(process.execPath, [requireBuilt(app), ...args], {
+/**
+ * Starts a built app; resolves its metrics port from the first log line that
+ * names it. `app` is an app of dist/apps or the path of another build's
+ * main.js (a baseline). nodeArgs go to node itself (e.g. --cpu-prof, which NODE_OPTIONS refuses).
+ */
+export function startApp(app, args, env = {}, nodeArgs = []) {
+  const bundle = app.endsWith('.js') ? app : requireBuilt(app); // a built app's name, or another build's main.js
+  const child = spawn(process.execPath, [...nodeArgs, bundle, ...args], {
     env: { ...process.env, KAFKA_BROKERS: brokers, CLICKHOUSE_URL: clickhouseUrl, METRICS_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -179,4 +191,36 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export function percentile(sorted, p) {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+/**
+ * Reads every record of a topic, from the start of each partition to its end
+ * offset as of the call, and hands each to onRecord (partition order kept).
+ */
+export async function readTopic(topic, partitions, onRecord) {
+  const consumer = new Kafka.KafkaConsumer({ 'bootstrap.servers': brokers, ...kafkaSecuritySettings(), 'group.id': `bench-read-${Date.now()}`, 'enable.auto.commit': false }, { 'auto.offset.reset': 'earliest' });
+  await new Promise((resolve, reject) => consumer.connect({}, (err) => (err ? reject(err) : resolve())));
+  const ends = [];
+  for (let p = 0; p < partitions; p++) ends.push(await new Promise((resolve, reject) => consumer.queryWatermarkOffsets(topic, p, 10000, (err, o) => (err ? reject(err) : resolve(o.highOffset)))));
+  consumer.assign(ends.map((_, partition) => ({ topic, partition, offset: 0 })));
+  const seen = ends.map(() => 0);
+  while (seen.some((n, p) => n < ends[p])) {
+    const batch = await new Promise((resolve, reject) => consumer.consume(10000, (err, m) => (err ? reject(err) : resolve(m))));
+    for (const m of batch) {
+      if (m.offset >= ends[m.partition]) continue;
+      onRecord(m);
+      seen[m.partition] = m.offset + 1;
+    }
+  }
+  consumer.disconnect();
+  return ends;
+}
+
+/** Per source partition, the highest offset folded into a stored window row of `topic` (iot_window_state.last_offset). */
+export async function visibleOffsets(topic, url = clickhouseUrl) {
+  const text = await clickhouseQuery(
+    `SELECT source_partition, max(last_offset) AS v FROM stream_analytics.iot_window_state WHERE source_topic = '${topic}' GROUP BY source_partition FORMAT TabSeparated`,
+    url,
+  );
+  return new Map(text.trim().split('\n').filter(Boolean).map((l) => l.split('\t').map(Number)));
 }

@@ -7,7 +7,7 @@
 // whose highest offset for its partition is >= its offset; its latency is that
 // poll time minus its Kafka timestamp. Flush durations come from the
 // aggregator's aggregator_flush_duration_seconds histogram.
-import { brokers, clickhouseQuery, createTopic, deleteTopic, Kafka, kafkaSecuritySettings, log, percentile, sleep, startApp } from './bench-kit.mjs';
+import { createTopic, deleteTopic, log, percentile, readTopic, sleep, startApp, visibleOffsets } from './bench-kit.mjs';
 
 const partitions = 24;
 
@@ -47,12 +47,9 @@ export async function measureFreshness({ label, seconds, rate, env = {}, pollUrl
   const polls = []; // { at, versions: Map<partition, maxOffset> }
   let polling = true;
   const poller = (async () => {
-    const sql = `SELECT source_partition, max(last_offset) AS v FROM stream_analytics.iot_window_state WHERE source_topic = '${topic}' GROUP BY source_partition FORMAT TabSeparated`;
     while (polling) {
-      const text = await clickhouseQuery(sql, pollUrl).catch(() => '');
-      const at = Date.now();
-      const versions = new Map(text.trim().split('\n').filter(Boolean).map((l) => l.split('\t').map(Number)));
-      polls.push({ at, versions });
+      const versions = await visibleOffsets(topic, pollUrl).catch(() => new Map());
+      polls.push({ at: Date.now(), versions });
       await sleep(100);
     }
   })();
@@ -68,21 +65,8 @@ export async function measureFreshness({ label, seconds, rate, env = {}, pollUrl
   await aggregator.exited;
 
   // Every produced record: partition, offset, Kafka (producer create) timestamp.
-  const consumer = new Kafka.KafkaConsumer({ 'bootstrap.servers': brokers, ...kafkaSecuritySettings(), 'group.id': `bench-read-${Date.now()}`, 'enable.auto.commit': false }, { 'auto.offset.reset': 'earliest' });
-  await new Promise((resolve, reject) => consumer.connect({}, (err) => (err ? reject(err) : resolve())));
-  const ends = [];
-  for (let p = 0; p < partitions; p++) ends.push(await new Promise((resolve, reject) => consumer.queryWatermarkOffsets(topic, p, 10000, (err, o) => (err ? reject(err) : resolve(o.highOffset)))));
-  consumer.assign(ends.map((_, partition) => ({ topic, partition, offset: 0 })));
   const records = [];
-  const seen = ends.map(() => 0);
-  while (seen.some((n, p) => n < ends[p])) {
-    const batch = await new Promise((resolve, reject) => consumer.consume(10000, (err, m) => (err ? reject(err) : resolve(m))));
-    for (const m of batch) {
-      records.push([m.partition, m.offset, m.timestamp]);
-      seen[m.partition] = m.offset + 1;
-    }
-  }
-  consumer.disconnect();
+  await readTopic(topic, partitions, (m) => records.push([m.partition, m.offset, m.timestamp]));
   await deleteTopic(topic);
 
   const latencies = [];

@@ -9,7 +9,7 @@
  *   KAFKA_LIBS=/path/to/kafka/libs node tools/bench/producer-bench.mjs [options]
  *
  * Options (defaults in brackets):
- *   --brokers host:port     [$KAFKA_BROKERS or 127.0.0.1:9092]
+ *   --brokers host:port     [$KAFKA_BROKERS, or the stack's KAFKA_PORT, default 127.0.0.1:9092]
  *   --count N               records per run [1000000]
  *   --partitions N          partitions of each fresh topic [24]
  *   --compression C         [lz4]   --linger-ms N [10]   --batch-size N [1000000]
@@ -28,7 +28,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { kafkaSecuritySettings } from './bench-kit.mjs';
+import { brokers as defaultBrokers, kafkaLibs, kafkaSecuritySettings } from './bench-kit.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const require = createRequire(path.join(root, 'package.json'));
@@ -36,7 +36,7 @@ const Kafka = require('@confluentinc/kafka-javascript');
 
 const { values: opt } = parseArgs({
   options: {
-    brokers: { type: 'string', default: process.env.KAFKA_BROKERS || '127.0.0.1:9092' },
+    brokers: { type: 'string', default: defaultBrokers },
     count: { type: 'string', default: '1000000' },
     partitions: { type: 'string', default: '24' },
     compression: { type: 'string', default: 'lz4' },
@@ -56,7 +56,6 @@ const count = Number(opt.count);
 const partitions = Number(opt.partitions);
 const repeat = Number(opt.repeat);
 const rateCheckSec = Number(opt['rate-check']);
-const kafkaLibs = process.env.KAFKA_LIBS || path.join(root, '.local/kafka/libs');
 const bundle = path.join(root, 'dist/apps/producer/main.js');
 
 const fail = (message) => {

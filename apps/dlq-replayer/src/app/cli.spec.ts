@@ -1,5 +1,6 @@
 import { HelpRequested, UsageError } from '@stream-analytics/runtime';
-import { mergeRepeatedFlags, parseCommandLine, parseTimeFlag, type ReplayCommandLine } from './cli';
+import { DEFAULT_WINDOWING_CONFIG } from '@stream-analytics/windowing';
+import { CLOSED_WINDOWS_REMOVED, mergeRepeatedFlags, parseCommandLine, parseTimeFlag, type ReplayCommandLine } from './cli';
 
 const env = {};
 const parse = (...argv: string[]) => parseCommandLine(argv, env);
@@ -37,7 +38,8 @@ describe('command line', () => {
     expect(cl.config.ledgerTopic).toBe('iot.telemetry.dlq-replay-ledger.v1');
     expect(cl.transactionalId).toBe('dlq-replayer.iot.telemetry.dlq-replay-ledger.v1');
     expect(cl.repairs).toEqual([]);
-    expect(cl.config.closedWindows).toBe('publish');
+    // The aggregator's event-time rules, with its defaults (the shared knobs).
+    expect(cl.windowing).toEqual({ ...DEFAULT_WINDOWING_CONFIG });
     expect(cl.start).toEqual({ kind: 'beginning' });
     expect(cl.selection).toEqual({});
   });
@@ -76,8 +78,32 @@ describe('command line', () => {
     [['replay', '--rate', '-1'], /--rate/],
     [['replay', '--batch-size', 'many'], /--batch-size/],
     [['inspect', '--brokers', 'nohost'], /host:port/],
-    [['replay', '--closed-windows', 'maybe'], /one of publish, refuse/],
+    [['replay', '--allowed-lateness-secs=-1'], /--allowed-lateness-secs: expected a value >= 0/],
+    [['replay', '--allowed-lateness-secs', String(31 * 86400)], /--allowed-lateness-secs: expected a value <= 2592000/],
+    [['replay', '--max-future-skew-secs', 'soon'], /--max-future-skew-secs: expected a number/],
+    [['replay', '--window-size-secs', '1.5'], /--window-size-secs: expected an integer/],
   ])('rejects %j', (argv, pattern) => expect(usageError(...(argv as string[]))).toMatch(pattern));
+
+  it('takes the event-time knobs from the aggregator`s flags and environment (flags win)', () => {
+    const env = { WINDOW_SIZE_SECS: '30', MAX_OUT_OF_ORDER_SECS: '5', ALLOWED_LATENESS_SECS: '3600', MAX_FUTURE_SKEW_SECS: '60' };
+    expect((parseCommandLine(['replay'], env) as ReplayCommandLine).windowing).toMatchObject({ windowSizeMs: 30_000, maxOutOfOrdernessMs: 5000, allowedLatenessMs: 3_600_000, maxFutureSkewMs: 60_000 });
+    const flags = parseCommandLine(['replay', '--allowed-lateness-secs', '120', '--max-future-skew-secs', '0'], env) as ReplayCommandLine;
+    expect(flags.windowing).toMatchObject({ windowSizeMs: 30_000, allowedLatenessMs: 120_000, maxFutureSkewMs: 0 });
+  });
+
+  it('explains that --closed-windows is gone (final windows now count late events)', () => {
+    for (const argv of [['replay', '--closed-windows', 'refuse'], ['replay', '--closed-windows=publish'], ['replay', '--dry-run', '--closed-windows']]) {
+      expect(usageError(...argv)).toBe(CLOSED_WINDOWS_REMOVED);
+    }
+    expect(CLOSED_WINDOWS_REMOVED).toMatch(/ALLOWED_LATENESS_SECS.*counted once.*refused as late_event/);
+    const refuseFromEnv = () => parseCommandLine(['replay'], { REPLAY_CLOSED_WINDOWS: 'refuse' });
+    expect(refuseFromEnv).toThrow(UsageError);
+    expect(refuseFromEnv).toThrow(CLOSED_WINDOWS_REMOVED);
+    // The old default is what every replay does now.
+    expect(parseCommandLine(['replay'], { REPLAY_CLOSED_WINDOWS: 'publish' }).command).toBe('replay');
+    // inspect never had it.
+    expect(usageError('inspect', '--closed-windows', 'refuse')).toMatch(/Unknown option '--closed-windows'/);
+  });
 
   it('derives the start position', () => {
     expect(parse('inspect').start).toEqual({ kind: 'beginning' });

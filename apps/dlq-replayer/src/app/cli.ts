@@ -15,11 +15,14 @@ import {
   UsageError,
   parseConfig,
   validateBrokers,
+  windowingConfigOf,
+  windowingOptions,
   type CommandSpec,
   type KafkaSecurity,
   type OptionSpecs,
   type ParsedConfig,
 } from '@stream-analytics/runtime';
+import { resolveWindowingConfig, type WindowingConfig } from '@stream-analytics/windowing';
 import type { Selection } from './selection';
 
 export const DEFAULT_GROUP = 'iot-dlq-replayer';
@@ -91,28 +94,20 @@ export const replayCommand = {
     dryRun: { type: 'boolean', description: 'Show what would be replayed and why; publish and commit nothing.' },
     batchSize: { type: 'integer', env: 'REPLAY_BATCH_SIZE', default: 200, min: 1, max: 10000, description: 'DLQ messages per transaction.' },
     progressSecs: { type: 'number', env: 'REPLAY_PROGRESS_SECS', default: 5, min: 0.1, max: 3600, description: 'Seconds between progress lines on stderr.' },
-    windowSizeSecs: { type: 'integer', env: 'WINDOW_SIZE_SECS', default: 60, min: 1, max: 86400, description: "The aggregator's window size (for the closed-window check)." },
-    maxOutOfOrderSecs: { type: 'number', env: 'MAX_OUT_OF_ORDER_SECS', default: 10, min: 0, max: 3600, description: "The aggregator's out-of-orderness bound (for the closed-window check)." },
-    allowedLatenessSecs: { type: 'number', env: 'ALLOWED_LATENESS_SECS', default: 0, min: 0, max: 86400, description: "The aggregator's allowed lateness (for the closed-window check)." },
-    closedWindows: {
-      type: 'string',
-      env: 'REPLAY_CLOSED_WINDOWS',
-      default: 'publish',
-      choices: ['publish', 'refuse'],
-      description:
-        'Valid entries whose window is already final on the target partition: publish (reported with a warning; the aggregator dead-letters them again as late_event) or refuse (left in the DLQ as window_final).',
-    },
+    // The aggregator's event-time knobs, same flags and environment: entries are judged by its rules.
+    ...windowingOptions,
     tailRecords: {
       type: 'integer',
       env: 'REPLAY_TAIL_RECORDS',
       default: 2000,
       min: 1,
       max: 1000000,
-      description: 'Records read from the end of each target raw partition to estimate its watermark (closed-window check).',
+      description: 'Records read from the end of each target raw partition to estimate its watermark (lateness horizon check).',
     },
   },
   epilogue: [
-    `Repairs: ${REPAIR_NAMES.join(', ')} (see README). Entries with reason late_event are never replayed (their window is final).`,
+    `Repairs: ${REPAIR_NAMES.join(', ')} (see README).`,
+    "Entries are judged by the aggregator's event-time rules (the knobs above, same environment): one whose window is within ALLOWED_LATENESS_SECS of its target partition's watermark is replayed and counted once, also into a final window and also a late_event entry; one beyond it is refused as late_event, one more than MAX_FUTURE_SKEW_SECS ahead of its original or the replay's record timestamp as future_event_time.",
     'Reads from the beginning of the DLQ unless --resume, --from or --start-offset says otherwise; entries already replayed are skipped (ledger).',
     'Examples:',
     '  dlq-replayer replay --repair timestamps --reason bad_timestamp --dry-run',
@@ -141,6 +136,8 @@ export interface InspectCommandLine {
 export interface ReplayCommandLine {
   command: 'replay';
   config: ReplayConfig;
+  /** The aggregator's event-time rules, from the shared knobs. */
+  windowing: WindowingConfig;
   selection: Selection;
   start: StartPosition;
   repairs: RepairName[];
@@ -308,11 +305,12 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
   }
   if (command === 'replay') {
     const usage = replayCommandUsage();
-    const { config: parsed } = parseConfig(replayCommand, args, env);
-    const config = { ...parsed, kafkaSecurity: parseKafkaSecurity(parsed, replayCommand) };
     const fail = (msg: string): never => {
       throw new UsageError(msg, usage);
     };
+    rejectClosedWindows(args, env, fail);
+    const { config: parsed } = parseConfig(replayCommand, args, env);
+    const config = { ...parsed, kafkaSecurity: parseKafkaSecurity(parsed, replayCommand) };
     const common = parseCommon(config, Boolean(config.resume), usage);
     const repairs = list(config.repair) ?? [];
     if (config.repair !== undefined && repairs.length === 0) fail('--repair needs at least one repair name');
@@ -320,9 +318,33 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
     if (unknown.length > 0) fail(`unknown repair ${unknown.map((u) => `"${u}"`).join(', ')} (expected ${REPAIR_NAMES.join(', ')})`);
     if (config.dryRun && config.rate !== undefined) fail('--rate limits publishing, and --dry-run publishes nothing: give one or the other');
     const transactionalId = config.transactionalId ?? `dlq-replayer.${config.ledgerTopic}`;
-    return { command, config, ...common, repairs: [...new Set(repairs)] as RepairName[], transactionalId };
+    let windowing: WindowingConfig;
+    try {
+      windowing = resolveWindowingConfig(windowingConfigOf(config));
+    } catch (err) {
+      return fail((err as Error).message);
+    }
+    return { command, config, windowing, ...common, repairs: [...new Set(repairs)] as RepairName[], transactionalId };
   }
   throw new UsageError(`unknown command "${command}" (expected inspect or replay)`, TOP_USAGE);
+}
+
+export const CLOSED_WINDOWS_REMOVED =
+  '--closed-windows (REPLAY_CLOSED_WINDOWS) is gone: the aggregator now counts a late event in its window, final or not, while the window is within ALLOWED_LATENESS_SECS of its partition\'s watermark, so replay publishes such entries and they are counted once (reported as "into a final window"); entries beyond the horizon are refused as late_event. Use --dry-run to see which, and --reason/--from/--to/--device to choose what to replay.';
+
+/**
+ * --closed-windows chose between publishing into final windows (which the
+ * aggregator then dead-lettered again) and refusing; final windows now take
+ * late events, so neither choice exists. Named, not "Unknown option".
+ */
+function rejectClosedWindows(args: readonly string[], env: NodeJS.ProcessEnv, fail: (msg: string) => never): void {
+  for (const arg of args) {
+    if (arg === '--') break;
+    if (arg === '--closed-windows' || arg.startsWith('--closed-windows=')) fail(CLOSED_WINDOWS_REMOVED);
+  }
+  // "publish" (the old default) is what every replay does now; "refuse" would silently stop meaning anything.
+  const fromEnv = env['REPLAY_CLOSED_WINDOWS'];
+  if (fromEnv !== undefined && fromEnv !== '' && fromEnv !== 'publish') fail(CLOSED_WINDOWS_REMOVED);
 }
 
 // Usage texts for errors raised after parseConfig (same text parseConfig prints).

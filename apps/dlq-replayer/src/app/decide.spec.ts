@@ -1,5 +1,6 @@
 import { deadLetterHeaders, type DeadLetterEntry } from '@stream-analytics/event-schema';
-import { decide, isWindowFinal, LATE_REFUSAL, murmur2, targetPartition, type DecisionContext } from './decide';
+import { resolveWindowingConfig } from '@stream-analytics/windowing';
+import { acceptedEventTime, decide, murmur2, targetPartition, watermarkEstimate, type DecisionContext } from './decide';
 import { decodeDlqMessage, ledgerKey, type DlqRecord } from './dlq-record';
 import { selects, type Selection } from './selection';
 
@@ -38,27 +39,45 @@ function record(patch: Partial<DeadLetterEntry> = {}, value: unknown = valid, op
   });
 }
 
-const rules = { windowSizeMs: 60000, maxOutOfOrderMs: 10000, allowedLatenessMs: 0 };
+const DAY = 86_400_000;
+// The aggregator's defaults: 60 s windows, 10 s out-of-orderness, 24 h horizon, 300 s future skew.
+const windowing = resolveWindowingConfig();
 const context = (patch: Partial<DecisionContext> = {}): DecisionContext => ({
   selection: {},
   repairs: ['numeric-strings', 'timestamps'],
   targetTopic: RAW,
   targetPartitions: 6,
-  rules,
+  windowing,
   seen: new Set(),
   ledger: new Set(),
   maxEventTime: () => -Infinity,
-  closedWindows: 'refuse',
+  replayTimestampMs: T0 + 3_600_000,
   ...patch,
 });
+let nextOffset = 1000;
+/** A fresh source event (its own offset), so one context can decide several. */
+const fresh = (patch: Partial<DeadLetterEntry> = {}, value: unknown = valid) => record({ sourceOffset: nextOffset++, ...patch }, value);
 
-describe('isWindowFinal (the aggregator rule)', () => {
-  it('closes window w once max event time - 10 s reaches w + 60 s', () => {
-    const t = T0 + 30000; // window T0
-    expect(isWindowFinal(-Infinity, t, rules)).toBe(false);
-    expect(isWindowFinal(T0 + 69999, t, rules)).toBe(false);
-    expect(isWindowFinal(T0 + 70000, t, rules)).toBe(true);
-    expect(isWindowFinal(T0 + 70000, t, { ...rules, allowedLatenessMs: 5000 })).toBe(false);
+describe('the aggregator rules, as the replayer applies them', () => {
+  it('estimates a partition watermark as its newest accepted event time minus the out-of-orderness bound', () => {
+    expect(watermarkEstimate(T0 + 70_000, windowing)).toBe(T0 + 60_000);
+    expect(watermarkEstimate(-Infinity, windowing)).toBe(-Infinity);
+    expect(watermarkEstimate(undefined, windowing)).toBe(-Infinity);
+    expect(watermarkEstimate(T0 + 70_000, resolveWindowingConfig({ maxOutOfOrdernessMs: 0 }))).toBe(T0 + 70_000);
+  });
+
+  it('lets only accepted events move a watermark: not invalid ones, not those in the future of their record timestamp', () => {
+    const bytes = (patch: Record<string, unknown> = {}) => Buffer.from(JSON.stringify({ ...valid, ...patch }));
+    const t = Date.parse(valid.event_time);
+    expect(acceptedEventTime(bytes(), T0, windowing)).toBe(t);
+    expect(acceptedEventTime(bytes({ temperature: 'hot' }), T0, windowing)).toBeUndefined();
+    expect(acceptedEventTime(null, T0, windowing)).toBeUndefined();
+    // 300 s of skew allowed, not one millisecond more.
+    expect(acceptedEventTime(bytes(), t - 300_000, windowing)).toBe(t);
+    expect(acceptedEventTime(bytes(), t - 300_001, windowing)).toBeUndefined();
+    // A clock five years ahead never raises the estimate; without a record timestamp there is no judging.
+    expect(acceptedEventTime(bytes({ event_time: '2031-11-24T09:00:30.123Z' }), T0, windowing)).toBeUndefined();
+    expect(acceptedEventTime(bytes({ event_time: '2031-11-24T09:00:30.123Z' }), undefined, windowing)).toBe(Date.parse('2031-11-24T09:00:30.123Z'));
   });
 });
 
@@ -130,16 +149,76 @@ describe('decide', () => {
     expect(decide(record({}, { ...valid, temperature: '999' }), context())).toMatchObject({ kind: 'refused', code: 'out_of_range', applied: ['numeric-strings'] });
   });
 
-  it('never replays late events', () => {
-    expect(decide(record({ reason: 'late_event' }), context())).toEqual({ kind: 'refused', code: 'late_event', message: LATE_REFUSAL, applied: [] });
+  it('replays a late_event entry within the lateness horizon as it is, flagged when its window is already final', () => {
+    // Window T0 ends at T0 + 60 s; the watermark is the newest event time - 10 s.
+    const onTime = decide(fresh({ reason: 'late_event' }), context({ maxEventTime: () => T0 + 69_999 }));
+    expect(onTime).toMatchObject({ kind: 'replay', applied: [], partition: 3, windowStartMs: T0, intoFinalWindow: false, recordTimestampMs: T0 + 3_600_000 });
+    const final = decide(fresh({ reason: 'late_event' }), context({ maxEventTime: () => T0 + 70_000 }));
+    expect(final).toMatchObject({ kind: 'replay', intoFinalWindow: true });
+    // The last millisecond inside the horizon: the window ended less than 24 h before the watermark.
+    expect(decide(fresh({ reason: 'late_event' }), context({ maxEventTime: () => T0 + 69_999 + DAY }))).toMatchObject({ kind: 'replay', intoFinalWindow: true });
   });
 
-  it('refuses (--closed-windows refuse) or flags (publish) an event whose window is already final on the target partition', () => {
-    const rec = () => record({ sourceOffset: Math.floor(Math.random() * 1e9) }, { ...valid, event_time: '2026-11-24 09:00:30.123' });
-    expect(decide(rec(), context({ maxEventTime: () => T0 + 69000 }))).toMatchObject({ kind: 'replay', intoClosedWindow: false });
-    expect(decide(rec(), context({ maxEventTime: () => T0 + 70000 }))).toMatchObject({ kind: 'refused', code: 'window_final', applied: ['timestamps'] });
-    expect(decide(rec(), context({ maxEventTime: () => T0 + 70000, closedWindows: 'publish' }))).toMatchObject({ kind: 'replay', intoClosedWindow: true, applied: ['timestamps'] });
-    expect(decide(rec(), context({ maxEventTime: () => undefined }))).toMatchObject({ kind: 'replay', intoClosedWindow: false });
+  it('refuses an entry beyond the horizon as late_event, with the watermark it was judged by', () => {
+    const d = decide(fresh({ reason: 'late_event' }), context({ maxEventTime: () => T0 + 70_000 + DAY }));
+    expect(d).toMatchObject({ kind: 'refused', code: 'late_event', applied: [] });
+    if (d.kind === 'refused') {
+      expect(d.message).toMatch(/beyond the lateness horizon/);
+      expect(d.message).toContain(`window ${new Date(T0).toISOString()}`);
+      expect(d.message).toContain(`${RAW}[3]`);
+      expect(d.message).toContain(new Date(T0 + 60_000 + DAY).toISOString());
+      expect(d.message).toMatch(/dead-letter it again as late_event/);
+    }
+    // A smaller horizon (the aggregator's ALLOWED_LATENESS_SECS) refuses sooner.
+    const hour = resolveWindowingConfig({ allowedLatenessMs: 3_600_000 });
+    expect(decide(fresh({ reason: 'late_event' }), context({ windowing: hour, maxEventTime: () => T0 + 70_000 + 3_600_000 }))).toMatchObject({ kind: 'refused', code: 'late_event' });
+    expect(decide(fresh({ reason: 'late_event' }), context({ windowing: hour, maxEventTime: () => T0 + 69_999 + 3_600_000 }))).toMatchObject({ kind: 'replay' });
+  });
+
+  it('judges repaired entries by their repaired event time, into final windows too', () => {
+    // 10:00:30+01:00 is 09:00:30Z: window T0, final once the newest event is past T0 + 70 s.
+    const rec = () => fresh({ reason: 'bad_timestamp' }, { ...valid, event_time: '2026-11-24T10:00:30.123+01:00' });
+    expect(decide(rec(), context({ maxEventTime: () => T0 + 3_600_000 }))).toMatchObject({ kind: 'replay', applied: ['timestamps'], windowStartMs: T0, intoFinalWindow: true });
+    expect(decide(rec(), context({ maxEventTime: () => T0 + 70_000 + DAY }))).toMatchObject({ kind: 'refused', code: 'late_event', applied: ['timestamps'] });
+    expect(decide(rec(), context({ repairs: [] }))).toMatchObject({ kind: 'refused', code: 'bad_timestamp' });
+  });
+
+  it('does not judge lateness when the target partition or its newest event time is unknown', () => {
+    const unknownTail = decide(fresh({ reason: 'late_event' }), context({ maxEventTime: () => undefined }));
+    expect(unknownTail).toMatchObject({ kind: 'replay', intoFinalWindow: false });
+    const noKey = record({ sourceTopic: 'elsewhere', reason: 'late_event', sourceOffset: nextOffset++ }, valid, { key: null });
+    expect(decide(noKey, context({ maxEventTime: () => T0 + 70_000 + DAY }))).toMatchObject({ kind: 'replay', partition: undefined, intoFinalWindow: false });
+  });
+
+  it("refuses an entry too far ahead of the replayed record's timestamp (what the aggregator judges by)", () => {
+    const t = Date.parse(valid.event_time);
+    const future = () => fresh({ reason: 'future_event_time' });
+    const ahead = decide(future(), context({ replayTimestampMs: t - 300_001 }));
+    expect(ahead).toMatchObject({ kind: 'refused', code: 'future_event_time', applied: [] });
+    if (ahead.kind === 'refused') expect(ahead.message).toMatch(/300\.001 s ahead of the replayed record's timestamp .*MAX_FUTURE_SKEW_SECS = 300 s.*again as future_event_time/);
+    expect(decide(future(), context({ replayTimestampMs: t - 300_000 }))).toMatchObject({ kind: 'replay', recordTimestampMs: t - 300_000 });
+    // The skew bound is the aggregator's MAX_FUTURE_SKEW_SECS.
+    expect(decide(future(), context({ replayTimestampMs: t - 300_000, windowing: resolveWindowingConfig({ maxFutureSkewMs: 60_000 }) }))).toMatchObject({ kind: 'refused', code: 'future_event_time' });
+    // The future guard needs no partition: it is judged even without a key.
+    const noKey = record({ sourceTopic: 'elsewhere', reason: 'future_event_time', sourceOffset: nextOffset++ }, valid, { key: null });
+    expect(decide(noKey, context({ replayTimestampMs: t - 400_000 }))).toMatchObject({ kind: 'refused', code: 'future_event_time' });
+  });
+
+  it('refuses an entry that was too far ahead of its original record timestamp, however late the replay (a wrong clock stays wrong)', () => {
+    const t = Date.parse(valid.event_time);
+    // Sent 300.001 s before its event time: a clock ahead. An hour later it is in the past of the replay, and still refused.
+    const wrongClock = decide(fresh({ reason: 'future_event_time', sourceTimestampMs: t - 300_001 }), context());
+    expect(wrongClock).toMatchObject({ kind: 'refused', code: 'future_event_time' });
+    if (wrongClock.kind === 'refused') expect(wrongClock.message).toMatch(/300\.001 s ahead of its original record timestamp/);
+    expect(decide(fresh({ reason: 'future_event_time', sourceTimestampMs: t - 300_000 }), context())).toMatchObject({ kind: 'replay' });
+    // A five-years-ahead clock in simulated time long past.
+    const years = fresh({ reason: 'future_event_time', sourceTimestampMs: T0 }, { ...valid, event_time: '2031-11-24T09:00:30.123Z' });
+    expect(decide(years, context({ replayTimestampMs: Date.parse('2040-01-01T00:00:00Z') }))).toMatchObject({ kind: 'refused', code: 'future_event_time' });
+    // A repair that moves event_time back within the skew fixes it: judged on the repaired time.
+    const offsetClock = fresh({ reason: 'bad_timestamp', sourceTimestampMs: T0 + 30_123 - 300_000 }, { ...valid, event_time: '2026-11-24T10:00:30.123+01:00' });
+    expect(decide(offsetClock, context())).toMatchObject({ kind: 'replay', applied: ['timestamps'] });
+    // No original timestamp (0, negative or missing in the envelope): only the replay's is judged.
+    for (const sourceTimestampMs of [0, -1, NaN]) expect(decide(fresh({ reason: 'future_event_time', sourceTimestampMs }), context())).toMatchObject({ kind: 'replay' });
   });
 
   it('decides each source event once per run, and skips what the ledger has', () => {

@@ -1,43 +1,58 @@
 /**
  * The replay decision for one DLQ record, as a pure function of the record,
  * the run's options and what is known so far (entries seen in this run, the
- * ledger of entries already replayed, the target partitions' watermarks).
+ * ledger of entries already replayed, the target partitions' newest event
+ * times, the timestamp the replayed record will carry).
  *
  * Order of the checks (the first that applies wins):
  *   unreadable        envelope headers missing/unreadable: reported, left alone
  *   not_selected      outside the selection
  *   duplicate         same source topic/partition/offset seen earlier in this run
  *   already_replayed  in the ledger: replayed by an earlier (committed) run
- *   refused late_event       the aggregator found its window final: never replayed
- *   refused <reason code>    still invalid after the chosen repairs
- *   refused window_final     valid, but its window is already final on the target
- *                            partition (only with --closed-windows refuse; by
- *                            default it is replayed and flagged intoClosedWindow:
- *                            the aggregator will dead-letter it again as late_event)
- *   replay
+ *   refused <reason code>      still invalid after the chosen repairs
+ *   refused future_event_time  more than the future skew ahead of the replayed
+ *                              record's timestamp or of its original one (a
+ *                              wrong clock stays wrong however late the replay)
+ *   refused late_event         beyond the lateness horizon of its target
+ *                              partition's watermark (estimate)
+ *   replay            counted by the aggregator, exactly once; flagged
+ *                     intoFinalWindow when its window is already final (it is
+ *                     counted as a late event and revises that window)
+ *
+ * The event-time rules are the aggregator's own (libs/windowing), with the
+ * same knobs: a late_event entry dead-lettered under a smaller horizon, or a
+ * repaired entry of a window final by now, is replayed and counted.
  */
-import { repairPayload, type RepairName, type TelemetryEvent } from '@stream-analytics/event-schema';
+import { parseAndValidate, repairPayload, type RepairName, type TelemetryEvent } from '@stream-analytics/event-schema';
+import { isFutureEvent, judgeEventTime, type WindowingConfig } from '@stream-analytics/windowing';
 import { ledgerKey, sourceKey, type DlqRecord } from './dlq-record';
 import { selects, type Selection } from './selection';
 
-export interface WindowRules {
-  windowSizeMs: number;
-  maxOutOfOrderMs: number;
-  allowedLatenessMs: number;
+/**
+ * A partition's watermark as the aggregator defines it (max accepted event
+ * time minus the out-of-orderness bound), from the newest accepted event time
+ * known on it; -Infinity when none is known.
+ */
+export function watermarkEstimate(maxAcceptedEventTimeMs: number | undefined, cfg: WindowingConfig): number {
+  return maxAcceptedEventTimeMs === undefined || !Number.isFinite(maxAcceptedEventTimeMs) ? -Infinity : maxAcceptedEventTimeMs - cfg.maxOutOfOrdernessMs;
 }
-
-export const windowStartOf = (t: number, size: number) => Math.floor(t / size) * size;
 
 /**
- * The aggregator's finality rule (libs/windowing): a partition's watermark is
- * its max event time minus the out-of-orderness bound, and window w is final
- * once the watermark reaches w + size + allowed lateness.
+ * The event time a raw record moves its partition's watermark to, or
+ * undefined when it moves nothing: invalid, or in the future of its own
+ * record timestamp (the aggregator dead-letters it and its watermark ignores it).
  */
-export function isWindowFinal(maxEventTimeMs: number, eventTimeMs: number, rules: WindowRules): boolean {
-  if (!Number.isFinite(maxEventTimeMs)) return false;
-  const w = windowStartOf(eventTimeMs, rules.windowSizeMs);
-  return maxEventTimeMs - rules.maxOutOfOrderMs >= w + rules.windowSizeMs + rules.allowedLatenessMs;
+export function acceptedEventTime(value: Buffer | null, recordTimestampMs: number | undefined, cfg: WindowingConfig): number | undefined {
+  const r = parseAndValidate(value);
+  if (!r.ok || isFutureEvent(cfg, r.eventTimeMs, recordTimestampMs)) return undefined;
+  return r.eventTimeMs;
 }
+
+/** The source record's timestamp from the envelope; 0, negative or missing means unknown (old formats, writers without one). */
+const originalTimestamp = (ms: number): number | undefined => (Number.isFinite(ms) && ms > 0 ? ms : undefined);
+
+const iso = (ms: number) => (Number.isFinite(ms) ? new Date(ms).toISOString() : String(ms));
+const secs = (ms: number) => `${ms / 1000} s`;
 
 /** Kafka's murmur2 (org.apache.kafka.common.utils.Utils.murmur2), as librdkafka's murmur2 partitioners use. */
 export function murmur2(data: Buffer): number {
@@ -93,8 +108,10 @@ export type Decision =
       applied: RepairName[];
       partition: number | undefined;
       windowStartMs: number;
-      /** The window already looks final on the target partition: the aggregator will dead-letter it as late_event. */
-      intoClosedWindow: boolean;
+      /** Kafka timestamp to publish the record with: the one the future guard was judged against. */
+      recordTimestampMs: number;
+      /** Its window is already final on the target partition: counted as a late event, revising that window. */
+      intoFinalWindow: boolean;
     };
 
 export interface DecisionContext {
@@ -102,18 +119,20 @@ export interface DecisionContext {
   repairs: readonly RepairName[];
   targetTopic: string;
   targetPartitions: number;
-  rules: WindowRules;
+  /** The aggregator's event-time rules (resolveWindowingConfig of the shared knobs). */
+  windowing: WindowingConfig;
   /** Source keys already decided in this run. */
   seen: Set<string>;
   /** Ledger keys of entries replayed by committed runs. */
   ledger: Set<string>;
-  /** Max event time known on a target partition (-Infinity when none); undefined = unknown, no check. */
+  /**
+   * Newest accepted event time known on a target partition (-Infinity when it
+   * has none); undefined = unknown, no lateness check.
+   */
   maxEventTime: (partition: number) => number | undefined;
-  /** What to do with a valid entry whose window is already final on its target partition. */
-  closedWindows: 'publish' | 'refuse';
+  /** Kafka timestamp a record replayed now carries (the replay's clock): the future guard judges with it. */
+  replayTimestampMs: number;
 }
-
-export const LATE_REFUSAL = 'late: window final; not replayed (the aggregator already closed its window)';
 
 /** Decides and records the record in ctx.seen (readable, selected records only). */
 export function decide(rec: DlqRecord, ctx: DecisionContext): Decision {
@@ -123,25 +142,41 @@ export function decide(rec: DlqRecord, ctx: DecisionContext): Decision {
   if (ctx.seen.has(key)) return { kind: 'duplicate' };
   ctx.seen.add(key);
   if (ctx.ledger.has(ledgerKey(ctx.targetTopic, rec.entry))) return { kind: 'already_replayed' };
-  if (rec.entry.reason === 'late_event') return { kind: 'refused', code: 'late_event', message: LATE_REFUSAL, applied: [] };
   const repaired = repairPayload(rec.value, ctx.repairs);
   if (!repaired.ok) return { kind: 'refused', code: repaired.reason, message: repaired.message, applied: repaired.applied };
+  const cfg = ctx.windowing;
   const partition = targetPartition(rec, ctx.targetTopic, ctx.targetPartitions);
-  const windowStartMs = windowStartOf(repaired.eventTimeMs, ctx.rules.windowSizeMs);
-  let intoClosedWindow = false;
-  if (partition !== undefined) {
-    const max = ctx.maxEventTime(partition);
-    if (max !== undefined && isWindowFinal(max, repaired.eventTimeMs, ctx.rules)) {
-      if (ctx.closedWindows === 'refuse') {
-        return {
-          kind: 'refused',
-          code: 'window_final',
-          message: `window ${new Date(windowStartMs).toISOString()} is already final on ${ctx.targetTopic}[${partition}] (watermark ${new Date(max - ctx.rules.maxOutOfOrderMs).toISOString()}); the aggregator would dead-letter it again as late_event`,
-          applied: repaired.applied,
-        };
-      }
-      intoClosedWindow = true;
-    }
+  const watermark = watermarkEstimate(partition === undefined ? undefined : ctx.maxEventTime(partition), cfg);
+  const t = repaired.eventTimeMs;
+  const verdict = judgeEventTime(cfg, t, ctx.replayTimestampMs, watermark);
+  // The aggregator judges the replayed record by the timestamp it carries (the
+  // replay's); judged by the original one too, a replay decides as the first
+  // run did and cannot launder a wrong clock just because time has passed.
+  const sentAt = originalTimestamp(rec.entry.sourceTimestampMs);
+  const aheadOfOriginal = isFutureEvent(cfg, t, sentAt);
+  if (verdict.future || aheadOfOriginal) {
+    const message = aheadOfOriginal
+      ? `event_time ${iso(t)} is ${secs(t - sentAt!)} ahead of its original record timestamp ${iso(sentAt!)} (more than MAX_FUTURE_SKEW_SECS = ${secs(cfg.maxFutureSkewMs)}): its clock was ahead when it was sent, and a later replay does not make it right (a repair of event_time may)`
+      : `event_time ${iso(t)} is ${secs(t - ctx.replayTimestampMs)} ahead of the replayed record's timestamp ${iso(ctx.replayTimestampMs)} (more than MAX_FUTURE_SKEW_SECS = ${secs(cfg.maxFutureSkewMs)}); the aggregator would dead-letter it again as future_event_time`;
+    return { kind: 'refused', code: 'future_event_time', message, applied: repaired.applied };
   }
-  return { kind: 'replay', payload: repaired.payload, event: repaired.event, eventTimeMs: repaired.eventTimeMs, applied: repaired.applied, partition, windowStartMs, intoClosedWindow };
+  if (verdict.tooLate) {
+    return {
+      kind: 'refused',
+      code: 'late_event',
+      message: `beyond the lateness horizon: window ${iso(verdict.windowStart)} ended ALLOWED_LATENESS_SECS = ${secs(cfg.allowedLatenessMs)} or more before the watermark of ${ctx.targetTopic}[${partition}] (at least ${iso(watermark)}); the aggregator would dead-letter it again as late_event`,
+      applied: repaired.applied,
+    };
+  }
+  return {
+    kind: 'replay',
+    payload: repaired.payload,
+    event: repaired.event,
+    eventTimeMs: t,
+    applied: repaired.applied,
+    partition,
+    windowStartMs: verdict.windowStart,
+    recordTimestampMs: ctx.replayTimestampMs,
+    intoFinalWindow: verdict.windowFinal,
+  };
 }

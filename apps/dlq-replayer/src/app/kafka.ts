@@ -6,8 +6,9 @@
 import Kafka from '@confluentinc/kafka-javascript';
 import { baseKafkaConfig, connectClient, consumeBatch, disconnectClient, type KafkaMessage, type KafkaTarget } from '@stream-analytics/runtime';
 import { randomUUID } from 'node:crypto';
-import { parseAndValidate } from '@stream-analytics/event-schema';
+import type { WindowingConfig } from '@stream-analytics/windowing';
 import type { StartPosition } from './cli';
+import { acceptedEventTime } from './decide';
 import type { PartitionRange } from './summary';
 
 export type Consumer = Kafka.KafkaConsumer;
@@ -258,12 +259,14 @@ export async function loadLedger(kafka: KafkaTarget, topic: string, timeoutMs: n
 // ---------------------------------------------------------------- tail of raw partitions
 
 /**
- * The largest valid event time among the last `records` committed records of
- * a raw partition (-Infinity when there are none): the partition's watermark
- * is at least this minus the out-of-orderness bound, whatever the aggregator's
- * progress, because it reads every one of them before a replayed record.
+ * The newest accepted event time (acceptedEventTime: valid and not in the
+ * future of its record timestamp) among the last `records` committed records
+ * of a raw partition (-Infinity when there are none): the partition's
+ * watermark is at least this minus the out-of-orderness bound, whatever the
+ * aggregator's progress, because it reads every one of them before a
+ * replayed record.
  */
-export async function tailMaxEventTime(consumer: Consumer, topic: string, partition: number, records: number, timeoutMs: number): Promise<{ max: number; complete: boolean }> {
+export async function tailMaxEventTime(consumer: Consumer, topic: string, partition: number, records: number, windowing: WindowingConfig, timeoutMs: number): Promise<{ max: number; complete: boolean }> {
   const { low, high } = await watermarks(consumer, topic, partition, timeoutMs);
   let max = -Infinity;
   const complete = await readRanges(
@@ -271,8 +274,8 @@ export async function tailMaxEventTime(consumer: Consumer, topic: string, partit
     topic,
     [{ partition, startOffset: Math.max(low, high - records), endOffset: high }],
     (m) => {
-      const r = parseAndValidate(m.value);
-      if (r.ok && r.eventTimeMs > max) max = r.eventTimeMs;
+      const t = acceptedEventTime(m.value ?? null, m.timestamp, windowing);
+      if (t !== undefined && t > max) max = t;
     },
     timeoutMs,
   );

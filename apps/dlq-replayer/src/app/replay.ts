@@ -47,10 +47,10 @@ export class RateLimiter {
   }
 }
 
-async function produce(producer: Producer, topic: string, partition: number | undefined, value: Buffer, key: Buffer | string | null, headers?: Kafka.MessageHeader[]): Promise<void> {
+async function produce(producer: Producer, topic: string, partition: number | undefined, value: Buffer, key: Buffer | string | null, timestampMs: number, headers?: Kafka.MessageHeader[]): Promise<void> {
   for (;;) {
     try {
-      producer.produce(topic, partition ?? null, value, key, Date.now(), undefined, headers);
+      producer.produce(topic, partition ?? null, value, key, timestampMs, undefined, headers);
       return;
     } catch (err) {
       if ((err as { code?: number }).code !== Kafka.CODES.ERRORS.ERR__QUEUE_FULL) throw err;
@@ -127,23 +127,22 @@ export async function runReplay(cl: ReplayCommandLine, out: Output): Promise<Rep
 
     const ranges = await resolveRanges(consumer, config.dlqTopic, dlqPartitions, start, timeoutMs);
     const reader = new RangeReader(consumer, config.dlqTopic, ranges);
-    const rules = { windowSizeMs: config.windowSizeSecs * 1000, maxOutOfOrderMs: config.maxOutOfOrderSecs * 1000, allowedLatenessMs: config.allowedLatenessSecs * 1000 };
     const maxEventTime = new Map<number, number>();
     const ctx: DecisionContext = {
       selection,
       repairs,
       targetTopic: config.topic,
       targetPartitions,
-      rules,
+      windowing: cl.windowing,
       seen: new Set(),
       ledger: ledger.keys,
       maxEventTime: (p) => maxEventTime.get(p),
-      closedWindows: config.closedWindows as 'publish' | 'refuse',
+      replayTimestampMs: Date.now(),
     };
     const ensureTail = async (p: number) => {
       if (maxEventTime.has(p)) return;
-      const tail = await tailMaxEventTime(tailConsumer, config.topic, p, config.tailRecords, timeoutMs);
-      if (!tail.complete) out.warn(`could not read the tail of ${config.topic}[${p}] to its end; the closed-window check uses what was read`);
+      const tail = await tailMaxEventTime(tailConsumer, config.topic, p, config.tailRecords, cl.windowing, timeoutMs);
+      if (!tail.complete) out.warn(`could not read the tail of ${config.topic}[${p}] to its end; the lateness check uses what was read`);
       maxEventTime.set(p, tail.max);
     };
 
@@ -190,10 +189,12 @@ export async function runReplay(cl: ReplayCommandLine, out: Output): Promise<Rep
           const p = targetPartition(rec, config.topic, targetPartitions);
           if (p !== undefined) await ensureTail(p);
         }
+        // The record is published with this timestamp (d.recordTimestampMs): the future guard's judgement holds.
+        ctx.replayTimestampMs = Date.now();
         const d = decide(rec, ctx);
         if (d.kind === 'replay') {
           replays++;
-          // The aggregator will read this record after everything before it on the partition.
+          // The aggregator will read this record after everything before it on the partition (it is accepted: it moves the watermark).
           if (d.partition !== undefined && d.eventTimeMs > (maxEventTime.get(d.partition) ?? -Infinity)) maxEventTime.set(d.partition, d.eventTimeMs);
         }
         decided.push([rec, d]);
@@ -228,17 +229,8 @@ export async function runReplay(cl: ReplayCommandLine, out: Output): Promise<Rep
       stoppedBy,
       durationMs: Date.now() - startedAt,
       transactions,
-      counts: tally.counts,
-      replayedByReason: tally.replayedByReason,
-      repairsApplied: tally.repairsApplied,
-      refusedByCode: tally.refusedByCode,
-      refused: tally.refused,
-      unreadable: tally.unreadable,
-      ...(dryRun ? { plan: tally.plan } : {}),
+      ...tally.outcome(),
     };
-    if (tally.counts.intoClosedWindow > 0) {
-      out.warn(`${tally.counts.intoClosedWindow} entries ${dryRun ? 'would be' : 'were'} published into windows already final on their partition; the aggregator dead-letters them again as late_event (--closed-windows refuse leaves them in the DLQ)`);
-    }
     out.result(config.json ? JSON.stringify(report, null, 2) : renderReplay(report));
     return report;
   } finally {
@@ -266,7 +258,7 @@ async function publishBatch(
       await opts.limiter.take();
       const now = Date.now();
       const e = rec.entry!;
-      await produce(producer, config.topic, d.partition, d.payload, rec.key, replayHeaders(rec, d, opts.group, now));
+      await produce(producer, config.topic, d.partition, d.payload, rec.key, d.recordTimestampMs, replayHeaders(rec, d, opts.group, now));
       const ledgerRecord: LedgerRecord = {
         targetTopic: config.topic,
         sourceTopic: e.sourceTopic,
@@ -282,7 +274,7 @@ async function publishBatch(
         group: opts.group,
         replayedAtMs: now,
       };
-      await produce(producer, config.ledgerTopic, 0, Buffer.from(JSON.stringify(ledgerRecord)), ledgerKey(config.topic, e));
+      await produce(producer, config.ledgerTopic, 0, Buffer.from(JSON.stringify(ledgerRecord)), ledgerKey(config.topic, e), now);
     }
     const offsets = [...consumed].map(([partition, offset]) => ({ topic: config.dlqTopic, partition, offset }));
     await call((cb) => producer.sendOffsetsToTransaction(offsets, consumer, opts.timeoutMs, cb));

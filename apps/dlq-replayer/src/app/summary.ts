@@ -57,8 +57,17 @@ export interface InspectReport {
   sourceTimestamps: TimeSpan;
   /** What a replay could do with the selected entries. */
   outlook: {
-    /** Entries with reason late_event: never replayed. */
+    /**
+     * Entries with reason late_event: valid; a replay counts those whose window
+     * is within the lateness horizon of their partition's watermark then, and
+     * refuses the rest (see a --dry-run).
+     */
     late: number;
+    /**
+     * Entries with reason future_event_time: valid; a replay counts those no
+     * longer more than the future skew ahead of its time, and refuses the rest.
+     */
+    future: number;
     /** Valid with the current schema as they are. */
     validNow: number;
     /** Fixed by the named repairs (key: the repairs needed, joined with +). */
@@ -104,7 +113,7 @@ export class InspectSummary {
   private dlqLast: number | undefined;
   private srcFirst: number | undefined;
   private srcLast: number | undefined;
-  private readonly outlook = { late: 0, validNow: 0, repairable: {} as Record<string, number>, unrepairable: 0, alreadyReplayed: 0 };
+  private readonly outlook = { late: 0, future: 0, validNow: 0, repairable: {} as Record<string, number>, unrepairable: 0, alreadyReplayed: 0 };
 
   constructor(
     private readonly opts: {
@@ -159,8 +168,10 @@ export class InspectSummary {
       });
     }
     if (this.opts.ledger.has(ledgerKey(this.opts.targetTopic, e))) this.outlook.alreadyReplayed++;
-    if (e.reason === 'late_event') {
-      this.outlook.late++;
+    if (e.reason === 'late_event' || e.reason === 'future_event_time') {
+      // Valid when dead-lettered; whether they count is judged by event time at replay.
+      if (e.reason === 'late_event') this.outlook.late++;
+      else this.outlook.future++;
       return;
     }
     const r = repairPayload(rec.value, REPAIR_NAMES);
@@ -213,8 +224,8 @@ export interface ReplayCounts {
   read: number;
   /** Entries published (dry run: that would be published). */
   replayed: number;
-  /** Of those, published into a window that already looked final (the aggregator dead-letters them again as late_event). */
-  intoClosedWindow: number;
+  /** Of those, into a window already final on its partition: counted as late events, revising that window. */
+  intoFinalWindow: number;
   refused: number;
   /** Repeats of an entry already decided in this run. */
   duplicate: number;
@@ -247,7 +258,7 @@ export interface ReplayReport {
 }
 
 export class ReplayTally {
-  readonly counts: ReplayCounts = { read: 0, replayed: 0, intoClosedWindow: 0, refused: 0, duplicate: 0, alreadyReplayed: 0, notSelected: 0, unreadable: 0 };
+  readonly counts: ReplayCounts = { read: 0, replayed: 0, intoFinalWindow: 0, refused: 0, duplicate: 0, alreadyReplayed: 0, notSelected: 0, unreadable: 0 };
   readonly replayedByReason: Record<string, number> = {};
   readonly repairsApplied: Record<string, number> = {};
   readonly refusedByCode: Record<string, number> = {};
@@ -297,7 +308,7 @@ export class ReplayTally {
         break;
       case 'replay':
         this.counts.replayed++;
-        if (d.intoClosedWindow) this.counts.intoClosedWindow++;
+        if (d.intoFinalWindow) this.counts.intoFinalWindow++;
         bump(this.replayedByReason, e.reason);
         for (const r of d.applied) bump(this.repairsApplied, r);
         planned = {
@@ -305,7 +316,7 @@ export class ReplayTally {
           action: 'replay',
           why:
             (d.applied.length === 0 ? 'valid with the current schema' : `valid after ${d.applied.join(' + ')}`) +
-            (d.intoClosedWindow ? `; WARNING: window ${new Date(d.windowStartMs).toISOString()} is already final, the aggregator will dead-letter it again as late_event` : ''),
+            (d.intoFinalWindow ? `; window ${new Date(d.windowStartMs).toISOString()} is already final: counted as a late event (the window is revised)` : ''),
           repairs: d.applied,
           eventId: d.event.event_id,
           ...(d.partition === undefined ? {} : { targetPartition: d.partition }),
@@ -313,6 +324,19 @@ export class ReplayTally {
         break;
     }
     if (this.keepPlan && this.plan.length < MAX_LISTED) this.plan.push(planned);
+  }
+
+  /** The report's accounting part (with the plan when it is kept, i.e. in a dry run). */
+  outcome(): Pick<ReplayReport, 'counts' | 'replayedByReason' | 'repairsApplied' | 'refusedByCode' | 'refused' | 'unreadable' | 'plan'> {
+    return {
+      counts: this.counts,
+      replayedByReason: this.replayedByReason,
+      repairsApplied: this.repairsApplied,
+      refusedByCode: this.refusedByCode,
+      refused: this.refused,
+      unreadable: this.unreadable,
+      ...(this.keepPlan ? { plan: this.plan } : {}),
+    };
   }
 
   progressLine(elapsedMs: number, dryRun: boolean): string {
@@ -354,7 +378,8 @@ export function renderInspect(r: InspectReport, topDevices: number): string {
     table(
       ['replay outlook', 'entries'],
       [
-        ['late_event (never replayed)', o.late],
+        ['late_event (counted if within the horizon; see --dry-run)', o.late],
+        ['future_event_time (counted if no longer ahead; see --dry-run)', o.future],
         ['valid now', o.validNow],
         ...Object.entries(o.repairable).map(([k, v]) => [`repairable with ${k}`, v] as [string, number]),
         ['unrepairable', o.unrepairable],
@@ -390,7 +415,7 @@ export function renderReplay(r: ReplayReport): string {
       [
         ['read (DLQ messages)', c.read],
         [dry ? 'would replay' : 'replayed', c.replayed],
-        ['  of which into a closed window', c.intoClosedWindow],
+        ['  of which into a final window (counted late)', c.intoFinalWindow],
         ['refused (left in the DLQ)', c.refused],
         ['skipped: duplicate in this run', c.duplicate],
         ['skipped: already replayed', c.alreadyReplayed],
@@ -399,12 +424,6 @@ export function renderReplay(r: ReplayReport): string {
       ],
     ),
   );
-  if (c.intoClosedWindow > 0) {
-    out.push(
-      '',
-      `WARNING: ${c.intoClosedWindow} entries ${dry ? 'would be' : 'were'} published into windows that are already final on their partition; the aggregator dead-letters them again as late_event. Use --closed-windows refuse to leave such entries in the DLQ.`,
-    );
-  }
   if (Object.keys(r.replayedByReason).length > 0) out.push('', countsTable(dry ? 'would replay, by reason' : 'replayed, by reason', r.replayedByReason));
   if (Object.keys(r.repairsApplied).length > 0) out.push('', countsTable('repair applied', r.repairsApplied));
   if (Object.keys(r.refusedByCode).length > 0) out.push('', countsTable('refused, because', r.refusedByCode));

@@ -6,10 +6,10 @@
  * transaction markers at the end of a partition cost no waiting).
  *
  * Adapted from apps/aggregator/src/testing/scenario.ts (copied rather than
- * imported across projects).
+ * imported across projects); the oracle is the shared one (libs/testing).
  */
 import { createClickHouseClient, readDeadLetterCounts, readMinuteAgg, type ClickHouseSinkClient } from '@stream-analytics/clickhouse-sink';
-import { deadLetterHeaders, generateEvents, type DeadLetterEntry, type GeneratorOptions } from '@stream-analytics/event-schema';
+import { deadLetterHeaders, generateEvents, parseDeadLetterHeaders, REPLAY_HEADERS, type DeadLetterEntry, type GeneratorOptions } from '@stream-analytics/event-schema';
 import { disconnectClient, type KafkaMessage } from '@stream-analytics/runtime';
 import { connectTestProducer, createTestTopic, getTestEndpoints, runApp, scrapeMetric, startApp, toConsumedMessage, waitFor, type AppRun, type ConsumedMessage, type OracleResult } from '@stream-analytics/testing';
 import { randomInt, randomUUID } from 'node:crypto';
@@ -71,6 +71,23 @@ export async function produceRaw(s: ReplayScenario, options: Omit<GeneratorOptio
   }
   await producer.settle(sent);
   return sent;
+}
+
+export interface RawRecordToWrite {
+  key: string;
+  value: Buffer;
+  /** Kafka record timestamp: when the record was sent (simulated). */
+  timestampMs: number;
+  /** Default: the key's partition. */
+  partition?: number;
+}
+
+/** Produces the given records to the raw topic in order, keyed by device. */
+export async function produceRawRecords(s: ReplayScenario, records: readonly RawRecordToWrite[]): Promise<number> {
+  const producer = await connectTestProducer(s.brokers);
+  for (const r of records) await producer.produce(s.rawTopic, r.partition ?? null, r.value, r.key, r.timestampMs);
+  await producer.settle(records.length);
+  return records.length;
 }
 
 export interface DeadLetterToWrite {
@@ -148,7 +165,8 @@ export interface RunningAggregator {
   metricsPort: number;
 }
 
-export async function startAggregator(s: ReplayScenario): Promise<RunningAggregator> {
+/** Starts the built aggregator on the scenario's topics; `extraEnv` sets its knobs (e.g. ALLOWED_LATENESS_SECS). */
+export async function startAggregator(s: ReplayScenario, extraEnv: Record<string, string> = {}): Promise<RunningAggregator> {
   const run = startApp('aggregator', [], {
     KAFKA_BROKERS: s.brokers,
     RAW_TOPIC: s.rawTopic,
@@ -160,6 +178,7 @@ export async function startAggregator(s: ReplayScenario): Promise<RunningAggrega
     // The oracle has no processing-time idleness.
     IDLE_PARTITION_TIMEOUT_SECS: '3600',
     METRICS_PORT: '0',
+    ...extraEnv,
   });
   const line = await run.waitForOutput(/"metricsPort":(\d+)/, 60000);
   return { run, metricsPort: Number(/(\d+)/.exec(line)![1]) };
@@ -197,7 +216,67 @@ export async function readDeadLetterWindows(ch: ClickHouseSinkClient, oracle: Or
   return readDeadLetterCounts(ch, ...oracleRange(oracle));
 }
 
-/** The per-window columns of the reader contract that must match exactly (avg within float rounding). */
-export function comparable(rows: Array<{ windowStartMs: number; totalEvents: number; uniqueUsers: number; anomalyEvents: number }>) {
-  return rows.map((r) => ({ windowStartMs: r.windowStartMs, totalEvents: r.totalEvents, uniqueUsers: r.uniqueUsers, anomalyEvents: r.anomalyEvents }));
+/**
+ * The per-window columns that must match exactly (avg within float rounding);
+ * with `late`, also the events counted after their window was final (which
+ * depends on where in the partition an event arrived, so not for as-if oracles).
+ */
+export function comparable(rows: Array<{ windowStartMs: number; totalEvents: number; uniqueUsers: number; anomalyEvents: number; lateEvents: number }>, late = true) {
+  return rows.map((r) => ({
+    windowStartMs: r.windowStartMs,
+    totalEvents: r.totalEvents,
+    uniqueUsers: r.uniqueUsers,
+    anomalyEvents: r.anomalyEvents,
+    ...(late ? { lateEvents: r.lateEvents } : {}),
+  }));
 }
+
+/** Average metric per window equal within float rounding (sums in another order). */
+export function expectSameAverages(rows: Array<{ avgMetric: number }>, expected: Array<{ avgMetric: number }>): void {
+  expect(rows.length).toBe(expected.length);
+  rows.forEach((r, i) => expect(Math.abs(r.avgMetric - expected[i].avgMetric)).toBeLessThanOrEqual(1e-9 * Math.max(1, Math.abs(expected[i].avgMetric))));
+}
+
+/** The dead-letter counts per window (malformed, beyond the horizon, future), as the oracle has them. */
+export function comparableDeadLetterCounts(rows: Array<{ windowStartMs: number; invalidEvents: number; lateEvents: number; futureEvents: number }>) {
+  return rows
+    .filter((c) => c.invalidEvents + c.lateEvents + c.futureEvents > 0)
+    .map((c) => ({ windowStartMs: c.windowStartMs, invalidEvents: c.invalidEvents, lateEvents: c.lateEvents, futureEvents: c.futureEvents }));
+}
+
+/** Distinct DLQ entries (by source partition:offset) with their reasons. */
+export async function dlqEntries(s: ReplayScenario): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const m of await readCommitted(s.brokers, s.dlqTopic)) {
+    const parsed = parseDeadLetterHeaders(Object.entries(m.headers).map(([k, v]) => ({ [k]: v })));
+    if (parsed.ok) out.set(`${parsed.entry.sourcePartition}:${parsed.entry.sourceOffset}`, parsed.entry.reason);
+  }
+  return out;
+}
+
+/** Waits until the DLQ holds (at least) every dead letter of the oracle. */
+export async function waitForDeadLetters(s: ReplayScenario, oracle: OracleResult): Promise<void> {
+  await waitFor(`${oracle.deadLetters.length} DLQ entries`, async () => (await dlqEntries(s)).size >= oracle.deadLetters.length, 120000, 500);
+}
+
+/** The oracle's dead letters in the shape of dlqEntries(). */
+export const expectedDlqEntries = (oracle: OracleResult) => oracle.deadLetters.map((d) => [`${d.partition}:${d.offset}`, d.reason]).sort();
+
+/**
+ * The raw topic as if each replayed record had been valid at its original
+ * position: the replayed records (replay.* headers) replace the values at
+ * their source coordinates and are dropped from the end.
+ */
+export function asIfValidFromTheStart(raw: ConsumedMessage[]): ConsumedMessage[] {
+  const replacement = new Map<string, Buffer | null>();
+  for (const m of raw) {
+    const p = m.headers[REPLAY_HEADERS.sourcePartition];
+    if (p !== undefined) replacement.set(`${p.toString()}:${m.headers[REPLAY_HEADERS.sourceOffset].toString()}`, m.value);
+  }
+  return raw
+    .filter((m) => m.headers[REPLAY_HEADERS.sourcePartition] === undefined)
+    .map((m) => (replacement.has(`${m.partition}:${m.offset}`) ? { ...m, value: replacement.get(`${m.partition}:${m.offset}`)! } : m));
+}
+
+/** The replayed records of the raw topic (those with replay.* headers). */
+export const replayedRecords = (raw: ConsumedMessage[]) => raw.filter((m) => m.headers[REPLAY_HEADERS.sourceOffset] !== undefined);
