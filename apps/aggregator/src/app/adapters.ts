@@ -4,7 +4,7 @@
  * is in libs/stream-pipeline.
  */
 import { readMinuteAgg, readWindowStates, type ClickHouseSinkClient, type WindowRowWriter } from '@stream-analytics/clickhouse-sink';
-import { committedOffsets, consumeBatch, KafkaCodes, type NativeConsumer, type ReliableProducer } from '@stream-analytics/runtime';
+import { committedOffsets, consumeBatch, KafkaCodes, type NativeConsumer } from '@stream-analytics/runtime';
 import type { OutputSink, PipelineObserver, RecordSource, ResultPublisher, SourceRecord, WindowStore } from '@stream-analytics/stream-pipeline';
 import type { AggregatorMetrics } from './metrics';
 
@@ -55,10 +55,6 @@ export function kafkaRecordSource(consumer: NativeConsumer, topic: string): Reco
       }
     },
   };
-}
-
-export function producerOutput(producer: ReliableProducer): OutputSink {
-  return { send: (topic, value, key, headers) => producer.send(topic, value, key, headers), settled: (timeoutMs) => producer.settled(timeoutMs) };
 }
 
 export function clickhouseWindowStore(clickhouse: ClickHouseSinkClient, writer: WindowRowWriter): WindowStore {

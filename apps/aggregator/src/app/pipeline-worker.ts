@@ -19,7 +19,7 @@ import {
   type Logger,
 } from '@stream-analytics/runtime';
 import { StreamPipeline } from '@stream-analytics/stream-pipeline';
-import { aggregateTopicPublisher, clickhouseWindowStore, kafkaRecordSource, metricsObserver, producerOutput } from './adapters';
+import { aggregateTopicPublisher, clickhouseWindowStore, kafkaRecordSource, metricsObserver } from './adapters';
 import { clickhouseClientConfig, type AggregatorConfig } from './config';
 import { createAggregatorMetrics } from './metrics';
 
@@ -183,7 +183,8 @@ export async function runPipelineWorker(
     };
     unwatch.push(watchKafkaSecurity(consumer, config.brokers, config.kafkaSecurity, onKafkaFault), watchKafkaSecurity(producer, config.brokers, config.kafkaSecurity, onKafkaFault));
 
-    const output = producerOutput(new ReliableProducer(producer));
+    // ReliableProducer is the pipeline's OutputSink as it is (send + settled).
+    const output = new ReliableProducer(producer);
     const windowing = windowingConfigOf(config);
     pipeline = new StreamPipeline({
       options: {
