@@ -113,6 +113,15 @@ export class StreamPipeline {
     return this.now() - this.lastLoopAt < maxStallMs;
   }
 
+  /**
+   * The group currently assigns `partition` of the raw topic to this pipeline.
+   * A partition has one owner in a consumer group, so "holds partition 0" picks
+   * one instance for cluster-wide chores (retention) without another election.
+   */
+  holdsPartition(partition: number): boolean {
+    return this.assigned.has(partition);
+  }
+
   get windowingConfig(): WindowingConfig {
     return this.engine.config;
   }
