@@ -1,7 +1,7 @@
 /**
- * The same clickhouse/init/*.sql files, the writer's insert text and the
- * reader queries on current ClickHouse (26.x, embedded through chdb), no
- * server needed. The integration tests (*.int.spec.ts) prove the same on the
+ * The same clickhouse/init/*.sql files, the writer's statements (users, state
+ * rows, the rollup refresh) and the reader queries on current ClickHouse
+ * (26.x, embedded through chdb), no server needed. The integration tests (*.int.spec.ts) prove the same on the
  * real 18.16 server, with the same scenarios (history.testkit.ts).
  */
 import fc from 'fast-check';
@@ -11,6 +11,8 @@ import path from 'node:path';
 import { Session } from 'chdb';
 import type { ClickHouseSinkClient } from './client';
 import {
+  AWKWARD_USERS,
+  busyDayScenario,
   deadLetterScenario,
   expectedWindowStates,
   finalityScenario,
@@ -18,15 +20,24 @@ import {
   floatScenario,
   forDatabase,
   historyArb,
+  insertRollupsInOrder,
+  lateRevisionScenario,
   legacyScenario,
+  manyUsersScenario,
   materialise,
   metricBits,
   MINUTE,
   readScenario,
+  rollupOrderScenario,
+  rollupTotals,
+  rollupTotalsQuery,
   sortStates,
   stateRow,
   wantedOf,
+  windowsOf,
+  writeFlush,
   type WantedStates,
+  type Writes,
 } from './history.testkit';
 import { findMigrationsDir, loadMigrationFiles, type MigrationFile } from './migrations';
 import { profileStatement, type SchemaProfile } from './schema-profile';
@@ -34,15 +45,19 @@ import { expectedDeadLetterCounts, expectedMinuteAgg } from './oracle';
 import {
   deadLetterCountsQuery,
   minuteAggQuery,
+  minuteRollupSelect,
   parseDeadLetterCountRow,
   parseMinuteAggRow,
+  readMinuteAggWindows,
   readWindowStates,
+  windowStartList,
   type DeadLetterCountRow,
   type MinuteAggRow,
   type StoredWindowRow,
 } from './readers';
-import { toDeadLetterRecord, toJsonEachRow, toWindowPartitionRecord, toWindowStateValues, WINDOW_STATE_COLUMNS, type DeadLetterRow, type WindowPartitionRow } from './rows';
+import { toDeadLetterRecord, toJsonEachRow, type DeadLetterRow, type WindowPartitionRow, type WindowUsersRow } from './rows';
 import { TABLES } from './schema';
+import { WindowRowWriter } from './writer';
 
 jest.setTimeout(120_000);
 
@@ -65,23 +80,45 @@ function applyInitFiles(db = 'stream_analytics', only: (name: string) => boolean
   }
 }
 
-/** The writer's INSERT: Values text with metric_sum as its exact bits. */
-function insertWindowRows(batch: readonly WindowPartitionRow[], table: string = TABLES.windowState): void {
-  if (batch.length === 0) return;
-  session.query(`INSERT INTO ${table} (${WINDOW_STATE_COLUMNS.join(', ')}) VALUES ${toWindowStateValues(batch.map(toWindowPartitionRecord))}`);
+async function insertDeadLetters(batch: readonly DeadLetterRow[], table: string = TABLES.deadLetters): Promise<void> {
+  await session.insert({ table, values: toJsonEachRow(batch.map(toDeadLetterRecord)), format: 'JSONEachRow' });
 }
 
-async function insertDeadLetters(batch: readonly DeadLetterRow[]): Promise<void> {
-  await session.insert({ table: TABLES.deadLetterEvents, values: toJsonEachRow(batch.map(toDeadLetterRecord)), format: 'JSONEachRow' });
+/**
+ * The library's client calls the writer and the readers make, answered by the
+ * embedded engine (optionally in another database): WindowRowWriter and the
+ * readers run unchanged, with the statements they build.
+ */
+function engineClient(db = 'stream_analytics'): ClickHouseSinkClient {
+  const sql = (s: string) => forDatabase(s, db);
+  const engine: Pick<ClickHouseSinkClient, 'queryRows' | 'insertValues' | 'insertJsonEachRow' | 'insertSelect'> = {
+    queryRows: async <T>(query: string) => rows<T>(sql(query)),
+    insertValues: async (table, columns, values) => {
+      if (values.length > 0) session.query(sql(`INSERT INTO ${table} (${columns.join(', ')}) VALUES ${values}`));
+    },
+    insertJsonEachRow: async (table, records) => {
+      if (records.length > 0) await session.insert({ table: sql(table), values: toJsonEachRow(records), format: 'JSONEachRow' });
+    },
+    insertSelect: async (table, columns, select) => {
+      session.query(sql(`INSERT INTO ${table} (${columns.join(', ')}) ${select}`));
+    },
+  };
+  return engine as ClickHouseSinkClient;
 }
+const writer = new WindowRowWriter(engineClient(), { maxAttempts: 1 });
+
 
 const readAgg = (fromMs: number, toMs: number, db = 'stream_analytics'): MinuteAggRow[] => rows(forDatabase(minuteAggQuery(fromMs, toMs), db)).map(parseMinuteAggRow);
-const readDlq = (fromMs: number, toMs: number): DeadLetterCountRow[] => rows(deadLetterCountsQuery(fromMs, toMs)).map(parseDeadLetterCountRow);
+const readDlq = (fromMs: number, toMs: number, db = 'stream_analytics'): DeadLetterCountRow[] => rows(forDatabase(deadLetterCountsQuery(fromMs, toMs), db)).map(parseDeadLetterCountRow);
 
 /** readWindowStates itself, its queries answered by the embedded engine (optionally in another database). */
 async function readStates(topic: string, wanted: WantedStates, db = 'stream_analytics'): Promise<StoredWindowRow[]> {
-  const engine = { queryRows: async <T>(sql: string) => rows<T>(forDatabase(sql, db)) } as unknown as ClickHouseSinkClient;
-  return sortStates(await readWindowStates(engine, topic, wanted));
+  return sortStates(await readWindowStates(engineClient(db), topic, wanted));
+}
+
+/** rows_read of a SELECT, from the JSON format's statistics. */
+function rowsRead(sql: string): number {
+  return Number((JSON.parse(session.query(sql, 'JSON')) as { statistics: { rows_read: number } }).statistics.rows_read);
 }
 
 function schemaSnapshot(db = 'stream_analytics'): { tables: Record<string, unknown>[]; columns: unknown[] } {
@@ -120,27 +157,34 @@ describe('init SQL on current ClickHouse (chdb)', () => {
     expect(Number(v.split('.')[0])).toBeGreaterThanOrEqual(24);
   });
 
-  it('is idempotent: applying the files again changes neither the schema nor what the views return', () => {
+  it('is idempotent: applying the files again changes neither the schema nor what the views return', async () => {
     const w0 = Date.UTC(2004, 0, 1);
-    insertWindowRows([stateRow({ sourceTopic: 'idem', windowStartMs: w0, lastOffset: 3, totalEvents: 2, metricSum: 1.5, users: ['a'] })]);
+    await writeFlush(writer, { users: [{ windowStartMs: w0, userIds: ['a', 'b'] }], rows: [stateRow({ sourceTopic: 'idem', windowStartMs: w0, lastOffset: 3, totalEvents: 2, metricSum: 1.5 })] });
     const before = schemaSnapshot();
     const aggBefore = readAgg(w0, w0 + MINUTE);
     applyInitFiles();
     expect(withoutViewTimes(schemaSnapshot())).toEqual(withoutViewTimes(before));
     expect(before.tables.filter((t) => t['engine'] !== 'View')).toEqual(schemaSnapshot().tables.filter((t) => t['engine'] !== 'View'));
     expect(readAgg(w0, w0 + MINUTE)).toEqual(aggBefore);
-    expect(aggBefore).toMatchObject([{ totalEvents: 2, metricSum: 1.5 }]);
+    expect(aggBefore).toMatchObject([{ totalEvents: 2, metricSum: 1.5, uniqueUsers: 2 }]);
     expect(before.tables.map((t) => [t['name'], t['engine']])).toEqual([
       ['dead_letter_events', 'ReplacingMergeTree'],
+      ['dead_letters', 'ReplacingMergeTree'],
       ['iot_minute_agg', 'View'],
       ['iot_minute_dead_letters', 'View'],
+      ['iot_minute_merged', 'View'],
+      ['iot_minute_rollup', 'ReplacingMergeTree'],
       ['iot_window_partition_state', 'ReplacingMergeTree'],
       ['iot_window_state', 'ReplacingMergeTree'],
+      ['iot_window_users', 'ReplacingMergeTree'],
     ]);
-    expect(String(before.tables.find((t) => t['name'] === 'iot_window_state')?.['create_table_query'])).toMatch(/ReplacingMergeTree\(row_version\)/);
+    const createOf = (name: string) => String(before.tables.find((t) => t['name'] === name)?.['create_table_query']);
+    expect(createOf('iot_window_state')).toMatch(/ReplacingMergeTree\(row_version\)/);
+    expect(createOf('iot_minute_rollup')).toMatch(/ReplacingMergeTree\(state_version\)/);
+    expect(createOf('dead_letters')).toMatch(/PARTITION BY toYYYYMMDD\(window_start\)/);
   });
 
-  it('006 copies the rows of iot_window_partition_state with row_version = version * 2 + is_final; a second run keeps the result', async () => {
+  it('006 copies the rows of iot_window_partition_state with row_version = version * 2 + is_final; 007 keeps every result; a second run keeps them', async () => {
     const db = 'sink_legacy_chdb';
     const w0 = Date.UTC(2005, 0, 1);
     const topic = 'legacy.raw';
@@ -166,36 +210,58 @@ describe('init SQL on current ClickHouse (chdb)', () => {
     expect(states).toEqual(legacy.expected);
     expect(states.find((s) => s.sourcePartition === 0 && s.windowStartMs === w0)).toMatchObject({ isFinal: true, lastOffset: 10, rowVersion: 21, totalEvents: 6 });
     const agg = readAgg(w0, w0 + 2 * MINUTE, db);
-    expect(agg).toEqual(expectedMinuteAgg(legacy.copied));
+    expect(agg).toEqual(expectedMinuteAgg(legacy.copied, legacy.users));
+    expect(agg.map((a) => a.uniqueUsers)).toEqual([56, 1]);
 
-    // all files again, verbatim: same schema, same state, same view
+    // dead letters recorded by the previous schema (monthly table dead_letter_events)
+    const dlq = deadLetterScenario(topic, w0);
+    for (const b of dlq.batches) await insertDeadLetters(b, `${db}.dead_letter_events`);
+    expect(readDlq(w0, w0 + 2 * MINUTE, db)).toEqual(dlq.expected);
+
+    // 007 over those rows: users rows from the state rows' arrays, results in the rollup, dead letters by day
+    const schema006 = schemaSnapshot(db);
+    applyInitFiles(db, (name) => name.startsWith('007'));
+    expect(readAgg(w0, w0 + 2 * MINUTE, db)).toEqual(agg);
+    expect(readDlq(w0, w0 + 2 * MINUTE, db)).toEqual(dlq.expected);
+    expect(await readMinuteAggWindows(engineClient(db), [w0, w0 + MINUTE])).toEqual(agg);
+    expect(rows(`SELECT count() AS c FROM ${db}.iot_window_users FINAL`)).toEqual([{ c: 56 + 1 }]);
+    expect(await readStates(topic, legacy.wanted, db)).toEqual(legacy.expected);
+    // the state rows keep their (now unused) users column: 18.16 cannot drop a column idempotently
+    expect(schemaSnapshot(db).columns).toEqual(expect.arrayContaining(schema006.columns.filter((c) => (c as { table: string }).table === 'iot_window_state')));
+
+    // all files again, verbatim: same schema, same state, same views
     const schema = schemaSnapshot(db);
     applyInitFiles(db);
     expect(withoutViewTimes(schemaSnapshot(db))).toEqual(withoutViewTimes(schema));
     expect(await readStates(topic, legacy.wanted, db)).toEqual(legacy.expected);
     expect(readAgg(w0, w0 + 2 * MINUTE, db)).toEqual(agg);
+    expect(readDlq(w0, w0 + 2 * MINUTE, db)).toEqual(dlq.expected);
     session.query(`DROP DATABASE ${db}`);
   });
 
-  it('iot_minute_agg is exact without FINAL: older versions lose, duplicates are harmless, users merge exactly', () => {
+  it('iot_minute_agg is exact without FINAL: older versions lose, duplicates are harmless, users merge exactly', async () => {
     const w0 = Date.UTC(2001, 0, 1, 0, 0, 0);
     const w1 = w0 + MINUTE;
     const topic = 'exact';
-    const p0v20 = stateRow({ sourceTopic: topic, windowStartMs: w0, lastOffset: 20, totalEvents: 4, metricSum: 10, users: ['a', 'b', 'c'], anomalyEvents: 1, updatedAtMs: w0 + 10_000 });
-    const p0v10 = stateRow({ sourceTopic: topic, windowStartMs: w0, lastOffset: 10, totalEvents: 2, metricSum: 3, users: ['a'], updatedAtMs: w0 + 5_000 });
-    const p1v7 = stateRow({ sourceTopic: topic, windowStartMs: w0, sourcePartition: 1, lastOffset: 7, totalEvents: 3, metricSum: 2, users: ['c', 'd'], anomalyEvents: 2, lateEvents: 1, isFinal: true, updatedAtMs: w0 + 70_000 });
-    const w1p2 = stateRow({ sourceTopic: topic, windowStartMs: w1, sourcePartition: 2, lastOffset: 3, totalEvents: 1, metricSum: -1.5, users: ['z'], updatedAtMs: w1 + 1_000 });
-    insertWindowRows([p0v20, p1v7]);
-    insertWindowRows([p0v10]); // an older snapshot arrives after the newer one
-    insertWindowRows([p0v20, p1v7, w1p2]); // exact duplicates (a retried insert)
-    insertWindowRows([p0v10]);
+    const p0v20 = stateRow({ sourceTopic: topic, windowStartMs: w0, lastOffset: 20, totalEvents: 4, metricSum: 10, anomalyEvents: 1, updatedAtMs: w0 + 10_000 });
+    const p0v10 = stateRow({ sourceTopic: topic, windowStartMs: w0, lastOffset: 10, totalEvents: 2, metricSum: 3, updatedAtMs: w0 + 5_000 });
+    const p1v7 = stateRow({ sourceTopic: topic, windowStartMs: w0, sourcePartition: 1, lastOffset: 7, totalEvents: 3, metricSum: 2, anomalyEvents: 2, lateEvents: 1, isFinal: true, updatedAtMs: w0 + 70_000 });
+    const w1p2 = stateRow({ sourceTopic: topic, windowStartMs: w1, sourcePartition: 2, lastOffset: 3, totalEvents: 1, metricSum: -1.5, updatedAtMs: w1 + 1_000 });
+    const flushes: Writes[] = [
+      { users: [{ windowStartMs: w0, userIds: ['a', 'b', 'c'] }, { windowStartMs: w0, userIds: ['c', 'd'] }], rows: [p0v20, p1v7] },
+      { users: [{ windowStartMs: w0, userIds: ['a'] }], rows: [p0v10] }, // an older snapshot arrives after the newer one
+      { users: [{ windowStartMs: w0, userIds: ['c', 'b', 'a'] }, { windowStartMs: w0, userIds: ['d', 'c', 'd'] }, { windowStartMs: w1, userIds: ['z'] }], rows: [p0v20, p1v7, w1p2] }, // duplicates (a retried flush)
+      { users: [], rows: [p0v10] },
+    ];
+    for (const f of flushes) await writeFlush(writer, f);
 
     const expected: MinuteAggRow[] = [
       { windowStartMs: w0, totalEvents: 7, avgMetric: 12 / 7, uniqueUsers: 4, anomalyEvents: 3, updatedAtMs: w0 + 70_000, metricSum: 12, sourcePartitions: 2, isFinal: false, lateEvents: 1 },
       { windowStartMs: w1, totalEvents: 1, avgMetric: -1.5, uniqueUsers: 1, anomalyEvents: 0, updatedAtMs: w1 + 1_000, metricSum: -1.5, sourcePartitions: 1, isFinal: false, lateEvents: 0 },
     ];
-    expect(expectedMinuteAgg([p0v20, p1v7, p0v10, p0v20, p1v7, w1p2, p0v10])).toEqual(expected);
+    expect(expectedMinuteAgg(flushes.flatMap((f) => f.rows), flushes.flatMap((f) => f.users))).toEqual(expected);
     expect(readAgg(w0, w1 + MINUTE)).toEqual(expected);
+    expect(await readMinuteAggWindows(engineClient(), [w1, w0, w1])).toEqual(expected);
     // the reader contract query itself, verbatim
     expect(
       rows(
@@ -207,8 +273,11 @@ describe('init SQL on current ClickHouse (chdb)', () => {
       { window_start: '2001-01-01 00:01:00', total_events: 1, avg_metric: -1.5, unique_users: 1, anomaly_events: 0, updated_at: '2001-01-01 00:01:01' },
     ]);
 
-    session.query(`OPTIMIZE TABLE ${TABLES.windowState} FINAL`);
+    for (const t of [TABLES.windowState, TABLES.windowUsers, TABLES.minuteRollup]) session.query(`OPTIMIZE TABLE ${t} FINAL`);
     expect(readAgg(w0, w1 + MINUTE)).toEqual(expected);
+    await writer.refreshMinuteRollup([w0, w1]); // recomputed from the merged tables: the same
+    expect(readAgg(w0, w1 + MINUTE)).toEqual(expected);
+    expect(rows(`SELECT user_id FROM ${TABLES.windowUsers} WHERE window_start = toDateTime(${w0 / 1000}) ORDER BY user_id`)).toEqual(['a', 'b', 'c', 'd'].map((user_id) => ({ user_id })));
     // the merge kept one row per key: the newest
     expect(
       rows(`SELECT source_partition, last_offset, row_version FROM ${TABLES.windowState}
@@ -219,25 +288,99 @@ describe('init SQL on current ClickHouse (chdb)', () => {
     ]);
   });
 
+  it('unique users are exact across partitions: users rows written in parts and again by replays, then the refresh', async () => {
+    const w = Date.UTC(2009, 0, 1, 12, 0);
+    const s = manyUsersScenario('users', w);
+    for (const f of s.flushes) await writeFlush(writer, f);
+    const [agg] = readAgg(w, w + MINUTE);
+    expect(agg).toMatchObject({ uniqueUsers: s.uniqueUsers, totalEvents: 24_000, anomalyEvents: (23 * 24) / 2, isFinal: true, sourcePartitions: 24 });
+    expect([agg]).toEqual(s.expected);
+    const awkward = rows<{ user_id: string }>(`SELECT DISTINCT user_id FROM ${TABLES.windowUsers} WHERE window_start = toDateTime(${w / 1000}) AND NOT startsWith(user_id, 'user-')`);
+    expect(awkward.map((r) => r.user_id).sort()).toEqual([...AWKWARD_USERS].sort()); // stored as given
+    session.query(`OPTIMIZE TABLE ${TABLES.windowUsers} FINAL`);
+    await writer.refreshMinuteRollup([w]);
+    expect(readAgg(w, w + MINUTE)).toEqual(s.expected);
+  });
+
+  it('the rollup keeps the complete result whatever the order its incomplete ones arrive in, before and after OPTIMIZE FINAL', async () => {
+    const w0 = Date.UTC(2010, 0, 1);
+    const s = rollupOrderScenario('rollup.order', w0);
+    const dbs = ['rollup_a_new_b_old', 'rollup_a_old_b_new', 'rollup_complete'];
+    const snapshotWriters = dbs.map((db) => {
+      applyInitFiles(db);
+      return new WindowRowWriter(engineClient(db), { maxAttempts: 1 });
+    });
+    for (const [i, w] of snapshotWriters.entries()) await writeFlush(w, s.snapshots[i]);
+    // each snapshot's own result, as its refresh computed it
+    expect(readAgg(w0, w0 + 6 * MINUTE, dbs[0])).toEqual(s.incomplete[0]);
+    expect(readAgg(w0, w0 + 6 * MINUTE, dbs[1])).toEqual(s.incomplete[1]);
+    expect(s.incomplete.every((r) => r[0].totalEvents !== s.complete[0].totalEvents)).toBe(true);
+
+    // unmerged, each window's three results are rows of their own: the view picks the complete one
+    session.query(`SYSTEM STOP MERGES ${TABLES.minuteRollup}`);
+    await insertRollupsInOrder(engineClient(), s, dbs);
+    expect(rows<Record<string, unknown>>(rollupTotalsQuery(s.windows)).map((r) => ({ totalEvents: Number(r['total_events']), rows: Number(r['c']) }))).toEqual(rollupTotals(s));
+    expect(readAgg(w0, w0 + 6 * MINUTE)).toEqual(s.complete);
+    session.query(`SYSTEM START MERGES ${TABLES.minuteRollup}`);
+    session.query(`OPTIMIZE TABLE ${TABLES.minuteRollup} FINAL`);
+    expect(readAgg(w0, w0 + 6 * MINUTE)).toEqual(s.complete);
+    for (const db of dbs) session.query(`DROP DATABASE ${db}`);
+  });
+
+  it('a window revised by a late row after its rollup: the view shows the old result until the refresh, then the revision', async () => {
+    const w = Date.UTC(2011, 0, 1);
+    const s = lateRevisionScenario('late.revision', w);
+    await writeFlush(writer, s.first);
+    expect(readAgg(w, w + MINUTE)).toEqual(s.before);
+    await writer.writeWindowUsers(s.late.users);
+    await writer.writeWindowRows(s.late.rows);
+    expect(readAgg(w, w + MINUTE)).toEqual(s.before); // the protocol: a result changes with its refresh only
+    await writer.refreshMinuteRollup([w]);
+    expect(readAgg(w, w + MINUTE)).toEqual(s.after);
+    expect(s.after[0]).toMatchObject({ totalEvents: s.before[0].totalEvents + 1, uniqueUsers: s.before[0].uniqueUsers + 1, lateEvents: 1 });
+    session.query(`OPTIMIZE TABLE ${TABLES.minuteRollup} FINAL`);
+    expect(readAgg(w, w + MINUTE)).toEqual(s.after);
+  });
+
+  it('a refresh reads only the windows it asks for, however many others there are', async () => {
+    const day = Date.UTC(2012, 0, 1);
+    const s = busyDayScenario('busy.day', day);
+    await writer.writeWindowUsers(s.users);
+    await writer.writeWindowRows(s.rows);
+    const list = windowStartList(s.asked);
+    const lookups =
+      rowsRead(`SELECT count() FROM ${TABLES.windowState} WHERE window_start IN (${list})`) + rowsRead(`SELECT count() FROM ${TABLES.windowUsers} WHERE window_start IN (${list})`);
+    const refreshRead = rowsRead(minuteRollupSelect(s.asked, Date.now()));
+    expect(refreshRead).toBeLessThanOrEqual(lookups);
+    expect(refreshRead).toBeLessThan(s.totalRows / 10);
+    // the yardstick: the same view over the whole day reads every row of it
+    expect(rowsRead(`SELECT count() FROM ${TABLES.minuteMerged} WHERE window_start >= toDateTime(${day / 1000}) AND window_start < toDateTime(${day / 1000 + 86_400})`)).toBeGreaterThanOrEqual(s.totalRows);
+
+    await writer.refreshMinuteRollup(s.asked);
+    expect(await readMinuteAggWindows(engineClient(), [...s.asked, day])).toEqual(s.expected); // only the asked windows have a result
+  });
+
   it('iot_minute_agg and readWindowStates equal the brute-force oracles for random histories, before and after OPTIMIZE FINAL (property)', async () => {
     let run = 0;
-    const checked: { base: number; topic: string; inserted: WindowPartitionRow[]; wanted: WantedStates }[] = [];
+    const checked: { base: number; topic: string; inserted: WindowPartitionRow[]; userRows: WindowUsersRow[]; wanted: WantedStates }[] = [];
     await fc.assert(
       fc.asyncProperty(historyArb, fc.array(fc.boolean(), { minLength: 30, maxLength: 30 }), async (history, pick) => {
         const base = Date.UTC(2002, 0, 1) + run * 3_600_000;
         const topic = `history.${run++}`;
-        const { inserted, batches } = materialise(history, base, topic);
-        for (const b of batches) insertWindowRows(b);
+        const { inserted, userRows, flushes } = materialise(history, base, topic);
+        for (const f of flushes) await writeFlush(writer, f);
         const wanted = wantedOf(base, pick);
-        expect(readAgg(base, base + 3_600_000)).toEqual(expectedMinuteAgg(inserted));
+        const expected = expectedMinuteAgg(inserted, userRows);
+        expect(readAgg(base, base + 3_600_000)).toEqual(expected);
+        expect(await readMinuteAggWindows(engineClient(), windowsOf(inserted))).toEqual(expected);
         expect(await readStates(topic, wanted)).toEqual(expectedWindowStates(inserted, topic, wanted));
-        checked.push({ base, topic, inserted, wanted });
+        checked.push({ base, topic, inserted, userRows, wanted });
       }),
       { numRuns: 40 },
     );
-    session.query(`OPTIMIZE TABLE ${TABLES.windowState} FINAL`);
-    for (const { base, topic, inserted, wanted } of checked) {
-      expect(readAgg(base, base + 3_600_000)).toEqual(expectedMinuteAgg(inserted));
+    for (const t of [TABLES.windowState, TABLES.windowUsers, TABLES.minuteRollup]) session.query(`OPTIMIZE TABLE ${t} FINAL`);
+    for (const { base, topic, inserted, userRows, wanted } of checked) {
+      expect(readAgg(base, base + 3_600_000)).toEqual(expectedMinuteAgg(inserted, userRows));
       expect(await readStates(topic, wanted)).toEqual(expectedWindowStates(inserted, topic, wanted));
     }
   });
@@ -245,7 +388,7 @@ describe('init SQL on current ClickHouse (chdb)', () => {
   it('readWindowStates returns the newest row of exactly the pairs asked for, of that topic only', async () => {
     const w0 = Date.UTC(2006, 0, 1);
     const s = readScenario('reads.a', 'reads.b', w0);
-    for (const b of s.batches) insertWindowRows(b);
+    for (const b of s.batches) await writer.writeWindowRows(b);
     expect(await readStates('reads.a', s.wanted)).toEqual(s.expected);
     expect(await readStates('reads.a', [{ partition: 0, windowStartsMs: [] }])).toEqual([]);
     session.query(`OPTIMIZE TABLE ${TABLES.windowState} FINAL`);
@@ -256,7 +399,7 @@ describe('init SQL on current ClickHouse (chdb)', () => {
     const w0 = Date.UTC(2007, 0, 1);
     const randoms = fc.sample(finiteDoubleArb, { numRuns: 400, seed: 20261201 });
     const s = floatScenario('floats', w0, randoms);
-    insertWindowRows(s.rows);
+    await writer.writeWindowRows(s.rows);
     const states = await readStates('floats', s.wanted);
     expect(metricBits(states)).toEqual(metricBits(s.expected));
     expect(states).toEqual(s.expected);
@@ -265,13 +408,16 @@ describe('init SQL on current ClickHouse (chdb)', () => {
   it('is_final after merges: the final row outranks the partial one at the same offset in either insert order; a higher offset beats both', async () => {
     const w0 = Date.UTC(2008, 0, 1);
     const s = finalityScenario('finality', w0);
-    for (const b of s.batches) insertWindowRows(b);
+    for (const b of s.batches) await writer.writeWindowRows(b);
+    await writer.refreshMinuteRollup(s.ws);
     const check = async (): Promise<void> => {
       expect(await readStates('finality', s.wanted)).toEqual(s.expectedStates);
       expect(readAgg(s.ws[0], s.ws[4] + MINUTE).map((r) => ({ windowStartMs: r.windowStartMs, isFinal: r.isFinal, totalEvents: r.totalEvents, lateEvents: r.lateEvents, updatedAtMs: r.updatedAtMs }))).toEqual(s.expectedAgg);
     };
     await check();
     session.query(`OPTIMIZE TABLE ${TABLES.windowState} FINAL`);
+    await check();
+    await writer.refreshMinuteRollup(s.ws); // recomputed from the merged rows: the same
     await check();
     // the table itself keeps exactly the winning row per key
     expect(
@@ -287,7 +433,7 @@ describe('init SQL on current ClickHouse (chdb)', () => {
     for (const b of s.batches) await insertDeadLetters(b);
     expect(expectedDeadLetterCounts(s.batches.flat())).toEqual(s.expected);
     expect(readDlq(w0, w0 + 2 * MINUTE)).toEqual(s.expected);
-    session.query(`OPTIMIZE TABLE ${TABLES.deadLetterEvents} FINAL`);
+    session.query(`OPTIMIZE TABLE ${TABLES.deadLetters} FINAL`);
     expect(readDlq(w0, w0 + 2 * MINUTE)).toEqual(s.expected);
   });
 });
@@ -312,6 +458,9 @@ describe('replicated profile of the init SQL on current ClickHouse (chdb)', () =
       "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/stream_analytics/iot_window_partition_state', '{replica}', version)",
       "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/stream_analytics/dead_letter_events', '{replica}', recorded_at)",
       "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/stream_analytics/iot_window_state', '{replica}', row_version)",
+      "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/stream_analytics/iot_window_users', '{replica}')",
+      "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/stream_analytics/iot_minute_rollup', '{replica}', state_version)",
+      "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/stream_analytics/dead_letters', '{replica}', recorded_at)",
     ]);
     // Every DDL statement, not the data copy of 006 (an INSERT runs once and replicates).
     const ddl = formatted.filter((q) => !/^\s*INSERT\b/i.test(q));

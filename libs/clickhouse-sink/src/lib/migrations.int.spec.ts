@@ -5,10 +5,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { createClickHouseClient, type ClickHouseSinkClient } from './client';
 import { MigrationChecksumError, MigrationError } from './errors';
-import { forDatabase, legacyScenario, MINUTE, sortStates } from './history.testkit';
+import { deadLetterScenario, forDatabase, legacyScenario, MINUTE, sortStates } from './history.testkit';
 import { applyMigrations, findMigrationsDir, loadMigrationFiles } from './migrations';
-import { minuteAggQuery, parseMinuteAggRow, readWindowStates, VIEW_READ_SETTINGS } from './readers';
-import { expectedMinuteAgg } from './oracle';
+import { deadLetterCountsQuery, minuteAggQuery, parseDeadLetterCountRow, parseMinuteAggRow, readMinuteAggWindows, readWindowStates, VIEW_READ_SETTINGS } from './readers';
+import { expectedDeadLetterCounts, expectedMinuteAgg } from './oracle';
+import { toDeadLetterRecord } from './rows';
 
 const CLICKHOUSE_URL = process.env['CLICKHOUSE_URL'];
 if (!CLICKHOUSE_URL) {
@@ -81,13 +82,26 @@ describe('applyMigrations on the real server', () => {
     expect(countAfter).toEqual(countBefore);
     expect((after as { migrations: unknown[] }).migrations).toEqual(files.map((f) => ({ name: f.name, checksum: f.checksum })));
     const names = ((after as { tables: { name: string }[] }).tables).map((t) => t.name);
-    expect(names).toEqual(expect.arrayContaining(['iot_window_partition_state', 'iot_window_state', 'iot_minute_agg', 'dead_letter_events', 'iot_minute_dead_letters', 'schema_migrations']));
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'iot_window_partition_state',
+        'iot_window_state',
+        'iot_window_users',
+        'iot_minute_merged',
+        'iot_minute_rollup',
+        'iot_minute_agg',
+        'dead_letter_events',
+        'dead_letters',
+        'iot_minute_dead_letters',
+        'schema_migrations',
+      ]),
+    );
     const state = (after as { tables: { name: string; engine: string; create_table_query: string }[] }).tables.find((t) => t.name === 'iot_window_state');
     expect(state?.engine).toBe('ReplacingMergeTree');
     expect(state?.create_table_query).toMatch(/ReplacingMergeTree\(row_version\)/);
   });
 
-  describe('006 on a database that holds rows of the old table (scratch database, dropped afterwards)', () => {
+  describe('006 and 007 on a database that holds rows of the old tables (scratch database, dropped afterwards)', () => {
     const { db, migrationsTable, dir: scratchDir } = scratchDatabase('sink_legacy');
     let dir: string;
     beforeAll(() => {
@@ -105,7 +119,7 @@ describe('applyMigrations on the real server', () => {
       queryRows: (sql: string, options?: Parameters<ClickHouseSinkClient['queryRows']>[1]) => client.queryRows(forDatabase(sql, db), options),
     } as unknown as ClickHouseSinkClient;
 
-    it('copies the old rows with row_version = version * 2 + is_final, and a second run changes nothing', async () => {
+    it('006 copies the old rows with row_version = version * 2 + is_final; 007 keeps every result and dead-letter count; a second run changes nothing', async () => {
       const w0 = Date.UTC(1985, 5, 1, 12, 0);
       const topic = 'legacy.raw';
       const legacy = legacyScenario(topic, w0);
@@ -138,7 +152,24 @@ describe('applyMigrations on the real server', () => {
       const readAgg = async () =>
         (await client.queryRows<Record<string, unknown>>(forDatabase(minuteAggQuery(w0, w0 + 2 * MINUTE), db), { settings: VIEW_READ_SETTINGS })).map(parseMinuteAggRow);
       const agg = await readAgg();
-      expect(agg).toEqual(expectedMinuteAgg(legacy.copied));
+      expect(agg).toEqual(expectedMinuteAgg(legacy.copied, legacy.users));
+      expect(agg.map((a) => a.uniqueUsers)).toEqual([56, 1]);
+
+      // dead letters recorded by the previous schema (monthly table dead_letter_events)
+      const dlq = deadLetterScenario(topic, w0);
+      for (const b of dlq.batches) await client.insertJsonEachRow(`${db}.dead_letter_events`, b.map(toDeadLetterRecord));
+      const readDlq = async () => (await client.queryRows<Record<string, unknown>>(forDatabase(deadLetterCountsQuery(w0, w0 + 2 * MINUTE), db), { settings: VIEW_READ_SETTINGS })).map(parseDeadLetterCountRow);
+      expect(await readDlq()).toEqual(dlq.expected);
+      expect(dlq.expected).toEqual(expectedDeadLetterCounts(dlq.batches.flat()));
+
+      // 007 over those rows: users rows from the state rows' arrays, the results in the rollup, dead letters by day
+      await writeFiles((name) => name.startsWith('007'));
+      expect(await applyMigrations(client, dir, { migrationsTable })).toMatchObject({ applied: ['007_window_users_and_minute_rollup.sql'] });
+      expect(await readAgg()).toEqual(agg);
+      expect(await readMinuteAggWindows(scratch, [w0, w0 + MINUTE])).toEqual(agg);
+      expect(await readDlq()).toEqual(dlq.expected);
+      expect(Number((await client.queryRows<{ c: string }>(`SELECT count() AS c FROM ${db}.iot_window_users FINAL`))[0].c)).toBe(56 + 1);
+      expect(sortStates(await readWindowStates(scratch, topic, legacy.wanted))).toEqual(legacy.expected);
 
       // all files again: applyMigrations skips them; run verbatim (as the stack tool does), the data stays the same
       await writeFiles(() => true);
@@ -146,6 +177,7 @@ describe('applyMigrations on the real server', () => {
       for (const f of await loadMigrationFiles(dir)) for (const s of f.statements) await client.command(s);
       expect(sortStates(await readWindowStates(scratch, topic, legacy.wanted))).toEqual(legacy.expected);
       expect(await readAgg()).toEqual(agg);
+      expect(await readDlq()).toEqual(dlq.expected);
       expect(await copiedRows('FINAL')).toEqual(legacy.newestPerKey.map(asColumns));
     });
   });
