@@ -70,6 +70,8 @@ export {
 } from './lib/schema-profile';
 export {
   applyMigrations,
+  migrateSchema,
+  SchemaServerUnreachableError,
   loadMigrationFiles,
   findMigrationsDir,
   schemaMigrationsDdl,
@@ -77,7 +79,10 @@ export {
   type MigrationFile,
   type ApplyMigrationsOptions,
   type ApplyMigrationsResult,
+  type MigrateSchemaOptions,
+  type MigrationTarget,
 } from './lib/migrations';
+export { sessionMigrationTarget, type SqlSession } from './lib/session-target';
 export {
   readMinuteAgg,
   readDeadLetterCounts,

@@ -7,7 +7,7 @@
  * expects. The same rows are then copied into current ClickHouse (chdb, 26.x)
  * and every query must give the same answer there.
  */
-import { loadMigrationFiles, findMigrationsDir } from '@stream-analytics/clickhouse-sink';
+import { applyMigrations, findMigrationsDir, sessionMigrationTarget } from '@stream-analytics/clickhouse-sink';
 import type { OracleResult } from '@stream-analytics/testing';
 import { Session } from 'chdb';
 import fs from 'node:fs';
@@ -157,7 +157,7 @@ describe('dashboard panels on real aggregator output', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dashboard-chdb-'));
     const session = new Session(dir);
     try {
-      for (const f of await loadMigrationFiles(findMigrationsDir(__dirname))) for (const s of f.statements) session.query(s);
+      await applyMigrations(sessionMigrationTarget(session), findMigrationsDir(__dirname));
       const from = Math.floor(range.fromMs / 1000) - 3600;
       const to = Math.floor(range.toMs / 1000) + 3600;
       for (const table of ['iot_window_state', 'dead_letter_events']) {

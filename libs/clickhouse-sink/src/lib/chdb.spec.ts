@@ -1,11 +1,12 @@
 /**
- * The same clickhouse/init/*.sql files, the writer's statements (users, state
+ * The same clickhouse/init/*.sql files (applied by the migration runner,
+ * applyMigrations through sessionMigrationTarget), the writer's statements (users, state
  * rows, the rollup refresh) and the reader queries on current ClickHouse
  * (26.x, embedded through chdb), no server needed. The integration tests (*.int.spec.ts) prove the same on the
  * real 18.16 server, with the same scenarios (history.testkit.ts).
  */
 import fc from 'fast-check';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Session } from 'chdb';
@@ -39,7 +40,7 @@ import {
   type WantedStates,
   type Writes,
 } from './history.testkit';
-import { findMigrationsDir, loadMigrationFiles, type MigrationFile } from './migrations';
+import { applyMigrations, findMigrationsDir, loadMigrationFiles, type MigrationFile } from './migrations';
 import { profileStatement, type SchemaProfile } from './schema-profile';
 import { expectedDeadLetterCounts, expectedMinuteAgg } from './oracle';
 import {
@@ -57,6 +58,7 @@ import {
 } from './readers';
 import { toDeadLetterRecord, toJsonEachRow, type DeadLetterRow, type WindowPartitionRow, type WindowUsersRow } from './rows';
 import { TABLES } from './schema';
+import { sessionMigrationTarget } from './session-target';
 import { WindowRowWriter } from './writer';
 
 jest.setTimeout(120_000);
@@ -73,11 +75,26 @@ function rows<T = Record<string, unknown>>(sql: string): T[] {
     .map((l) => JSON.parse(l) as T);
 }
 
-/** Runs the init files verbatim (as the stack tool does), optionally into another database. */
-function applyInitFiles(db = 'stream_analytics', only: (name: string) => boolean = () => true): void {
-  for (const f of files.filter((x) => only(x.name))) {
-    for (const s of f.statements) session.query(forDatabase(s, db));
-  }
+/** clickhouse/init through the migration runner, as every server gets it. */
+async function migrate(): Promise<string[]> {
+  return (await applyMigrations(sessionMigrationTarget(session), findMigrationsDir(__dirname))).applied;
+}
+
+/** Init files through the runner, rewritten into another database (a folder of their own, bookkeeping in that database). */
+async function migrateInto(db: string, only: (name: string) => boolean = () => true): Promise<string[]> {
+  const folder = path.join(dir, `migrations-${db}`);
+  mkdirSync(folder, { recursive: true });
+  for (const f of files.filter((x) => only(x.name))) writeFileSync(path.join(folder, f.name), f.statements.map((st) => `${forDatabase(st, db)};\n`).join('\n'));
+  return (await applyMigrations(sessionMigrationTarget(session), folder, { migrationsTable: { database: db, table: 'schema_migrations' } })).applied;
+}
+
+/**
+ * Every statement of the files again, verbatim, bypassing the runner's
+ * record: what a run that crashed before recording a file, or two instances
+ * migrating at once, do. The files must stay idempotent for that.
+ */
+function reapplyVerbatim(db = 'stream_analytics'): void {
+  for (const f of files) for (const st of f.statements) session.query(forDatabase(st, db));
 }
 
 async function insertDeadLetters(batch: readonly DeadLetterRow[], table: string = TABLES.deadLetters): Promise<void> {
@@ -143,7 +160,7 @@ beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'clickhouse-sink-chdb-'));
   session = new Session(dir);
   files = await loadMigrationFiles(findMigrationsDir(__dirname));
-  applyInitFiles();
+  await migrate();
 });
 
 afterAll(() => {
@@ -157,12 +174,19 @@ describe('init SQL on current ClickHouse (chdb)', () => {
     expect(Number(v.split('.')[0])).toBeGreaterThanOrEqual(24);
   });
 
-  it('is idempotent: applying the files again changes neither the schema nor what the views return', async () => {
+  it('the runner applied every file once and recorded it; a second run applies nothing', async () => {
+    const recorded = rows<{ name: string; checksum: string }>('SELECT name, checksum FROM stream_analytics.schema_migrations ORDER BY name');
+    expect(recorded).toEqual(files.map((f) => ({ name: f.name, checksum: f.checksum })));
+    expect(await migrate()).toEqual([]);
+    expect(rows('SELECT name FROM stream_analytics.schema_migrations')).toHaveLength(files.length);
+  });
+
+  it('is idempotent: applying the files again verbatim changes neither the schema nor what the views return', async () => {
     const w0 = Date.UTC(2004, 0, 1);
     await writeFlush(writer, { users: [{ windowStartMs: w0, userIds: ['a', 'b'] }], rows: [stateRow({ sourceTopic: 'idem', windowStartMs: w0, lastOffset: 3, totalEvents: 2, metricSum: 1.5 })] });
     const before = schemaSnapshot();
     const aggBefore = readAgg(w0, w0 + MINUTE);
-    applyInitFiles();
+    reapplyVerbatim();
     expect(withoutViewTimes(schemaSnapshot())).toEqual(withoutViewTimes(before));
     expect(before.tables.filter((t) => t['engine'] !== 'View')).toEqual(schemaSnapshot().tables.filter((t) => t['engine'] !== 'View'));
     expect(readAgg(w0, w0 + MINUTE)).toEqual(aggBefore);
@@ -177,6 +201,7 @@ describe('init SQL on current ClickHouse (chdb)', () => {
       ['iot_window_partition_state', 'ReplacingMergeTree'],
       ['iot_window_state', 'ReplacingMergeTree'],
       ['iot_window_users', 'ReplacingMergeTree'],
+      ['schema_migrations', 'ReplacingMergeTree'],
     ]);
     const createOf = (name: string) => String(before.tables.find((t) => t['name'] === name)?.['create_table_query']);
     expect(createOf('iot_window_state')).toMatch(/ReplacingMergeTree\(row_version\)/);
@@ -188,13 +213,13 @@ describe('init SQL on current ClickHouse (chdb)', () => {
     const db = 'sink_legacy_chdb';
     const w0 = Date.UTC(2005, 0, 1);
     const topic = 'legacy.raw';
-    applyInitFiles(db, (name) => name < '006');
+    expect(await migrateInto(db, (name) => name < '006')).toHaveLength(5);
     const legacy = legacyScenario(topic, w0);
     // rows of separate flushes, not merged yet (a merge or optimize_on_insert would keep only one row per key)
     session.query(`SYSTEM STOP MERGES ${db}.iot_window_partition_state`);
     for (const r of legacy.rows) await session.insert({ table: `${db}.iot_window_partition_state`, values: toJsonEachRow([r]), format: 'JSONEachRow' });
     expect(rows(`SELECT count() AS c FROM ${db}.iot_window_partition_state`)).toEqual([{ c: legacy.rows.length }]);
-    applyInitFiles(db, (name) => name.startsWith('006'));
+    expect(await migrateInto(db, (name) => name < '007')).toEqual(['006_iot_window_state.sql']);
 
     // every copied row is an old row with row_version = version * 2 + is_final (current servers may collapse
     // equal keys within the copying insert, keeping the highest row_version), and FINAL keeps each key's newest
@@ -220,7 +245,7 @@ describe('init SQL on current ClickHouse (chdb)', () => {
 
     // 007 over those rows: users rows from the state rows' arrays, results in the rollup, dead letters by day
     const schema006 = schemaSnapshot(db);
-    applyInitFiles(db, (name) => name.startsWith('007'));
+    expect(await migrateInto(db)).toEqual(['007_window_users_and_minute_rollup.sql']);
     expect(readAgg(w0, w0 + 2 * MINUTE, db)).toEqual(agg);
     expect(readDlq(w0, w0 + 2 * MINUTE, db)).toEqual(dlq.expected);
     expect(await readMinuteAggWindows(engineClient(db), [w0, w0 + MINUTE])).toEqual(agg);
@@ -231,7 +256,7 @@ describe('init SQL on current ClickHouse (chdb)', () => {
 
     // all files again, verbatim: same schema, same state, same views
     const schema = schemaSnapshot(db);
-    applyInitFiles(db);
+    reapplyVerbatim(db);
     expect(withoutViewTimes(schemaSnapshot(db))).toEqual(withoutViewTimes(schema));
     expect(await readStates(topic, legacy.wanted, db)).toEqual(legacy.expected);
     expect(readAgg(w0, w0 + 2 * MINUTE, db)).toEqual(agg);
@@ -306,10 +331,8 @@ describe('init SQL on current ClickHouse (chdb)', () => {
     const w0 = Date.UTC(2010, 0, 1);
     const s = rollupOrderScenario('rollup.order', w0);
     const dbs = ['rollup_a_new_b_old', 'rollup_a_old_b_new', 'rollup_complete'];
-    const snapshotWriters = dbs.map((db) => {
-      applyInitFiles(db);
-      return new WindowRowWriter(engineClient(db), { maxAttempts: 1 });
-    });
+    for (const db of dbs) await migrateInto(db);
+    const snapshotWriters = dbs.map((db) => new WindowRowWriter(engineClient(db), { maxAttempts: 1 }));
     for (const [i, w] of snapshotWriters.entries()) await writeFlush(w, s.snapshots[i]);
     // each snapshot's own result, as its refresh computed it
     expect(readAgg(w0, w0 + 6 * MINUTE, dbs[0])).toEqual(s.incomplete[0]);

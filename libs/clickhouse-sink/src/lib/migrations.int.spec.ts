@@ -1,4 +1,5 @@
-/** applyMigrations against the real server at CLICKHOUSE_URL (18.16 on the development machines). */
+/** applyMigrations and migrateSchema against the real server at CLICKHOUSE_URL (18.16 on the development machines). */
+import { freePort } from '@stream-analytics/testing';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -6,9 +7,10 @@ import path from 'node:path';
 import { createClickHouseClient, type ClickHouseSinkClient } from './client';
 import { MigrationChecksumError, MigrationError } from './errors';
 import { deadLetterScenario, forDatabase, legacyScenario, MINUTE, sortStates } from './history.testkit';
-import { applyMigrations, findMigrationsDir, loadMigrationFiles } from './migrations';
+import { applyMigrations, findMigrationsDir, loadMigrationFiles, migrateSchema, SchemaServerUnreachableError } from './migrations';
 import { deadLetterCountsQuery, minuteAggQuery, parseDeadLetterCountRow, parseMinuteAggRow, readMinuteAggWindows, readWindowStates, VIEW_READ_SETTINGS } from './readers';
 import { expectedDeadLetterCounts, expectedMinuteAgg } from './oracle';
+import type { RetryInfo } from './retry';
 import { toDeadLetterRecord } from './rows';
 
 const CLICKHOUSE_URL = process.env['CLICKHOUSE_URL'];
@@ -171,7 +173,8 @@ describe('applyMigrations on the real server', () => {
       expect(Number((await client.queryRows<{ c: string }>(`SELECT count() AS c FROM ${db}.iot_window_users FINAL`))[0].c)).toBe(56 + 1);
       expect(sortStates(await readWindowStates(scratch, topic, legacy.wanted))).toEqual(legacy.expected);
 
-      // all files again: applyMigrations skips them; run verbatim (as the stack tool does), the data stays the same
+      // all files again: applyMigrations skips them; run verbatim (a run that crashed before recording a
+      // file, or two instances migrating at once, applies it again), the data stays the same
       await writeFiles(() => true);
       expect(await applyMigrations(client, dir, { migrationsTable })).toMatchObject({ applied: [] });
       for (const f of await loadMigrationFiles(dir)) for (const s of f.statements) await client.command(s);
@@ -218,6 +221,57 @@ describe('applyMigrations on the real server', () => {
       const recorded = await client.queryRows<{ name: string }>(`SELECT name FROM ${db}.schema_migrations GROUP BY name ORDER BY name`);
       expect(recorded.map((r) => r.name)).toEqual(['001_a.sql', '002_b.sql']);
       expect(await client.queryRows(`SELECT name FROM system.tables WHERE database = '${db}' AND name = 'd'`)).toEqual([]);
+    });
+  });
+
+  describe('migrateSchema: what is waited for and what fails at once (scratch database, dropped afterwards)', () => {
+    const { db, migrationsTable, dir: scratchDir } = scratchDatabase('sink_migrate');
+
+    it('an edited applied file and a rejected statement fail at the first attempt, with the runner\'s sentence', async () => {
+      const dir = scratchDir();
+      const retries: RetryInfo[] = [];
+      const options = { migrationsTable, waitMs: 60_000, onRetry: (i: RetryInfo) => retries.push(i) };
+      writeFileSync(path.join(dir, '001_a.sql'), `CREATE TABLE IF NOT EXISTS ${db}.a (x UInt8) ENGINE = MergeTree ORDER BY x;\n`);
+      expect(await migrateSchema(client, dir, options)).toEqual({ applied: ['001_a.sql'], skipped: [], unreachable: [] });
+      expect(await migrateSchema(client, dir, options)).toEqual({ applied: [], skipped: ['001_a.sql'], unreachable: [] });
+
+      writeFileSync(path.join(dir, '001_a.sql'), `CREATE TABLE IF NOT EXISTS ${db}.a (x UInt16) ENGINE = MergeTree ORDER BY x;\n`);
+      const edited = await migrateSchema(client, dir, options).catch((e: unknown) => e);
+      expect(edited).toBeInstanceOf(MigrationChecksumError);
+      expect((edited as Error).message).toMatch(/^Migration 001_a\.sql was already applied with checksum [0-9a-f]{64}, but the file now has checksum [0-9a-f]{64}\. Applied migration files are immutable/);
+
+      writeFileSync(path.join(dir, '001_a.sql'), `CREATE TABLE IF NOT EXISTS ${db}.a (x UInt8) ENGINE = MergeTree ORDER BY x;\n`);
+      writeFileSync(path.join(dir, '002_broken.sql'), `CREATE TABLE IF NOT EXISTS ${db}.b (x UInt8) ENGINE = NoSuchEngine;\n`);
+      const broken = await migrateSchema(client, dir, options).catch((e: unknown) => e);
+      expect(broken).toBeInstanceOf(MigrationError);
+      expect((broken as MigrationError).file).toBe('002_broken.sql');
+      expect(retries).toEqual([]);
+    });
+
+    it('an unreachable server is retried with a callback per attempt, then fails with one sentence naming it', async () => {
+      const closed = await freePort(); // nothing listens there
+      const unreachable = createClickHouseClient({ url: `http://127.0.0.1:${closed}` });
+      const retries: RetryInfo[] = [];
+      try {
+        const err = await migrateSchema(unreachable, findMigrationsDir(__dirname), { waitMs: 1500, initialDelayMs: 100, maxDelayMs: 200, onRetry: (i) => retries.push(i) }).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(SchemaServerUnreachableError);
+        expect((err as Error).message).toMatch(new RegExp(`^ClickHouse at http://127\\.0\\.0\\.1:${closed} did not answer within 2 s \\(.*ECONNREFUSED.*\\); start it or correct CLICKHOUSE_URL, then run the migration again\\.$`));
+        expect(retries.length).toBeGreaterThanOrEqual(2);
+        expect(retries.map((r) => r.attempt)).toEqual(retries.map((_, i) => i + 1));
+      } finally {
+        await unreachable.close();
+      }
+    });
+
+    it('stops waiting when its signal fires', async () => {
+      const unreachable = createClickHouseClient({ url: `http://127.0.0.1:${await freePort()}` });
+      const stop = new AbortController();
+      try {
+        const pending = migrateSchema(unreachable, findMigrationsDir(__dirname), { initialDelayMs: 100, maxDelayMs: 100, signal: stop.signal, onRetry: () => stop.abort() });
+        await expect(pending).rejects.toThrow(/aborted after 1 attempt/);
+      } finally {
+        await unreachable.close();
+      }
     });
   });
 });
