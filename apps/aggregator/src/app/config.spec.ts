@@ -1,5 +1,5 @@
 import { UsageError } from '@stream-analytics/runtime';
-import { clickhouseClientConfig, parseAggregatorConfig, schemaProfile } from './config';
+import { clickhouseClientConfig, migrateWaitMs, MIGRATE_ONLY_WAIT_SECS, parseAggregatorConfig, schemaProfile } from './config';
 
 describe('aggregator config', () => {
   it('uses the design defaults and the shared environment names', () => {
@@ -40,6 +40,24 @@ describe('aggregator config', () => {
     });
     expect(config.kafkaSecurity.librdkafkaConfig()).toMatchObject({ 'security.protocol': 'sasl_ssl', 'sasl.username': 'aggregator' });
     expect(config.clickhouse).toMatchObject({ url: 'https://ch:8443', username: 'stream_writer', password: 'chpw' });
+  });
+
+  it('--migrate-only waits a bounded time for ClickHouse, a start waits until stopped', () => {
+    expect(migrateWaitMs(parseAggregatorConfig([], {}))).toBeUndefined();
+    const only = parseAggregatorConfig(['--migrate-only'], {});
+    expect(only.migrateOnly).toBe(true);
+    expect(migrateWaitMs(only)).toBe(MIGRATE_ONLY_WAIT_SECS * 1000);
+    expect(migrateWaitMs(parseAggregatorConfig([], { CLICKHOUSE_MIGRATE_ONLY: 'true', CLICKHOUSE_MIGRATE_WAIT_SECS: '5' }))).toBe(5000);
+    expect(migrateWaitMs(parseAggregatorConfig(['--migrate-wait-secs', '0.5'], {}))).toBe(500);
+  });
+
+  it.each([
+    [['--migrate-only'], { CLICKHOUSE_MIGRATE: 'false' }, /cannot be combined with CLICKHOUSE_MIGRATE=false/],
+    [['--migrate-wait-secs=-1'], {}, />= 0/],
+    [[], { CLICKHOUSE_MIGRATE_ONLY: 'maybe' }, /CLICKHOUSE_MIGRATE_ONLY: expected true or false/],
+  ])('rejects the migration options %j %j', (argv, env, message) => {
+    expect(() => parseAggregatorConfig(argv, env)).toThrow(UsageError);
+    expect(() => parseAggregatorConfig(argv, env)).toThrow(message);
   });
 
   it.each([
