@@ -219,11 +219,11 @@ async function applyOnNode(client: MigrationTarget, files: readonly MigrationFil
 
 export interface MigrateSchemaOptions extends ApplyMigrationsOptions {
   /**
-   * Give up when the server has not answered for this long (ms) and throw
+   * Give up when the server has not answered (or kept failing transiently) for this long (ms) and throw
    * {@link SchemaServerUnreachableError}. Default: wait until `signal` fires.
    */
   waitMs?: number;
-  /** Called before each wait for an unreachable server (for a log line). */
+  /** Called before each retry (for a log line). */
   onRetry?: (info: RetryInfo) => void;
   /** Stops waiting (shutdown); the call then rejects with WriteAbortedError. */
   signal?: AbortSignal;
@@ -239,16 +239,22 @@ export interface MigrateSchemaOptions extends ApplyMigrationsOptions {
 
 /**
  * Statement failures that pass by themselves: ZooKeeper (Keeper) away or a
- * replica read-only meanwhile, distributed DDL slower than its timeout. Any
- * other error the server reports for a migration statement is the
- * statement's own (bad SQL, an unknown engine) and repeating it cannot help.
+ * replica read-only meanwhile, distributed DDL slower than its timeout, and
+ * another instance creating the same object at the same moment (several
+ * aggregators starting at once; IF NOT EXISTS is not atomic across replicas),
+ * which the next attempt finds in place. Any other error the server reports
+ * for a migration statement is the statement's own (bad SQL, an unknown
+ * engine) and repeating it cannot help.
  */
 const TRANSIENT_STATEMENT_CODES: ReadonlySet<number> = new Set([
+  57, // TABLE_ALREADY_EXISTS
+  82, // DATABASE_ALREADY_EXISTS
   159, // TIMEOUT_EXCEEDED
   209, // SOCKET_TIMEOUT
   210, // NETWORK_ERROR
   225, // NO_ZOOKEEPER
   242, // TABLE_IS_READ_ONLY
+  253, // REPLICA_IS_ALREADY_EXIST
   999, // KEEPER_EXCEPTION
 ]);
 
@@ -257,7 +263,7 @@ function isRetryableMigrationFailure(err: unknown): boolean {
   return isRetryableError(err);
 }
 
-/** The server did not answer within MigrateSchemaOptions.waitMs. */
+/** The server did not answer, or kept failing transiently, for MigrateSchemaOptions.waitMs. */
 export class SchemaServerUnreachableError extends NonRetryableClickHouseError {}
 
 /**
@@ -285,9 +291,13 @@ export async function migrateSchema(client: MigrationTarget, dir: string, option
     );
   } catch (err) {
     if (err instanceof RetriesExhaustedError) {
+      const at = `ClickHouse at ${client.config.urls.join(', ')}`;
+      const secs = Math.round((waitMs ?? 0) / 1000);
+      const last = errorMessage(err.lastError).split('\n')[0];
       throw new SchemaServerUnreachableError(
-        `ClickHouse at ${client.config.urls.join(', ')} did not answer within ${Math.round((waitMs ?? 0) / 1000)} s (${errorMessage(err.lastError).split('\n')[0]}); ` +
-          'start it or correct CLICKHOUSE_URL, then run the migration again.',
+        isConnectionError(err.lastError)
+          ? `${at} did not answer within ${secs} s (${last}); start it or correct CLICKHOUSE_URL, then run the migration again.`
+          : `${at} kept failing the migration for ${secs} s: ${last}`,
         { cause: err.lastError },
       );
     }
