@@ -112,14 +112,15 @@ describe('bundles doing real work from their own folders', () => {
 
   it('the aggregator with --migrate-only applies its migrations and exits 0, needing no Kafka', async () => {
     const { clickhouseUrl } = await getTestEndpoints();
-    const r = await run(process.execPath, ['main.js', '--migrate-only'], installed.get('aggregator')!, { KAFKA_BROKERS: '127.0.0.1:1', CLICKHOUSE_URL: clickhouseUrl });
+    const dir = installed.get('aggregator') ?? '';
+    const r = await run(process.execPath, ['main.js', '--migrate-only'], dir, { KAFKA_BROKERS: '127.0.0.1:1', CLICKHOUSE_URL: clickhouseUrl });
     expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
     const done = r.stdout
       .split('\n')
       .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l) as { msg: string; dir?: string; skipped?: number; applied?: string[] })
       .find((l) => l.msg === 'ClickHouse schema up to date');
-    expect(done?.dir).toBe(path.join(installed.get('aggregator')!, 'clickhouse/init'));
+    expect(done?.dir).toBe(path.join(dir, 'clickhouse/init'));
     expect((done?.skipped ?? 0) + (done?.applied?.length ?? 0)).toBe(fs.readdirSync(path.join(root, 'clickhouse/init')).filter((f) => f.endsWith('.sql')).length);
   });
 
