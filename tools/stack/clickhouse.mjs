@@ -102,7 +102,9 @@ export function clickhouseServer(cfg) {
 // libs/clickhouse-sink: each clickhouse/init file once, in order, recorded with its checksum in
 // stream_analytics.schema_migrations), the same code the aggregator runs. `up` runs before
 // anything is built, so esbuild (from node_modules, like the Kafka client) bundles the runner
-// and its ClickHouse client into $STACK_DIR on use; that takes well under a second.
+// and its ClickHouse client into $STACK_DIR on use; that takes well under a second. The entry
+// names the runner's own modules, not the library's index, which reaches the native Kafka client
+// through libs/runtime.
 const RUNNER_ENTRY = `
 export { createClickHouseClient } from './libs/clickhouse-sink/src/lib/client';
 export { migrateSchema } from './libs/clickhouse-sink/src/lib/migrations';
