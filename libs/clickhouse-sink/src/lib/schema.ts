@@ -8,6 +8,10 @@ export const DATABASE = 'stream_analytics';
 export const TABLES = {
   /** Durable window state, one row per (window, topic, partition) version (006_iot_window_state.sql). */
   windowState: `${DATABASE}.iot_window_state`,
+  windowUsers: `${DATABASE}.iot_window_users`,
+  minuteRollup: `${DATABASE}.iot_minute_rollup`,
+  deadLetters: `${DATABASE}.dead_letters`,
+  minuteMerged: `${DATABASE}.iot_minute_merged`,
   minuteAgg: `${DATABASE}.iot_minute_agg`,
   deadLetterEvents: `${DATABASE}.dead_letter_events`,
   minuteDeadLetters: `${DATABASE}.iot_minute_dead_letters`,
