@@ -57,8 +57,8 @@ describe('aggregator config', () => {
     [['--aggregate-retention-days', '0'], />= 1/],
     [['--dead-letter-retention-days', '1.5'], /an integer/],
     [['--retention-interval-secs=-1'], />= 0/],
-    [['--aggregate-retention-days', '1'], /AGGREGATE_RETENTION_DAYS \(1\) must exceed the lateness horizon ALLOWED_LATENESS_SECS \(86400 s, 1 days\) by at least one day, so at least 2/],
-    [['--allowed-lateness-secs', String(30 * 86400)], /so at least 31, or late events would be folded into windows whose state was already dropped/],
+    [['--aggregate-retention-days', '1'], /AGGREGATE_RETENTION_DAYS \(1\) must exceed the lateness horizon ALLOWED_LATENESS_SECS \(86400 s = 1 day\) by at least one day, so be at least 2/],
+    [['--allowed-lateness-secs', String(30 * 86400)], /so be at least 31, or late events would be folded into windows whose state was already dropped/],
   ])('rejects %j', (argv, message) => {
     expect(() => parseAggregatorConfig(argv, {})).toThrow(UsageError);
     expect(() => parseAggregatorConfig(argv, {})).toThrow(message);

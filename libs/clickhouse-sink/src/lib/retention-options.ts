@@ -6,6 +6,11 @@
 import { formatUsage, UsageError, type CommandSpec, type OptionSpecs } from '@stream-analytics/runtime';
 import { DAY_MS, DEFAULT_RETENTION_POLICY, minAggregateRetentionDays, type RetentionPolicy } from './retention';
 
+const days = (ms: number) => {
+  const n = +(ms / DAY_MS).toFixed(3);
+  return `${n} day${n === 1 ? '' : 's'}`;
+};
+
 /** A hundred years: beyond that a value is a typo, not a policy. */
 const MAX_RETENTION_DAYS = 36_500;
 
@@ -51,7 +56,7 @@ export function retentionPolicyOf(o: RetentionOptions, allowedLatenessSecs: numb
   const min = minAggregateRetentionDays(allowedLatenessSecs * 1000);
   if (o.aggregateRetentionDays < min) {
     throw new UsageError(
-      `AGGREGATE_RETENTION_DAYS (${o.aggregateRetentionDays}) must exceed the lateness horizon ALLOWED_LATENESS_SECS (${allowedLatenessSecs} s, ${+(allowedLatenessSecs * 1000 / DAY_MS).toFixed(3)} days) by at least one day, so at least ${min}, or late events would be folded into windows whose state was already dropped.`,
+      `--aggregate-retention-days/AGGREGATE_RETENTION_DAYS (${o.aggregateRetentionDays}) must exceed the lateness horizon ALLOWED_LATENESS_SECS (${allowedLatenessSecs} s = ${days(allowedLatenessSecs * 1000)}) by at least one day, so be at least ${min}, or late events would be folded into windows whose state was already dropped.`,
       formatUsage(spec),
     );
   }

@@ -147,8 +147,8 @@ describe('retention options', () => {
     expect(retentionPolicyOf({ aggregateRetentionDays: 2, deadLetterRetentionDays: 1 }, 86400, spec)).toEqual({ aggregateDays: 2, deadLetterDays: 1 });
     const tooShort = () => retentionPolicyOf({ aggregateRetentionDays: 1, deadLetterRetentionDays: 14 }, 86400, spec);
     expect(tooShort).toThrow(UsageError);
-    expect(tooShort).toThrow(/AGGREGATE_RETENTION_DAYS \(1\) must exceed the lateness horizon ALLOWED_LATENESS_SECS \(86400 s, 1 days\) by at least one day, so at least 2/);
-    expect(() => retentionPolicyOf({ aggregateRetentionDays: 30, deadLetterRetentionDays: 14 }, 30 * 86400, spec)).toThrow(/so at least 31/);
+    expect(tooShort).toThrow(/AGGREGATE_RETENTION_DAYS \(1\) must exceed the lateness horizon ALLOWED_LATENESS_SECS \(86400 s = 1 day\) by at least one day, so be at least 2/);
+    expect(() => retentionPolicyOf({ aggregateRetentionDays: 30, deadLetterRetentionDays: 14 }, 30 * 86400, spec)).toThrow(/so be at least 31/);
   });
 
   it('usage lists the knobs with their environment names and defaults', () => {
