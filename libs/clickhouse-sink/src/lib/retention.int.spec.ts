@@ -8,7 +8,9 @@ import { randomBytes } from 'node:crypto';
 import { applyRetention, supportsTableTtl } from './apply-retention';
 import { createClickHouseClient, type ClickHouseSinkClient } from './client';
 import { findMigrationsDir, loadMigrationFiles } from './migrations';
+import { forDatabase } from './history.testkit';
 import { DAY_MS } from './retention';
+import { TABLES } from './schema';
 import { countsOf, countsPerDaySql, dayId, insertRowsSql, retentionScenario, retentionTableStatements, scenarioInstants, TEST_POLICY, type ScenarioTable } from './retention.testkit';
 
 jest.setTimeout(120_000);
@@ -19,7 +21,12 @@ let client: ClickHouseSinkClient;
 beforeAll(async () => {
   client = createClickHouseClient({ url: (await getTestEndpoints()).clickhouseUrl, username: process.env['CLICKHOUSE_USER'], password: process.env['CLICKHOUSE_PASSWORD'] });
   await client.command(`CREATE DATABASE IF NOT EXISTS ${db}`);
-  for (const s of retentionTableStatements(await loadMigrationFiles(findMigrationsDir(__dirname)), db)) await client.command(s);
+  const files = await loadMigrationFiles(findMigrationsDir(__dirname));
+  for (const s of retentionTableStatements(files, db)) await client.command(s);
+  // A legacy table (no longer written, not under retention) beside them.
+  const legacy = files.flatMap((f) => f.statements).find((s) => s.includes(`CREATE TABLE IF NOT EXISTS ${TABLES.deadLetterEvents}`));
+  if (!legacy) throw new Error(`no CREATE TABLE of ${TABLES.deadLetterEvents} in clickhouse/init`);
+  await client.command(forDatabase(legacy, db));
 });
 afterAll(async () => {
   await client?.command(`DROP DATABASE IF EXISTS ${db}`);
@@ -36,21 +43,21 @@ const without = (counts: Record<string, Record<string, number>>, gone: (table: s
   Object.fromEntries(Object.entries(counts).map(([table, days]) => [table, Object.fromEntries(Object.entries(days).filter(([day]) => !gone(table, day)))]));
 
 describe('applyRetention on the real server', () => {
-  it('drops exactly the days that ended at or before now - retention, per class, touches nothing inside, and a second run does nothing', async () => {
+  it('drops exactly the days that ended at or before now - retention, per class, touches nothing inside, and a second run does nothing; the legacy table is left alone', async () => {
     // Midnight: each class's cutoff is a day boundary, so one day of each table ends exactly at it.
     const now = Date.UTC(1990, 5, 15);
     const scenario = retentionScenario(now, db);
     for (const t of scenario) await client.command(insertRowsSql(t, scenarioInstants(t)));
+    const legacy = `${db}.dead_letter_events`;
+    await client.command(`INSERT INTO ${legacy} (window_start, source_offset) VALUES ('1980-01-02 00:00:00', 1), ('1980-02-03 00:00:00', 2)`);
     const before = await countsPerDay(scenario);
     for (const t of scenario) expect(Object.keys(before[t.table])).toEqual(t.dayStarts.map(dayId));
     const version = await client.serverVersion();
 
     // One second before, the day ending exactly at the cutoff is one second inside: only the older day goes.
     const early = await applyRetention(client, TEST_POLICY, now - 1000, { database: db });
-    const earlyGone = scenario.flatMap((t) => [{ table: t.table, day: t.expiredDayStarts[0] }]);
-    expect(early.dropped.map((d) => [d.table, d.partitionId, d.rows])).toEqual(
-      earlyGone.map((g) => [g.table, dayId(g.day), 3]).sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
-    );
+    const earlyGone = scenario.map((t) => ({ table: t.table, day: t.expiredDayStarts[0] })).sort((a, b) => a.table.localeCompare(b.table));
+    expect(early.dropped.map((d) => [d.table, d.partitionId, d.rows])).toEqual(earlyGone.map((g) => [g.table, dayId(g.day), 3]));
     expect(early.ttlSupported).toBe(supportsTableTtl(version));
     const afterEarly = await countsPerDay(scenario);
     expect(afterEarly).toEqual(without(before, (table, day) => earlyGone.some((g) => g.table === table && dayId(g.day) === day)));
@@ -69,7 +76,7 @@ describe('applyRetention on the real server', () => {
       expect(Object.values(after[t.table]).every((n) => n === 3)).toBe(true);
     }
     const partitions = await client.queryRows<{ table: string; p: string }>(
-      `SELECT table, partition_id AS p FROM system.parts WHERE active AND database = '${db}' GROUP BY table, p ORDER BY table, p`,
+      `SELECT table, partition_id AS p FROM system.parts WHERE active AND database = '${db}' AND table != 'dead_letter_events' GROUP BY table, p ORDER BY table, p`,
     );
     expect(partitions.length).toBe(scenario.reduce((n, t) => n + t.dayStarts.length - t.expiredDayStarts.length, 0));
 
@@ -77,5 +84,6 @@ describe('applyRetention on the real server', () => {
     expect(again.dropped).toEqual([]);
     expect(again.ttlSet).toEqual([]);
     expect(await countsPerDay(scenario)).toEqual(after);
+    expect(countsOf(await client.queryRows<{ day: string; n: string }>(countsPerDaySql(legacy)))).toEqual({ '19800102': 1, '19800203': 1 });
   });
 });
