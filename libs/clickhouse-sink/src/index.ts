@@ -102,3 +102,31 @@ export {
   type StoredWindowRow,
 } from './lib/readers';
 export { expectedMinuteAgg, expectedDeadLetterCounts } from './lib/oracle';
+export {
+  RETENTION_TABLES,
+  RETENTION_TIME_COLUMN,
+  DEFAULT_RETENTION_POLICY,
+  DAY_MS,
+  expiredPartitions,
+  expiryCutoffMs,
+  dayOfPartitionId,
+  minAggregateRetentionDays,
+  retentionTables,
+  retentionPolicyProblem,
+  ttlExpression,
+  tableTtlOf,
+  type RetentionPolicy,
+  type RetentionClass,
+  type PartitionRef,
+  type ExpiredPartition,
+} from './lib/retention';
+export {
+  applyRetention,
+  supportsTableTtl,
+  type RetentionClient,
+  type ApplyRetentionOptions,
+  type RetentionRunResult,
+  type DroppedPartition,
+  type TtlChange,
+} from './lib/apply-retention';
+export { RETENTION_OPTIONS, retentionPolicyOf, type RetentionOptions } from './lib/retention-options';

@@ -72,9 +72,22 @@ describe('aggregator config', () => {
     [['--clickhouse-url', ' , '], /at least one URL/],
     [['--clickhouse-schema-profile', 'sharded'], /one of single, replicated/],
     [['--clickhouse-on-quorum-loss', 'ignore'], /one of degrade, fail/],
+    [['--aggregate-retention-days', '0'], />= 1/],
+    [['--dead-letter-retention-days', '1.5'], /an integer/],
+    [['--retention-interval-secs=-1'], />= 0/],
+    [['--aggregate-retention-days', '1'], /AGGREGATE_RETENTION_DAYS \(1\) must exceed the lateness horizon ALLOWED_LATENESS_SECS \(86400 s = 1 day\) by at least one day, so be at least 2/],
+    [['--allowed-lateness-secs', String(30 * 86400)], /so be at least 31, or late events would be folded into windows whose state was already dropped/],
   ])('rejects %j', (argv, message) => {
     expect(() => parseAggregatorConfig(argv, {})).toThrow(UsageError);
     expect(() => parseAggregatorConfig(argv, {})).toThrow(message);
+  });
+
+  it('retention: 30 days of aggregates and 14 of dead letters by default, hourly; every knob from the environment too', () => {
+    expect(parseAggregatorConfig([], {})).toMatchObject({ retention: { aggregateDays: 30, deadLetterDays: 14 }, retentionIntervalSecs: 3600 });
+    expect(
+      parseAggregatorConfig([], { AGGREGATE_RETENTION_DAYS: '31', DEAD_LETTER_RETENTION_DAYS: '7', RETENTION_INTERVAL_SECS: '0', ALLOWED_LATENESS_SECS: String(30 * 86400) }),
+    ).toMatchObject({ retention: { aggregateDays: 31, deadLetterDays: 7 }, retentionIntervalSecs: 0 });
+    expect(parseAggregatorConfig(['--aggregate-retention-days', '2'], {}).retention).toEqual({ aggregateDays: 2, deadLetterDays: 14 });
   });
 
   it('single profile by default: one client setting without replication, schema verbatim', () => {

@@ -1,5 +1,13 @@
 /** Aggregator knobs: every one a flag and an environment variable, validated. */
-import { CLICKHOUSE_CONNECTION_OPTIONS, clickHouseConnection, type ClickHouseConfig, type SchemaProfile } from '@stream-analytics/clickhouse-sink';
+import {
+  CLICKHOUSE_CONNECTION_OPTIONS,
+  clickHouseConnection,
+  RETENTION_OPTIONS,
+  retentionPolicyOf,
+  type ClickHouseConfig,
+  type RetentionPolicy,
+  type SchemaProfile,
+} from '@stream-analytics/clickhouse-sink';
 import {
   DEFAULT_BROKERS,
   formatUsage,
@@ -62,6 +70,7 @@ export const aggregatorCommand = {
     migrationsDir: { type: 'string', env: 'CLICKHOUSE_MIGRATIONS_DIR', description: 'Folder of the *.sql migrations (default: clickhouse/init next to the app or in the repo).' },
     flushIntervalSecs: { type: 'number', env: 'FLUSH_INTERVAL_SECS', default: 5, min: 0.1, max: 300, description: 'Seconds between flushes to ClickHouse and offset commits.' },
     ...windowingOptions,
+    ...RETENTION_OPTIONS,
     idleTimeoutSecs: { type: 'number', env: 'IDLE_PARTITION_TIMEOUT_SECS', default: 30, min: 1, description: 'A partition without events this long stops holding its windows open.' },
     workers: {
       type: 'integer',
@@ -85,6 +94,7 @@ export const aggregatorCommand = {
     '  aggregator --flush-interval-secs 1 --group demo',
     '  aggregator --workers 2                      # two pipelines on a 2-core machine',
     '  aggregator --migrate-only                   # apply the schema and exit (deploy job, init container)',
+    '  AGGREGATE_RETENTION_DAYS=90 ALLOWED_LATENESS_SECS=604800 aggregator   # a week of lateness, 90 days of aggregates',
     '  CLICKHOUSE_URL=http://ch-0:8123,http://ch-1:8123 CLICKHOUSE_SCHEMA_PROFILE=replicated aggregator   # two replicas, quorum inserts',
   ].join('\n'),
 } satisfies CommandSpec<OptionSpecs>;
@@ -93,6 +103,8 @@ export type AggregatorConfig = ParsedConfig<typeof aggregatorCommand.options> & 
   /** Resolved once at start (password files read). */
   kafkaSecurity: KafkaSecurity;
   clickhouse: ClickHouseConfig;
+  /** Days each class of rows is kept, checked against the lateness horizon. */
+  retention: RetentionPolicy;
 };
 
 /** The sink client's settings for this configuration (one rule for the migrations and every pipeline). */
@@ -129,5 +141,10 @@ export function parseAggregatorConfig(argv: readonly string[], env: NodeJS.Proce
   if (config.migrateOnly && !config.migrate) {
     throw new UsageError('--migrate-only (CLICKHOUSE_MIGRATE_ONLY) cannot be combined with CLICKHOUSE_MIGRATE=false: it does nothing but migrate.', formatUsage(aggregatorCommand));
   }
-  return { ...config, kafkaSecurity: parseKafkaSecurity(config, aggregatorCommand), clickhouse: clickHouseConnection(config, aggregatorCommand) };
+  return {
+    ...config,
+    kafkaSecurity: parseKafkaSecurity(config, aggregatorCommand),
+    clickhouse: clickHouseConnection(config, aggregatorCommand),
+    retention: retentionPolicyOf(config, config.allowedLatenessSecs, aggregatorCommand),
+  };
 }

@@ -18,6 +18,8 @@ export const TABLES = {
   minuteAgg: `${DATABASE}.iot_minute_agg`,
   /** Dead letters, partitioned by day (007; replaces dead_letter_events). */
   deadLetters: `${DATABASE}.dead_letters`,
+  /** Dead letters of earlier releases, partitioned by month (004); no longer written. */
+  deadLetterEvents: `${DATABASE}.dead_letter_events`,
   minuteDeadLetters: `${DATABASE}.iot_minute_dead_letters`,
   schemaMigrations: `${DATABASE}.schema_migrations`,
 } as const;
