@@ -49,6 +49,8 @@ export {
   toDeadLetterRecord,
   toJsonEachRow,
   toWindowStateValues,
+  toWindowStateValueChunks,
+  MAX_VALUES_CHARS,
   toWindowUserRecords,
   WINDOW_STATE_COLUMNS,
   type WindowPartitionRow,

@@ -6,6 +6,7 @@ import {
   toJsonEachRow,
   toWindowPartitionRecord,
   toWindowStateValues,
+  toWindowStateValueChunks,
   toWindowUserRecords,
   WINDOW_STATE_COLUMNS,
   type WindowPartitionRow,
@@ -100,6 +101,25 @@ describe('toWindowStateValues', () => {
       expect(hex).toBe(bitsOf(x));
       expect(Object.is(Buffer.from(hex as string, 'hex').readDoubleLE(0), x)).toBe(true);
     }
+  });
+
+  it('splits into chunks of at most the given length that join back to the whole text, a tuple never split', () => {
+    const records = Array.from({ length: 50 }, (_, i) => toWindowPartitionRecord({ ...base, sourcePartition: i, metricSum: i / 3 }));
+    const whole = toWindowStateValues(records);
+    const limit = 7 * toWindowStateValues(records.slice(0, 1)).length;
+    const chunks = toWindowStateValueChunks(records, limit);
+    expect(chunks.length).toBeGreaterThan(5);
+    expect(chunks.map((c) => c.values).join(',')).toBe(whole);
+    expect(chunks.reduce((n, c) => n + c.rows, 0)).toBe(50);
+    let at = 0;
+    for (const [i, c] of chunks.entries()) {
+      expect(c.values.length).toBeLessThanOrEqual(limit);
+      at += c.rows;
+      // Full: the next tuple would not have fitted.
+      if (i < chunks.length - 1) expect(c.values.length + 1 + toWindowStateValues(records.slice(at, at + 1)).length).toBeGreaterThan(limit);
+    }
+    expect(toWindowStateValueChunks(records.slice(0, 1), 10)).toEqual([{ values: toWindowStateValues(records.slice(0, 1)), rows: 1 }]);
+    expect(toWindowStateValueChunks([])).toEqual([]);
   });
 
   it("escapes backslashes and quotes in strings (ClickHouse's quoted-string rules)", () => {

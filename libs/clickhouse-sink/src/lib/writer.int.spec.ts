@@ -47,7 +47,7 @@ import {
   type MinuteAggRow,
   type StoredWindowRow,
 } from './readers';
-import { toWindowPartitionRecord, toWindowStateValues, type WindowPartitionRow, type WindowUsersRow } from './rows';
+import { MAX_VALUES_CHARS, toWindowPartitionRecord, toWindowStateValues, type WindowPartitionRow, type WindowUsersRow } from './rows';
 import { TABLES } from './schema';
 import { WindowRowWriter } from './writer';
 
@@ -291,6 +291,21 @@ describe('window rows in the Values format on the real server', () => {
     expect(toWindowStateValues(rows.map(toWindowPartitionRecord)).length).toBeGreaterThan(3 * Number(max));
     expect(await writer.writeWindowRows(rows)).toMatchObject({ rows: rows.length, attempts: 1 });
     const wanted = Array.from({ length: 24 }, (_, p) => ({ partition: p, windowStartsMs: Array.from({ length: 300 }, (_, w) => w0 + w * MINUTE) }));
+    const states = await readStates(topic, wanted);
+    expect(states).toHaveLength(rows.length);
+    expect(states).toEqual(expectedWindowStates(rows, topic, wanted));
+  });
+
+  it('writes a catch-up batch whose Values text is many times what one 18.16 INSERT of expressions takes (split into INSERTs)', async () => {
+    const w0 = randomDay();
+    const topic = randomTopic('huge');
+    const rows = Array.from({ length: 24 * 1250 }, (_, i) =>
+      stateRow({ sourceTopic: topic, windowStartMs: w0 + Math.floor(i / 24) * MINUTE, sourcePartition: i % 24, lastOffset: i, totalEvents: 3, metricSum: Math.sqrt(i) }),
+    );
+    // One INSERT of this text fails on 18.16 ("Unknown identifier: reinterpret..."): measured from about 2.1 MB.
+    expect(toWindowStateValues(rows.map(toWindowPartitionRecord)).length).toBeGreaterThan(4 * MAX_VALUES_CHARS);
+    expect(await writer.writeWindowRows(rows)).toMatchObject({ rows: rows.length });
+    const wanted = Array.from({ length: 24 }, (_, p) => ({ partition: p, windowStartsMs: Array.from({ length: 1250 }, (_, w) => w0 + w * MINUTE) }));
     const states = await readStates(topic, wanted);
     expect(states).toHaveLength(rows.length);
     expect(states).toEqual(expectedWindowStates(rows, topic, wanted));

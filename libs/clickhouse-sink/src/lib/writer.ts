@@ -4,7 +4,7 @@ import { minuteRollupSelect, MINUTE_ROLLUP_COLUMNS, VIEW_READ_SETTINGS } from '.
 import {
   toDeadLetterRecord,
   toWindowPartitionRecord,
-  toWindowStateValues,
+  toWindowStateValueChunks,
   toWindowUserRecords,
   WINDOW_STATE_COLUMNS,
   type DeadLetterRow,
@@ -75,8 +75,16 @@ export class WindowRowWriter {
 
   async writeWindowRows(rows: readonly WindowPartitionRow[], call: WriteCallOptions = {}): Promise<WriteResult> {
     // Values with metric_sum as its exact bits: the window state must round-trip bit for bit (see toWindowStateValues).
-    const values = toWindowStateValues(rows.map(toWindowPartitionRecord));
-    return this.write(this.windowTable, rows.length, (table) => this.client.insertValues(table, WINDOW_STATE_COLUMNS, values), call);
+    // Large batches (a catch-up flush) go as several INSERTs (MAX_VALUES_CHARS); rows are idempotent, so a
+    // batch cut short by a failure is simply written again.
+    const chunks = toWindowStateValueChunks(rows.map(toWindowPartitionRecord));
+    const started = Date.now();
+    let attempts = 0;
+    for (const chunk of chunks) {
+      const r = await this.write(this.windowTable, chunk.rows, (table) => this.client.insertValues(table, WINDOW_STATE_COLUMNS, chunk.values), call);
+      attempts = Math.max(attempts, r.attempts);
+    }
+    return { rows: rows.length, attempts, elapsedMs: Date.now() - started };
   }
 
   async writeDeadLetters(rows: readonly DeadLetterRow[], call: WriteCallOptions = {}): Promise<WriteResult> {
