@@ -94,6 +94,8 @@ export {
   windowStartList,
   minuteRollupSelect,
   MINUTE_ROLLUP_COLUMNS,
+  minuteDeadLetterRollupSelect,
+  MINUTE_DEAD_LETTER_ROLLUP_COLUMNS,
   minuteAggQuery,
   deadLetterCountsQuery,
   parseMinuteAggRow,
