@@ -7,7 +7,15 @@
 // whose highest offset for its partition is >= its offset; its latency is that
 // poll time minus its Kafka timestamp. Flush durations come from the
 // aggregator's aggregator_flush_duration_seconds histogram.
-import { createTopic, deleteTopic, log, percentile, readTopic, sleep, startApp, visibleOffsets } from './bench-kit.mjs';
+//
+// What readers see is the reader contract, iot_minute_agg, which a flush
+// refreshes after writing the state rows. So every poll also reads each
+// window's total_events there, and the k-th event of a window (by Kafka
+// timestamp) counts as visible to readers from the first poll whose total for
+// the window is at least k. A flush counts every event consumed before it, so
+// the counted events are, to within one fetch, the earliest ones. That view
+// is not per topic: nothing else may write those minutes during the run.
+import { clickhouseQuery, createTopic, deleteTopic, log, percentile, readTopic, rssBytes, sleep, startApp, visibleOffsets } from './bench-kit.mjs';
 
 const partitions = 24;
 
@@ -38,24 +46,27 @@ async function flushDurations(port) {
  * One measured run: `env` configures the aggregator (e.g. the ClickHouse it
  * writes to), `pollUrl` is the ClickHouse endpoint whose rows count as visible.
  */
-export async function measureFreshness({ label, seconds, rate, env = {}, pollUrl }) {
+export async function measureFreshness({ label, seconds, rate, env = {}, pollUrl, producerArgs = [] }) {
   const topic = await createTopic('bench.fresh', partitions);
   const aggregator = startApp('aggregator', [], { RAW_TOPIC: topic, CONSUMER_GROUP: `bench-fresh-${Date.now()}`, FLUSH_INTERVAL_SECS: '5', ...env });
   const metricsPort = await aggregator.metricsPort;
   await sleep(3000); // group join
+  const runStartSec = Math.floor(Date.now() / 1000) - 120;
 
-  const polls = []; // { at, versions: Map<partition, maxOffset> }
+  const polls = []; // { at, versions: Map<partition, maxOffset>, totals: Map<windowStartMs, total_events> }
   let polling = true;
+  let maxRss = 0;
   const poller = (async () => {
     while (polling) {
-      const versions = await visibleOffsets(topic, pollUrl).catch(() => new Map());
-      polls.push({ at: Date.now(), versions });
+      const [versions, totals] = await Promise.all([visibleOffsets(topic, pollUrl).catch(() => new Map()), windowTotals(runStartSec, pollUrl).catch(() => new Map())]);
+      polls.push({ at: Date.now(), versions, totals });
+      maxRss = Math.max(maxRss, rssBytes(aggregator.child.pid) || 0);
       await sleep(100);
     }
   })();
 
-  log(`${label}: producing ${rate} events/s for ${seconds} s to ${topic}`);
-  const producer = startApp('producer', ['--topic', topic, '--rate', String(rate), '--duration', String(seconds), '--seed', '3']);
+  log(`${label}: producing ${rate} events/s for ${seconds} s to ${topic}${producerArgs.length ? ` (${producerArgs.join(' ')})` : ''}`);
+  const producer = startApp('producer', ['--topic', topic, '--rate', String(rate), '--duration', String(seconds), '--seed', '3', ...producerArgs]);
   if ((await producer.exited) !== 0) throw new Error(`producer failed:\n${producer.output().slice(-3000)}`);
   await sleep(12000); // two more flushes
   polling = false;
@@ -66,8 +77,31 @@ export async function measureFreshness({ label, seconds, rate, env = {}, pollUrl
 
   // Every produced record: partition, offset, Kafka (producer create) timestamp.
   const records = [];
-  await readTopic(topic, partitions, (m) => records.push([m.partition, m.offset, m.timestamp]));
+  const byWindow = new Map(); // windowStartMs -> Kafka timestamps
+  await readTopic(topic, partitions, (m) => {
+    records.push([m.partition, m.offset, m.timestamp]);
+    const w = Math.floor(Date.parse(JSON.parse(m.value.toString()).event_time) / 60000) * 60000;
+    const list = byWindow.get(w) ?? [];
+    list.push(m.timestamp);
+    byWindow.set(w, list);
+  });
   await deleteTopic(topic);
+
+  const readerLatencies = [];
+  let readerInvisible = 0;
+  for (const [w, stamps] of byWindow) {
+    stamps.sort((a, b) => a - b);
+    let poll = 0;
+    for (let k = 1; k <= stamps.length; k++) {
+      while (poll < polls.length && (polls[poll].totals.get(w) ?? 0) < k) poll++;
+      if (poll === polls.length) {
+        readerInvisible += stamps.length - k + 1;
+        break;
+      }
+      readerLatencies.push(polls[poll].at - stamps[k - 1]);
+    }
+  }
+  readerLatencies.sort((a, b) => a - b);
 
   const latencies = [];
   let invisible = 0;
@@ -92,6 +126,19 @@ export async function measureFreshness({ label, seconds, rate, env = {}, pollUrl
     // Records never seen: invalid/late ones are not folded (none with default producer flags).
     notVisible: invisible,
     latencyMs: { p50: percentile(latencies, 50), p90: percentile(latencies, 90), p99: percentile(latencies, 99), max: latencies.at(-1) },
+    /** Visible in the reader contract (iot_minute_agg), after the flush's result refresh. */
+    readerLatencyMs: { p50: percentile(readerLatencies, 50), p90: percentile(readerLatencies, 90), p99: percentile(readerLatencies, 99), max: readerLatencies.at(-1) },
+    readerNotVisible: readerInvisible,
+    aggregatorMaxRssMb: Math.round(maxRss / 1048576),
     flush,
   };
+}
+
+/** total_events per window of iot_minute_agg since `fromSec`. */
+async function windowTotals(fromSec, url) {
+  const text = await clickhouseQuery(
+    `SELECT toUInt32(window_start) * 1000, total_events FROM stream_analytics.iot_minute_agg WHERE window_start >= toDateTime(${fromSec}) SETTINGS enable_optimize_predicate_expression = 1 FORMAT TabSeparated`,
+    url,
+  );
+  return new Map(text.trim().split('\n').filter(Boolean).map((l) => l.split('\t').map(Number)));
 }

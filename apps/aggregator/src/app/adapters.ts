@@ -3,7 +3,7 @@
  * and producer, ClickHouse, and Prometheus metrics. Wiring only; the protocol
  * is in libs/stream-pipeline.
  */
-import { readMinuteAgg, readWindowStates, type ClickHouseSinkClient, type WindowRowWriter } from '@stream-analytics/clickhouse-sink';
+import { readMinuteAggWindows, readWindowStates, type ClickHouseSinkClient, type WindowRowWriter } from '@stream-analytics/clickhouse-sink';
 import { committedOffsets, consumeBatch, KafkaCodes, type NativeConsumer } from '@stream-analytics/runtime';
 import type { OutputSink, PipelineObserver, RecordSource, ResultPublisher, SourceRecord, WindowStore } from '@stream-analytics/stream-pipeline';
 import type { AggregatorMetrics } from './metrics';
@@ -60,20 +60,21 @@ export function kafkaRecordSource(consumer: NativeConsumer, topic: string): Reco
 export function clickhouseWindowStore(clickhouse: ClickHouseSinkClient, writer: WindowRowWriter): WindowStore {
   return {
     loadWindows: (topic, wanted) => readWindowStates(clickhouse, topic, wanted),
+    writeWindowUsers: async (rows) => void (await writer.writeWindowUsers(rows)),
     writeWindowRows: async (rows) => void (await writer.writeWindowRows(rows)),
     writeDeadLetters: async (rows) => void (await writer.writeDeadLetters(rows)),
+    refreshResults: async (windows) => void (await writer.refreshMinuteRollup(windows)),
   };
 }
 
-/** Publishes the merged (reader-contract) rows of the windows just written to the aggregate topic. */
-export function aggregateTopicPublisher(clickhouse: ClickHouseSinkClient, output: OutputSink, aggTopic: string, windowSizeMs: number): ResultPublisher {
+/**
+ * Publishes the reader-contract rows of the windows just refreshed to the
+ * aggregate topic: a key lookup of those windows, whatever the history.
+ */
+export function aggregateTopicPublisher(clickhouse: ClickHouseSinkClient, output: OutputSink, aggTopic: string): ResultPublisher {
   return {
     publish: async (windows) => {
-      if (windows.length === 0) return;
-      const wanted = new Set(windows);
-      const merged = await readMinuteAgg(clickhouse, Math.min(...windows), Math.max(...windows) + windowSizeMs);
-      for (const w of merged) {
-        if (!wanted.has(w.windowStartMs)) continue;
+      for (const w of await readMinuteAggWindows(clickhouse, windows)) {
         const key = new Date(w.windowStartMs).toISOString();
         const value = JSON.stringify({
           window_start: key,

@@ -198,7 +198,7 @@ export async function runPipelineWorker(
       source: kafkaRecordSource(consumer, config.topic),
       output,
       store: clickhouseWindowStore(clickhouse, writer),
-      results: aggregateTopicPublisher(clickhouse, output, config.aggTopic, windowing.windowSizeMs),
+      results: aggregateTopicPublisher(clickhouse, output, config.aggTopic),
       logger,
       // Readiness must not trail the flush outcome (and clickhouse_up) by a report interval.
       observer: {

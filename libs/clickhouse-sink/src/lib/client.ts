@@ -408,10 +408,21 @@ export class ClickHouseSinkClient {
    */
   async insertValues(table: string, columns: readonly string[], values: string, options: RequestOptions = {}): Promise<void> {
     if (values.length === 0) return;
+    await this.insertStatement(table, `INSERT INTO ${table} (${columns.join(', ')}) VALUES ${values}`, options);
+  }
+
+  /**
+   * `INSERT INTO table (columns) SELECT ...`, computed by the server, with the
+   * same acknowledgement, endpoint and quorum rules as every other insert: the
+   * SELECT reads on the endpoint the inserts go to, so it sees them.
+   */
+  async insertSelect(table: string, columns: readonly string[], select: string, options: RequestOptions = {}): Promise<void> {
+    await this.insertStatement(table, `INSERT INTO ${table} (${columns.join(', ')}) ${select}`, options);
+  }
+
+  private async insertStatement(table: string, query: string, options: RequestOptions): Promise<void> {
     const settings: ClickHouseSettings = { wait_end_of_query: 1, ...(await this.insertSettings()), ...options.settings };
-    await this.insertWith(table, (client, extra = {}) =>
-      client.command({ query: `INSERT INTO ${table} (${columns.join(', ')}) VALUES ${values}`, clickhouse_settings: { ...settings, ...extra }, abort_signal: options.signal }),
-    );
+    await this.insertWith(table, (client, extra = {}) => client.command({ query, clickhouse_settings: { ...settings, ...extra }, abort_signal: options.signal }));
   }
 
   private async insertSettings(): Promise<ClickHouseSettings> {

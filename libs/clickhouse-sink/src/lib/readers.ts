@@ -35,7 +35,6 @@ export interface StoredWindowRow {
   sourcePartition: number;
   totalEvents: number;
   metricSum: number;
-  users: string[];
   anomalyEvents: number;
   lateEvents: number;
   lastOffset: number;
@@ -64,14 +63,69 @@ function secondsRange(fromMs: number, toMs: number): [number, number] {
 
 const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
 
+/**
+ * `toDateTime(s1), toDateTime(s2), ...` for an `IN (...)` over window_start.
+ * Throws RowValidationError for a start that is not a whole epoch second.
+ */
+export function windowStartList(windowStartsMs: readonly number[]): string {
+  return windowStartsMs
+    .map((ms) => {
+      if (!Number.isSafeInteger(ms) || ms < 0 || ms % 1000 !== 0) throw new RowValidationError(`window start must be a whole-second epoch millisecond value, got ${ms}`);
+      return `toDateTime(${ms / 1000})`;
+    })
+    .join(', ');
+}
+
+const MINUTE_AGG_COLUMNS = `toUInt32(window_start) AS ws, total_events, avg_metric, unique_users, anomaly_events,
+       updated_at_ms, metric_sum, source_partitions, is_final, late_events`;
+
 /** The SELECT that readMinuteAgg runs (window_start in [fromMs, toMs)). */
 export function minuteAggQuery(fromMs: number, toMs: number): string {
   const [from, to] = secondsRange(fromMs, toMs);
-  return `SELECT toUInt32(window_start) AS ws, total_events, avg_metric, unique_users, anomaly_events,
-       updated_at_ms, metric_sum, source_partitions, is_final, late_events
+  return `SELECT ${MINUTE_AGG_COLUMNS}
 FROM ${TABLES.minuteAgg}
 WHERE window_start >= toDateTime(${from}) AND window_start < toDateTime(${to})
 ORDER BY ws`;
+}
+
+/** Reader-contract rows of exactly these windows (those that have one), ordered by window: a key lookup, whatever the history. */
+export async function readMinuteAggWindows(client: ClickHouseSinkClient, windowStartsMs: readonly number[], options: RequestOptions = {}): Promise<MinuteAggRow[]> {
+  if (windowStartsMs.length === 0) return [];
+  const sql = `SELECT ${MINUTE_AGG_COLUMNS}
+FROM ${TABLES.minuteAgg}
+WHERE window_start IN (${windowStartList([...new Set(windowStartsMs)])})
+ORDER BY ws`;
+  const rows = await client.queryRows<Record<string, unknown>>(sql, { ...options, settings: { ...VIEW_READ_SETTINGS, ...options.settings } });
+  return rows.map(parseMinuteAggRow);
+}
+
+/** The columns of stream_analytics.iot_minute_rollup that a refresh writes, in order. */
+export const MINUTE_ROLLUP_COLUMNS = [
+  'window_start',
+  'total_events',
+  'metric_sum',
+  'unique_users',
+  'anomaly_events',
+  'late_events',
+  'source_partitions',
+  'is_final',
+  'updated_at',
+  'updated_at_ms',
+  'state_version',
+  'computed_at_ms',
+] as const;
+
+/**
+ * The SELECT of a rollup refresh: the windows' results as iot_minute_merged
+ * defines them now, stamped with `computedAtMs`. Run it as INSERT ... SELECT
+ * (ClickHouseSinkClient.insertSelect) with VIEW_READ_SETTINGS, so that it reads
+ * only these windows' state and users rows.
+ */
+export function minuteRollupSelect(windowStartsMs: readonly number[], computedAtMs: number): string {
+  if (!Number.isSafeInteger(computedAtMs) || computedAtMs < 0) throw new RowValidationError(`computedAtMs must be an epoch millisecond value, got ${computedAtMs}`);
+  return `SELECT ${MINUTE_ROLLUP_COLUMNS.slice(0, -1).join(', ')}, toUInt64(${computedAtMs}) AS computed_at_ms
+FROM ${TABLES.minuteMerged}
+WHERE window_start IN (${windowStartList(windowStartsMs)})`;
 }
 
 /** Maps a JSONEachRow row of {@link minuteAggQuery} (64-bit integers as strings or numbers). */
@@ -146,17 +200,13 @@ const TOPIC_RE = /^[A-Za-z0-9._-]{1,249}$/;
 export function windowStatesQuery(topic: string, partitions: readonly number[], windowStartsMs: readonly number[]): string {
   if (!TOPIC_RE.test(topic)) throw new RowValidationError(`topic must match ${TOPIC_RE}, got ${JSON.stringify(topic)}`);
   for (const p of partitions) if (!Number.isInteger(p) || p < 0 || p > 0xffff) throw new RowValidationError(`partition must be an integer in [0, 65535], got ${p}`);
-  const seconds = windowStartsMs.map((ms) => {
-    if (!Number.isSafeInteger(ms) || ms < 0 || ms % 1000 !== 0) throw new RowValidationError(`window start must be a whole-second epoch millisecond value, got ${ms}`);
-    return `toDateTime(${ms / 1000})`;
-  });
   return `SELECT toUInt32(window_start) AS ws, source_partition AS p,
        argMax(total_events, row_version) AS total_events, argMax(metric_sum, row_version) AS metric_sum,
-       argMax(users, row_version) AS users, argMax(anomaly_events, row_version) AS anomaly_events,
+       argMax(anomaly_events, row_version) AS anomaly_events,
        argMax(late_events, row_version) AS late_events, argMax(last_offset, row_version) AS last_offset,
        argMax(is_final, row_version) AS is_final, max(row_version) AS newest_row_version
 FROM ${TABLES.windowState}
-WHERE window_start IN (${seconds.join(', ')}) AND source_topic = '${topic}' AND source_partition IN (${partitions.join(', ')})
+WHERE window_start IN (${windowStartList(windowStartsMs)}) AND source_topic = '${topic}' AND source_partition IN (${partitions.join(', ')})
 GROUP BY window_start, source_partition`;
 }
 
@@ -185,7 +235,6 @@ export async function readWindowStates(
       sourcePartition: num(r['p']),
       totalEvents: num(r['total_events']),
       metricSum: num(r['metric_sum']),
-      users: r['users'] as string[],
       anomalyEvents: num(r['anomaly_events']),
       lateEvents: num(r['late_events']),
       lastOffset: num(r['last_offset']),

@@ -15,8 +15,6 @@ export interface WindowPartitionRow {
   totalEvents: number;
   /** Sum of metric_value over the window's events of this partition. */
   metricSum: number;
-  /** Distinct user_ids; deduplicated and sorted on serialisation. */
-  users: readonly string[];
   anomalyEvents: number;
   /** Events folded in after the partition's watermark had passed the window's end. */
   lateEvents: number;
@@ -28,6 +26,22 @@ export interface WindowPartitionRow {
   rowVersion: number;
   /** Epoch milliseconds. */
   updatedAtMs: number;
+}
+
+/**
+ * Users of a window's events, to add to the window's user set (a set union:
+ * writing a user again changes nothing). Written before the state rows that
+ * count their events, so a window's unique users never miss a counted event.
+ */
+export interface WindowUsersRow {
+  windowStartMs: number;
+  userIds: readonly string[];
+}
+
+/** JSONEachRow record of stream_analytics.iot_window_users. */
+export interface WindowUserRecord {
+  window_start: number;
+  user_id: string;
 }
 
 /** One dead-lettered source message. */
@@ -52,7 +66,6 @@ export interface WindowPartitionRecord {
   source_partition: number;
   total_events: number;
   metric_sum: number;
-  users: string[];
   anomaly_events: number;
   late_events: number;
   last_offset: number;
@@ -62,7 +75,7 @@ export interface WindowPartitionRecord {
   updated_at_ms: number;
 }
 
-/** JSONEachRow record of stream_analytics.dead_letter_events. */
+/** JSONEachRow record of stream_analytics.dead_letters. */
 export interface DeadLetterRecord {
   source_topic: string;
   source_partition: number;
@@ -98,28 +111,37 @@ function str(what: string, field: string, value: unknown): string {
   return value;
 }
 
-/** Sorted distinct copy (code-unit order, deterministic). */
-export function normaliseUsers(users: readonly string[]): string[] {
-  return Array.from(new Set(users)).sort();
+function windowStartSeconds(what: string, windowStartMs: unknown): number {
+  const ms = epochMs(what, 'windowStartMs', windowStartMs);
+  if (ms % 1000 !== 0) fail(what, 'windowStartMs', ms, 'a whole second (DateTime has second precision)');
+  return ms / 1000;
+}
+
+/** Validates users rows and maps them to table records, one per distinct (window, user). Throws RowValidationError. */
+export function toWindowUserRecords(rows: readonly WindowUsersRow[]): WindowUserRecord[] {
+  const out: WindowUserRecord[] = [];
+  for (const row of rows) {
+    const what = `window users (window ${String(row?.windowStartMs)})`;
+    const windowStart = windowStartSeconds(what, row.windowStartMs);
+    if (!Array.isArray(row.userIds)) fail(what, 'userIds', row.userIds, 'an array of strings');
+    for (const u of new Set(row.userIds)) out.push({ window_start: windowStart, user_id: str(what, 'userIds[]', u) });
+  }
+  return out;
 }
 
 /** Validates a window row and maps it to its table record. Throws RowValidationError. */
 export function toWindowPartitionRecord(row: WindowPartitionRow): WindowPartitionRecord {
   const what = `window row (partition ${String(row?.sourcePartition)}, window ${String(row?.windowStartMs)})`;
-  const windowStartMs = epochMs(what, 'windowStartMs', row.windowStartMs);
-  if (windowStartMs % 1000 !== 0) fail(what, 'windowStartMs', windowStartMs, 'a whole second (DateTime has second precision)');
+  const windowStart = windowStartSeconds(what, row.windowStartMs);
   if (!Number.isFinite(row.metricSum)) fail(what, 'metricSum', row.metricSum, 'a finite number');
-  if (!Array.isArray(row.users)) fail(what, 'users', row.users, 'an array of strings');
-  for (const u of row.users) str(what, 'users[]', u);
   if (typeof row.isFinal !== 'boolean') fail(what, 'isFinal', row.isFinal, 'a boolean');
   const updatedAtMs = epochMs(what, 'updatedAtMs', row.updatedAtMs);
   return {
-    window_start: windowStartMs / 1000,
+    window_start: windowStart,
     source_topic: str(what, 'sourceTopic', row.sourceTopic),
     source_partition: uint(what, 'sourcePartition', row.sourcePartition, 0xffff),
     total_events: uint(what, 'totalEvents', row.totalEvents),
     metric_sum: row.metricSum,
-    users: normaliseUsers(row.users),
     anomaly_events: uint(what, 'anomalyEvents', row.anomalyEvents),
     late_events: uint(what, 'lateEvents', row.lateEvents),
     last_offset: uint(what, 'lastOffset', row.lastOffset),
@@ -153,7 +175,6 @@ export const WINDOW_STATE_COLUMNS = [
   'source_partition',
   'total_events',
   'metric_sum',
-  'users',
   'anomaly_events',
   'late_events',
   'last_offset',
@@ -195,7 +216,7 @@ export function toWindowStateValues(records: readonly WindowPartitionRecord[]): 
     .map(
       (r) =>
         `(${dateTimeLiteral(r.window_start)},${quoted(r.source_topic)},${r.source_partition},${r.total_events},${float64Literal(r.metric_sum)},` +
-        `[${r.users.map(quoted).join(',')}],${r.anomaly_events},${r.late_events},${r.last_offset},${r.is_final},${r.row_version},` +
+        `${r.anomaly_events},${r.late_events},${r.last_offset},${r.is_final},${r.row_version},` +
         `${dateTimeLiteral(r.updated_at)},${r.updated_at_ms})`,
     )
     .join(',');

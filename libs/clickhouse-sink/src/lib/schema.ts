@@ -8,8 +8,16 @@ export const DATABASE = 'stream_analytics';
 export const TABLES = {
   /** Durable window state, one row per (window, topic, partition) version (006_iot_window_state.sql). */
   windowState: `${DATABASE}.iot_window_state`,
+  /** The users of each window, one row per (window, user) once merged (007). */
+  windowUsers: `${DATABASE}.iot_window_users`,
+  /** View: a window's result computed from the state and users rows (007). */
+  minuteMerged: `${DATABASE}.iot_minute_merged`,
+  /** That result materialized after every flush, one row per window version (007). */
+  minuteRollup: `${DATABASE}.iot_minute_rollup`,
+  /** Reader contract: the newest rollup row per window. */
   minuteAgg: `${DATABASE}.iot_minute_agg`,
-  deadLetterEvents: `${DATABASE}.dead_letter_events`,
+  /** Dead letters, partitioned by day (007; replaces dead_letter_events). */
+  deadLetters: `${DATABASE}.dead_letters`,
   minuteDeadLetters: `${DATABASE}.iot_minute_dead_letters`,
   schemaMigrations: `${DATABASE}.schema_migrations`,
 } as const;

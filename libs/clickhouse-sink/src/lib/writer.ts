@@ -1,13 +1,25 @@
 import type { ClickHouseSinkClient } from './client';
 import { retryWithBackoff, type RetryOptions, type RetryRuntime } from './retry';
-import { toDeadLetterRecord, toWindowPartitionRecord, toWindowStateValues, WINDOW_STATE_COLUMNS, type DeadLetterRow, type WindowPartitionRow } from './rows';
+import { minuteRollupSelect, MINUTE_ROLLUP_COLUMNS, VIEW_READ_SETTINGS } from './readers';
+import {
+  toDeadLetterRecord,
+  toWindowPartitionRecord,
+  toWindowStateValues,
+  toWindowUserRecords,
+  WINDOW_STATE_COLUMNS,
+  type DeadLetterRow,
+  type WindowPartitionRow,
+  type WindowUsersRow,
+} from './rows';
 import { TABLES } from './schema';
 
 export interface WindowRowWriterOptions extends RetryOptions {
   /** Target of writeWindowRows. Default stream_analytics.iot_window_state. */
   windowTable?: string;
-  /** Target of writeDeadLetters. Default stream_analytics.dead_letter_events. */
+  /** Target of writeDeadLetters. Default stream_analytics.dead_letters. */
   deadLetterTable?: string;
+  /** Target of writeWindowUsers. Default stream_analytics.iot_window_users. */
+  usersTable?: string;
   /** Test seam for the retry loop. */
   retryRuntime?: RetryRuntime;
 }
@@ -24,10 +36,14 @@ export interface WriteResult {
 }
 
 /**
- * Writes window-partition rows and dead letters, one synchronous INSERT per
- * call (window rows in Values format with bit-exact metric_sum, dead letters
- * as JSONEachRow), retried with exponential backoff
- * and jitter on connection errors and transient server errors.
+ * Writes a flush: window users, window-partition state rows, dead letters and
+ * the refresh of the windows' results, one synchronous INSERT per call
+ * (window rows in Values format with bit-exact metric_sum, users and dead
+ * letters as JSONEachRow, the refresh as INSERT ... SELECT), retried with
+ * exponential backoff and jitter on connection errors and transient server
+ * errors. The aggregator calls them in that order, so that a window's result
+ * never counts an event whose user is missing, and is refreshed after every
+ * state row it depends on.
  *
  * A returned promise resolves only after the server acknowledged the whole
  * batch (the rows are in the table and visible to the views). It rejects with
@@ -41,13 +57,20 @@ export interface WriteResult {
 export class WindowRowWriter {
   private readonly windowTable: string;
   private readonly deadLetterTable: string;
+  private readonly usersTable: string;
 
   constructor(
     private readonly client: ClickHouseSinkClient,
     private readonly options: WindowRowWriterOptions = {},
   ) {
     this.windowTable = options.windowTable ?? TABLES.windowState;
-    this.deadLetterTable = options.deadLetterTable ?? TABLES.deadLetterEvents;
+    this.deadLetterTable = options.deadLetterTable ?? TABLES.deadLetters;
+    this.usersTable = options.usersTable ?? TABLES.windowUsers;
+  }
+
+  async writeWindowUsers(rows: readonly WindowUsersRow[], call: WriteCallOptions = {}): Promise<WriteResult> {
+    const records = toWindowUserRecords(rows);
+    return this.write(this.usersTable, records.length, (table) => this.client.insertJsonEachRow(table, records), call);
   }
 
   async writeWindowRows(rows: readonly WindowPartitionRow[], call: WriteCallOptions = {}): Promise<WriteResult> {
@@ -59,6 +82,24 @@ export class WindowRowWriter {
   async writeDeadLetters(rows: readonly DeadLetterRow[], call: WriteCallOptions = {}): Promise<WriteResult> {
     const records = rows.map(toDeadLetterRecord);
     return this.write(this.deadLetterTable, records.length, (table) => this.client.insertJsonEachRow(table, records), call);
+  }
+
+  /**
+   * Recomputes the results of these windows from their state and users rows
+   * (iot_minute_merged) into iot_minute_rollup, which iot_minute_agg reads.
+   * Call it after the rows it must reflect are acknowledged; a refresh that
+   * ran before another writer's rows were in is superseded by that writer's
+   * own refresh (higher state_version), so the newest result is complete.
+   */
+  async refreshMinuteRollup(windowStartsMs: readonly number[], call: WriteCallOptions = {}): Promise<WriteResult> {
+    const windows = [...new Set(windowStartsMs)];
+    if (windows.length === 0) return { rows: 0, attempts: 0, elapsedMs: 0 };
+    return this.write(
+      TABLES.minuteRollup,
+      windows.length,
+      (table) => this.client.insertSelect(table, MINUTE_ROLLUP_COLUMNS, minuteRollupSelect(windows, Date.now()), { settings: VIEW_READ_SETTINGS }),
+      call,
+    );
   }
 
   private async write(table: string, count: number, insert: (table: string) => Promise<void>, call: WriteCallOptions): Promise<WriteResult> {

@@ -3,7 +3,7 @@
  * consumer, the producer and the store: deterministic (a fake clock), and the
  * results compared with what the events must give.
  */
-import type { DeadLetterRow, StoredWindowRow, WindowPartitionRow } from '@stream-analytics/clickhouse-sink';
+import type { DeadLetterRow, StoredWindowRow, WindowPartitionRow, WindowUsersRow } from '@stream-analytics/clickhouse-sink';
 import { parseDeadLetterHeaders } from '@stream-analytics/event-schema';
 import { StreamPipeline, type PipelineOptions } from './pipeline';
 import type { CommittedPosition, Headers, OffsetCommit, OutputSink, RebalanceEvent, RecordSource, SourceRecord, WindowStore } from './ports';
@@ -124,9 +124,13 @@ class FakeOutput implements OutputSink {
 
 class FakeStore implements WindowStore {
   readonly rows = new Map<string, WindowPartitionRow>();
+  readonly users = new Map<number, Set<string>>();
+  /** What readers see: per window, the result as of its last refresh. */
+  readonly results = new Map<number, { totalEvents: number; uniqueUsers: number }>();
   readonly deadLetters: DeadLetterRow[] = [];
   failLoads = 0;
   failWrites = 0;
+  failRefreshes = 0;
   loads = 0;
   async loadWindows(topic: string, wanted: ReadonlyArray<{ partition: number; windowStartsMs: readonly number[] }>): Promise<StoredWindowRow[]> {
     if (this.failLoads > 0) {
@@ -138,7 +142,7 @@ class FakeStore implements WindowStore {
     for (const w of wanted) {
       for (const ws of w.windowStartsMs) {
         const r = this.rows.get(`${topic}:${w.partition}:${ws}`);
-        if (r) out.push({ windowStartMs: ws, sourcePartition: w.partition, totalEvents: r.totalEvents, metricSum: r.metricSum, users: [...r.users], anomalyEvents: r.anomalyEvents, lateEvents: r.lateEvents, lastOffset: r.lastOffset, isFinal: r.isFinal, rowVersion: r.rowVersion });
+        if (r) out.push({ windowStartMs: ws, sourcePartition: w.partition, totalEvents: r.totalEvents, metricSum: r.metricSum, anomalyEvents: r.anomalyEvents, lateEvents: r.lateEvents, lastOffset: r.lastOffset, isFinal: r.isFinal, rowVersion: r.rowVersion });
       }
     }
     return out;
@@ -154,12 +158,32 @@ class FakeStore implements WindowStore {
       if (!prev || prev.rowVersion < r.rowVersion) this.rows.set(k, r);
     }
   }
+  async writeWindowUsers(rows: readonly WindowUsersRow[]): Promise<void> {
+    for (const r of rows) {
+      const set = this.users.get(r.windowStartMs) ?? new Set<string>();
+      for (const u of r.userIds) set.add(u);
+      this.users.set(r.windowStartMs, set);
+    }
+  }
   async writeDeadLetters(rows: readonly DeadLetterRow[]): Promise<void> {
     this.deadLetters.push(...rows);
   }
+  async refreshResults(windowStartsMs: readonly number[]): Promise<void> {
+    if (this.failRefreshes > 0) {
+      this.failRefreshes--;
+      throw new Error('Timeout exceeded while reading from socket');
+    }
+    for (const w of windowStartsMs) {
+      let totalEvents = 0;
+      for (const r of this.rows.values()) if (r.windowStartMs === w) totalEvents += r.totalEvents;
+      this.results.set(w, { totalEvents, uniqueUsers: this.users.get(w)?.size ?? 0 });
+    }
+  }
+  /** Events per window as readers see them (the refreshed results), checked against the stored rows. */
   totals(): Map<number, number> {
     const out = new Map<number, number>();
     for (const r of this.rows.values()) out.set(r.windowStartMs, (out.get(r.windowStartMs) ?? 0) + r.totalEvents);
+    expect(new Map([...this.results].map(([w, r]) => [w, r.totalEvents]))).toEqual(out);
     return out;
   }
 }
@@ -222,7 +246,9 @@ describe('StreamPipeline (fakes)', () => {
     h.source.assign([0]);
     await h.runUntil(() => h.source.drained() && h.source.committedOffsets.get(0)?.offset === 68);
     expect(Object.fromEntries(h.store.totals())).toEqual({ [T0]: 17, [T0 + MIN]: 12, [T0 + 2 * MIN]: 12, [T0 + 3 * MIN]: 12, [T0 + 4 * MIN]: 12 });
-    expect([...h.store.rows.values()].find((r) => r.windowStartMs === T0)).toMatchObject({ lateEvents: 5, users: ['u0', 'u1', 'u2'], isFinal: true });
+    expect([...h.store.rows.values()].find((r) => r.windowStartMs === T0)).toMatchObject({ lateEvents: 5, isFinal: true });
+    expect([...(h.store.users.get(T0) ?? [])].sort()).toEqual(['u0', 'u1', 'u2']);
+    expect(h.store.results.get(T0)).toEqual({ totalEvents: 17, uniqueUsers: 3 });
     expect(Object.fromEntries(h.output.deadLetters())).toEqual({ '0:40': 'future_event_time', '0:41': 'invalid_json', '0:47': 'late_event' });
     expect(h.store.deadLetters.map((d) => [d.sourceOffset, d.reason, d.windowStartMs])).toEqual([
       [40, 'future_event_time', T0 + 3 * MIN], // the minute of its record timestamp, not 2031
@@ -255,6 +281,34 @@ describe('StreamPipeline (fakes)', () => {
     await second.runUntil(() => src.drained() && src.committedOffsets.get(0)?.offset === 68);
     expect(Object.fromEntries(store.totals())).toEqual({ [T0]: 17, [T0 + MIN]: 12, [T0 + 2 * MIN]: 12, [T0 + 3 * MIN]: 12, [T0 + 4 * MIN]: 12 });
     expect(store.loads).toBeGreaterThan(0);
+  });
+
+  it('refreshes the results of rows an uncommitted flush wrote, after a crash between the write and the refresh', async () => {
+    const store = new FakeStore();
+    const clock = new Clock();
+    const src = new FakeSource(clock);
+    for (let i = 0; i < 30; i++) src.append(0, T0 + i * 10_000, { user: `u${i % 4}` });
+    const first = harness(store, src, clock);
+    src.assign([0]);
+    const done = first.pipeline.run();
+    while (src.committedOffsets.get(0)?.offset !== 30) await new Promise((r) => setImmediate(r));
+    // Late events for the first, final window; their rows are written, then every refresh fails and the process dies.
+    store.failRefreshes = 1_000_000;
+    for (let i = 0; i < 3; i++) src.append(0, T0 + i * 1000, { user: 'late-user', timestamp: T0 + 300_000 });
+    while (![...store.rows.values()].some((r) => r.windowStartMs === T0 && r.lateEvents === 3)) await new Promise((r) => setImmediate(r));
+    first.pipeline.stop();
+    src.commitFailures = 1000; // nothing of the dying instance is committed
+    await done.catch(() => undefined);
+    expect(store.results.get(T0)).toEqual({ totalEvents: 6, uniqueUsers: 4 }); // stale: without the late events
+    store.failRefreshes = 0;
+    src.commitFailures = 0;
+    src.pausedSet.clear(); // a new consumer pauses nothing
+    // The next owner replays the late events, finds them already in the stored row, and still refreshes the window.
+    const second = harness(store, src, clock);
+    src.assign([0]);
+    await second.runUntil(() => src.drained() && src.committedOffsets.get(0)?.offset === 33);
+    expect(store.results.get(T0)).toEqual({ totalEvents: 9, uniqueUsers: 5 });
+    expect(Object.fromEntries(store.totals())).toEqual({ [T0]: 9, [T0 + MIN]: 6, [T0 + 2 * MIN]: 6, [T0 + 3 * MIN]: 6, [T0 + 4 * MIN]: 6 });
   });
 
   it('holds records behind a failed state load, pauses, reports unready, and resumes exactly', async () => {

@@ -18,8 +18,14 @@
  *     replays about one flush interval.
  *  4. On a rebalance (eager protocol) all partition state is dropped and
  *     rebuilt from the committed checkpoints and the stored rows (rule 1).
+ *  5. A window's users are a set, written before the rows that count them;
+ *     its result (what readers see) is recomputed from the stored rows after
+ *     they are written and before the commit, for every window written and
+ *     every window loaded with a row an uncommitted flush wrote (rule 3 would
+ *     otherwise replay nothing that refreshes it). The newest result wins, so
+ *     whichever writer refreshes last leaves the complete one.
  */
-import type { DeadLetterRow, StoredWindowRow, WindowPartitionRow } from '@stream-analytics/clickhouse-sink';
+import type { DeadLetterRow, StoredWindowRow, WindowPartitionRow, WindowUsersRow } from '@stream-analytics/clickhouse-sink';
 import { deadLetterHeaders, parseAndValidate, type DeadLetterEntry, type ValidationResult } from '@stream-analytics/event-schema';
 import { WindowingEngine, windowStartOf, type ProcessOutcome, type StoredWindow, type WindowingConfig, type WindowRecord, type WindowRow } from '@stream-analytics/windowing';
 import type { OutputSink, PipelineLogger, PipelineObserver, RecordSource, ResultPublisher, SourceRecord, WindowStore } from './ports';
@@ -69,6 +75,8 @@ export class StreamPipeline {
   private rewoundGeneration = 0;
   /** Rows and dead letters collected but not yet acknowledged by ClickHouse. */
   private readonly pendingRows = new Map<string, WindowRow>();
+  /** Windows whose results must be refreshed once the pending rows are written. */
+  private pendingRefresh = new Set<number>();
   private pendingDeadLetters: DeadLetterRow[] = [];
   /** Records waiting for a state load that failed, in order; nothing else is processed before them. */
   private backlog: SourceRecord[] = [];
@@ -464,9 +472,14 @@ export class StreamPipeline {
     for (const row of changes.rows) {
       const key = rowKey(row.partition, row.windowStart);
       const prev = this.pendingRows.get(key);
-      if (!prev || prev.rowVersion <= row.rowVersion) this.pendingRows.set(key, row);
+      // A newer row replaces a pending one, but the users the older one handed out must still be written.
+      const newer = !prev || prev.rowVersion <= row.rowVersion ? row : prev;
+      this.pendingRows.set(key, prev ? { ...newer, newUsers: mergeUsers(prev.newUsers, row.newUsers) } : row);
+      this.pendingRefresh.add(row.windowStart);
     }
+    for (const w of changes.revisitedWindows) this.pendingRefresh.add(w);
     const rows = [...this.pendingRows.values()];
+    const refresh = [...this.pendingRefresh].sort((a, b) => a - b);
     const deadLetters = this.pendingDeadLetters;
     const generation = this.generation;
     const oldestTs = this.oldestUnflushedTs;
@@ -474,14 +487,18 @@ export class StreamPipeline {
       // Dead letters (and earlier results) acknowledged by the broker before anything is committed.
       await output.settled(15000);
       const updatedAtMs = this.now();
+      // Users before the rows that count their events, results after both.
+      await store.writeWindowUsers(usersByWindow(rows));
       await store.writeWindowRows(rows.map((r) => toPartitionRow(r, this.o.topic, updatedAtMs)));
       await store.writeDeadLetters(deadLetters);
+      await store.refreshResults(refresh);
       this.pendingRows.clear();
+      this.pendingRefresh = new Set();
       this.pendingDeadLetters = this.pendingDeadLetters.slice(deadLetters.length);
       if (engine === this.engine) engine.markDurable(changes.flushId);
       if (oldestTs !== undefined && rows.length > 0) this.observer.visible?.((this.now() - oldestTs) / 1000);
       this.oldestUnflushedTs = undefined;
-      if (rows.length > 0) await this.deps.results.publish([...new Set(rows.map((r) => r.windowStart))]);
+      if (refresh.length > 0) await this.deps.results.publish(refresh);
       // Commit only the checkpoints of partitions still ours in this generation.
       if (generation === this.generation && engine === this.engine) {
         const commits = changes.commits.filter((c) => this.assigned.has(c.partition) && this.restored.has(c.partition));
@@ -570,6 +587,22 @@ export class StreamPipeline {
   }
 }
 
+function mergeUsers(a: readonly string[], b: readonly string[]): string[] {
+  return a.length === 0 ? [...b] : b.length === 0 ? [...a] : [...new Set([...a, ...b])].sort();
+}
+
+/** The rows' new users per window, each once (a user of several partitions is written once). */
+function usersByWindow(rows: readonly WindowRow[]): WindowUsersRow[] {
+  const byWindow = new Map<number, Set<string>>();
+  for (const r of rows) {
+    if (r.newUsers.length === 0) continue;
+    const set = byWindow.get(r.windowStart) ?? new Set<string>();
+    for (const u of r.newUsers) set.add(u);
+    byWindow.set(r.windowStart, set);
+  }
+  return [...byWindow].map(([windowStartMs, users]) => ({ windowStartMs, userIds: [...users] }));
+}
+
 /** The record's Kafka timestamp, or the processing time when it has none. */
 function recordTime(m: SourceRecord, now: number): number {
   return m.timestamp !== undefined && m.timestamp >= 0 ? m.timestamp : now;
@@ -580,7 +613,6 @@ function toStoredWindow(r: StoredWindowRow): StoredWindow {
     windowStart: r.windowStartMs,
     totalEvents: r.totalEvents,
     metricSum: r.metricSum,
-    users: r.users,
     anomalyEvents: r.anomalyEvents,
     lateEvents: r.lateEvents,
     lastOffset: r.lastOffset,
@@ -595,7 +627,6 @@ function toPartitionRow(r: WindowRow, topic: string, updatedAtMs: number): Windo
     sourceTopic: topic,
     totalEvents: r.totalEvents,
     metricSum: r.metricSum,
-    users: r.users,
     anomalyEvents: r.anomalyEvents,
     lateEvents: r.lateEvents,
     lastOffset: r.version,

@@ -3,7 +3,7 @@
  * librdkafka consumer and producer, ClickHouse), the unit tests fakes. Nothing
  * here knows about processes, signals, ports or Prometheus.
  */
-import type { DeadLetterRow, StoredWindowRow, WindowPartitionRow } from '@stream-analytics/clickhouse-sink';
+import type { DeadLetterRow, StoredWindowRow, WindowPartitionRow, WindowUsersRow } from '@stream-analytics/clickhouse-sink';
 
 export interface SourceRecord {
   readonly topic: string;
@@ -60,16 +60,24 @@ export interface OutputSink {
   settled(timeoutMs: number): Promise<void>;
 }
 
-/** The durable window state and dead-letter rows (ClickHouse). */
+/**
+ * The durable window state, the windows' users and results, and dead-letter
+ * rows (ClickHouse). A flush calls writeWindowUsers, writeWindowRows,
+ * writeDeadLetters, then refreshResults, each after the previous resolved.
+ */
 export interface WindowStore {
   /** The newest stored rows of the requested (partition, window) pairs of `topic` that have one. */
   loadWindows(topic: string, wanted: ReadonlyArray<{ partition: number; windowStartsMs: readonly number[] }>): Promise<StoredWindowRow[]>;
+  /** Adds users to windows' user sets (a union: writing one again changes nothing); resolves once durable. */
+  writeWindowUsers(rows: readonly WindowUsersRow[]): Promise<void>;
   /** Resolves once the rows are durable and readable by loadWindows. */
   writeWindowRows(rows: readonly WindowPartitionRow[]): Promise<void>;
   writeDeadLetters(rows: readonly DeadLetterRow[]): Promise<void>;
+  /** Recomputes the windows' results (the reader contract) from everything written so far; resolves once visible. */
+  refreshResults(windowStartsMs: readonly number[]): Promise<void>;
 }
 
-/** Publishes the merged results of windows just written (the aggregate topic). */
+/** Publishes the results of windows just refreshed (the aggregate topic). */
 export interface ResultPublisher {
   publish(windowStartsMs: readonly number[]): Promise<void>;
 }

@@ -233,13 +233,20 @@ function oracle(cfg: WindowingConfig, actions: Action[]) {
 
 // ---- driving the engine as the aggregator does ---------------------------------
 
-/** ReplacingMergeTree semantics: the highest rowVersion per (partition, window) is the row. */
+/**
+ * ReplacingMergeTree semantics: the highest rowVersion per (partition, window)
+ * is the row; users are a set union of every row's newUsers.
+ */
 class RowStore {
   readonly rows = new Map<string, WindowRow>();
+  readonly users = new Map<string, Set<string>>();
   reads = 0;
   write(rows: readonly WindowRow[]): void {
     for (const r of rows) {
       const k = `${r.partition}:${r.windowStart}`;
+      const users = this.users.get(k) ?? new Set<string>();
+      for (const u of r.newUsers) users.add(u);
+      this.users.set(k, users);
       const prev = this.rows.get(k);
       if (prev && prev.rowVersion === r.rowVersion) {
         // Same version, same content: the property that makes rewriting harmless.
@@ -253,13 +260,28 @@ class RowStore {
     const out: StoredWindow[] = [];
     for (const w of starts) {
       const r = this.rows.get(`${p}:${w}`);
-      if (r) out.push({ windowStart: w, totalEvents: r.totalEvents, metricSum: r.metricSum, users: r.users, anomalyEvents: r.anomalyEvents, lateEvents: r.lateEvents, lastOffset: r.version, final: r.final });
+      if (r) out.push({ windowStart: w, totalEvents: r.totalEvents, metricSum: r.metricSum, anomalyEvents: r.anomalyEvents, lateEvents: r.lateEvents, lastOffset: r.version, final: r.final });
     }
     return out;
   }
+
+  /** The per-window result as the store holds it now (what a refresh materializes). */
+  merged(windowStart: number): string {
+    let total = 0;
+    let versions = 0;
+    const users = new Set<string>();
+    for (const [k, r] of this.rows) {
+      if (r.windowStart !== windowStart) continue;
+      total += r.totalEvents;
+      versions += r.rowVersion + 1;
+      for (const u of this.users.get(k) ?? []) users.add(u);
+    }
+    return JSON.stringify([total, versions, [...users].sort()]);
+  }
 }
 
-const strip = (r: WindowRow) => ({ ...r, final: undefined, rowVersion: undefined });
+/** newUsers depend on what this engine wrote before (a restarted engine writes users again). */
+const strip = (r: WindowRow) => ({ ...r, final: undefined, rowVersion: undefined, newUsers: undefined });
 
 class Driver {
   engine: WindowingEngine;
@@ -269,6 +291,9 @@ class Driver {
   readonly deadLetters = new Map<string, string>();
   pending: WindowRow[] = [];
   pendingFlushId = 0;
+  /** Per-window results, refreshed after a write for the windows written and revisited. */
+  readonly results = new Map<number, string>();
+  pendingRefresh = new Set<number>();
   zombieRows: WindowRow[] = [];
   maxMetadata = 0;
   maxCached = 0;
@@ -306,6 +331,8 @@ class Driver {
     const ch = this.engine.collectChanges();
     this.pending.push(...ch.rows);
     this.pendingFlushId = ch.flushId;
+    for (const r of ch.rows) this.pendingRefresh.add(r.windowStart);
+    for (const w of ch.revisitedWindows) this.pendingRefresh.add(w);
     for (const c of ch.commits) {
       this.maxMetadata = Math.max(this.maxMetadata, c.metadata.length);
       expect(decodeCheckpoint(c.metadata).commitOffset).toBe(c.offset);
@@ -314,6 +341,10 @@ class Driver {
     this.store.write(this.pending);
     this.pending = [];
     this.engine.markDurable(ch.flushId);
+    // 'lost': the rows are in, then the process dies before refreshing and committing.
+    if (mode === 'lost') return;
+    for (const w of this.pendingRefresh) this.results.set(w, this.store.merged(w));
+    this.pendingRefresh = new Set();
     if (mode === 'ok') for (const c of ch.commits) this.committed.set(c.partition, c.metadata);
     this.maxCached = Math.max(this.maxCached, this.engine.stats().cachedWindows);
   }
@@ -326,6 +357,7 @@ class Driver {
   crash(zombie: boolean): void {
     if (zombie) this.zombieRows.push(...this.pending);
     this.pending = [];
+    this.pendingRefresh = new Set();
     this.engine = new WindowingEngine(this.cfg);
     for (const [p, log] of this.logs) {
       const meta = this.committed.get(p);
@@ -337,7 +369,9 @@ class Driver {
   }
 
   zombieWrite(): void {
+    // The old owner's flush: its rows, then the refresh of their windows.
     this.store.write(this.zombieRows);
+    for (const w of new Set(this.zombieRows.map((r) => r.windowStart))) this.results.set(w, this.store.merged(w));
     this.zombieRows = [];
   }
 }
@@ -360,9 +394,12 @@ function run(cfg: WindowingConfig, actions: Action[]): Driver {
 
 function expectEqualsOracle(cfg: WindowingConfig, actions: Action[], d: Driver): void {
   const o = oracle(cfg, actions);
-  const got = new Map([...d.store.rows].map(([k, r]) => [k, { totalEvents: r.totalEvents, metricSum: r.metricSum, users: r.users, anomalyEvents: r.anomalyEvents, lateEvents: r.lateEvents, version: r.version, final: r.final }]));
+  const got = new Map([...d.store.rows].map(([k, r]) => [k, { totalEvents: r.totalEvents, metricSum: r.metricSum, users: [...(d.store.users.get(k) ?? [])].sort(), anomalyEvents: r.anomalyEvents, lateEvents: r.lateEvents, version: r.version, final: r.final }]));
   expect(Object.fromEntries([...got].sort())).toEqual(Object.fromEntries([...o.rows].sort()));
   expect(Object.fromEntries([...d.deadLetters].sort())).toEqual(Object.fromEntries([...o.deadLetters].sort()));
+  // Every window's refreshed result is the one its stored rows give, however the run was interrupted.
+  const windows = [...new Set([...d.store.rows.values()].map((r) => r.windowStart))].sort((a, b) => a - b);
+  expect(windows.map((w) => [w, d.results.get(w)])).toEqual(windows.map((w) => [w, d.store.merged(w)]));
 }
 
 describe('WindowingEngine against a brute-force oracle', () => {
@@ -395,6 +432,7 @@ describe('WindowingEngine against a brute-force oracle', () => {
         const a = run(cfg, actions);
         const b = run({ ...cfg, retainFinalWindowsForFlushes: 1_000_000 }, plain);
         expect(Object.fromEntries([...a.store.rows].map(([k, r]) => [k, strip(r)]))).toEqual(Object.fromEntries([...b.store.rows].map(([k, r]) => [k, strip(r)])));
+        expect(Object.fromEntries([...a.store.users].map(([k, u]) => [k, [...u].sort()]))).toEqual(Object.fromEntries([...b.store.users].map(([k, u]) => [k, [...u].sort()])));
       }),
       { seed: SEED + 2, numRuns: 150 },
     );

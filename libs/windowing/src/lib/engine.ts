@@ -7,7 +7,13 @@ interface WindowAgg {
   readonly start: number;
   totalEvents: number;
   metricSum: number;
+  /**
+   * Users of events folded in by this engine (not loaded: stored users are a
+   * set union, so writing one again is harmless), and those of them not yet
+   * handed out in a row.
+   */
   readonly users: Set<string>;
+  newUsers: string[];
   anomalyEvents: number;
   /** Events folded in after the watermark had passed the window's end. */
   lateEvents: number;
@@ -73,6 +79,8 @@ export class WindowingEngine {
   private invalidRecords = 0;
   private windowsLoaded = 0;
   private windowsEvicted = 0;
+  /** Windows loaded with a stored row this engine has not replayed past (see installWindows). */
+  private revisited = new Set<number>();
 
   constructor(config: Partial<WindowingConfig> = {}) {
     this.config = resolveWindowingConfig(config);
@@ -182,6 +190,13 @@ export class WindowingEngine {
    * windowsToLoad: `stored` holds the newest stored row of those that have one;
    * every other start in `windowStarts` is known to have none. A window already
    * in memory is left as it is (memory is never older than the store).
+   *
+   * A stored row at or past the partition's position, or final while the
+   * partition's watermark has not passed its end, was written by a flush
+   * this engine has not replayed past (a crash or rebalance after the write,
+   * before the commit): what was derived from it after that write (the
+   * per-window result) may be missing, so the window is handed out in
+   * collectChanges().revisitedWindows even if no event changes it.
    */
   installWindows(partition: number, windowStarts: readonly number[], stored: readonly StoredWindow[]): void {
     const st = this.stateFor(partition);
@@ -197,11 +212,13 @@ export class WindowingEngine {
         if (!Number.isSafeInteger(s.lastOffset) || s.lastOffset < 0) throw new RangeError(`stored window ${w}: lastOffset must be an integer >= 0, got ${s.lastOffset}`);
         win.totalEvents = s.totalEvents;
         win.metricSum = s.metricSum;
-        for (const u of s.users) win.users.add(u);
         win.anomalyEvents = s.anomalyEvents;
         win.lateEvents = s.lateEvents;
         win.lastOffset = s.lastOffset;
         win.emittedFinal = s.final;
+        // Ahead of this engine: an offset it has not reached, or final before its watermark says so.
+        const ahead = st.position === undefined || s.lastOffset >= st.position || (s.final && !isWindowFinal(w, this.size, st.watermark));
+        if (ahead) this.revisited.add(w);
       }
       win.dirty = false;
       win.touchedAt = this.flushSeq;
@@ -292,6 +309,8 @@ export class WindowingEngine {
    */
   collectChanges(): Changes {
     const flushId = this.flushSeq++;
+    const revisitedWindows = [...this.revisited].sort((a, b) => a - b);
+    this.revisited = new Set();
     const rows: WindowRow[] = [];
     const commits: PartitionCommit[] = [];
     for (const st of this.parts.values()) {
@@ -307,7 +326,7 @@ export class WindowingEngine {
       if (st.position === undefined) continue;
       commits.push({ partition: st.partition, offset: st.position, metadata: encodeCheckpoint(this.checkpointOf(st)) });
     }
-    return { flushId, rows, commits };
+    return { flushId, rows, commits, revisitedWindows };
   }
 
   /**
@@ -412,13 +431,16 @@ export class WindowingEngine {
   }
 
   private emptyWindow(start: number): WindowAgg {
-    return { start, totalEvents: 0, metricSum: 0, users: new Set(), anomalyEvents: 0, lateEvents: 0, lastOffset: -1, emittedFinal: false, dirty: false, emittedAt: 0, touchedAt: this.flushSeq };
+    return { start, totalEvents: 0, metricSum: 0, users: new Set(), newUsers: [], anomalyEvents: 0, lateEvents: 0, lastOffset: -1, emittedFinal: false, dirty: false, emittedAt: 0, touchedAt: this.flushSeq };
   }
 
   private fold(win: WindowAgg, r: WindowRecord): void {
     win.totalEvents++;
     win.metricSum += r.metricValue;
-    win.users.add(r.userId);
+    if (!win.users.has(r.userId)) {
+      win.users.add(r.userId);
+      win.newUsers.push(r.userId);
+    }
     if (r.anomalyScore >= this.threshold) win.anomalyEvents++;
     win.lastOffset = r.offset;
     win.dirty = true;
@@ -431,15 +453,15 @@ export class WindowingEngine {
   }
 
   private row(partition: number, win: WindowAgg, final: boolean): WindowRow {
-    const users = [...win.users].sort();
+    const newUsers = win.newUsers.sort();
+    win.newUsers = [];
     return {
       partition,
       windowStart: win.start,
       totalEvents: win.totalEvents,
       metricSum: win.metricSum,
       avgMetric: win.metricSum / win.totalEvents,
-      users,
-      uniqueUsers: users.length,
+      newUsers,
       anomalyEvents: win.anomalyEvents,
       lateEvents: win.lateEvents,
       version: win.lastOffset,

@@ -18,7 +18,6 @@ export interface StoredWindow {
   readonly windowStart: number;
   readonly totalEvents: number;
   readonly metricSum: number;
-  readonly users: readonly string[];
   readonly anomalyEvents: number;
   readonly lateEvents: number;
   /** Offset of the last event folded into the row: events at or below it are in it. */
@@ -58,9 +57,14 @@ export interface WindowRow {
   /** Sum in offset order, so it is bit-identical across replays. */
   readonly metricSum: number;
   readonly avgMetric: number;
-  /** Distinct user ids, sorted (UTF-16 code unit order). */
-  readonly users: string[];
-  readonly uniqueUsers: number;
+  /**
+   * User ids of this row's events that no earlier row of this engine handed
+   * out for the (window, partition), sorted (UTF-16 code unit order). The
+   * window's users are the union over all rows ever written for it (a set:
+   * a user written twice, after a replay or by another owner, counts once),
+   * so they must be durable no later than the row itself.
+   */
+  readonly newUsers: string[];
   readonly anomalyEvents: number;
   /** Events folded in after the partition's watermark had passed the window's end. */
   readonly lateEvents: number;
@@ -86,6 +90,12 @@ export interface Changes {
   readonly rows: WindowRow[];
   /** One entry per partition whose position is known. Commit only after `rows` are durable. */
   readonly commits: PartitionCommit[];
+  /**
+   * Windows whose stored row was written by a flush this engine has not
+   * replayed past (see installWindows): refresh their per-window results with
+   * this flush, as for the windows of `rows`.
+   */
+  readonly revisitedWindows: number[];
 }
 
 export interface PartitionStats {
