@@ -142,8 +142,8 @@ FROM
     FROM
     (
         SELECT
-            argMax(window_start, (recorded_at, reason, window_start)) AS d_window_start,
-            argMax(reason, (recorded_at, reason, window_start)) AS d_reason
+            argMax(window_start, recorded_at) AS d_window_start,
+            argMax(reason, recorded_at) AS d_reason
         FROM stream_analytics.dead_letters
         WHERE $__timeFilter(window_start)
         GROUP BY source_topic, source_partition, source_offset

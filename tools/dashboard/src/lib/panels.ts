@@ -210,7 +210,12 @@ export const PANELS: PanelDef[] = [
     // The iot_minute_dead_letters view's window_start is an argMax result, which
     // no ClickHouse version pushes a filter into, so this query spells the view
     // out with the time filter inside (on the daily table's partition key): same
-    // counts, since every record of one source message has the same window.
+    // counts, since every record of one source message has the same window. The
+    // newest record of a message is picked by recorded_at alone: the view's
+    // (recorded_at, reason, window_start) only orders records written in the same
+    // second, which agree on reason and window, and a tuple key makes argMax about
+    // three times slower on 18.16 (the cost of this panel grows with the dead
+    // letters in the range: one message a minute is ~43,000 rows over 30 days).
     sql: sql([
       `SELECT ${bucketOf('minute')} AS time,`,
       `    sum(invalid) / (${BUCKET_MINUTES}) AS invalid_events,`,
@@ -228,8 +233,8 @@ export const PANELS: PanelDef[] = [
       '    FROM',
       '    (',
       '        SELECT',
-      '            argMax(window_start, (recorded_at, reason, window_start)) AS d_window_start,',
-      '            argMax(reason, (recorded_at, reason, window_start)) AS d_reason',
+      '            argMax(window_start, recorded_at) AS d_window_start,',
+      '            argMax(reason, recorded_at) AS d_reason',
       '        FROM stream_analytics.dead_letters',
       '        WHERE $__timeFilter(window_start)',
       '        GROUP BY source_topic, source_partition, source_offset',
