@@ -2,7 +2,7 @@
 // Dashboard reads over a month of data, and the flush path with that month present.
 //
 //   node tools/bench/read-path.mjs [--loads default,spread,highcard] [--days 1,7,30] [--highcard-days 1,7]
-//                                  [--samples 20] [--dead-letters-per-min 60] [--keep]
+//                                  [--samples 20] [--dead-letters-per-min 1] [--keep]
 //
 // For each load, ClickHouse is filled through the project's write path
 // (WindowRowWriter of libs/clickhouse-sink, bundled on the fly with esbuild)
@@ -77,12 +77,12 @@ const LOADS = {
 };
 
 function usage(message) {
-  process.stderr.write(`read-path: ${message}\nusage: node tools/bench/read-path.mjs [--loads default,spread,highcard] [--days 1,7,30] [--highcard-days 1,7] [--samples 20] [--dead-letters-per-min 60] [--merge-wait-s 300] [--keep]\n`);
+  process.stderr.write(`read-path: ${message}\nusage: node tools/bench/read-path.mjs [--loads default,spread,highcard] [--days 1,7,30] [--highcard-days 1,7] [--samples 20] [--dead-letters-per-min 1] [--merge-wait-s 300] [--keep]\n`);
   process.exit(2);
 }
 
 function parseArgs(argv) {
-  const opts = { loads: ['default', 'spread', 'highcard'], days: [1, 7, 30], highcardDays: [1, 7], samples: 20, deadLettersPerMin: 60, mergeWaitS: 300, keep: false };
+  const opts = { loads: ['default', 'spread', 'highcard'], days: [1, 7, 30], highcardDays: [1, 7], samples: 20, deadLettersPerMin: 1, mergeWaitS: 300, keep: false };
   const list = (name, v, check) => {
     const items = String(v ?? '').split(',').map((s) => s.trim()).filter(Boolean);
     if (items.length === 0 || !items.every(check)) usage(`${name} must be a comma-separated list, got ${JSON.stringify(v)}`);
@@ -474,7 +474,6 @@ try {
     let filledFrom = endMs;
     for (const days of sizes) {
       const fromMs = endMs - days * DAY;
-      const versions = filledFrom === endMs ? LIVE_VERSIONS : HISTORY_VERSIONS;
       // The last day has the live shape; everything before it the history shape.
       const parts = [];
       if (filledFrom === endMs) {
@@ -490,7 +489,7 @@ try {
       const panels = await timePanels(endMs);
       const flush = await flushAt();
       log(`${name}, ${days} d: flush p50 ${flush.ms.p50} ms, p95 ${flush.ms.p95} ms (no history: ${baseline.ms.p50} / ${baseline.ms.p95})`);
-      run.sizes.push({ days, versions, fill: parts, merges, shapes, panels, flush, loadAverage: loadBefore, diskFreeGb: diskFreeGb() });
+      run.sizes.push({ days, fill: parts, merges, shapes, panels, flush, loadAverage: loadBefore, diskFreeGb: diskFreeGb() });
       printPanels(name, days, panels);
     }
     if (!opts.keep) await dropDays(touchedDays);
