@@ -26,7 +26,7 @@
 -- The newest window keeps filling for up to a minute and is rewritten every
 -- flush (5 s), so a healthy pipeline shows a window age below about 70 s and
 -- a write age below about 10 s. Reads the windows of the last 15 minutes
--- before the range end only: no window there shows "No data".
+-- before the range end only: with none there it shows "older than 15 min".
 -- Columns: newest_window_age_s, last_write_age_s
 SELECT
     toInt64(now()) - toInt64(max(window_start)) AS newest_window_age_s,
@@ -62,8 +62,9 @@ SETTINGS enable_optimize_predicate_expression = 1;
 -- Valid events per 1-minute event-time window, late ones within the lateness
 -- horizon included (too-late, future and invalid events are not counted; see
 -- the late/invalid panel). Each point is a bucket of Grafana's interval (one
--- minute up to 24 h, longer beyond): its average events per minute over the
--- bucket's minutes in the time range (a minute without data counts as 0).
+-- minute up to a day, 10 minutes at 7 days, 30 at 30 days): its average
+-- events per minute over the bucket's minutes in the time range (a minute
+-- without data counts as 0).
 -- Columns: time, events
 SELECT toDateTime(intDiv(toUInt32(window_start), $__interval_s) * $__interval_s, 'UTC') AS time, sum(total_events) / ((least(toInt64(time) + $__interval_s, intDiv(toInt64(toUInt32($__toTime)), 60) * 60 + 60) - greatest(toInt64(time), intDiv(toInt64(toUInt32($__fromTime)) + 59, 60) * 60)) / 60) AS events
 FROM stream_analytics.iot_minute_agg
@@ -75,9 +76,9 @@ SETTINGS enable_optimize_predicate_expression = 1;
 -- ============================================================================
 -- Panel 4: Average metric [average_metric] (timeseries)
 -- Mean metric_value of the events in each window. Each point is a bucket of
--- Grafana's interval (one minute up to 24 h, longer beyond): the mean over
--- all the bucket's events (sum of metric_value / events), so busy minutes
--- weigh more.
+-- Grafana's interval (one minute up to a day, 10 minutes at 7 days, 30 at 30
+-- days): the mean over all the bucket's events (sum of metric_value /
+-- events), so busy minutes weigh more.
 -- Columns: time, avg_metric
 SELECT toDateTime(intDiv(toUInt32(window_start), $__interval_s) * $__interval_s, 'UTC') AS time, if(sum(total_events) = 0, 0, sum(metric_sum) / sum(total_events)) AS avg_metric
 FROM stream_analytics.iot_minute_agg
@@ -89,9 +90,9 @@ SETTINGS enable_optimize_predicate_expression = 1;
 -- ============================================================================
 -- Panel 5: Unique users per minute [unique_users] (timeseries)
 -- Distinct user_id values per window, exact across all partitions. Each
--- point is a bucket of Grafana's interval (one minute up to 24 h, longer
--- beyond): the highest per-minute count in the bucket (users are distinct
--- per minute; they do not add up over minutes).
+-- point is a bucket of Grafana's interval (one minute up to a day, 10
+-- minutes at 7 days, 30 at 30 days): the highest per-minute count in the
+-- bucket (users are distinct per minute; they do not add up over minutes).
 -- Columns: time, unique_users
 SELECT toDateTime(intDiv(toUInt32(window_start), $__interval_s) * $__interval_s, 'UTC') AS time, max(unique_users) AS unique_users
 FROM stream_analytics.iot_minute_agg
@@ -104,8 +105,8 @@ SETTINGS enable_optimize_predicate_expression = 1;
 -- Panel 6: Anomaly events per minute [anomaly_events] (timeseries)
 -- Events whose anomaly_score is at least the aggregator threshold (default
 -- 0.9), per window. Each point is a bucket of Grafana's interval (one minute
--- up to 24 h, longer beyond): its average anomalies per minute over the
--- bucket's minutes in the time range.
+-- up to a day, 10 minutes at 7 days, 30 at 30 days): its average anomalies
+-- per minute over the bucket's minutes in the time range.
 -- Columns: time, anomaly_events
 SELECT toDateTime(intDiv(toUInt32(window_start), $__interval_s) * $__interval_s, 'UTC') AS time, sum(anomaly_events) / ((least(toInt64(time) + $__interval_s, intDiv(toInt64(toUInt32($__toTime)), 60) * 60 + 60) - greatest(toInt64(time), intDiv(toInt64(toUInt32($__fromTime)) + 59, 60) * 60)) / 60) AS anomaly_events
 FROM stream_analytics.iot_minute_agg
@@ -122,9 +123,9 @@ SETTINGS enable_optimize_predicate_expression = 1;
 -- far ahead of the Kafka timestamp; by Kafka timestamp minute) and invalid
 -- (unparseable, schema violations, oversized; by Kafka timestamp minute).
 -- Each source message counts once, as in the iot_minute_dead_letters view.
--- Each point is a bucket of Grafana's interval (one minute up to 24 h,
--- longer beyond): its average per minute over the bucket's minutes in the
--- time range.
+-- Each point is a bucket of Grafana's interval (one minute up to a day, 10
+-- minutes at 7 days, 30 at 30 days): its average per minute over the
+-- bucket's minutes in the time range.
 -- Columns: time, invalid_events, too_late_events, future_events, late_counted_events
 SELECT toDateTime(intDiv(toUInt32(minute), $__interval_s) * $__interval_s, 'UTC') AS time,
     sum(invalid) / ((least(toInt64(time) + $__interval_s, intDiv(toInt64(toUInt32($__toTime)), 60) * 60 + 60) - greatest(toInt64(time), intDiv(toInt64(toUInt32($__fromTime)) + 59, 60) * 60)) / 60) AS invalid_events,

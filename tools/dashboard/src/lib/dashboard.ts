@@ -2,7 +2,7 @@
  * Builds the Grafana dashboard JSON and the SQL reference file from the
  * panel definitions (panels.ts).
  */
-import { DATASOURCE, PANELS, type PanelDef } from './panels';
+import { DATASOURCE, PANELS, RECENT_MINUTES, type PanelDef } from './panels';
 
 export const DASHBOARD_UID = 'iot-streaming-overview';
 export const DASHBOARD_FILE = 'grafana/dashboards/iot-streaming-overview.json';
@@ -19,6 +19,8 @@ function fieldConfig(p: PanelDef): Record<string, unknown> {
     thresholds: { mode: 'absolute', steps: [{ color: 'green', value: null }] },
   };
   if (p.key === 'data_freshness') {
+    // The query reads the recent windows only: no row means the newest window is older than that.
+    defaults['noValue'] = `older than ${RECENT_MINUTES} min`;
     defaults['thresholds'] = {
       mode: 'absolute',
       steps: [

@@ -82,13 +82,13 @@ const RECENT_FILTER = `$__timeFilter(window_start) AND window_start >= $__toTime
 
 const TIME_SERIES = { type: 'timeseries', queryType: 'timeseries', interval: '1m', maxDataPoints: MAX_DATA_POINTS } as const;
 
-const PER_MINUTE_NOTE = 'Each point is a bucket of Grafana\'s interval (one minute up to 24 h, longer beyond)';
+const PER_MINUTE_NOTE = 'Each point is a bucket of Grafana\'s interval (one minute up to a day, 10 minutes at 7 days, 30 at 30 days)';
 
 export const PANELS: PanelDef[] = [
   {
     key: 'data_freshness',
     title: 'Data freshness',
-    description: `How far behind real time the dashboard is: seconds from the start of the newest window to now, and from the newest write by the aggregator to now. The newest window keeps filling for up to a minute and is rewritten every flush (5 s), so a healthy pipeline shows a window age below about 70 s and a write age below about 10 s. Reads the windows of the last ${RECENT_MINUTES} minutes before the range end only: no window there shows "No data".`,
+    description: `How far behind real time the dashboard is: seconds from the start of the newest window to now, and from the newest write by the aggregator to now. The newest window keeps filling for up to a minute and is rewritten every flush (5 s), so a healthy pipeline shows a window age below about 70 s and a write age below about 10 s. Reads the windows of the last ${RECENT_MINUTES} minutes before the range end only: with none there it shows "older than ${RECENT_MINUTES} min".`,
     type: 'stat',
     queryType: 'table',
     sql: sql([
