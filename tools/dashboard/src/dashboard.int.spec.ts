@@ -4,11 +4,14 @@
  * seeded dataset (with out-of-order, late and malformed events) goes through
  * Kafka and the built aggregator (dist/apps/aggregator/main.js), and each
  * panel must return its columns, rows, and the values the brute-force oracle
- * expects. The same rows are then copied into current ClickHouse (chdb, 26.x)
- * and every query must give the same answer there.
+ * expects, over two ranges: the counted windows only (Grafana's interval is
+ * the 1-minute minimum, one point per window) and everything the scenario
+ * wrote (three days: buckets of several minutes). The same rows are then
+ * copied into current ClickHouse (chdb, 26.x) and every query must give the
+ * same answers there.
  */
 import { applyMigrations, findMigrationsDir, sessionMigrationTarget } from '@stream-analytics/clickhouse-sink';
-import type { OracleResult } from '@stream-analytics/testing';
+import type { OracleResult, OracleWindow } from '@stream-analytics/testing';
 import { Session } from 'chdb';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -16,8 +19,8 @@ import path from 'node:path';
 // The aggregator's own test scenario (topics, seeded data, aggregator runs): imported by path on purpose.
 // eslint-disable-next-line @nx/enforce-module-boundaries
 import { computeScenarioOracle, createScenario, produceRecords, startAggregator, stopAggregator, waitForTotals, type Scenario } from '../../../apps/aggregator/src/testing/scenario';
-import { expandMacros } from './lib/macros';
-import { PANELS, type PanelDef } from './lib/panels';
+import { grafanaIntervalMs } from './lib/macros';
+import { expandPanelSql, MAX_DATA_POINTS, PANELS, type PanelDef } from './lib/panels';
 import { clickhouseExec, clickhouseQuery, httpTarget, type HttpTarget, type QueryResult } from './testing/clickhouse-http';
 
 jest.setTimeout(240_000);
@@ -40,8 +43,13 @@ const DATASET = {
 let scenario: Scenario;
 let oracle: OracleResult;
 let target: HttpTarget;
-let range: { fromMs: number; toMs: number };
+type Range = { fromMs: number; toMs: number };
+/** Everything the scenario wrote, late dead letters three days back included. */
+let range: Range;
+/** The counted windows only: one point per window. */
+let minuteRange: Range;
 const results = new Map<string, QueryResult>();
+const minuteResults = new Map<string, QueryResult>();
 
 const num = (v: unknown) => Number(v);
 const byKey = (key: string): PanelDef => PANELS.find((p) => p.key === key)!;
@@ -64,8 +72,33 @@ beforeAll(async () => {
   const starts = [...oracle.windows.map((w) => w.windowStartMs), ...oracle.deadLetterCounts.map((c) => c.windowStartMs)];
   // A dashboard time range covering the scenario, as Grafana would send it (ms precision).
   range = { fromMs: Math.min(...starts) - 1234, toMs: Math.max(...starts) + MINUTE - 1 };
-  for (const p of PANELS) results.set(p.key, await clickhouseQuery(target, expandMacros(p.sql, range)));
+  const counted = oracle.windows.map((w) => w.windowStartMs);
+  minuteRange = { fromMs: Math.min(...counted) - 1234, toMs: Math.max(...counted) + MINUTE - 1 };
+  for (const p of PANELS) {
+    results.set(p.key, await clickhouseQuery(target, expandPanelSql(p, range)));
+    minuteResults.set(p.key, await clickhouseQuery(target, expandPanelSql(p, minuteRange)));
+  }
 }, 240_000);
+
+/** The panels' bucket rule, written out: bucket start, and the windows of the range in it. */
+function bucketing(r: Range) {
+  const intervalS = grafanaIntervalMs(r, MAX_DATA_POINTS, '1m') / 1000;
+  const firstWindowS = Math.ceil(r.fromMs / 1000 / 60) * 60;
+  const lastWindowS = Math.floor(r.toMs / 1000 / 60) * 60;
+  const bucketS = (ms: number) => Math.floor(ms / 1000 / intervalS) * intervalS;
+  const minutes = (startS: number) => (Math.min(startS + intervalS, lastWindowS + 60) - Math.max(startS, firstWindowS)) / 60;
+  return { intervalS, bucketS, minutes };
+}
+
+/** Rows of the oracle windows grouped into the range's buckets, in time order. */
+function bucketed<I extends { windowStartMs: number }, T>(r: Range, items: readonly I[], reduce: (group: I[], minutes: number) => T): Array<[string, T]> {
+  const { bucketS, minutes } = bucketing(r);
+  const groups = new Map<number, I[]>();
+  for (const it of items) groups.set(bucketS(it.windowStartMs), [...(groups.get(bucketS(it.windowStartMs)) ?? []), it]);
+  return [...groups.entries()].sort((a, b) => a[0] - b[0]).map(([s, g]) => [ts(s * 1000), reduce(g, minutes(s))]);
+}
+
+const close = (a: number, b: number) => Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(b));
 
 describe('dashboard panels on real aggregator output', () => {
   it('the dataset has what every panel needs to show', () => {
@@ -84,25 +117,62 @@ describe('dashboard panels on real aggregator output', () => {
     if (panel.queryType === 'timeseries') expect(r.types[0]).toMatch(/^DateTime/);
   });
 
-  it('events, users, anomalies and average metric per minute equal the oracle', () => {
+  it('over the counted windows every series has one point per window, equal to the oracle', () => {
+    expect(bucketing(minuteRange).intervalS).toBe(60);
     const expected = oracle.windows.map((w) => [ts(w.windowStartMs), w.totalEvents, w.uniqueUsers, w.anomalyEvents, w.avgMetric]);
-    const col = (key: string) => results.get(key)!.rows;
-    const events = col('events_per_minute');
-    expect(events.map((r) => [r[0], num(r[1])])).toEqual(expected.map((e) => [e[0], e[1]]));
+    const col = (key: string) => minuteResults.get(key)!.rows;
+    expect(col('events_per_minute').map((r) => [r[0], num(r[1])])).toEqual(expected.map((e) => [e[0], e[1]]));
     expect(col('unique_users').map((r) => [r[0], num(r[1])])).toEqual(expected.map((e) => [e[0], e[2]]));
     expect(col('anomaly_events').map((r) => [r[0], num(r[1])])).toEqual(expected.map((e) => [e[0], e[3]]));
     const avg = col('average_metric');
     expect(avg.map((r) => r[0])).toEqual(expected.map((e) => e[0]));
-    avg.forEach((r, i) => expect(Math.abs(num(r[1]) - (expected[i][4] as number))).toBeLessThan(1e-9 * Math.max(1, Math.abs(expected[i][4] as number))));
+    avg.forEach((r, i) => expect(close(num(r[1]), expected[i][4] as number)).toBe(true));
   });
 
-  it('late (counted), too-late, future and invalid events per minute equal the oracle', () => {
-    const rows = results.get('late_and_invalid_events')!.rows.map((r) => ({ t: r[0], invalid: num(r[1]), tooLate: num(r[2]), future: num(r[3]), countedLate: num(r[4]) }));
-    const expected = new Map<string, { t: string; invalid: number; tooLate: number; future: number; countedLate: number }>();
-    const at = (ms: number) => expected.get(ts(ms)) ?? expected.set(ts(ms), { t: ts(ms), invalid: 0, tooLate: 0, future: 0, countedLate: 0 }).get(ts(ms))!;
-    for (const c of oracle.deadLetterCounts) Object.assign(at(c.windowStartMs), { invalid: c.invalidEvents, tooLate: c.lateEvents, future: c.futureEvents });
-    for (const w of oracle.windows) if (w.lateEvents > 0) at(w.windowStartMs).countedLate = w.lateEvents;
-    expect(rows.filter((r) => r.invalid + r.tooLate + r.future + r.countedLate > 0)).toEqual([...expected.values()].sort((a, b) => a.t.localeCompare(b.t)));
+  it('over three days the series are buckets of the interval: average events and anomalies per minute, weighted metric, peak users', () => {
+    const { intervalS } = bucketing(range);
+    expect(intervalS).toBeGreaterThan(60);
+    expect(intervalS % 60).toBe(0);
+    for (const p of PANELS.filter((q) => q.queryType === 'timeseries')) {
+      expect(results.get(p.key)!.rows.length).toBeLessThanOrEqual(Math.ceil((range.toMs - range.fromMs) / 1000 / intervalS) + 1);
+    }
+    const col = (key: string) => results.get(key)!.rows.map((r) => [r[0], num(r[1])] as [string, number]);
+    const sumOf = (g: OracleWindow[], f: 'totalEvents' | 'anomalyEvents' | 'metricSum') => g.reduce((a, w) => a + w[f], 0);
+    const events = bucketed(range, oracle.windows, (g, minutes) => sumOf(g, 'totalEvents') / minutes);
+    const anomalies = bucketed(range, oracle.windows, (g, minutes) => sumOf(g, 'anomalyEvents') / minutes);
+    const users = bucketed(range, oracle.windows, (g) => Math.max(...g.map((w) => w.uniqueUsers)));
+    const metric = bucketed(range, oracle.windows, (g) => sumOf(g, 'metricSum') / sumOf(g, 'totalEvents'));
+    expect(events.length).toBeLessThan(oracle.windows.length);
+    for (const [key, want] of [
+      ['events_per_minute', events],
+      ['anomaly_events', anomalies],
+      ['unique_users', users],
+      ['average_metric', metric],
+    ] as const) {
+      const got = col(key);
+      expect({ key, times: got.map((r) => r[0]) }).toEqual({ key, times: want.map((r) => r[0]) });
+      got.forEach((r, i) => expect({ key, t: r[0], close: close(r[1], want[i][1]) }).toEqual({ key, t: r[0], close: true }));
+    }
+  });
+
+  it.each([
+    ['the counted windows', () => [minuteRange, minuteResults] as const],
+    ['three days', () => [range, results] as const],
+  ])('late (counted), too-late, future and invalid events per minute equal the oracle over %s', (_name, which) => {
+    const [r, res] = which();
+    type Counts = { invalid: number; tooLate: number; future: number; countedLate: number };
+    const perMinute: Array<{ windowStartMs: number } & Counts> = [];
+    for (const c of oracle.deadLetterCounts) perMinute.push({ windowStartMs: c.windowStartMs, invalid: c.invalidEvents, tooLate: c.lateEvents, future: c.futureEvents, countedLate: 0 });
+    for (const w of oracle.windows) if (w.lateEvents > 0) perMinute.push({ windowStartMs: w.windowStartMs, invalid: 0, tooLate: 0, future: 0, countedLate: w.lateEvents });
+    const inRange = perMinute.filter((m) => m.windowStartMs >= r.fromMs && m.windowStartMs <= r.toMs);
+    const expected = bucketed(r, inRange, (g, minutes) => {
+      const total = (f: keyof Counts) => g.reduce((a, m) => a + m[f], 0) / minutes;
+      return [total('invalid'), total('tooLate'), total('future'), total('countedLate')];
+    });
+    const rows = res.get('late_and_invalid_events')!.rows.filter((row) => row.slice(1).some((v) => num(v) > 0));
+    expect(rows.map((row) => row[0])).toEqual(expected.map((e) => e[0]));
+    rows.forEach((row, i) => row.slice(1).forEach((v, j) => expect({ t: row[0], j, close: close(num(v), expected[i][1][j]) }).toEqual({ t: row[0], j, close: true })));
+    expect(expected.some((e) => e[1][3] > 0)).toBe(true);
   });
 
   it('the current minute is the newest window, and it is final after a full run', () => {
@@ -127,7 +197,7 @@ describe('dashboard panels on real aggregator output', () => {
 
   it('an empty time range gives no rows (Grafana shows "No data"), not zeros', async () => {
     const empty = { fromMs: Date.UTC(1990, 0, 1), toMs: Date.UTC(1990, 0, 1, 0, 30) };
-    for (const p of PANELS) expect((await clickhouseQuery(target, expandMacros(p.sql, empty))).rows).toEqual([]);
+    for (const p of PANELS) expect((await clickhouseQuery(target, expandPanelSql(p, empty))).rows).toEqual([]);
   });
 
   it('every query reads only the table partitions of its time range (filters reach the tables on this server)', async () => {
@@ -142,8 +212,8 @@ describe('dashboard panels on real aggregator output', () => {
           )
         ).rows[0][0],
       );
-    const aggRows = await inRange('iot_window_state', 'toYYYYMMDD');
-    const dlqRows = await inRange('dead_letter_events', 'toYYYYMM');
+    const aggRows = await inRange('iot_minute_rollup', 'toYYYYMMDD');
+    const dlqRows = await inRange('iot_minute_dead_letter_rollup', 'toYYYYMMDD');
     for (const p of PANELS) {
       const limit = p.key === 'late_and_invalid_events' ? dlqRows + aggRows : aggRows;
       expect({ panel: p.key, rowsRead: results.get(p.key)!.rowsRead <= limit ? 'within range partitions' : results.get(p.key)!.rowsRead }).toEqual({
@@ -160,7 +230,7 @@ describe('dashboard panels on real aggregator output', () => {
       await applyMigrations(sessionMigrationTarget(session), findMigrationsDir(__dirname));
       const from = Math.floor(range.fromMs / 1000) - 3600;
       const to = Math.floor(range.toMs / 1000) + 3600;
-      for (const table of ['iot_window_state', 'dead_letter_events']) {
+      for (const table of ['iot_window_state', 'iot_window_users', 'iot_minute_rollup', 'dead_letters', 'iot_minute_dead_letter_rollup']) {
         const columns = (await clickhouseQuery(target, `SELECT * FROM stream_analytics.${table} LIMIT 0`)).columns;
         const tsv = await clickhouseExec(
           target,
@@ -171,14 +241,14 @@ describe('dashboard panels on real aggregator output', () => {
       }
       const version = session.query('SELECT version()', 'TabSeparated').trim();
       expect(Number(version.split('.')[0])).toBeGreaterThanOrEqual(24);
-      for (const p of PANELS) {
-        const json = JSON.parse(session.query(expandMacros(p.sql, range), 'JSONCompact')) as { meta: Array<{ name: string }>; data: unknown[][] };
+      for (const [p, r, expected] of PANELS.flatMap((q) => [[q, range, results], [q, minuteRange, minuteResults]] as const)) {
+        const json = JSON.parse(session.query(expandPanelSql(p, r), 'JSONCompact')) as { meta: Array<{ name: string }>; data: unknown[][] };
         expect(json.meta.map((m) => m.name)).toEqual(p.columns);
         // Sums of floats may differ in the last bits (summation order); now() moves.
         const value = (v: unknown) => (typeof v === 'number' ? Number(v.toPrecision(12)) : typeof v === 'string' && /^-?\d+(\.\d+)?$/.test(v) ? Number(Number(v).toPrecision(12)) : v);
         const normalise = (rows: unknown[][]) =>
           rows.map((r) => r.map((v, i) => (p.key === 'data_freshness' || p.columns[i] === 'elapsed_s' ? 'now-dependent' : value(v))));
-        expect({ panel: p.key, rows: normalise(json.data) }).toEqual({ panel: p.key, rows: normalise(results.get(p.key)!.rows) });
+        expect({ panel: p.key, rows: normalise(json.data) }).toEqual({ panel: p.key, rows: normalise(expected.get(p.key)!.rows) });
       }
     } finally {
       session.close();

@@ -8,8 +8,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { DASHBOARD_FILE, QUERIES_FILE, buildDashboard, parseQueriesDoc, renderDashboard, renderQueriesDoc } from './dashboard';
-import { MACROS, expandMacros, macrosIn } from './macros';
-import { DATASOURCE, PANELS } from './panels';
+import { MACROS, expandMacros, grafanaIntervalMs, intervalToMs, macrosIn, roundIntervalMs } from './macros';
+import { DATASOURCE, MAX_DATA_POINTS, PANELS, RECENT_MINUTES, expandPanelSql } from './panels';
 
 const root = path.resolve(__dirname, '../../../..');
 const read = (rel: string) => fs.readFileSync(path.join(root, rel), 'utf8');
@@ -162,6 +162,50 @@ describe('expandMacros', () => {
   });
 
   it('leaves no macro in any panel query', () => {
-    for (const p of PANELS) expect(expandMacros(p.sql, range)).not.toMatch(/\$/);
+    for (const p of PANELS) expect(expandPanelSql(p, range)).not.toMatch(/\$/);
+  });
+});
+
+describe("Grafana's interval", () => {
+  const HOUR = 3_600_000;
+  const DAY = 24 * HOUR;
+  const at = (spanMs: number) => ({ fromMs: Date.UTC(2026, 10, 1), toMs: Date.UTC(2026, 10, 1) + spanMs });
+
+  it('rounds range / max data points as Grafana does, and never goes below the minimum interval', () => {
+    expect(roundIntervalMs(3600)).toBe(5000);
+    expect(roundIntervalMs(86400)).toBe(60000);
+    expect(roundIntervalMs(604800)).toBe(600000);
+    expect(roundIntervalMs(2592000)).toBe(1800000);
+    expect(roundIntervalMs(5e10)).toBe(31536000000);
+    expect(intervalToMs('1m')).toBe(60000);
+    expect(intervalToMs('2h')).toBe(7200000);
+    expect(() => intervalToMs('1 minute')).toThrow(/invalid interval/);
+    expect(grafanaIntervalMs(at(HOUR), 1000)).toBe(5000);
+    expect(grafanaIntervalMs(at(HOUR), 1000, '1m')).toBe(60000);
+    expect(grafanaIntervalMs(at(7 * DAY), 1000, '1m')).toBe(600000);
+    expect(grafanaIntervalMs(at(30 * DAY), 1000, '1m')).toBe(1800000);
+    expect(() => grafanaIntervalMs(at(HOUR), 0)).toThrow(/maxDataPoints/);
+  });
+
+  it.each([HOUR, 6 * HOUR, DAY, 7 * DAY, 30 * DAY, 90 * DAY])('a time series over %d ms has a bounded number of whole-minute buckets', (span) => {
+    for (const p of PANELS.filter((q) => q.queryType === 'timeseries')) {
+      const intervalMs = grafanaIntervalMs(at(span), p.maxDataPoints ?? MAX_DATA_POINTS, p.interval);
+      expect(intervalMs % 60000).toBe(0);
+      expect(span / intervalMs).toBeLessThanOrEqual(1.5 * MAX_DATA_POINTS);
+      expect(expandPanelSql(p, at(span))).toContain(`intDiv(toUInt32(`);
+      expect(expandPanelSql(p, at(span))).toContain(`, ${intervalMs / 1000}) * ${intervalMs / 1000}, 'UTC')`);
+    }
+  });
+
+  it('time series bucket with $__interval_s (18.16 has no toStartOfInterval) at a 1-minute minimum; "now" panels read the recent windows only', () => {
+    for (const p of PANELS) {
+      expect(p.sql).not.toContain('$__timeInterval');
+      if (p.queryType === 'timeseries') {
+        expect(p.interval).toBe('1m');
+        expect(p.sql).toContain('$__interval_s');
+      } else {
+        expect(p.sql).toContain(`window_start >= $__toTime - ${RECENT_MINUTES * 60}`);
+      }
+    }
   });
 });

@@ -2,7 +2,7 @@
  * Builds the Grafana dashboard JSON and the SQL reference file from the
  * panel definitions (panels.ts).
  */
-import { DATASOURCE, PANELS, type PanelDef } from './panels';
+import { DATASOURCE, PANELS, RECENT_MINUTES, type PanelDef } from './panels';
 
 export const DASHBOARD_UID = 'iot-streaming-overview';
 export const DASHBOARD_FILE = 'grafana/dashboards/iot-streaming-overview.json';
@@ -19,6 +19,8 @@ function fieldConfig(p: PanelDef): Record<string, unknown> {
     thresholds: { mode: 'absolute', steps: [{ color: 'green', value: null }] },
   };
   if (p.key === 'data_freshness') {
+    // The query reads the recent windows only: no row means the newest window is older than that.
+    defaults['noValue'] = `older than ${RECENT_MINUTES} min`;
     defaults['thresholds'] = {
       mode: 'absolute',
       steps: [
@@ -73,6 +75,7 @@ export function buildPanel(p: PanelDef, id: number): Record<string, unknown> {
     gridPos: p.gridPos,
     datasource: datasourceRef,
     ...(p.interval ? { interval: p.interval } : {}),
+    ...(p.maxDataPoints ? { maxDataPoints: p.maxDataPoints } : {}),
     targets: [
       {
         refId: 'A',
@@ -134,10 +137,14 @@ export function renderQueriesDoc(panels: readonly PanelDef[] = PANELS): string {
     '-- edit panels.ts, then run `npx nx run dashboard:generate`. A test fails when',
     '-- this file, the dashboard and panels.ts disagree.',
     '--',
-    '-- $__timeFilter(col) is the Grafana ClickHouse plugin macro; Grafana expands it to',
-    '--   col >= toDateTime(<from, epoch s>) AND col <= toDateTime(<to, epoch s>)',
-    '-- To run a query by hand (clickhouse-client --multiquery), replace it, e.g. with',
-    '--   window_start >= now() - INTERVAL 30 MINUTE AND window_start <= now()',
+    '-- $__timeFilter(col), $__fromTime, $__toTime and $__interval_s are Grafana ClickHouse',
+    '-- plugin macros; Grafana expands them to',
+    '--   col >= toDateTime(<from, epoch s>) AND col <= toDateTime(<to, epoch s>),',
+    '--   toDateTime(<from, epoch s>), toDateTime(<to, epoch s>), and the panel interval in',
+    '--   seconds (range / max data points rounded to a nice value, at least 60).',
+    '-- To run a query by hand (clickhouse-client --multiquery), replace them, e.g. with',
+    '--   window_start >= now() - INTERVAL 30 MINUTE AND window_start <= now(),',
+    '--   now() - INTERVAL 30 MINUTE, now() and 60.',
     '--',
     '-- Every query runs on ClickHouse 18.16 and on current releases, and reads only',
     '-- the time range: the SETTINGS clause pushes the time filter into the',

@@ -8,8 +8,46 @@
 export interface QueryRange {
   fromMs: number;
   toMs: number;
-  /** Grafana's computed interval for the panel (default 60 s). */
+  /** Grafana's computed interval for the panel (default 60 s); see {@link grafanaIntervalMs}. */
   intervalMs?: number;
+}
+
+/**
+ * Grafana's rounding of range / max data points to a "nice" interval
+ * (roundInterval in @grafana/data rangeutil), from 1 ms up to 1 year.
+ */
+const NICE_INTERVALS_MS: ReadonlyArray<readonly [below: number, interval: number]> = [
+  [10, 1], [15, 10], [35, 20], [75, 50], [150, 100], [350, 200], [750, 500],
+  [1500, 1000], [3500, 2000], [7500, 5000], [12500, 10000], [17500, 15000], [25000, 20000], [45000, 30000],
+  [90000, 60000], [210000, 120000], [450000, 300000], [750000, 600000], [1050000, 900000], [1500000, 1200000],
+  [2700000, 1800000], [5400000, 3600000], [9000000, 7200000], [16200000, 10800000], [32400000, 21600000],
+  [86400000, 43200000], [604800000, 86400000], [1814400000, 604800000], [3628800000, 2592000000],
+];
+const ONE_YEAR_MS = 31536000000;
+
+export function roundIntervalMs(ms: number): number {
+  for (const [below, interval] of NICE_INTERVALS_MS) if (ms < below) return interval;
+  return ONE_YEAR_MS;
+}
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60000, h: 3600000, d: 86400000, w: 604800000, M: 2592000000, y: ONE_YEAR_MS };
+
+/** A Grafana interval string ("1m", "30s", "2h") in milliseconds. */
+export function intervalToMs(text: string): number {
+  const m = /^(\d+)(ms|[smhdwMy])$/.exec(text);
+  if (!m) throw new Error(`invalid interval ${JSON.stringify(text)} (expected e.g. 30s, 1m, 2h)`);
+  return Number(m[1]) * UNIT_MS[m[2]];
+}
+
+/**
+ * The interval Grafana gives a panel's query (calculateInterval): the range
+ * divided by the panel's max data points, rounded to a nice value, and never
+ * below the panel's minimum interval. $__interval_s is this in seconds.
+ */
+export function grafanaIntervalMs(range: { fromMs: number; toMs: number }, maxDataPoints: number, minInterval?: string): number {
+  if (!(Number.isInteger(maxDataPoints) && maxDataPoints > 0)) throw new Error(`maxDataPoints must be a positive integer, got ${maxDataPoints}`);
+  const rounded = roundIntervalMs((range.toMs - range.fromMs) / maxDataPoints);
+  return Math.max(rounded, minInterval === undefined ? 1 : intervalToMs(minInterval));
 }
 
 const seconds = (ms: number) => Math.floor(ms / 1000);
