@@ -14,6 +14,11 @@ import type { ClickHouseSinkClient } from './client';
 import {
   AWKWARD_USERS,
   busyDayScenario,
+  busyDeadLetterDayScenario,
+  deadLetterReplayScenario,
+  deadLetterRollupRowsQuery,
+  deadLetterRollupSnapshot,
+  deadLetterTotals,
   deadLetterScenario,
   expectedWindowStates,
   finalityScenario,
@@ -26,6 +31,7 @@ import {
   legacyScenario,
   manyUsersScenario,
   materialise,
+  newestStampedCounts,
   metricBits,
   MINUTE,
   readScenario,
@@ -36,6 +42,7 @@ import {
   stateRow,
   wantedOf,
   windowsOf,
+  writeDeadLetterFlush,
   writeFlush,
   type WantedStates,
   type Writes,
@@ -46,6 +53,8 @@ import { expectedDeadLetterCounts, expectedMinuteAgg } from './oracle';
 import {
   deadLetterCountsQuery,
   minuteAggQuery,
+  minuteDeadLetterRollupSelect,
+  MINUTE_DEAD_LETTER_ROLLUP_COLUMNS,
   minuteRollupSelect,
   parseDeadLetterCountRow,
   parseMinuteAggRow,
@@ -195,7 +204,9 @@ describe('init SQL on current ClickHouse (chdb)', () => {
       ['dead_letter_events', 'ReplacingMergeTree'],
       ['dead_letters', 'ReplacingMergeTree'],
       ['iot_minute_agg', 'View'],
+      ['iot_minute_dead_letter_rollup', 'ReplacingMergeTree'],
       ['iot_minute_dead_letters', 'View'],
+      ['iot_minute_dead_letters_merged', 'View'],
       ['iot_minute_merged', 'View'],
       ['iot_minute_rollup', 'ReplacingMergeTree'],
       ['iot_window_partition_state', 'ReplacingMergeTree'],
@@ -207,6 +218,7 @@ describe('init SQL on current ClickHouse (chdb)', () => {
     expect(createOf('iot_window_state')).toMatch(/ReplacingMergeTree\(row_version\)/);
     expect(createOf('iot_minute_rollup')).toMatch(/ReplacingMergeTree\(state_version\)/);
     expect(createOf('dead_letters')).toMatch(/PARTITION BY toYYYYMMDD\(window_start\)/);
+    expect(createOf('iot_minute_dead_letter_rollup')).toMatch(/ReplacingMergeTree\(dead_letter_events\)/);
   });
 
   it('006 copies the rows of iot_window_partition_state with row_version = version * 2 + is_final; 007 keeps every result; a second run keeps them', async () => {
@@ -245,7 +257,7 @@ describe('init SQL on current ClickHouse (chdb)', () => {
 
     // 007 over those rows: users rows from the state rows' arrays, results in the rollup, dead letters by day
     const schema006 = schemaSnapshot(db);
-    expect(await migrateInto(db)).toEqual(['007_window_users_and_minute_rollup.sql']);
+    expect(await migrateInto(db, (name) => name < '008')).toEqual(['007_window_users_and_minute_rollup.sql']);
     expect(readAgg(w0, w0 + 2 * MINUTE, db)).toEqual(agg);
     expect(readDlq(w0, w0 + 2 * MINUTE, db)).toEqual(dlq.expected);
     expect(await readMinuteAggWindows(engineClient(db), [w0, w0 + MINUTE])).toEqual(agg);
@@ -254,13 +266,26 @@ describe('init SQL on current ClickHouse (chdb)', () => {
     // the state rows keep their (now unused) users column: 18.16 cannot drop a column idempotently
     expect(schemaSnapshot(db).columns).toEqual(expect.arrayContaining(schema006.columns.filter((c) => (c as { table: string }).table === 'iot_window_state')));
 
+    // dead letters recorded under 007 (daily table, no rollup yet), replays included, then 008 over all of them:
+    // the materialized counts equal what the 007 view counted from the same rows
+    const w2 = w0 + 10 * MINUTE;
+    const replays = deadLetterReplayScenario(topic, w2);
+    const writer007 = new WindowRowWriter(engineClient(db), { maxAttempts: 1 });
+    for (const f of replays.flushes) await writer007.writeDeadLetters(f);
+    const counts007 = readDlq(w0, w2 + 2 * MINUTE, db);
+    expect(counts007).toEqual([...dlq.expected, ...replays.expected[2]]);
+    expect(await migrateInto(db)).toEqual(['008_minute_dead_letter_rollup.sql']);
+    expect(readDlq(w0, w2 + 2 * MINUTE, db)).toEqual(counts007);
+    expect(rows(`SELECT count() AS c FROM ${db}.iot_minute_dead_letter_rollup`)).toEqual([{ c: counts007.length }]);
+    expect(readAgg(w0, w0 + 2 * MINUTE, db)).toEqual(agg);
+
     // all files again, verbatim: same schema, same state, same views
     const schema = schemaSnapshot(db);
     reapplyVerbatim(db);
     expect(withoutViewTimes(schemaSnapshot(db))).toEqual(withoutViewTimes(schema));
     expect(await readStates(topic, legacy.wanted, db)).toEqual(legacy.expected);
     expect(readAgg(w0, w0 + 2 * MINUTE, db)).toEqual(agg);
-    expect(readDlq(w0, w0 + 2 * MINUTE, db)).toEqual(dlq.expected);
+    expect(readDlq(w0, w2 + 2 * MINUTE, db)).toEqual(counts007);
     session.query(`DROP DATABASE ${db}`);
   });
 
@@ -454,10 +479,84 @@ describe('init SQL on current ClickHouse (chdb)', () => {
     const w0 = Date.UTC(2003, 0, 1);
     const s = deadLetterScenario('iot.telemetry.raw.v1', w0);
     for (const b of s.batches) await insertDeadLetters(b);
+    expect(readDlq(w0, w0 + 2 * MINUTE)).toEqual([]); // counts change with their refresh only
+    await writer.refreshDeadLetterRollup([w0, w0 + MINUTE + 59_000]);
     expect(expectedDeadLetterCounts(s.batches.flat())).toEqual(s.expected);
     expect(readDlq(w0, w0 + 2 * MINUTE)).toEqual(s.expected);
     session.query(`OPTIMIZE TABLE ${TABLES.deadLetters} FINAL`);
     expect(readDlq(w0, w0 + 2 * MINUTE)).toEqual(s.expected);
+    await writer.refreshDeadLetterRollup([w0, w0 + MINUTE + 59_000]); // recomputed from the merged table: the same
+    expect(readDlq(w0, w0 + 2 * MINUTE)).toEqual(s.expected);
+  });
+
+  it('dead-letter counts: re-recorded messages (replays) count once, across refreshes, before and after OPTIMIZE FINAL', async () => {
+    const w0 = Date.UTC(2013, 0, 1);
+    const s = deadLetterReplayScenario('dlq.replays', w0);
+    for (const [i, f] of s.flushes.entries()) {
+      await writeDeadLetterFlush(writer, f);
+      expect(readDlq(w0, w0 + 2 * MINUTE)).toEqual(s.expected[i]);
+    }
+    expect(s.expected.map(deadLetterTotals)).toEqual([
+      [3, 1],
+      [4, 2],
+      [4, 3],
+    ]);
+    expect(s.expected[2][0]).toMatchObject({ invalidEvents: 2, lateEvents: 1 }); // the re-judged message counts by its newest record
+    // one message recorded twice in one second with different reasons: the view may count either (argMax
+    // over recorded_at; a merge keeps the last inserted), so the oracle has no answer for it
+    const tied = { ...s.flushes[0][0], reason: 'late_event' };
+    expect(() => expectedDeadLetterCounts([s.flushes[0][0], tied])).toThrow(/different reasons/);
+    for (const t of [TABLES.deadLetters, TABLES.minuteDeadLetterRollup]) session.query(`OPTIMIZE TABLE ${t} FINAL`);
+    expect(readDlq(w0, w0 + 2 * MINUTE)).toEqual(s.expected[2]);
+    await writer.refreshDeadLetterRollup(s.windows);
+    expect(readDlq(w0, w0 + 2 * MINUTE)).toEqual(s.expected[2]);
+  });
+
+  it('dead-letter rollup: an older refresh (fewer messages) inserted after a newer one does not win, before and after OPTIMIZE FINAL', async () => {
+    const w0 = Date.UTC(2014, 0, 1);
+    const s = deadLetterReplayScenario('dlq.order', w0);
+    await writeDeadLetterFlush(writer, s.flushes[0]);
+    // computed now, from the first flush only, stamped after every refresh below (another writer's clock)
+    const older = await deadLetterRollupSnapshot(engineClient(), s.windows, Date.now() + 3_600_000);
+    for (const f of s.flushes.slice(1)) await writeDeadLetterFlush(writer, f);
+    session.query(`SYSTEM STOP MERGES ${TABLES.minuteDeadLetterRollup}`);
+    await engineClient().insertValues(TABLES.minuteDeadLetterRollup, MINUTE_DEAD_LETTER_ROLLUP_COLUMNS, older);
+    // unmerged, each minute's newest stamped row is the older result
+    const stored = newestStampedCounts(s.windows, rows(deadLetterRollupRowsQuery(s.windows)));
+    expect(stored.map((c) => c.newestStamped)).toEqual(deadLetterTotals(s.expected[0]));
+    expect(stored.map((c) => c.most)).toEqual(deadLetterTotals(s.expected[2]));
+    expect(readDlq(w0, w0 + 2 * MINUTE)).toEqual(s.expected[2]);
+    session.query(`SYSTEM START MERGES ${TABLES.minuteDeadLetterRollup}`);
+    session.query(`OPTIMIZE TABLE ${TABLES.minuteDeadLetterRollup} FINAL`);
+    expect(readDlq(w0, w0 + 2 * MINUTE)).toEqual(s.expected[2]);
+    expect(rows(deadLetterRollupRowsQuery(s.windows))).toHaveLength(s.windows.length);
+  });
+
+  describe('a dead-letter refresh over a busy day and its neighbours', () => {
+    const day = Date.UTC(2015, 0, 2);
+    const s = busyDeadLetterDayScenario('dlq.busy', day);
+    const lookup = () => rowsRead(`SELECT count() FROM ${TABLES.deadLetters} WHERE window_start IN (${windowStartList(s.asked)})`);
+    const refreshRead = () => rowsRead(minuteDeadLetterRollupSelect(s.asked, Date.now()));
+    beforeAll(async () => {
+      await writer.writeDeadLetters(s.rows);
+    });
+
+    it('reads no more than a lookup of its minutes in dead_letters, and no other day', async () => {
+      expect(refreshRead()).toBeLessThanOrEqual(lookup());
+      expect(refreshRead()).toBeLessThanOrEqual(s.dayRows);
+      // the yardstick: the same view over the three days reads every row of them
+      expect(rowsRead(`SELECT count() FROM ${TABLES.minuteDeadLettersMerged} WHERE window_start >= toDateTime(${day / 1000 - 86_400}) AND window_start < toDateTime(${day / 1000 + 2 * 86_400})`)).toBeGreaterThanOrEqual(s.totalRows);
+
+      await writer.refreshDeadLetterRollup(s.asked);
+      expect(readDlq(day - 86_400_000, day + 2 * 86_400_000)).toEqual(s.expected); // only the asked minutes have counts
+    });
+
+    // Known gap of 008: dead_letters is ordered by the source message, not by window_start, so within a
+    // day partition a refresh reads every dead letter of the day (measured: all of its rows, a merged day).
+    // This turns red once the refresh reads only its minutes; then make it an ordinary test.
+    it.failing('reads only the minutes it asks for (not yet: it reads their whole day)', () => {
+      expect(refreshRead()).toBeLessThan(10 * s.askedRows);
+    });
   });
 });
 
@@ -484,6 +583,7 @@ describe('replicated profile of the init SQL on current ClickHouse (chdb)', () =
       "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/stream_analytics/iot_window_users', '{replica}')",
       "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/stream_analytics/iot_minute_rollup', '{replica}', state_version)",
       "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/stream_analytics/dead_letters', '{replica}', recorded_at)",
+      "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/stream_analytics/iot_minute_dead_letter_rollup', '{replica}', dead_letter_events)",
     ]);
     // Every DDL statement, not the data copy of 006 (an INSERT runs once and replicates).
     const ddl = formatted.filter((q) => !/^\s*INSERT\b/i.test(q));

@@ -10,8 +10,8 @@
 import fc from 'fast-check';
 import { rowVersionOf } from '@stream-analytics/windowing';
 import type { ClickHouseSinkClient } from './client';
-import { expectedMinuteAgg } from './oracle';
-import { minuteRollupSelect, MINUTE_ROLLUP_COLUMNS, VIEW_READ_SETTINGS, windowStartList, type DeadLetterCountRow, type StoredWindowRow } from './readers';
+import { expectedDeadLetterCounts, expectedMinuteAgg } from './oracle';
+import { minuteDeadLetterRollupSelect, MINUTE_DEAD_LETTER_ROLLUP_COLUMNS, minuteRollupSelect, MINUTE_ROLLUP_COLUMNS, VIEW_READ_SETTINGS, windowStartList, type DeadLetterCountRow, type StoredWindowRow } from './readers';
 import type { DeadLetterRow, WindowPartitionRow, WindowUsersRow } from './rows';
 import { TABLES } from './schema';
 import type { WindowRowWriter } from './writer';
@@ -556,6 +556,115 @@ export function deadLetterScenario(topic: string, w0: number) {
     { windowStartMs: w0 + MINUTE + 59_000, invalidEvents: 1, lateEvents: 0, futureEvents: 1 },
   ];
   return { batches: [batch, replayed], expected };
+}
+
+/**
+ * Dead letters as the aggregator writes them: the rows, then the refresh of
+ * their minutes (window starts are whole seconds once stored, and the
+ * refresh takes them as stored).
+ */
+export async function writeDeadLetterFlush(writer: WindowRowWriter, rows: readonly DeadLetterRow[]): Promise<void> {
+  await writer.writeDeadLetters(rows);
+  await writer.refreshDeadLetterRollup(windowsOf(rows).map((ms) => Math.floor(ms / 1000) * 1000));
+}
+
+/**
+ * Replays across refreshes: three flushes over two minutes, each refreshed.
+ * The second re-records every message of the first (a restart from an older
+ * offset: same reasons, later recorded_at) and adds new ones; the third
+ * re-records part of both again, one of them with another reason (it counts
+ * by its newest record), and adds one more. `expected[i]` is what the
+ * counts are after flush i.
+ */
+export function deadLetterReplayScenario(topic: string, w0: number) {
+  const w1 = w0 + MINUTE;
+  const dl = (sourcePartition: number, sourceOffset: number, windowStartMs: number, reason: string, recordedAtMs: number): DeadLetterRow => ({
+    sourceTopic: topic,
+    sourcePartition,
+    sourceOffset,
+    windowStartMs,
+    reason,
+    recordedAtMs,
+  });
+  const first = [
+    dl(0, 10, w0, 'invalid_json', w0 + 61_000),
+    dl(0, 11, w0, 'late_event', w0 + 61_000),
+    dl(1, 10, w0, 'future_event_time', w0 + 61_000),
+    dl(1, 12, w1, 'missing_field', w1 + 61_000),
+  ];
+  const second = [
+    ...first.map((r) => ({ ...r, recordedAtMs: r.recordedAtMs + 120_000 })),
+    dl(0, 13, w0, 'late_event', w0 + 190_000),
+    dl(2, 20, w1, 'late_event', w1 + 130_000),
+  ];
+  const third = [
+    ...second.slice(0, 3).map((r) => ({ ...r, recordedAtMs: r.recordedAtMs + 60_000 })),
+    { ...second[1], reason: 'out_of_range', recordedAtMs: second[1].recordedAtMs + 90_000 }, // judged otherwise by a newer release
+    second[5], // the same record again (a retried insert)
+    dl(2, 21, w1, 'future_event_time', w1 + 250_000),
+  ];
+  const flushes = [first, second, third];
+  const expected = flushes.map((_, i) => expectedDeadLetterCounts(flushes.slice(0, i + 1).flat()));
+  return { windows: [w0, w1], flushes, expected };
+}
+
+/**
+ * The rollup rows a dead-letter refresh would insert now (its own SELECT,
+ * stamped `computedAtMs`), as Values text to insert later: a refresh that
+ * read older dead letters and reaches the table after a newer one.
+ */
+export async function deadLetterRollupSnapshot(client: ClickHouseSinkClient, windowStartsMs: readonly number[], computedAtMs: number): Promise<string> {
+  const select = minuteDeadLetterRollupSelect(windowStartsMs, computedAtMs);
+  const rows = await client.queryRows<Record<string, unknown>>(`SELECT toUInt32(window_start) AS ws, * FROM (${select}) ORDER BY ws`, { settings: VIEW_READ_SETTINGS });
+  return rows
+    .map((r) => `(${[`toDateTime(${Number(r['ws'])})`, ...MINUTE_DEAD_LETTER_ROLLUP_COLUMNS.slice(1).map((c) => String(Number(r[c])))].join(', ')})`)
+    .join(', ');
+}
+
+/** Rollup rows per minute of these windows: (dead_letter_events, computed_at_ms) in order. */
+export function deadLetterRollupRowsQuery(windowStartsMs: readonly number[]): string {
+  return `SELECT toUInt32(window_start) AS ws, dead_letter_events AS n, computed_at_ms AS at FROM ${TABLES.minuteDeadLetterRollup}
+WHERE window_start IN (${windowStartList(windowStartsMs)}) ORDER BY ws, n, at`;
+}
+
+/**
+ * Per minute of `windowStartsMs`, from the rows of deadLetterRollupRowsQuery:
+ * the message count of its most recently stamped row, and the greatest count.
+ */
+export function newestStampedCounts(windowStartsMs: readonly number[], rows: readonly Record<string, unknown>[]): { newestStamped: number; most: number }[] {
+  const stored = rows.map((r) => ({ ws: Number(r['ws']), n: Number(r['n']), at: Number(r['at']) }));
+  return windowStartsMs.map((w) => {
+    const ofMinute = stored.filter((r) => r.ws === w / 1000);
+    return { newestStamped: ofMinute.reduce((a, b) => (b.at > a.at ? b : a)).n, most: Math.max(...ofMinute.map((r) => r.n)) };
+  });
+}
+
+/** Messages counted per minute in `counts`. */
+export function deadLetterTotals(counts: readonly DeadLetterCountRow[]): number[] {
+  return counts.map((c) => c.invalidEvents + c.lateEvents + c.futureEvents);
+}
+
+/**
+ * Many other minutes around the ones a dead-letter refresh asks for: every
+ * minute of `day` and of the days before and after it, 20 dead letters each
+ * (2 of them re-recording a message of the minute). The asked minutes are
+ * in `day`; `dayRows` of the rows are in it.
+ */
+export function busyDeadLetterDayScenario(topic: string, day: number) {
+  const windows = Array.from({ length: 3 * 1440 }, (_, i) => day - 1440 * MINUTE + i * MINUTE);
+  const rows = windows.flatMap((w, i) =>
+    Array.from({ length: 20 }, (_, k): DeadLetterRow => ({
+      sourceTopic: topic,
+      sourcePartition: k % 4,
+      sourceOffset: i * 20 + (k % 18), // 2 of the 20 re-record a message of the minute
+      windowStartMs: w,
+      reason: k % 3 === 0 ? 'late_event' : 'invalid_json',
+      recordedAtMs: w + 61_000 + (k >= 18 ? 5_000 : 0),
+    })),
+  );
+  const asked = [day + 700 * MINUTE, day + 701 * MINUTE, day + 1100 * MINUTE];
+  const pick = (ms: number) => rows.filter((r) => r.windowStartMs === ms);
+  return { rows, asked, totalRows: rows.length, dayRows: rows.length / 3, askedRows: asked.flatMap(pick).length, expected: expectedDeadLetterCounts(asked.flatMap(pick)) };
 }
 
 /**

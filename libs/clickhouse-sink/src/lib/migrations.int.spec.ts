@@ -6,12 +6,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { createClickHouseClient, type ClickHouseSinkClient } from './client';
 import { MigrationChecksumError, MigrationError } from './errors';
-import { deadLetterScenario, forDatabase, legacyScenario, MINUTE, sortStates } from './history.testkit';
+import { deadLetterReplayScenario, deadLetterScenario, forDatabase, legacyScenario, MINUTE, sortStates } from './history.testkit';
 import { applyMigrations, findMigrationsDir, loadMigrationFiles, migrateSchema, SchemaServerUnreachableError } from './migrations';
 import { deadLetterCountsQuery, minuteAggQuery, parseDeadLetterCountRow, parseMinuteAggRow, readMinuteAggWindows, readWindowStates, VIEW_READ_SETTINGS } from './readers';
 import { expectedDeadLetterCounts, expectedMinuteAgg } from './oracle';
 import type { RetryInfo } from './retry';
 import { toDeadLetterRecord } from './rows';
+import { WindowRowWriter } from './writer';
 
 const CLICKHOUSE_URL = process.env['CLICKHOUSE_URL'];
 if (!CLICKHOUSE_URL) {
@@ -103,7 +104,7 @@ describe('applyMigrations on the real server', () => {
     expect(state?.create_table_query).toMatch(/ReplacingMergeTree\(row_version\)/);
   });
 
-  describe('006 and 007 on a database that holds rows of the old tables (scratch database, dropped afterwards)', () => {
+  describe('006, 007 and 008 on a database that holds rows of the old tables (scratch database, dropped afterwards)', () => {
     const { db, migrationsTable, dir: scratchDir } = scratchDatabase('sink_legacy');
     let dir: string;
     beforeAll(() => {
@@ -121,7 +122,7 @@ describe('applyMigrations on the real server', () => {
       queryRows: (sql: string, options?: Parameters<ClickHouseSinkClient['queryRows']>[1]) => client.queryRows(forDatabase(sql, db), options),
     } as unknown as ClickHouseSinkClient;
 
-    it('006 copies the old rows with row_version = version * 2 + is_final; 007 keeps every result and dead-letter count; a second run changes nothing', async () => {
+    it('006 copies the old rows with row_version = version * 2 + is_final; 007 keeps every result and dead-letter count; 008 materializes the same dead-letter counts; a second run changes nothing', async () => {
       const w0 = Date.UTC(1985, 5, 1, 12, 0);
       const topic = 'legacy.raw';
       const legacy = legacyScenario(topic, w0);
@@ -160,7 +161,8 @@ describe('applyMigrations on the real server', () => {
       // dead letters recorded by the previous schema (monthly table dead_letter_events)
       const dlq = deadLetterScenario(topic, w0);
       for (const b of dlq.batches) await client.insertJsonEachRow(`${db}.dead_letter_events`, b.map(toDeadLetterRecord));
-      const readDlq = async () => (await client.queryRows<Record<string, unknown>>(forDatabase(deadLetterCountsQuery(w0, w0 + 2 * MINUTE), db), { settings: VIEW_READ_SETTINGS })).map(parseDeadLetterCountRow);
+      const readDlq = async (toMs = w0 + 2 * MINUTE) =>
+        (await client.queryRows<Record<string, unknown>>(forDatabase(deadLetterCountsQuery(w0, toMs), db), { settings: VIEW_READ_SETTINGS })).map(parseDeadLetterCountRow);
       expect(await readDlq()).toEqual(dlq.expected);
       expect(dlq.expected).toEqual(expectedDeadLetterCounts(dlq.batches.flat()));
 
@@ -173,6 +175,20 @@ describe('applyMigrations on the real server', () => {
       expect(Number((await client.queryRows<{ c: string }>(`SELECT count() AS c FROM ${db}.iot_window_users FINAL`))[0].c)).toBe(56 + 1);
       expect(sortStates(await readWindowStates(scratch, topic, legacy.wanted))).toEqual(legacy.expected);
 
+      // dead letters recorded under 007 (daily table, no rollup yet), replays included, then 008 over all of
+      // them: the materialized counts equal what the 007 view counted from the same rows
+      const w2 = w0 + 10 * MINUTE;
+      const replays = deadLetterReplayScenario(topic, w2);
+      const writer007 = new WindowRowWriter(client, { deadLetterTable: `${db}.dead_letters` });
+      for (const f of replays.flushes) await writer007.writeDeadLetters(f);
+      const counts007 = await readDlq(w2 + 2 * MINUTE);
+      expect(counts007).toEqual([...dlq.expected, ...replays.expected[2]]);
+      await writeFiles((name) => name.startsWith('008'));
+      expect(await applyMigrations(client, dir, { migrationsTable })).toMatchObject({ applied: ['008_minute_dead_letter_rollup.sql'] });
+      expect(await readDlq(w2 + 2 * MINUTE)).toEqual(counts007);
+      expect(Number((await client.queryRows<{ c: string }>(`SELECT count() AS c FROM ${db}.iot_minute_dead_letter_rollup`))[0].c)).toBe(counts007.length);
+      expect(await readAgg()).toEqual(agg);
+
       // all files again: applyMigrations skips them; run verbatim (a run that crashed before recording a
       // file, or two instances migrating at once, applies it again), the data stays the same
       await writeFiles(() => true);
@@ -180,7 +196,7 @@ describe('applyMigrations on the real server', () => {
       for (const f of await loadMigrationFiles(dir)) for (const s of f.statements) await client.command(s);
       expect(sortStates(await readWindowStates(scratch, topic, legacy.wanted))).toEqual(legacy.expected);
       expect(await readAgg()).toEqual(agg);
-      expect(await readDlq()).toEqual(dlq.expected);
+      expect(await readDlq(w2 + 2 * MINUTE)).toEqual(counts007);
       expect(await copiedRows('FINAL')).toEqual(legacy.newestPerKey.map(asColumns));
     });
   });

@@ -12,7 +12,8 @@ import path from 'node:path';
 import { createClickHouseClient, type ClickHouseConfig, type ClickHouseSinkClient } from './client';
 import { QuorumNotReachedError, ReplicaNotCaughtUpError } from './errors';
 import { applyMigrations, findMigrationsDir, loadMigrationFiles } from './migrations';
-import { readMinuteAgg } from './readers';
+import { deadLetterScenario, writeDeadLetterFlush } from './history.testkit';
+import { readDeadLetterCounts, readMinuteAgg } from './readers';
 import { rowVersionOf } from '@stream-analytics/windowing';
 import type { WindowPartitionRow, WindowUsersRow } from './rows';
 import { WindowRowWriter } from './writer';
@@ -87,7 +88,9 @@ describe('replicated profile on ZooKeeper + two 18.16 replicas', () => {
       { name: 'dead_letter_events', engine: 'ReplicatedReplacingMergeTree' },
       { name: 'dead_letters', engine: 'ReplicatedReplacingMergeTree' },
       { name: 'iot_minute_agg', engine: 'View' },
+      { name: 'iot_minute_dead_letter_rollup', engine: 'ReplicatedReplacingMergeTree' },
       { name: 'iot_minute_dead_letters', engine: 'View' },
+      { name: 'iot_minute_dead_letters_merged', engine: 'View' },
       { name: 'iot_minute_merged', engine: 'View' },
       { name: 'iot_minute_rollup', engine: 'ReplicatedReplacingMergeTree' },
       { name: 'iot_window_partition_state', engine: 'ReplicatedReplacingMergeTree' },
@@ -99,7 +102,7 @@ describe('replicated profile on ZooKeeper + two 18.16 replicas', () => {
       `SELECT table, zookeeper_path, replica_name, total_replicas FROM system.replicas WHERE database = 'stream_analytics' ORDER BY table`,
     );
     expect(replicas.map((r) => [r.table, r.zookeeper_path, r.replica_name, Number(r.total_replicas)])).toEqual(
-      ['dead_letter_events', 'dead_letters', 'iot_minute_rollup', 'iot_window_partition_state', 'iot_window_state', 'iot_window_users'].map((t) => [
+      ['dead_letter_events', 'dead_letters', 'iot_minute_dead_letter_rollup', 'iot_minute_rollup', 'iot_window_partition_state', 'iot_window_state', 'iot_window_users'].map((t) => [
         t,
         `/clickhouse/tables/01/stream_analytics/${t}`,
         'replica1',
@@ -113,6 +116,11 @@ describe('replicated profile on ZooKeeper + two 18.16 replicas', () => {
     expect(a).toHaveLength(1);
     expect(a[0]).toMatchObject({ totalEvents: 11, uniqueUsers: 4, sourcePartitions: 2 });
     expect(b).toEqual(a); // quorum 2: acknowledged means on both, the rollup too
+
+    const dlq = deadLetterScenario(`test.replicated.dlq.${randomInt(1e9)}`, w);
+    for (const batch of dlq.batches) await writeDeadLetterFlush(new WindowRowWriter(ch), batch);
+    const counts = [await readDeadLetterCounts(node(0), w, w + 2 * MINUTE), await readDeadLetterCounts(node(1), w, w + 2 * MINUTE)];
+    expect(counts).toEqual([dlq.expected, dlq.expected]); // the dead-letter rollup too
   });
 
   it('applies ON CLUSTER through one node when a cluster is configured, including tables only a new file defines', async () => {
@@ -132,7 +140,9 @@ describe('replicated profile on ZooKeeper + two 18.16 replicas', () => {
         'ReplicatedReplacingMergeTree', // dead_letter_events
         'ReplicatedReplacingMergeTree', // dead_letters
         'View', // iot_minute_agg
+        'ReplicatedReplacingMergeTree', // iot_minute_dead_letter_rollup
         'View', // iot_minute_dead_letters
+        'View', // iot_minute_dead_letters_merged
         'View', // iot_minute_merged
         'ReplicatedReplacingMergeTree', // iot_minute_rollup
         'ReplicatedReplacingMergeTree', // iot_window_partition_state

@@ -10,6 +10,11 @@ import { createClickHouseClient, type ClickHouseSinkClient } from './client';
 import {
   AWKWARD_USERS,
   busyDayScenario,
+  busyDeadLetterDayScenario,
+  deadLetterReplayScenario,
+  deadLetterRollupRowsQuery,
+  deadLetterRollupSnapshot,
+  deadLetterTotals,
   deadLetterScenario,
   expectedWindowStates,
   finalityScenario,
@@ -23,6 +28,7 @@ import {
   rollupTotalsQuery,
   manyUsersScenario,
   materialise,
+  newestStampedCounts,
   metricBits,
   readScenario,
   rollupOrderScenario,
@@ -31,12 +37,15 @@ import {
   TRICKY_DOUBLES,
   wantedOf,
   windowsOf,
+  writeDeadLetterFlush,
   writeFlush,
   type WantedStates,
 } from './history.testkit';
 import { applyMigrations, findMigrationsDir, loadMigrationFiles } from './migrations';
 import { expectedDeadLetterCounts, expectedMinuteAgg } from './oracle';
 import {
+  minuteDeadLetterRollupSelect,
+  MINUTE_DEAD_LETTER_ROLLUP_COLUMNS,
   minuteRollupSelect,
   readDeadLetterCounts,
   readMinuteAgg,
@@ -381,10 +390,86 @@ describe('dead letters -> iot_minute_dead_letters on the real server', () => {
     // a source message's identity is (topic, partition, offset): a topic of its own keeps runs apart
     const s = deadLetterScenario(randomTopic('dlq'), w0);
     for (const b of s.batches) await writer.writeDeadLetters(b);
+    expect(await readDeadLetterCounts(client, w0, w0 + 2 * MINUTE)).toEqual([]); // counts change with their refresh only
+    await writer.refreshDeadLetterRollup([w0, w0 + MINUTE + 59_000]);
     expect(expectedDeadLetterCounts(s.batches.flat())).toEqual(s.expected);
     expect(await readDeadLetterCounts(client, w0, w0 + 2 * MINUTE)).toEqual(s.expected);
     await optimizeDay(TABLES.deadLetters, w0);
     expect(await readDeadLetterCounts(client, w0, w0 + 2 * MINUTE)).toEqual(s.expected);
+    await writer.refreshDeadLetterRollup([w0, w0 + MINUTE + 59_000]); // recomputed from the merged table: the same
+    expect(await readDeadLetterCounts(client, w0, w0 + 2 * MINUTE)).toEqual(s.expected);
+  });
+
+  it('re-recorded messages (replays) count once, across refreshes, before and after OPTIMIZE FINAL', async () => {
+    const w0 = randomDay() + randomInt(0, 1000) * MINUTE;
+    const s = deadLetterReplayScenario(randomTopic('dlq-replays'), w0);
+    for (const [i, f] of s.flushes.entries()) {
+      await writeDeadLetterFlush(writer, f);
+      expect(await readDeadLetterCounts(client, w0, w0 + 2 * MINUTE)).toEqual(s.expected[i]);
+    }
+    expect(s.expected.map(deadLetterTotals)).toEqual([
+      [3, 1],
+      [4, 2],
+      [4, 3],
+    ]);
+    for (const t of [TABLES.deadLetters, TABLES.minuteDeadLetterRollup]) await optimizeDay(t, w0);
+    expect(await readDeadLetterCounts(client, w0, w0 + 2 * MINUTE)).toEqual(s.expected[2]);
+    await writer.refreshDeadLetterRollup(s.windows);
+    expect(await readDeadLetterCounts(client, w0, w0 + 2 * MINUTE)).toEqual(s.expected[2]);
+  });
+
+  it('an older refresh (fewer messages) inserted after a newer one does not win, before and after OPTIMIZE FINAL', async () => {
+    const w0 = randomDay() + randomInt(0, 1000) * MINUTE;
+    const s = deadLetterReplayScenario(randomTopic('dlq-order'), w0);
+    await writeDeadLetterFlush(writer, s.flushes[0]);
+    // computed now, from the first flush only, stamped after every refresh below (another writer's clock)
+    const older = await deadLetterRollupSnapshot(client, s.windows, Date.now() + 3_600_000);
+    for (const f of s.flushes.slice(1)) await writeDeadLetterFlush(writer, f);
+    await client.command(`SYSTEM STOP MERGES ${TABLES.minuteDeadLetterRollup}`);
+    try {
+      await client.insertValues(TABLES.minuteDeadLetterRollup, MINUTE_DEAD_LETTER_ROLLUP_COLUMNS, older);
+      // unmerged, each minute's newest stamped row is the older result
+      const stored = newestStampedCounts(s.windows, await client.queryRows<Record<string, unknown>>(deadLetterRollupRowsQuery(s.windows)));
+      expect(stored.map((c) => c.newestStamped)).toEqual(deadLetterTotals(s.expected[0]));
+      expect(stored.map((c) => c.most)).toEqual(deadLetterTotals(s.expected[2]));
+      expect(await readDeadLetterCounts(client, w0, w0 + 2 * MINUTE)).toEqual(s.expected[2]);
+    } finally {
+      await client.command(`SYSTEM START MERGES ${TABLES.minuteDeadLetterRollup}`);
+    }
+    await optimizeDay(TABLES.minuteDeadLetterRollup, w0);
+    expect(await readDeadLetterCounts(client, w0, w0 + 2 * MINUTE)).toEqual(s.expected[2]);
+    expect(await client.queryRows(deadLetterRollupRowsQuery(s.windows))).toHaveLength(s.windows.length);
+  });
+
+  describe('a refresh over a busy day and its neighbours', () => {
+    const day = randomDay();
+    const s = busyDeadLetterDayScenario(randomTopic('dlq-busy'), day);
+    const lookup = () => rowsRead(`SELECT count() FROM ${TABLES.deadLetters} WHERE window_start IN (${windowStartList(s.asked)})`);
+    const refreshRead = () => rowsRead(minuteDeadLetterRollupSelect(s.asked, Date.now()));
+    beforeAll(async () => {
+      await writer.writeDeadLetters(s.rows);
+    });
+
+    it('reads no more than a lookup of its minutes in dead_letters, and no other day', async () => {
+      const [{ c: dayStored }] = await client.queryRows<{ c: string }>(
+        `SELECT count() AS c FROM ${TABLES.deadLetters} WHERE window_start >= toDateTime(${day / 1000}) AND window_start < toDateTime(${day / 1000 + 86_400})`,
+      );
+      expect(await refreshRead()).toBeLessThanOrEqual(await lookup());
+      expect(await refreshRead()).toBeLessThanOrEqual(Number(dayStored));
+      // the yardstick: the same view over the three days reads every row of them
+      const threeDays = `window_start >= toDateTime(${day / 1000 - 86_400}) AND window_start < toDateTime(${day / 1000 + 2 * 86_400})`;
+      expect(await rowsRead(`SELECT count() FROM ${TABLES.minuteDeadLettersMerged} WHERE ${threeDays}`)).toBeGreaterThanOrEqual(s.totalRows);
+
+      await writer.refreshDeadLetterRollup(s.asked);
+      expect(await readDeadLetterCounts(client, day - DAY, day + 2 * DAY)).toEqual(s.expected); // only the asked minutes have counts
+    });
+
+    // Known gap of 008: dead_letters is ordered by the source message, not by window_start, so within a
+    // day partition a refresh reads every dead letter of the day (measured: all of its rows, a merged day).
+    // This turns red once the refresh reads only its minutes; then make it an ordinary test.
+    it.failing('reads only the minutes it asks for (not yet: it reads their whole day)', async () => {
+      expect(await refreshRead()).toBeLessThan(10 * s.askedRows);
+    });
   });
 });
 
