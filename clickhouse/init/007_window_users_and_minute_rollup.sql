@@ -162,7 +162,11 @@ FROM
     GROUP BY window_start
 );
 
--- Dead letters partitioned by day, so that retention drops whole days.
+-- Dead letters partitioned by day, so that retention drops whole days, and
+-- ordered by window_start first, so that counting a few minutes reads only
+-- their rows. Every record of one source message has the same window_start
+-- (the minute the aggregator judged it in), so the records of a message still
+-- collapse into one.
 CREATE TABLE IF NOT EXISTS stream_analytics.dead_letters
 (
     source_topic String,
@@ -175,7 +179,7 @@ CREATE TABLE IF NOT EXISTS stream_analytics.dead_letters
 )
 ENGINE = ReplacingMergeTree(recorded_at)
 PARTITION BY toYYYYMMDD(window_start)
-ORDER BY (source_topic, source_partition, source_offset);
+ORDER BY (window_start, source_topic, source_partition, source_offset);
 
 -- Rows recorded before this file (re-recording a message collapses, so a copy
 -- made twice counts once).
