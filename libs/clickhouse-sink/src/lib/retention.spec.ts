@@ -27,13 +27,14 @@ describe('retention rules', () => {
   it('covers the tables that hold data, by class, and leaves the legacy tables alone', () => {
     expect(RETENTION_TABLES).toEqual({
       aggregate: [TABLES.windowState, TABLES.windowUsers, TABLES.minuteRollup],
-      deadLetter: [TABLES.deadLetters],
+      deadLetter: [TABLES.deadLetters, TABLES.minuteDeadLetterRollup],
     });
     expect(retentionTables(policy)).toEqual([
       { table: 'stream_analytics.iot_window_state', cls: 'aggregate', days: 30 },
       { table: 'stream_analytics.iot_window_users', cls: 'aggregate', days: 30 },
       { table: 'stream_analytics.iot_minute_rollup', cls: 'aggregate', days: 30 },
       { table: 'stream_analytics.dead_letters', cls: 'deadLetter', days: 14 },
+      { table: 'stream_analytics.iot_minute_dead_letter_rollup', cls: 'deadLetter', days: 14 },
     ]);
     expect(DEFAULT_RETENTION_POLICY).toEqual({ aggregateDays: 30, deadLetterDays: 14 });
     const now = Date.UTC(2026, 11, 1);

@@ -29,7 +29,7 @@ export type RetentionClass = 'aggregate' | 'deadLetter';
  */
 export const RETENTION_TABLES: Readonly<Record<RetentionClass, readonly string[]>> = Object.freeze({
   aggregate: Object.freeze([TABLES.windowState, TABLES.windowUsers, TABLES.minuteRollup]),
-  deadLetter: Object.freeze([TABLES.deadLetters]),
+  deadLetter: Object.freeze([TABLES.deadLetters, TABLES.minuteDeadLetterRollup]),
 });
 
 /** The column every table under retention is partitioned by (by day) and expires by. */
