@@ -133,6 +133,16 @@ export async function startReplicatedClickHouse(opts: { replicas?: number; shard
               return false;
             }
           });
+          // A server answers before its ZooKeeper session is up (slowly on a loaded machine);
+          // replicated DDL and inserts fail until it is.
+          await waitUntil(`${name} connected to ZooKeeper`, 60_000, async () => {
+            try {
+              const res = await fetch(`${replica.url}/?query=${encodeURIComponent("SELECT count() FROM system.zookeeper WHERE path = '/'")}`);
+              return res.ok;
+            } catch {
+              return false;
+            }
+          });
         },
       };
       return replica;
