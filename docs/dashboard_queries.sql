@@ -134,22 +134,9 @@ SELECT toDateTime(intDiv(toUInt32(minute), $__interval_s) * $__interval_s, 'UTC'
     sum(counted_late) / ((least(toInt64(time) + $__interval_s, intDiv(toInt64(toUInt32($__toTime)), 60) * 60 + 60) - greatest(toInt64(time), intDiv(toInt64(toUInt32($__fromTime)) + 59, 60) * 60)) / 60) AS late_counted_events
 FROM
 (
-    SELECT
-        d_window_start AS minute,
-        countIf(d_reason NOT IN ('late_event', 'future_event_time')) AS invalid,
-        countIf(d_reason = 'late_event') AS too_late,
-        countIf(d_reason = 'future_event_time') AS future,
-        toUInt64(0) AS counted_late
-    FROM
-    (
-        SELECT
-            argMax(window_start, recorded_at) AS d_window_start,
-            argMax(reason, recorded_at) AS d_reason
-        FROM stream_analytics.dead_letters
-        WHERE $__timeFilter(window_start)
-        GROUP BY source_topic, source_partition, source_offset
-    )
-    GROUP BY minute
+    SELECT window_start AS minute, invalid_events AS invalid, late_events AS too_late, future_events AS future, toUInt64(0) AS counted_late
+    FROM stream_analytics.iot_minute_dead_letters
+    WHERE $__timeFilter(window_start)
     UNION ALL
     SELECT window_start AS minute, toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(late_events)
     FROM stream_analytics.iot_minute_agg

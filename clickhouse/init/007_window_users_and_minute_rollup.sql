@@ -61,60 +61,61 @@ PARTITION BY toYYYYMMDD(window_start)
 ORDER BY window_start;
 
 -- The one definition of a window's result. Inner query: the newest row per
--- (window_start, source_topic, source_partition) by argMax over row_version;
--- middle: summed per window; joined with the exact distinct count of the
--- window's users. Read it with a window_start filter (and
--- enable_optimize_predicate_expression = 1 on 18.16) so both sides read only
--- those windows.
+-- (window_start, source_topic, source_partition) by argMax over row_version,
+-- and the window's users rows beside them (UNION ALL, told apart by `kind`);
+-- outer: summed per window, with the exact distinct count of the window's
+-- users; a window with users but no state row yet has no result. Read it with
+-- a window_start filter (and enable_optimize_predicate_expression = 1 on
+-- 18.16) so both tables are read for those windows only. Not a JOIN: current
+-- releases require aliases on joined subqueries, and with aliases 18.16 no
+-- longer pushes the filter into the joined side (it would read every user of
+-- every window on each refresh).
 CREATE VIEW IF NOT EXISTS stream_analytics.iot_minute_merged AS
 SELECT
     window_start,
-    total_events,
-    metric_sum,
-    unique_users,
-    anomaly_events,
-    late_events,
-    source_partitions,
-    is_final,
-    updated_at,
-    updated_at_ms,
-    state_version
+    sumIf(p_total_events, kind = 0) AS total_events,
+    sumIf(p_metric_sum, kind = 0) AS metric_sum,
+    uniqExactIf(user_id, kind = 1) AS unique_users,
+    sumIf(p_anomaly_events, kind = 0) AS anomaly_events,
+    sumIf(p_late_events, kind = 0) AS late_events,
+    countIf(kind = 0) AS source_partitions,
+    minIf(p_is_final, kind = 0) AS is_final,
+    maxIf(p_updated_at, kind = 0) AS updated_at,
+    maxIf(p_updated_at_ms, kind = 0) AS updated_at_ms,
+    sumIf(p_newest_version + 1, kind = 0) AS state_version
 FROM
 (
     SELECT
         window_start,
-        sum(p_total_events) AS total_events,
-        sum(p_metric_sum) AS metric_sum,
-        sum(p_anomaly_events) AS anomaly_events,
-        sum(p_late_events) AS late_events,
-        count() AS source_partitions,
-        min(p_is_final) AS is_final,
-        max(p_updated_at) AS updated_at,
-        max(p_updated_at_ms) AS updated_at_ms,
-        sum(p_newest_version + 1) AS state_version
-    FROM
-    (
-        SELECT
-            window_start,
-            argMax(total_events, row_version) AS p_total_events,
-            argMax(metric_sum, row_version) AS p_metric_sum,
-            argMax(anomaly_events, row_version) AS p_anomaly_events,
-            argMax(late_events, row_version) AS p_late_events,
-            argMax(is_final, row_version) AS p_is_final,
-            argMax(updated_at, row_version) AS p_updated_at,
-            argMax(updated_at_ms, row_version) AS p_updated_at_ms,
-            max(row_version) AS p_newest_version
-        FROM stream_analytics.iot_window_state
-        GROUP BY window_start, source_topic, source_partition
-    )
-    GROUP BY window_start
-)
-ANY LEFT JOIN
-(
-    SELECT window_start, uniqExact(user_id) AS unique_users
+        toUInt8(0) AS kind,
+        argMax(total_events, row_version) AS p_total_events,
+        argMax(metric_sum, row_version) AS p_metric_sum,
+        argMax(anomaly_events, row_version) AS p_anomaly_events,
+        argMax(late_events, row_version) AS p_late_events,
+        argMax(is_final, row_version) AS p_is_final,
+        argMax(updated_at, row_version) AS p_updated_at,
+        argMax(updated_at_ms, row_version) AS p_updated_at_ms,
+        max(row_version) AS p_newest_version,
+        '' AS user_id
+    FROM stream_analytics.iot_window_state
+    GROUP BY window_start, source_topic, source_partition
+    UNION ALL
+    SELECT
+        window_start,
+        toUInt8(1) AS kind,
+        toUInt64(0) AS p_total_events,
+        toFloat64(0) AS p_metric_sum,
+        toUInt64(0) AS p_anomaly_events,
+        toUInt64(0) AS p_late_events,
+        toUInt8(0) AS p_is_final,
+        toDateTime(0, 'UTC') AS p_updated_at,
+        toUInt64(0) AS p_updated_at_ms,
+        toUInt64(0) AS p_newest_version,
+        user_id
     FROM stream_analytics.iot_window_users
-    GROUP BY window_start
-) USING window_start;
+)
+GROUP BY window_start
+HAVING source_partitions > 0;
 
 -- Results of the windows written before this file.
 INSERT INTO stream_analytics.iot_minute_rollup
@@ -161,7 +162,11 @@ FROM
     GROUP BY window_start
 );
 
--- Dead letters partitioned by day, so that retention drops whole days.
+-- Dead letters partitioned by day, so that retention drops whole days, and
+-- ordered by window_start first, so that counting a few minutes reads only
+-- their rows. Every record of one source message has the same window_start
+-- (the minute the aggregator judged it in), so the records of a message still
+-- collapse into one.
 CREATE TABLE IF NOT EXISTS stream_analytics.dead_letters
 (
     source_topic String,
@@ -174,7 +179,7 @@ CREATE TABLE IF NOT EXISTS stream_analytics.dead_letters
 )
 ENGINE = ReplacingMergeTree(recorded_at)
 PARTITION BY toYYYYMMDD(window_start)
-ORDER BY (source_topic, source_partition, source_offset);
+ORDER BY (window_start, source_topic, source_partition, source_offset);
 
 -- Rows recorded before this file (re-recording a message collapses, so a copy
 -- made twice counts once).

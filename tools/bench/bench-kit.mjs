@@ -77,7 +77,8 @@ export async function deleteTopic(topic) {
 export function startApp(app, args, env = {}, nodeArgs = []) {
   const bundle = app.endsWith('.js') ? app : requireBuilt(app); // a built app's name, or another build's main.js
   const child = spawn(process.execPath, [...nodeArgs, bundle, ...args], {
-    env: { ...process.env, KAFKA_BROKERS: brokers, CLICKHOUSE_URL: clickhouseUrl, METRICS_PORT: '0', ...env },
+    // No retention job: benchmark windows lie years in the past and would be dropped mid-run.
+    env: { ...process.env, KAFKA_BROKERS: brokers, CLICKHOUSE_URL: clickhouseUrl, METRICS_PORT: '0', RETENTION_INTERVAL_SECS: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -57,7 +57,7 @@ const FLUSHES_PER_MINUTE = MINUTE / FLUSH_MS;
 const LIVE_VERSIONS = FLUSHES_PER_MINUTE + 1;
 const HISTORY_VERSIONS = 2;
 const RAW_TOPIC = 'iot.telemetry.raw.v1';
-const TABLES = ['iot_window_state', 'iot_window_users', 'iot_minute_rollup', 'dead_letters'];
+const TABLES = ['iot_window_state', 'iot_window_users', 'iot_minute_rollup', 'dead_letters', 'iot_minute_dead_letter_rollup'];
 const RANGES = [
   ['1h', HOUR],
   ['24h', DAY],
@@ -111,7 +111,7 @@ function parseArgs(argv) {
 const opts = parseArgs(process.argv.slice(2));
 const lib = await loadLibs();
 const { PANELS, expandPanelSql, rowVersionOf, WindowRowWriter, createClickHouseClient } = lib;
-for (const fn of ['writeWindowUsers', 'writeWindowRows', 'writeDeadLetters', 'refreshMinuteRollup']) {
+for (const fn of ['writeWindowUsers', 'writeWindowRows', 'writeDeadLetters', 'refreshMinuteRollup', 'refreshDeadLetterRollup']) {
   if (typeof WindowRowWriter.prototype[fn] !== 'function') usage(`libs/clickhouse-sink's WindowRowWriter has no ${fn} (this benchmark needs the window-users write path)`);
 }
 
@@ -277,7 +277,10 @@ async function fill(model, fromMs, toMs, versions) {
     await writeUsers(users);
     written.userIds += users.reduce((a, r) => a + r.userIds.length, 0);
     const dead = windows.flatMap((w) => deadLetterRows(model, w, opts.deadLettersPerMin));
-    if (dead.length) await writer.writeDeadLetters(dead);
+    if (dead.length) {
+      await writer.writeDeadLetters(dead);
+      await writer.refreshDeadLetterRollup([...new Set(dead.map((d) => d.windowStartMs))]);
+    }
     written.deadLetters += dead.length;
     for (let v = 1; v <= versions; v++) {
       const rows = [];
@@ -336,6 +339,7 @@ async function liveFlushes(model, startMs, minutes) {
       await writer.writeDeadLetters(dead);
       const t3 = performance.now();
       await writer.refreshMinuteRollup(windows);
+      await writer.refreshDeadLetterRollup([...new Set(dead.map((d) => d.windowStartMs))]);
       const t4 = performance.now();
       durations.push(t4 - t0);
       steps.users.push(t1 - t0);

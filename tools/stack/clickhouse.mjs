@@ -1,11 +1,12 @@
 // ClickHouse from the Debian package (18.16 here), run as a plain user process with a config
-// rendered from clickhouse/server/*.template into the state dir. Also: applying
-// clickhouse/init/*.sql over HTTP.
+// rendered from clickhouse/server/*.template into the state dir. Also: applying the
+// clickhouse/init schema with the project's migration runner.
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { StackError, say, seconds, shortPath } from './log.mjs';
 import { findOnPath } from './process.mjs';
-import { clickhouseReady, httpRequest } from './readiness.mjs';
+import { clickhouseReady } from './readiness.mjs';
 import { CLICKHOUSE_USERS, ensureCertificates, ensureSecrets, clickhouseHttpsConfig } from './security.mjs';
 
 function findServerBinary(cfg) {
@@ -97,67 +98,79 @@ export function clickhouseServer(cfg) {
 // ---------------------------------------------------------------------------------------------
 // Schema
 
-/**
- * Splits a .sql file into statements: a statement ends with `;` at the end of a line; whole-line
- * `--` comments are dropped; blank statements are skipped. (The HTTP interface takes exactly one
- * statement per request.)
- */
-export function splitStatements(sql) {
-  const statements = [];
-  let current = [];
-  const flush = () => {
-    const text = current.join('\n').trim();
-    if (text) statements.push(text);
-    current = [];
-  };
-  for (const line of sql.split(/\r?\n/)) {
-    if (/^\s*--/.test(line)) continue;
-    if (/;\s*$/.test(line)) {
-      current.push(line.replace(/;\s*$/, ''));
-      flush();
-    } else {
-      current.push(line);
-    }
+// The schema is applied by the project's one migration runner (migrateSchema in
+// libs/clickhouse-sink: each clickhouse/init file once, in order, recorded with its checksum in
+// stream_analytics.schema_migrations), the same code the aggregator runs. `up` runs before
+// anything is built, so esbuild (from node_modules, like the Kafka client) bundles the runner
+// and its ClickHouse client into $STACK_DIR on use; that takes well under a second. The entry
+// names the runner's own modules, not the library's index, which reaches the native Kafka client
+// through libs/runtime.
+const RUNNER_ENTRY = `
+export { createClickHouseClient } from './libs/clickhouse-sink/src/lib/client';
+export { migrateSchema } from './libs/clickhouse-sink/src/lib/migrations';
+`;
+
+const require = createRequire(import.meta.url);
+
+async function loadRunner(cfg) {
+  let esbuild;
+  try {
+    esbuild = require('esbuild');
+  } catch (err) {
+    throw new StackError(`esbuild is not installed (${err.code ?? err.message}); run bash tools/run/bootstrap.sh (or npm install) first.`);
   }
-  flush();
-  return statements;
+  const outfile = join(cfg.stateDir, 'schema-runner', 'runner.cjs');
+  try {
+    await esbuild.build({
+      stdin: { contents: RUNNER_ENTRY, resolveDir: cfg.repoRoot, sourcefile: 'schema-runner.ts', loader: 'ts' },
+      bundle: true,
+      platform: 'node',
+      format: 'cjs',
+      target: 'node20',
+      outfile,
+      logLevel: 'silent',
+    });
+  } catch (err) {
+    throw new StackError(`Could not bundle the migration runner (libs/clickhouse-sink) with esbuild: ${String(err.message).split('\n')[0]}`, {
+      details: (err.errors ?? []).slice(0, 5).map((e) => `${e.location ? `${e.location.file}:${e.location.line}: ` : ''}${e.text}`),
+    });
+  }
+  delete require.cache[outfile];
+  return require(outfile);
 }
 
-export async function query(cfg, sql, timeoutMs = 60_000) {
-  const res = await httpRequest(`http://${cfg.host}:${cfg.ports.clickhouseHttp}/`, { method: 'POST', body: sql, timeoutMs });
-  if (res.status !== 200) {
-    const err = new Error(res.body.trim().split('\n')[0] || `HTTP ${res.status}`);
-    err.status = res.status;
-    throw err;
-  }
-  return res.body;
-}
-
-/** Applies clickhouse/init/*.sql in lexical order. The files are idempotent (IF NOT EXISTS). */
+/** Applies the clickhouse/init files not applied yet, with the project's migration runner. */
 export async function applySchema(cfg) {
   const t0 = Date.now();
   const dir = cfg.clickhouse.initDir;
-  const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.sql')).sort() : [];
+  const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.sql')) : [];
   if (files.length === 0) {
     say(`clickhouse schema: no ${shortPath(dir)}/*.sql files yet; skipped`);
     return;
   }
+  const url = `http://${cfg.host}:${cfg.ports.clickhouseHttp}`;
   try {
     await clickhouseReady(cfg.host, cfg.ports.clickhouseHttp, 2000);
   } catch (err) {
     throw new StackError(`ClickHouse is not answering on ${cfg.host}:${cfg.ports.clickhouseHttp} (${err.message}); run \`node tools/stack/stack.mjs up\` first.`);
   }
-  let count = 0;
-  for (const file of files) {
-    for (const statement of splitStatements(readFileSync(join(dir, file), 'utf8'))) {
-      try {
-        await query(cfg, statement);
-      } catch (err) {
-        const head = statement.split('\n').find((l) => l.trim()) ?? '';
-        throw new StackError(`ClickHouse rejected a statement in ${shortPath(join(dir, file))} (${head.trim().slice(0, 80)}): ${err.message}`);
-      }
-      count++;
-    }
+  const runner = await loadRunner(cfg);
+  const client = runner.createClickHouseClient({ url });
+  let result;
+  try {
+    result = await runner.migrateSchema(client, dir, {
+      waitMs: 20_000,
+      onRetry: (r) => say(`clickhouse schema: ClickHouse at ${url} is not usable yet (${String(r.error?.message ?? r.error).split('\n')[0]}); retrying in ${seconds(r.delayMs)}`),
+    });
+  } catch (err) {
+    throw new StackError(`clickhouse schema not applied: ${err.message}`);
+  } finally {
+    await client.close();
   }
-  say(`clickhouse schema: applied ${files.length} file(s), ${count} statement(s) from ${shortPath(dir)} [${seconds(Date.now() - t0)}]`);
+  const took = seconds(Date.now() - t0);
+  if (result.applied.length === 0) {
+    say(`clickhouse schema: up to date, nothing to apply (all ${result.skipped.length} file(s) of ${shortPath(dir)} already recorded in stream_analytics.schema_migrations) [${took}]`);
+  } else {
+    say(`clickhouse schema: applied ${result.applied.length} file(s) from ${shortPath(dir)} (${result.applied.join(', ')}), ${result.skipped.length} already applied [${took}]`);
+  }
 }

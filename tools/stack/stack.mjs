@@ -2,7 +2,8 @@
 // The local development stack: Apache Kafka (KRaft), ClickHouse and an MQTT broker (Mosquitto, or
 // the one already answering on the MQTT port) as user processes, no Docker.
 // Node builtins only, except the Kafka client that readiness and topic listing load from
-// node_modules on first use (kafka-client.mjs): `jars`, `status`, `down`, `env` work before
+// node_modules on first use (kafka-client.mjs), and esbuild, which bundles the project's migration
+// runner for the schema (clickhouse.mjs): `jars`, `status`, `down`, `env` work before
 // `npm install`.
 //
 //   node tools/stack/stack.mjs up [--env] [--started-file F [--holder-pid N]] [--only kafka|clickhouse|mqtt] [--no-provision]
@@ -39,7 +40,8 @@ const USAGE = `usage: node tools/stack/stack.mjs <command> [options]
                 --holder-pid N        the run holding that lease (default: our parent process)
                 --only kafka|clickhouse|mqtt   manage just these servers (comma-separated)
                 --no-provision        skip topics and schema
-  provision   create the topics and apply clickhouse/init/*.sql (servers must be up)
+  provision   create the topics and apply the clickhouse/init files not applied yet, with the
+              project's migration runner (servers must be up)
   down        stop the servers this tool started
                 --purge               also delete their data and logs (keeps the Kafka jars)
                 --only-if-started F   stop only what the \`up --started-file F\` call started

@@ -1,16 +1,17 @@
 /**
  * Aggregator entry point: configuration, schema, signals and the pipelines.
+ * With --migrate-only it applies the schema and exits (deploy jobs).
  * The logic lives in the windowing engine, the ClickHouse sink and
  * app/pipeline.ts. The first pipeline runs in this process; with --workers > 1
  * this same script is also each further, forked pipeline process (see
  * app/pipeline-pool.ts).
  */
-import { applyMigrations, createClickHouseClient, describeClickHouseSecurityError, findMigrationsDir } from '@stream-analytics/clickhouse-sink';
-import { createLogger, onShutdownSignal, runMain, startOpsServer } from '@stream-analytics/runtime';
+import { createClickHouseClient, describeClickHouseSecurityError, findMigrationsDir, migrateSchema } from '@stream-analytics/clickhouse-sink';
+import { createLogger, onShutdownSignal, runMain, startOpsServer, type Logger, type ShutdownSignal } from '@stream-analytics/runtime';
 import cluster from 'node:cluster';
 import path from 'node:path';
 import { Registry } from 'prom-client';
-import { clickhouseClientConfig, parseAggregatorConfig, schemaProfile } from './app/config';
+import { clickhouseClientConfig, migrateWaitMs, parseAggregatorConfig, schemaProfile, type AggregatorConfig } from './app/config';
 import { launchForked, launchInProcess, PipelinePool, runForkedPipeline, WORKER_INDEX_ENV } from './app/pipeline-pool';
 
 runMain(cluster.isWorker ? forkedPipeline : main);
@@ -19,6 +20,7 @@ async function main(): Promise<number> {
   const config = parseAggregatorConfig(process.argv.slice(2));
   const logger = createLogger('aggregator');
   const shutdown = onShutdownSignal();
+  if (config.migrateOnly) return (await migrate(config, logger, shutdown)) ? 0 : 1;
 
   // Set once the schema is in place; the probes answer before that.
   const app: { pool?: PipelinePool } = {};
@@ -32,28 +34,8 @@ async function main(): Promise<number> {
   });
   logger.info({ metricsPort: ops.port, topic: config.topic, group: config.group, clickhouse: config.clickhouseUrl, workers: config.workers }, 'aggregator starting');
 
-  // ClickHouse first: without the schema nothing can be written. Unreachable
-  // servers are reported and retried until a signal arrives.
-  if (config.migrate) {
-    const clickhouse = createClickHouseClient(clickhouseClientConfig(config));
-    const dir = config.migrationsDir ?? findMigrationsDir(path.dirname(process.argv[1] ?? process.cwd()));
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const result = await applyMigrations(clickhouse, dir, { profile: schemaProfile(config) });
-        if (result.unreachable.length > 0) logger.warn({ unreachable: result.unreachable }, 'ClickHouse nodes not answering were left out of the migration; they keep the schema they had');
-        logger.info({ applied: result.applied, skipped: result.skipped.length, profile: config.clickhouseSchemaProfile }, 'ClickHouse schema up to date');
-        break;
-      } catch (err) {
-        if (shutdown.isRequested()) return 1;
-        // Wrong credentials or an untrusted certificate: retrying cannot help, so the start fails.
-        const security = describeClickHouseSecurityError(err, config.clickhouseUrl);
-        if (security) throw new Error(security);
-        logger.error({ err: (err as Error).message, attempt }, `ClickHouse at ${config.clickhouseUrl} is not usable yet; retrying in 5 s`);
-        await Promise.race([new Promise((r) => setTimeout(r, 5000)), shutdown.requested]);
-      }
-    }
-    await clickhouse.close();
-  }
+  // ClickHouse first: without the schema nothing can be written.
+  if (config.migrate && !(await migrate(config, logger, shutdown))) return 1;
   if (shutdown.isRequested()) return 1;
 
   // Pipeline 0 runs in this process; any others each get a child process.
@@ -69,6 +51,37 @@ async function main(): Promise<number> {
   await ops.close();
   logger.info({ code }, 'aggregator stopped');
   return code;
+}
+
+/**
+ * Applies clickhouse/init with the versioned runner (the only way the schema
+ * is applied). An unreachable server is retried with a log line per attempt,
+ * until a signal or the configured wait; false when stopped by a signal.
+ */
+async function migrate(config: AggregatorConfig, logger: Logger, shutdown: ShutdownSignal): Promise<boolean> {
+  const clickhouse = createClickHouseClient(clickhouseClientConfig(config));
+  const dir = config.migrationsDir ?? findMigrationsDir(path.dirname(process.argv[1] ?? process.cwd()));
+  const stop = new AbortController();
+  void shutdown.requested.then(() => stop.abort());
+  try {
+    const result = await migrateSchema(clickhouse, dir, {
+      profile: schemaProfile(config),
+      waitMs: migrateWaitMs(config),
+      signal: stop.signal,
+      // Wrong credentials or an untrusted certificate: retrying cannot help.
+      fatal: (err) => describeClickHouseSecurityError(err, config.clickhouseUrl),
+      onRetry: (info) =>
+        logger.error({ err: info.error instanceof Error ? info.error.message : String(info.error), attempt: info.attempt, retryInMs: info.delayMs }, `ClickHouse at ${config.clickhouseUrl} is not usable yet; retrying`),
+    });
+    if (result.unreachable.length > 0) logger.warn({ unreachable: result.unreachable }, 'ClickHouse nodes not answering were left out of the migration; they keep the schema they had');
+    logger.info({ applied: result.applied, skipped: result.skipped.length, profile: config.clickhouseSchemaProfile, dir }, 'ClickHouse schema up to date');
+    return true;
+  } catch (err) {
+    if (shutdown.isRequested()) return false;
+    throw err;
+  } finally {
+    await clickhouse.close();
+  }
 }
 
 /** A forked pipeline: the parent parsed the same argv and environment, and supervises it. */

@@ -49,6 +49,8 @@ export {
   toDeadLetterRecord,
   toJsonEachRow,
   toWindowStateValues,
+  toWindowStateValueChunks,
+  MAX_VALUES_CHARS,
   toWindowUserRecords,
   WINDOW_STATE_COLUMNS,
   type WindowPartitionRow,
@@ -70,6 +72,8 @@ export {
 } from './lib/schema-profile';
 export {
   applyMigrations,
+  migrateSchema,
+  SchemaServerUnreachableError,
   loadMigrationFiles,
   findMigrationsDir,
   schemaMigrationsDdl,
@@ -77,7 +81,10 @@ export {
   type MigrationFile,
   type ApplyMigrationsOptions,
   type ApplyMigrationsResult,
+  type MigrateSchemaOptions,
+  type MigrationTarget,
 } from './lib/migrations';
+export { sessionMigrationTarget, type SqlSession } from './lib/session-target';
 export {
   readMinuteAgg,
   readDeadLetterCounts,
@@ -87,6 +94,8 @@ export {
   windowStartList,
   minuteRollupSelect,
   MINUTE_ROLLUP_COLUMNS,
+  minuteDeadLetterRollupSelect,
+  MINUTE_DEAD_LETTER_ROLLUP_COLUMNS,
   minuteAggQuery,
   deadLetterCountsQuery,
   parseMinuteAggRow,
@@ -97,3 +106,31 @@ export {
   type StoredWindowRow,
 } from './lib/readers';
 export { expectedMinuteAgg, expectedDeadLetterCounts } from './lib/oracle';
+export {
+  RETENTION_TABLES,
+  RETENTION_TIME_COLUMN,
+  DEFAULT_RETENTION_POLICY,
+  DAY_MS,
+  expiredPartitions,
+  expiryCutoffMs,
+  dayOfPartitionId,
+  minAggregateRetentionDays,
+  retentionTables,
+  retentionPolicyProblem,
+  ttlExpression,
+  tableTtlOf,
+  type RetentionPolicy,
+  type RetentionClass,
+  type PartitionRef,
+  type ExpiredPartition,
+} from './lib/retention';
+export {
+  applyRetention,
+  supportsTableTtl,
+  type RetentionClient,
+  type ApplyRetentionOptions,
+  type RetentionRunResult,
+  type DroppedPartition,
+  type TtlChange,
+} from './lib/apply-retention';
+export { RETENTION_OPTIONS, retentionPolicyOf, type RetentionOptions } from './lib/retention-options';

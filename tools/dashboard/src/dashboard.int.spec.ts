@@ -10,7 +10,7 @@
  * copied into current ClickHouse (chdb, 26.x) and every query must give the
  * same answers there.
  */
-import { loadMigrationFiles, findMigrationsDir } from '@stream-analytics/clickhouse-sink';
+import { applyMigrations, findMigrationsDir, sessionMigrationTarget } from '@stream-analytics/clickhouse-sink';
 import type { OracleResult, OracleWindow } from '@stream-analytics/testing';
 import { Session } from 'chdb';
 import fs from 'node:fs';
@@ -213,7 +213,7 @@ describe('dashboard panels on real aggregator output', () => {
         ).rows[0][0],
       );
     const aggRows = await inRange('iot_minute_rollup', 'toYYYYMMDD');
-    const dlqRows = await inRange('dead_letters', 'toYYYYMMDD');
+    const dlqRows = await inRange('iot_minute_dead_letter_rollup', 'toYYYYMMDD');
     for (const p of PANELS) {
       const limit = p.key === 'late_and_invalid_events' ? dlqRows + aggRows : aggRows;
       expect({ panel: p.key, rowsRead: results.get(p.key)!.rowsRead <= limit ? 'within range partitions' : results.get(p.key)!.rowsRead }).toEqual({
@@ -227,10 +227,10 @@ describe('dashboard panels on real aggregator output', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dashboard-chdb-'));
     const session = new Session(dir);
     try {
-      for (const f of await loadMigrationFiles(findMigrationsDir(__dirname))) for (const s of f.statements) session.query(s);
+      await applyMigrations(sessionMigrationTarget(session), findMigrationsDir(__dirname));
       const from = Math.floor(range.fromMs / 1000) - 3600;
       const to = Math.floor(range.toMs / 1000) + 3600;
-      for (const table of ['iot_window_state', 'iot_window_users', 'iot_minute_rollup', 'dead_letters']) {
+      for (const table of ['iot_window_state', 'iot_window_users', 'iot_minute_rollup', 'dead_letters', 'iot_minute_dead_letter_rollup']) {
         const columns = (await clickhouseQuery(target, `SELECT * FROM stream_analytics.${table} LIMIT 0`)).columns;
         const tsv = await clickhouseExec(
           target,

@@ -46,7 +46,7 @@ describe('docker-compose.yml', () => {
   });
 
   it('has Redpanda, Redpanda Console, ClickHouse, Grafana, Mosquitto and the apps', () => {
-    expect(Object.keys(services).sort()).toEqual(['aggregator', 'clickhouse', 'console', 'dlq-replayer', 'grafana', 'ingest-gateway', 'mosquitto', 'producer', 'redpanda', 'topics']);
+    expect(Object.keys(services).sort()).toEqual(['aggregator', 'clickhouse', 'clickhouse-migrate', 'console', 'dlq-replayer', 'grafana', 'ingest-gateway', 'mosquitto', 'producer', 'redpanda', 'topics']);
     const ports = (s: string) => (services[s]['ports'] ?? []) as string[];
     expect(ports('console')).toContain('8080:8080');
     expect(ports('clickhouse')).toContain('8123:8123');
@@ -64,7 +64,22 @@ describe('docker-compose.yml', () => {
     }
     const mounts = (s: string) => (services[s]['volumes'] as string[]).map((v) => v.split(':').slice(0, 2).join(':'));
     expect(mounts('grafana')).toEqual(['../grafana/provisioning:/etc/grafana/provisioning', '../grafana/dashboards:/var/lib/grafana/dashboards']);
-    expect(mounts('clickhouse')).toContain('../clickhouse/init:/docker-entrypoint-initdb.d');
+  });
+
+  it('applies the schema with the migration runner only: a one-shot aggregator --migrate-only that the schema\'s users wait for', () => {
+    // No initdb folder: ClickHouse would run the files verbatim on a fresh volume, unrecorded.
+    for (const [name, s] of Object.entries(services)) {
+      expect({ name, mounts: ((s['volumes'] ?? []) as string[]).filter((v) => /clickhouse\/init|initdb/.test(v)) }).toEqual({ name, mounts: [] });
+    }
+    const migrate = services['clickhouse-migrate'];
+    expect(migrate['image']).toBe(services['aggregator']['image']);
+    expect(migrate['build']).toEqual(services['aggregator']['build']);
+    expect(migrate['command']).toEqual(['--migrate-only']);
+    expect(migrate['restart']).toBe('no');
+    expect(migrate['depends_on']).toEqual({ clickhouse: { condition: 'service_healthy' } });
+    for (const key of ['CLICKHOUSE_URL', 'CLICKHOUSE_USER', 'CLICKHOUSE_PASSWORD', 'CLICKHOUSE_DATABASE']) expect(migrate['environment'][key]).toBe(services['aggregator']['environment'][key]);
+    for (const user of ['aggregator', 'grafana']) expect(services[user]['depends_on']['clickhouse-migrate']).toEqual({ condition: 'service_completed_successfully' });
+    expect(services['aggregator']['environment']['CLICKHOUSE_MIGRATE']).toBe('false');
   });
 
   it('the apps get the shared environment names and matching ClickHouse credentials', () => {
@@ -107,17 +122,32 @@ describe('docker-compose.secured.yml (the secured profile)', () => {
 
   it('validates against the Compose Specification schema', () => expectValidCompose(secured));
 
+  const securedServices = secured['services'] as Record<string, Obj>;
+
   it('runs each app as its own user over SASL_SSL, passwords and CA as mounted files only', () => {
     const users: Record<string, string> = { 'topics-secured': 'admin', 'aggregator-secured': 'aggregator', 'producer-secured': 'producer' };
-    for (const [name, s] of Object.entries(secured['services'] as Record<string, Obj>)) {
+    expect(Object.keys(securedServices).sort()).toEqual(['aggregator-secured', 'clickhouse-migrate-secured', 'producer-secured', 'topics-secured']);
+    for (const [name, s] of Object.entries(securedServices)) {
       expect(s['profiles']).toEqual(['secured']);
       const env = s['environment'] as Record<string, string>;
-      expect(env).toMatchObject({ KAFKA_SECURITY_PROTOCOL: 'SASL_SSL', KAFKA_SASL_USERNAME: users[name], KAFKA_SASL_PASSWORD_FILE: '/run/secrets/kafka-password' });
       expect(Object.keys(env).filter((k) => /PASSWORD$/.test(k))).toEqual([]);
       const mounted = (s['secrets'] as Array<string | Obj>).map((x) => (typeof x === 'string' ? x : x['target']));
       for (const file of Object.values(env).filter((v) => String(v).startsWith('/run/secrets/'))) expect(mounted).toContain(String(file).slice('/run/secrets/'.length));
+      if (name === 'clickhouse-migrate-secured') continue; // no Kafka
+      expect(env).toMatchObject({ KAFKA_SECURITY_PROTOCOL: 'SASL_SSL', KAFKA_SASL_USERNAME: users[name], KAFKA_SASL_PASSWORD_FILE: '/run/secrets/kafka-password' });
       const source = (s['secrets'] as Array<string | Obj>).find((x) => typeof x !== 'string' && x['target'] === 'kafka-password') as Obj;
       expect(source['source']).toBe(`kafka-${users[name]}`);
     }
+  });
+
+  it('applies the schema with the migration runner, as the aggregator user over https, before the aggregator starts', () => {
+    const migrate = securedServices['clickhouse-migrate-secured'];
+    const aggregator = securedServices['aggregator-secured'];
+    expect(migrate['image']).toBe(aggregator['image']);
+    expect(migrate['command']).toEqual(['--migrate-only']);
+    for (const key of ['CLICKHOUSE_URL', 'CLICKHOUSE_USER', 'CLICKHOUSE_PASSWORD_FILE', 'CLICKHOUSE_CA_CERT', 'CLICKHOUSE_DATABASE']) expect(migrate['environment'][key]).toBe(aggregator['environment'][key]);
+    expect(migrate['secrets']).toEqual(expect.arrayContaining([{ source: 'clickhouse-aggregator', target: 'clickhouse-password' }, 'ca.pem']));
+    expect(aggregator['depends_on']['clickhouse-migrate-secured']).toEqual({ condition: 'service_completed_successfully' });
+    expect(aggregator['environment']['CLICKHOUSE_MIGRATE']).toBe('false');
   });
 });

@@ -124,6 +124,15 @@ describe('.github/workflows/ci.yml', () => {
     expect(wf['env']).toMatchObject({ KAFKA_BROKERS: '127.0.0.1:9092', CLICKHOUSE_URL: 'http://127.0.0.1:8123' });
   });
 
+  it('applies the schema with the migration runner before the tests, not with SQL of its own', () => {
+    const steps = job['steps'] as Obj[];
+    const migrateAt = steps.findIndex((st) => /^npx nx run aggregator:migrate\b/.test(String(st['run'] ?? '').trim()));
+    const testsAt = steps.findIndex((st) => /nx affected -t lint test build/.test(String(st['run'] ?? '')));
+    expect(migrateAt).toBeGreaterThan(-1);
+    expect(migrateAt).toBeLessThan(testsAt);
+    expect(runs(job)).not.toMatch(/clickhouse\/init|readdirSync/);
+  });
+
   it('builds the affected images', () => {
     expect(runs(wf['jobs']['images'])).toMatch(/npx nx affected -t docker-build/);
   });

@@ -167,6 +167,16 @@ describe.each(OVERLAYS)('$name overlay', ({ name, dir, namespace, profile }) => 
     find(ms(), 'Service', 'aggregator');
   });
 
+  it('applies the schema with the migration runner only: each aggregator migrates at start, no SQL in the manifests', () => {
+    const text = JSON.stringify(ms());
+    expect(text).not.toMatch(/CREATE TABLE|docker-entrypoint-initdb|clickhouse\/init/i);
+    const container = podSpec(find(ms(), 'StatefulSet', 'aggregator'))['containers'][0] as Obj;
+    const env = [...((container['env'] ?? []) as Obj[]).map((e) => [e['name'], e['value']]), ...Object.entries(config()['data'] as Obj)];
+    expect(env.filter(([k]) => /^CLICKHOUSE_MIGRATE/.test(String(k)))).toEqual([]);
+    expect(container['args'] ?? []).not.toContain('--migrate-only');
+    expect(config()['data']['CLICKHOUSE_SCHEMA_PROFILE'] ?? 'single').toBe(name === 'prod' ? 'replicated' : 'single');
+  });
+
   it('reads ClickHouse credentials from a Secret by reference, the password as a mounted file', () => {
     const pod = podSpec(find(ms(), 'StatefulSet', 'aggregator'));
     const env = pod['containers'][0]['env'] as Obj[];

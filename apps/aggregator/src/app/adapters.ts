@@ -63,7 +63,10 @@ export function clickhouseWindowStore(clickhouse: ClickHouseSinkClient, writer: 
     writeWindowUsers: async (rows) => void (await writer.writeWindowUsers(rows)),
     writeWindowRows: async (rows) => void (await writer.writeWindowRows(rows)),
     writeDeadLetters: async (rows) => void (await writer.writeDeadLetters(rows)),
-    refreshResults: async (windows) => void (await writer.refreshMinuteRollup(windows)),
+    refreshResults: async (windows, deadLetterWindows) => {
+      await writer.refreshMinuteRollup(windows);
+      await writer.refreshDeadLetterRollup(deadLetterWindows);
+    },
   };
 }
 

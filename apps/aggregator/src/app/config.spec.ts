@@ -1,5 +1,5 @@
 import { UsageError } from '@stream-analytics/runtime';
-import { clickhouseClientConfig, parseAggregatorConfig, schemaProfile } from './config';
+import { clickhouseClientConfig, migrateWaitMs, MIGRATE_ONLY_WAIT_SECS, parseAggregatorConfig, schemaProfile } from './config';
 
 describe('aggregator config', () => {
   it('uses the design defaults and the shared environment names', () => {
@@ -42,6 +42,24 @@ describe('aggregator config', () => {
     expect(config.clickhouse).toMatchObject({ url: 'https://ch:8443', username: 'stream_writer', password: 'chpw' });
   });
 
+  it('--migrate-only waits a bounded time for ClickHouse, a start waits until stopped', () => {
+    expect(migrateWaitMs(parseAggregatorConfig([], {}))).toBeUndefined();
+    const only = parseAggregatorConfig(['--migrate-only'], {});
+    expect(only.migrateOnly).toBe(true);
+    expect(migrateWaitMs(only)).toBe(MIGRATE_ONLY_WAIT_SECS * 1000);
+    expect(migrateWaitMs(parseAggregatorConfig([], { CLICKHOUSE_MIGRATE_ONLY: 'true', CLICKHOUSE_MIGRATE_WAIT_SECS: '5' }))).toBe(5000);
+    expect(migrateWaitMs(parseAggregatorConfig(['--migrate-wait-secs', '0.5'], {}))).toBe(500);
+  });
+
+  it.each([
+    [['--migrate-only'], { CLICKHOUSE_MIGRATE: 'false' }, /cannot be combined with CLICKHOUSE_MIGRATE=false/],
+    [['--migrate-wait-secs=-1'], {}, />= 0/],
+    [[], { CLICKHOUSE_MIGRATE_ONLY: 'maybe' }, /CLICKHOUSE_MIGRATE_ONLY: expected true or false/],
+  ])('rejects the migration options %j %j', (argv, env, message) => {
+    expect(() => parseAggregatorConfig(argv, env)).toThrow(UsageError);
+    expect(() => parseAggregatorConfig(argv, env)).toThrow(message);
+  });
+
   it.each([
     [['--kafka-security-protocol', 'SASL_SSL', '--kafka-sasl-mechanism', 'PLAIN'], /needs a username/],
     [['--brokers', 'nohost'], /not host:port/],
@@ -54,9 +72,22 @@ describe('aggregator config', () => {
     [['--clickhouse-url', ' , '], /at least one URL/],
     [['--clickhouse-schema-profile', 'sharded'], /one of single, replicated/],
     [['--clickhouse-on-quorum-loss', 'ignore'], /one of degrade, fail/],
+    [['--aggregate-retention-days', '0'], />= 1/],
+    [['--dead-letter-retention-days', '1.5'], /an integer/],
+    [['--retention-interval-secs=-1'], />= 0/],
+    [['--aggregate-retention-days', '1'], /AGGREGATE_RETENTION_DAYS \(1\) must exceed the lateness horizon ALLOWED_LATENESS_SECS \(86400 s = 1 day\) by at least one day, so be at least 2/],
+    [['--allowed-lateness-secs', String(30 * 86400)], /so be at least 31, or late events would be folded into windows whose state was already dropped/],
   ])('rejects %j', (argv, message) => {
     expect(() => parseAggregatorConfig(argv, {})).toThrow(UsageError);
     expect(() => parseAggregatorConfig(argv, {})).toThrow(message);
+  });
+
+  it('retention: 30 days of aggregates and 14 of dead letters by default, hourly; every knob from the environment too', () => {
+    expect(parseAggregatorConfig([], {})).toMatchObject({ retention: { aggregateDays: 30, deadLetterDays: 14 }, retentionIntervalSecs: 3600 });
+    expect(
+      parseAggregatorConfig([], { AGGREGATE_RETENTION_DAYS: '31', DEAD_LETTER_RETENTION_DAYS: '7', RETENTION_INTERVAL_SECS: '0', ALLOWED_LATENESS_SECS: String(30 * 86400) }),
+    ).toMatchObject({ retention: { aggregateDays: 31, deadLetterDays: 7 }, retentionIntervalSecs: 0 });
+    expect(parseAggregatorConfig(['--aggregate-retention-days', '2'], {}).retention).toEqual({ aggregateDays: 2, deadLetterDays: 14 });
   });
 
   it('single profile by default: one client setting without replication, schema verbatim', () => {

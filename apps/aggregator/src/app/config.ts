@@ -1,7 +1,16 @@
 /** Aggregator knobs: every one a flag and an environment variable, validated. */
-import { CLICKHOUSE_CONNECTION_OPTIONS, clickHouseConnection, type ClickHouseConfig, type SchemaProfile } from '@stream-analytics/clickhouse-sink';
+import {
+  CLICKHOUSE_CONNECTION_OPTIONS,
+  clickHouseConnection,
+  RETENTION_OPTIONS,
+  retentionPolicyOf,
+  type ClickHouseConfig,
+  type RetentionPolicy,
+  type SchemaProfile,
+} from '@stream-analytics/clickhouse-sink';
 import {
   DEFAULT_BROKERS,
+  formatUsage,
   DEFAULT_TOPICS,
   KAFKA_SECURITY_OPTIONS,
   parseConfig,
@@ -12,6 +21,7 @@ import {
   type KafkaSecurity,
   type OptionSpecs,
   type ParsedConfig,
+  UsageError,
 } from '@stream-analytics/runtime';
 
 export const aggregatorCommand = {
@@ -27,7 +37,19 @@ export const aggregatorCommand = {
     group: { type: 'string', env: 'CONSUMER_GROUP', default: 'iot-aggregator', description: 'Consumer group id; instances in one group share the partitions.' },
     groupInstanceId: { type: 'string', env: 'GROUP_INSTANCE_ID', description: 'Static group membership id (e.g. the pod name) so restarts do not rebalance.' },
     ...CLICKHOUSE_CONNECTION_OPTIONS,
-    migrate: { type: 'boolean', env: 'CLICKHOUSE_MIGRATE', default: true, description: 'Apply clickhouse/init migrations at start.' },
+    migrate: { type: 'boolean', env: 'CLICKHOUSE_MIGRATE', default: true, description: 'Apply clickhouse/init migrations at start (false: something else applies them, e.g. a --migrate-only job).' },
+    migrateOnly: {
+      type: 'boolean',
+      env: 'CLICKHOUSE_MIGRATE_ONLY',
+      default: false,
+      description: 'Apply clickhouse/init migrations (the schema profile included), then exit: 0 when the schema is up to date, 1 on failure. Needs no Kafka.',
+    },
+    migrateWaitSecs: {
+      type: 'number',
+      env: 'CLICKHOUSE_MIGRATE_WAIT_SECS',
+      min: 0,
+      description: 'How long an unreachable ClickHouse is waited for before the migration fails (default: 60 with --migrate-only; until stopped at start).',
+    },
     clickhouseSchemaProfile: {
       type: 'string',
       env: 'CLICKHOUSE_SCHEMA_PROFILE',
@@ -48,6 +70,7 @@ export const aggregatorCommand = {
     migrationsDir: { type: 'string', env: 'CLICKHOUSE_MIGRATIONS_DIR', description: 'Folder of the *.sql migrations (default: clickhouse/init next to the app or in the repo).' },
     flushIntervalSecs: { type: 'number', env: 'FLUSH_INTERVAL_SECS', default: 5, min: 0.1, max: 300, description: 'Seconds between flushes to ClickHouse and offset commits.' },
     ...windowingOptions,
+    ...RETENTION_OPTIONS,
     idleTimeoutSecs: { type: 'number', env: 'IDLE_PARTITION_TIMEOUT_SECS', default: 30, min: 1, description: 'A partition without events this long stops holding its windows open.' },
     workers: {
       type: 'integer',
@@ -70,6 +93,8 @@ export const aggregatorCommand = {
     '  KAFKA_BROKERS=redpanda:9092 CLICKHOUSE_URL=http://clickhouse:8123 aggregator',
     '  aggregator --flush-interval-secs 1 --group demo',
     '  aggregator --workers 2                      # two pipelines on a 2-core machine',
+    '  aggregator --migrate-only                   # apply the schema and exit (deploy job, init container)',
+    '  AGGREGATE_RETENTION_DAYS=90 ALLOWED_LATENESS_SECS=604800 aggregator   # a week of lateness, 90 days of aggregates',
     '  CLICKHOUSE_URL=http://ch-0:8123,http://ch-1:8123 CLICKHOUSE_SCHEMA_PROFILE=replicated aggregator   # two replicas, quorum inserts',
   ].join('\n'),
 } satisfies CommandSpec<OptionSpecs>;
@@ -78,6 +103,8 @@ export type AggregatorConfig = ParsedConfig<typeof aggregatorCommand.options> & 
   /** Resolved once at start (password files read). */
   kafkaSecurity: KafkaSecurity;
   clickhouse: ClickHouseConfig;
+  /** Days each class of rows is kept, checked against the lateness horizon. */
+  retention: RetentionPolicy;
 };
 
 /** The sink client's settings for this configuration (one rule for the migrations and every pipeline). */
@@ -96,11 +123,28 @@ export function clickhouseClientConfig(config: AggregatorConfig, onReplicationSt
   };
 }
 
+/** How long the migration waits for an unreachable ClickHouse, in ms (undefined: until stopped). */
+export function migrateWaitMs(config: AggregatorConfig): number | undefined {
+  const secs = config.migrateWaitSecs ?? (config.migrateOnly ? MIGRATE_ONLY_WAIT_SECS : undefined);
+  return secs === undefined ? undefined : secs * 1000;
+}
+
 export function schemaProfile(config: AggregatorConfig): SchemaProfile {
   return config.clickhouseSchemaProfile === 'replicated' ? { kind: 'replicated', cluster: config.clickhouseCluster } : { kind: 'single' };
 }
 
+/** With --migrate-only an unreachable ClickHouse fails the job after this long (a start waits until stopped). */
+export const MIGRATE_ONLY_WAIT_SECS = 60;
+
 export function parseAggregatorConfig(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): AggregatorConfig {
   const { config } = parseConfig(aggregatorCommand, argv, env);
-  return { ...config, kafkaSecurity: parseKafkaSecurity(config, aggregatorCommand), clickhouse: clickHouseConnection(config, aggregatorCommand) };
+  if (config.migrateOnly && !config.migrate) {
+    throw new UsageError('--migrate-only (CLICKHOUSE_MIGRATE_ONLY) cannot be combined with CLICKHOUSE_MIGRATE=false: it does nothing but migrate.', formatUsage(aggregatorCommand));
+  }
+  return {
+    ...config,
+    kafkaSecurity: parseKafkaSecurity(config, aggregatorCommand),
+    clickhouse: clickHouseConnection(config, aggregatorCommand),
+    retention: retentionPolicyOf(config, config.allowedLatenessSecs, aggregatorCommand),
+  };
 }

@@ -69,6 +69,25 @@ export function createAggregatorMetrics(options: { processMetrics: boolean }) {
       aggregator: 'max',
       registers: [registry],
     }),
+    retentionRuns: new Counter({
+      name: 'aggregator_retention_runs_total',
+      help: 'Retention runs of the pipeline holding partition 0 of the raw topic, by outcome (ok, failed: retried at the next interval).',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    retentionPartitionsDropped: new Counter({
+      name: 'aggregator_retention_partitions_dropped_total',
+      help: 'Whole-day ClickHouse partitions dropped by retention, by class (aggregate, deadLetter).',
+      labelNames: ['class'],
+      registers: [registry],
+    }),
+    retentionRowsDropped: new Counter({ name: 'aggregator_retention_rows_dropped_total', help: 'Rows in the partitions retention dropped.', labelNames: ['class'], registers: [registry] }),
+    retentionLastRun: new Gauge({
+      name: 'aggregator_retention_last_run_timestamp_seconds',
+      help: 'When the last successful retention run finished (unix seconds; 0: none yet in this process).',
+      aggregator: 'max',
+      registers: [registry],
+    }),
   };
 }
 

@@ -22,6 +22,7 @@ import { StreamPipeline } from '@stream-analytics/stream-pipeline';
 import { aggregateTopicPublisher, clickhouseWindowStore, kafkaRecordSource, metricsObserver } from './adapters';
 import { clickhouseClientConfig, type AggregatorConfig } from './config';
 import { createAggregatorMetrics } from './metrics';
+import { startRetentionJob, type RetentionJob } from './retention-job';
 
 /** How long a Kafka security failure keeps the pipeline unready after it was last reported. */
 const KAFKA_FAULT_HOLD_MS = 30_000;
@@ -93,6 +94,7 @@ export async function runPipelineWorker(
   const metrics = createAggregatorMetrics(options);
   let stopRequested = false;
   let pipeline: StreamPipeline | undefined;
+  let retention: RetentionJob | undefined;
   let wakeUp: () => void = () => undefined;
   let replication: ReplicationState | undefined;
   // A security failure during the run (credentials revoked, certificate rotated): librdkafka keeps
@@ -211,12 +213,14 @@ export async function runPipelineWorker(
     });
     if (stopRequested) pipeline.stop();
     channel.post(status());
+    retention = startRetentionJob(config, { clickhouse, isOwner: () => pipeline?.holdsPartition(0) ?? false, logger, metrics });
     await pipeline.run();
     return 0;
   } finally {
     unwatch.forEach((stop) => stop());
     clearInterval(statusTimer);
     abort.abort();
+    await retention?.stop();
     await disconnectClient(consumer);
     await disconnectClient(producer);
     await clickhouse.close();

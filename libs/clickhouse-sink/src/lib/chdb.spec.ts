@@ -1,16 +1,24 @@
 /**
- * The same clickhouse/init/*.sql files, the writer's insert text and the
- * reader queries on current ClickHouse (26.x, embedded through chdb), no
- * server needed. The integration tests (*.int.spec.ts) prove the same on the
+ * The same clickhouse/init/*.sql files (applied by the migration runner,
+ * applyMigrations through sessionMigrationTarget), the writer's statements (users, state
+ * rows, the rollup refresh) and the reader queries on current ClickHouse
+ * (26.x, embedded through chdb), no server needed. The integration tests (*.int.spec.ts) prove the same on the
  * real 18.16 server, with the same scenarios (history.testkit.ts).
  */
 import fc from 'fast-check';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Session } from 'chdb';
 import type { ClickHouseSinkClient } from './client';
 import {
+  AWKWARD_USERS,
+  busyDayScenario,
+  busyDeadLetterDayScenario,
+  deadLetterReplayScenario,
+  deadLetterRollupRowsQuery,
+  deadLetterRollupSnapshot,
+  deadLetterTotals,
   deadLetterScenario,
   expectedWindowStates,
   finalityScenario,
@@ -18,31 +26,49 @@ import {
   floatScenario,
   forDatabase,
   historyArb,
+  insertRollupsInOrder,
+  lateRevisionScenario,
   legacyScenario,
+  manyUsersScenario,
   materialise,
+  newestStampedCounts,
   metricBits,
   MINUTE,
   readScenario,
+  rollupOrderScenario,
+  rollupTotals,
+  rollupTotalsQuery,
   sortStates,
   stateRow,
   wantedOf,
+  windowsOf,
+  writeDeadLetterFlush,
+  writeFlush,
   type WantedStates,
+  type Writes,
 } from './history.testkit';
-import { findMigrationsDir, loadMigrationFiles, type MigrationFile } from './migrations';
+import { applyMigrations, findMigrationsDir, loadMigrationFiles, type MigrationFile } from './migrations';
 import { profileStatement, type SchemaProfile } from './schema-profile';
 import { expectedDeadLetterCounts, expectedMinuteAgg } from './oracle';
 import {
   deadLetterCountsQuery,
   minuteAggQuery,
+  minuteDeadLetterRollupSelect,
+  MINUTE_DEAD_LETTER_ROLLUP_COLUMNS,
+  minuteRollupSelect,
   parseDeadLetterCountRow,
   parseMinuteAggRow,
+  readMinuteAggWindows,
   readWindowStates,
+  windowStartList,
   type DeadLetterCountRow,
   type MinuteAggRow,
   type StoredWindowRow,
 } from './readers';
-import { toDeadLetterRecord, toJsonEachRow, toWindowPartitionRecord, toWindowStateValues, WINDOW_STATE_COLUMNS, type DeadLetterRow, type WindowPartitionRow } from './rows';
+import { toDeadLetterRecord, toJsonEachRow, type DeadLetterRow, type WindowPartitionRow, type WindowUsersRow } from './rows';
 import { TABLES } from './schema';
+import { sessionMigrationTarget } from './session-target';
+import { WindowRowWriter } from './writer';
 
 jest.setTimeout(120_000);
 
@@ -58,30 +84,67 @@ function rows<T = Record<string, unknown>>(sql: string): T[] {
     .map((l) => JSON.parse(l) as T);
 }
 
-/** Runs the init files verbatim (as the stack tool does), optionally into another database. */
-function applyInitFiles(db = 'stream_analytics', only: (name: string) => boolean = () => true): void {
-  for (const f of files.filter((x) => only(x.name))) {
-    for (const s of f.statements) session.query(forDatabase(s, db));
-  }
+/** clickhouse/init through the migration runner, as every server gets it. */
+async function migrate(): Promise<string[]> {
+  return (await applyMigrations(sessionMigrationTarget(session), findMigrationsDir(__dirname))).applied;
 }
 
-/** The writer's INSERT: Values text with metric_sum as its exact bits. */
-function insertWindowRows(batch: readonly WindowPartitionRow[], table: string = TABLES.windowState): void {
-  if (batch.length === 0) return;
-  session.query(`INSERT INTO ${table} (${WINDOW_STATE_COLUMNS.join(', ')}) VALUES ${toWindowStateValues(batch.map(toWindowPartitionRecord))}`);
+/** Init files through the runner, rewritten into another database (a folder of their own, bookkeeping in that database). */
+async function migrateInto(db: string, only: (name: string) => boolean = () => true): Promise<string[]> {
+  const folder = path.join(dir, `migrations-${db}`);
+  mkdirSync(folder, { recursive: true });
+  for (const f of files.filter((x) => only(x.name))) writeFileSync(path.join(folder, f.name), f.statements.map((st) => `${forDatabase(st, db)};\n`).join('\n'));
+  return (await applyMigrations(sessionMigrationTarget(session), folder, { migrationsTable: { database: db, table: 'schema_migrations' } })).applied;
 }
 
-async function insertDeadLetters(batch: readonly DeadLetterRow[]): Promise<void> {
-  await session.insert({ table: TABLES.deadLetterEvents, values: toJsonEachRow(batch.map(toDeadLetterRecord)), format: 'JSONEachRow' });
+/**
+ * Every statement of the files again, verbatim, bypassing the runner's
+ * record: what a run that crashed before recording a file, or two instances
+ * migrating at once, do. The files must stay idempotent for that.
+ */
+function reapplyVerbatim(db = 'stream_analytics'): void {
+  for (const f of files) for (const st of f.statements) session.query(forDatabase(st, db));
 }
+
+async function insertDeadLetters(batch: readonly DeadLetterRow[], table: string = TABLES.deadLetters): Promise<void> {
+  await session.insert({ table, values: toJsonEachRow(batch.map(toDeadLetterRecord)), format: 'JSONEachRow' });
+}
+
+/**
+ * The library's client calls the writer and the readers make, answered by the
+ * embedded engine (optionally in another database): WindowRowWriter and the
+ * readers run unchanged, with the statements they build.
+ */
+function engineClient(db = 'stream_analytics'): ClickHouseSinkClient {
+  const sql = (s: string) => forDatabase(s, db);
+  const engine: Pick<ClickHouseSinkClient, 'queryRows' | 'insertValues' | 'insertJsonEachRow' | 'insertSelect'> = {
+    queryRows: async <T>(query: string) => rows<T>(sql(query)),
+    insertValues: async (table, columns, values) => {
+      if (values.length > 0) session.query(sql(`INSERT INTO ${table} (${columns.join(', ')}) VALUES ${values}`));
+    },
+    insertJsonEachRow: async (table, records) => {
+      if (records.length > 0) await session.insert({ table: sql(table), values: toJsonEachRow(records), format: 'JSONEachRow' });
+    },
+    insertSelect: async (table, columns, select) => {
+      session.query(sql(`INSERT INTO ${table} (${columns.join(', ')}) ${select}`));
+    },
+  };
+  return engine as ClickHouseSinkClient;
+}
+const writer = new WindowRowWriter(engineClient(), { maxAttempts: 1 });
+
 
 const readAgg = (fromMs: number, toMs: number, db = 'stream_analytics'): MinuteAggRow[] => rows(forDatabase(minuteAggQuery(fromMs, toMs), db)).map(parseMinuteAggRow);
-const readDlq = (fromMs: number, toMs: number): DeadLetterCountRow[] => rows(deadLetterCountsQuery(fromMs, toMs)).map(parseDeadLetterCountRow);
+const readDlq = (fromMs: number, toMs: number, db = 'stream_analytics'): DeadLetterCountRow[] => rows(forDatabase(deadLetterCountsQuery(fromMs, toMs), db)).map(parseDeadLetterCountRow);
 
 /** readWindowStates itself, its queries answered by the embedded engine (optionally in another database). */
 async function readStates(topic: string, wanted: WantedStates, db = 'stream_analytics'): Promise<StoredWindowRow[]> {
-  const engine = { queryRows: async <T>(sql: string) => rows<T>(forDatabase(sql, db)) } as unknown as ClickHouseSinkClient;
-  return sortStates(await readWindowStates(engine, topic, wanted));
+  return sortStates(await readWindowStates(engineClient(db), topic, wanted));
+}
+
+/** rows_read of a SELECT, from the JSON format's statistics. */
+function rowsRead(sql: string): number {
+  return Number((JSON.parse(session.query(sql, 'JSON')) as { statistics: { rows_read: number } }).statistics.rows_read);
 }
 
 function schemaSnapshot(db = 'stream_analytics'): { tables: Record<string, unknown>[]; columns: unknown[] } {
@@ -106,7 +169,7 @@ beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'clickhouse-sink-chdb-'));
   session = new Session(dir);
   files = await loadMigrationFiles(findMigrationsDir(__dirname));
-  applyInitFiles();
+  await migrate();
 });
 
 afterAll(() => {
@@ -120,37 +183,55 @@ describe('init SQL on current ClickHouse (chdb)', () => {
     expect(Number(v.split('.')[0])).toBeGreaterThanOrEqual(24);
   });
 
-  it('is idempotent: applying the files again changes neither the schema nor what the views return', () => {
+  it('the runner applied every file once and recorded it; a second run applies nothing', async () => {
+    const recorded = rows<{ name: string; checksum: string }>('SELECT name, checksum FROM stream_analytics.schema_migrations ORDER BY name');
+    expect(recorded).toEqual(files.map((f) => ({ name: f.name, checksum: f.checksum })));
+    expect(await migrate()).toEqual([]);
+    expect(rows('SELECT name FROM stream_analytics.schema_migrations')).toHaveLength(files.length);
+  });
+
+  it('is idempotent: applying the files again verbatim changes neither the schema nor what the views return', async () => {
     const w0 = Date.UTC(2004, 0, 1);
-    insertWindowRows([stateRow({ sourceTopic: 'idem', windowStartMs: w0, lastOffset: 3, totalEvents: 2, metricSum: 1.5, users: ['a'] })]);
+    await writeFlush(writer, { users: [{ windowStartMs: w0, userIds: ['a', 'b'] }], rows: [stateRow({ sourceTopic: 'idem', windowStartMs: w0, lastOffset: 3, totalEvents: 2, metricSum: 1.5 })] });
     const before = schemaSnapshot();
     const aggBefore = readAgg(w0, w0 + MINUTE);
-    applyInitFiles();
+    reapplyVerbatim();
     expect(withoutViewTimes(schemaSnapshot())).toEqual(withoutViewTimes(before));
     expect(before.tables.filter((t) => t['engine'] !== 'View')).toEqual(schemaSnapshot().tables.filter((t) => t['engine'] !== 'View'));
     expect(readAgg(w0, w0 + MINUTE)).toEqual(aggBefore);
-    expect(aggBefore).toMatchObject([{ totalEvents: 2, metricSum: 1.5 }]);
+    expect(aggBefore).toMatchObject([{ totalEvents: 2, metricSum: 1.5, uniqueUsers: 2 }]);
     expect(before.tables.map((t) => [t['name'], t['engine']])).toEqual([
       ['dead_letter_events', 'ReplacingMergeTree'],
+      ['dead_letters', 'ReplacingMergeTree'],
       ['iot_minute_agg', 'View'],
+      ['iot_minute_dead_letter_rollup', 'ReplacingMergeTree'],
       ['iot_minute_dead_letters', 'View'],
+      ['iot_minute_dead_letters_merged', 'View'],
+      ['iot_minute_merged', 'View'],
+      ['iot_minute_rollup', 'ReplacingMergeTree'],
       ['iot_window_partition_state', 'ReplacingMergeTree'],
       ['iot_window_state', 'ReplacingMergeTree'],
+      ['iot_window_users', 'ReplacingMergeTree'],
+      ['schema_migrations', 'ReplacingMergeTree'],
     ]);
-    expect(String(before.tables.find((t) => t['name'] === 'iot_window_state')?.['create_table_query'])).toMatch(/ReplacingMergeTree\(row_version\)/);
+    const createOf = (name: string) => String(before.tables.find((t) => t['name'] === name)?.['create_table_query']);
+    expect(createOf('iot_window_state')).toMatch(/ReplacingMergeTree\(row_version\)/);
+    expect(createOf('iot_minute_rollup')).toMatch(/ReplacingMergeTree\(state_version\)/);
+    expect(createOf('dead_letters')).toMatch(/PARTITION BY toYYYYMMDD\(window_start\)/);
+    expect(createOf('iot_minute_dead_letter_rollup')).toMatch(/ReplacingMergeTree\(dead_letter_events\)/);
   });
 
-  it('006 copies the rows of iot_window_partition_state with row_version = version * 2 + is_final; a second run keeps the result', async () => {
+  it('006 copies the rows of iot_window_partition_state with row_version = version * 2 + is_final; 007 keeps every result; a second run keeps them', async () => {
     const db = 'sink_legacy_chdb';
     const w0 = Date.UTC(2005, 0, 1);
     const topic = 'legacy.raw';
-    applyInitFiles(db, (name) => name < '006');
+    expect(await migrateInto(db, (name) => name < '006')).toHaveLength(5);
     const legacy = legacyScenario(topic, w0);
     // rows of separate flushes, not merged yet (a merge or optimize_on_insert would keep only one row per key)
     session.query(`SYSTEM STOP MERGES ${db}.iot_window_partition_state`);
     for (const r of legacy.rows) await session.insert({ table: `${db}.iot_window_partition_state`, values: toJsonEachRow([r]), format: 'JSONEachRow' });
     expect(rows(`SELECT count() AS c FROM ${db}.iot_window_partition_state`)).toEqual([{ c: legacy.rows.length }]);
-    applyInitFiles(db, (name) => name.startsWith('006'));
+    expect(await migrateInto(db, (name) => name < '007')).toEqual(['006_iot_window_state.sql']);
 
     // every copied row is an old row with row_version = version * 2 + is_final (current servers may collapse
     // equal keys within the copying insert, keeping the highest row_version), and FINAL keeps each key's newest
@@ -166,36 +247,71 @@ describe('init SQL on current ClickHouse (chdb)', () => {
     expect(states).toEqual(legacy.expected);
     expect(states.find((s) => s.sourcePartition === 0 && s.windowStartMs === w0)).toMatchObject({ isFinal: true, lastOffset: 10, rowVersion: 21, totalEvents: 6 });
     const agg = readAgg(w0, w0 + 2 * MINUTE, db);
-    expect(agg).toEqual(expectedMinuteAgg(legacy.copied));
+    expect(agg).toEqual(expectedMinuteAgg(legacy.copied, legacy.users));
+    expect(agg.map((a) => a.uniqueUsers)).toEqual([56, 1]);
 
-    // all files again, verbatim: same schema, same state, same view
+    // dead letters recorded by the previous schema (monthly table dead_letter_events)
+    const dlq = deadLetterScenario(topic, w0);
+    for (const b of dlq.batches) await insertDeadLetters(b, `${db}.dead_letter_events`);
+    expect(readDlq(w0, w0 + 2 * MINUTE, db)).toEqual(dlq.expected);
+
+    // 007 over those rows: users rows from the state rows' arrays, results in the rollup, dead letters by day
+    const schema006 = schemaSnapshot(db);
+    expect(await migrateInto(db, (name) => name < '008')).toEqual(['007_window_users_and_minute_rollup.sql']);
+    expect(readAgg(w0, w0 + 2 * MINUTE, db)).toEqual(agg);
+    expect(readDlq(w0, w0 + 2 * MINUTE, db)).toEqual(dlq.expected);
+    expect(await readMinuteAggWindows(engineClient(db), [w0, w0 + MINUTE])).toEqual(agg);
+    expect(rows(`SELECT count() AS c FROM ${db}.iot_window_users FINAL`)).toEqual([{ c: 56 + 1 }]);
+    expect(await readStates(topic, legacy.wanted, db)).toEqual(legacy.expected);
+    // the state rows keep their (now unused) users column: 18.16 cannot drop a column idempotently
+    expect(schemaSnapshot(db).columns).toEqual(expect.arrayContaining(schema006.columns.filter((c) => (c as { table: string }).table === 'iot_window_state')));
+
+    // dead letters recorded under 007 (daily table, no rollup yet), replays included, then 008 over all of them:
+    // the materialized counts equal what the 007 view counted from the same rows
+    const w2 = w0 + 10 * MINUTE;
+    const replays = deadLetterReplayScenario(topic, w2);
+    const writer007 = new WindowRowWriter(engineClient(db), { maxAttempts: 1 });
+    for (const f of replays.flushes) await writer007.writeDeadLetters(f);
+    const counts007 = readDlq(w0, w2 + 2 * MINUTE, db);
+    expect(counts007).toEqual([...dlq.expected, ...replays.expected[2]]);
+    expect(await migrateInto(db)).toEqual(['008_minute_dead_letter_rollup.sql']);
+    expect(readDlq(w0, w2 + 2 * MINUTE, db)).toEqual(counts007);
+    expect(rows(`SELECT count() AS c FROM ${db}.iot_minute_dead_letter_rollup`)).toEqual([{ c: counts007.length }]);
+    expect(readAgg(w0, w0 + 2 * MINUTE, db)).toEqual(agg);
+
+    // all files again, verbatim: same schema, same state, same views
     const schema = schemaSnapshot(db);
-    applyInitFiles(db);
+    reapplyVerbatim(db);
     expect(withoutViewTimes(schemaSnapshot(db))).toEqual(withoutViewTimes(schema));
     expect(await readStates(topic, legacy.wanted, db)).toEqual(legacy.expected);
     expect(readAgg(w0, w0 + 2 * MINUTE, db)).toEqual(agg);
+    expect(readDlq(w0, w2 + 2 * MINUTE, db)).toEqual(counts007);
     session.query(`DROP DATABASE ${db}`);
   });
 
-  it('iot_minute_agg is exact without FINAL: older versions lose, duplicates are harmless, users merge exactly', () => {
+  it('iot_minute_agg is exact without FINAL: older versions lose, duplicates are harmless, users merge exactly', async () => {
     const w0 = Date.UTC(2001, 0, 1, 0, 0, 0);
     const w1 = w0 + MINUTE;
     const topic = 'exact';
-    const p0v20 = stateRow({ sourceTopic: topic, windowStartMs: w0, lastOffset: 20, totalEvents: 4, metricSum: 10, users: ['a', 'b', 'c'], anomalyEvents: 1, updatedAtMs: w0 + 10_000 });
-    const p0v10 = stateRow({ sourceTopic: topic, windowStartMs: w0, lastOffset: 10, totalEvents: 2, metricSum: 3, users: ['a'], updatedAtMs: w0 + 5_000 });
-    const p1v7 = stateRow({ sourceTopic: topic, windowStartMs: w0, sourcePartition: 1, lastOffset: 7, totalEvents: 3, metricSum: 2, users: ['c', 'd'], anomalyEvents: 2, lateEvents: 1, isFinal: true, updatedAtMs: w0 + 70_000 });
-    const w1p2 = stateRow({ sourceTopic: topic, windowStartMs: w1, sourcePartition: 2, lastOffset: 3, totalEvents: 1, metricSum: -1.5, users: ['z'], updatedAtMs: w1 + 1_000 });
-    insertWindowRows([p0v20, p1v7]);
-    insertWindowRows([p0v10]); // an older snapshot arrives after the newer one
-    insertWindowRows([p0v20, p1v7, w1p2]); // exact duplicates (a retried insert)
-    insertWindowRows([p0v10]);
+    const p0v20 = stateRow({ sourceTopic: topic, windowStartMs: w0, lastOffset: 20, totalEvents: 4, metricSum: 10, anomalyEvents: 1, updatedAtMs: w0 + 10_000 });
+    const p0v10 = stateRow({ sourceTopic: topic, windowStartMs: w0, lastOffset: 10, totalEvents: 2, metricSum: 3, updatedAtMs: w0 + 5_000 });
+    const p1v7 = stateRow({ sourceTopic: topic, windowStartMs: w0, sourcePartition: 1, lastOffset: 7, totalEvents: 3, metricSum: 2, anomalyEvents: 2, lateEvents: 1, isFinal: true, updatedAtMs: w0 + 70_000 });
+    const w1p2 = stateRow({ sourceTopic: topic, windowStartMs: w1, sourcePartition: 2, lastOffset: 3, totalEvents: 1, metricSum: -1.5, updatedAtMs: w1 + 1_000 });
+    const flushes: Writes[] = [
+      { users: [{ windowStartMs: w0, userIds: ['a', 'b', 'c'] }, { windowStartMs: w0, userIds: ['c', 'd'] }], rows: [p0v20, p1v7] },
+      { users: [{ windowStartMs: w0, userIds: ['a'] }], rows: [p0v10] }, // an older snapshot arrives after the newer one
+      { users: [{ windowStartMs: w0, userIds: ['c', 'b', 'a'] }, { windowStartMs: w0, userIds: ['d', 'c', 'd'] }, { windowStartMs: w1, userIds: ['z'] }], rows: [p0v20, p1v7, w1p2] }, // duplicates (a retried flush)
+      { users: [], rows: [p0v10] },
+    ];
+    for (const f of flushes) await writeFlush(writer, f);
 
     const expected: MinuteAggRow[] = [
       { windowStartMs: w0, totalEvents: 7, avgMetric: 12 / 7, uniqueUsers: 4, anomalyEvents: 3, updatedAtMs: w0 + 70_000, metricSum: 12, sourcePartitions: 2, isFinal: false, lateEvents: 1 },
       { windowStartMs: w1, totalEvents: 1, avgMetric: -1.5, uniqueUsers: 1, anomalyEvents: 0, updatedAtMs: w1 + 1_000, metricSum: -1.5, sourcePartitions: 1, isFinal: false, lateEvents: 0 },
     ];
-    expect(expectedMinuteAgg([p0v20, p1v7, p0v10, p0v20, p1v7, w1p2, p0v10])).toEqual(expected);
+    expect(expectedMinuteAgg(flushes.flatMap((f) => f.rows), flushes.flatMap((f) => f.users))).toEqual(expected);
     expect(readAgg(w0, w1 + MINUTE)).toEqual(expected);
+    expect(await readMinuteAggWindows(engineClient(), [w1, w0, w1])).toEqual(expected);
     // the reader contract query itself, verbatim
     expect(
       rows(
@@ -207,8 +323,11 @@ describe('init SQL on current ClickHouse (chdb)', () => {
       { window_start: '2001-01-01 00:01:00', total_events: 1, avg_metric: -1.5, unique_users: 1, anomaly_events: 0, updated_at: '2001-01-01 00:01:01' },
     ]);
 
-    session.query(`OPTIMIZE TABLE ${TABLES.windowState} FINAL`);
+    for (const t of [TABLES.windowState, TABLES.windowUsers, TABLES.minuteRollup]) session.query(`OPTIMIZE TABLE ${t} FINAL`);
     expect(readAgg(w0, w1 + MINUTE)).toEqual(expected);
+    await writer.refreshMinuteRollup([w0, w1]); // recomputed from the merged tables: the same
+    expect(readAgg(w0, w1 + MINUTE)).toEqual(expected);
+    expect(rows(`SELECT user_id FROM ${TABLES.windowUsers} WHERE window_start = toDateTime(${w0 / 1000}) ORDER BY user_id`)).toEqual(['a', 'b', 'c', 'd'].map((user_id) => ({ user_id })));
     // the merge kept one row per key: the newest
     expect(
       rows(`SELECT source_partition, last_offset, row_version FROM ${TABLES.windowState}
@@ -219,25 +338,97 @@ describe('init SQL on current ClickHouse (chdb)', () => {
     ]);
   });
 
+  it('unique users are exact across partitions: users rows written in parts and again by replays, then the refresh', async () => {
+    const w = Date.UTC(2009, 0, 1, 12, 0);
+    const s = manyUsersScenario('users', w);
+    for (const f of s.flushes) await writeFlush(writer, f);
+    const [agg] = readAgg(w, w + MINUTE);
+    expect(agg).toMatchObject({ uniqueUsers: s.uniqueUsers, totalEvents: 24_000, anomalyEvents: (23 * 24) / 2, isFinal: true, sourcePartitions: 24 });
+    expect([agg]).toEqual(s.expected);
+    const awkward = rows<{ user_id: string }>(`SELECT DISTINCT user_id FROM ${TABLES.windowUsers} WHERE window_start = toDateTime(${w / 1000}) AND NOT startsWith(user_id, 'user-')`);
+    expect(awkward.map((r) => r.user_id).sort()).toEqual([...AWKWARD_USERS].sort()); // stored as given
+    session.query(`OPTIMIZE TABLE ${TABLES.windowUsers} FINAL`);
+    await writer.refreshMinuteRollup([w]);
+    expect(readAgg(w, w + MINUTE)).toEqual(s.expected);
+  });
+
+  it('the rollup keeps the complete result whatever the order its incomplete ones arrive in, before and after OPTIMIZE FINAL', async () => {
+    const w0 = Date.UTC(2010, 0, 1);
+    const s = rollupOrderScenario('rollup.order', w0);
+    const dbs = ['rollup_a_new_b_old', 'rollup_a_old_b_new', 'rollup_complete'];
+    for (const db of dbs) await migrateInto(db);
+    const snapshotWriters = dbs.map((db) => new WindowRowWriter(engineClient(db), { maxAttempts: 1 }));
+    for (const [i, w] of snapshotWriters.entries()) await writeFlush(w, s.snapshots[i]);
+    // each snapshot's own result, as its refresh computed it
+    expect(readAgg(w0, w0 + 6 * MINUTE, dbs[0])).toEqual(s.incomplete[0]);
+    expect(readAgg(w0, w0 + 6 * MINUTE, dbs[1])).toEqual(s.incomplete[1]);
+    expect(s.incomplete.every((r) => r[0].totalEvents !== s.complete[0].totalEvents)).toBe(true);
+
+    // unmerged, each window's three results are rows of their own: the view picks the complete one
+    session.query(`SYSTEM STOP MERGES ${TABLES.minuteRollup}`);
+    await insertRollupsInOrder(engineClient(), s, dbs);
+    expect(rows<Record<string, unknown>>(rollupTotalsQuery(s.windows)).map((r) => ({ totalEvents: Number(r['total_events']), rows: Number(r['c']) }))).toEqual(rollupTotals(s));
+    expect(readAgg(w0, w0 + 6 * MINUTE)).toEqual(s.complete);
+    session.query(`SYSTEM START MERGES ${TABLES.minuteRollup}`);
+    session.query(`OPTIMIZE TABLE ${TABLES.minuteRollup} FINAL`);
+    expect(readAgg(w0, w0 + 6 * MINUTE)).toEqual(s.complete);
+    for (const db of dbs) session.query(`DROP DATABASE ${db}`);
+  });
+
+  it('a window revised by a late row after its rollup: the view shows the old result until the refresh, then the revision', async () => {
+    const w = Date.UTC(2011, 0, 1);
+    const s = lateRevisionScenario('late.revision', w);
+    await writeFlush(writer, s.first);
+    expect(readAgg(w, w + MINUTE)).toEqual(s.before);
+    await writer.writeWindowUsers(s.late.users);
+    await writer.writeWindowRows(s.late.rows);
+    expect(readAgg(w, w + MINUTE)).toEqual(s.before); // the protocol: a result changes with its refresh only
+    await writer.refreshMinuteRollup([w]);
+    expect(readAgg(w, w + MINUTE)).toEqual(s.after);
+    expect(s.after[0]).toMatchObject({ totalEvents: s.before[0].totalEvents + 1, uniqueUsers: s.before[0].uniqueUsers + 1, lateEvents: 1 });
+    session.query(`OPTIMIZE TABLE ${TABLES.minuteRollup} FINAL`);
+    expect(readAgg(w, w + MINUTE)).toEqual(s.after);
+  });
+
+  it('a refresh reads only the windows it asks for, however many others there are', async () => {
+    const day = Date.UTC(2012, 0, 1);
+    const s = busyDayScenario('busy.day', day);
+    await writer.writeWindowUsers(s.users);
+    await writer.writeWindowRows(s.rows);
+    const list = windowStartList(s.asked);
+    const lookups =
+      rowsRead(`SELECT count() FROM ${TABLES.windowState} WHERE window_start IN (${list})`) + rowsRead(`SELECT count() FROM ${TABLES.windowUsers} WHERE window_start IN (${list})`);
+    const refreshRead = rowsRead(minuteRollupSelect(s.asked, Date.now()));
+    expect(refreshRead).toBeLessThanOrEqual(lookups);
+    expect(refreshRead).toBeLessThan(s.totalRows / 10);
+    // the yardstick: the same view over the whole day reads every row of it
+    expect(rowsRead(`SELECT count() FROM ${TABLES.minuteMerged} WHERE window_start >= toDateTime(${day / 1000}) AND window_start < toDateTime(${day / 1000 + 86_400})`)).toBeGreaterThanOrEqual(s.totalRows);
+
+    await writer.refreshMinuteRollup(s.asked);
+    expect(await readMinuteAggWindows(engineClient(), [...s.asked, day])).toEqual(s.expected); // only the asked windows have a result
+  });
+
   it('iot_minute_agg and readWindowStates equal the brute-force oracles for random histories, before and after OPTIMIZE FINAL (property)', async () => {
     let run = 0;
-    const checked: { base: number; topic: string; inserted: WindowPartitionRow[]; wanted: WantedStates }[] = [];
+    const checked: { base: number; topic: string; inserted: WindowPartitionRow[]; userRows: WindowUsersRow[]; wanted: WantedStates }[] = [];
     await fc.assert(
       fc.asyncProperty(historyArb, fc.array(fc.boolean(), { minLength: 30, maxLength: 30 }), async (history, pick) => {
         const base = Date.UTC(2002, 0, 1) + run * 3_600_000;
         const topic = `history.${run++}`;
-        const { inserted, batches } = materialise(history, base, topic);
-        for (const b of batches) insertWindowRows(b);
+        const { inserted, userRows, flushes } = materialise(history, base, topic);
+        for (const f of flushes) await writeFlush(writer, f);
         const wanted = wantedOf(base, pick);
-        expect(readAgg(base, base + 3_600_000)).toEqual(expectedMinuteAgg(inserted));
+        const expected = expectedMinuteAgg(inserted, userRows);
+        expect(readAgg(base, base + 3_600_000)).toEqual(expected);
+        expect(await readMinuteAggWindows(engineClient(), windowsOf(inserted))).toEqual(expected);
         expect(await readStates(topic, wanted)).toEqual(expectedWindowStates(inserted, topic, wanted));
-        checked.push({ base, topic, inserted, wanted });
+        checked.push({ base, topic, inserted, userRows, wanted });
       }),
       { numRuns: 40 },
     );
-    session.query(`OPTIMIZE TABLE ${TABLES.windowState} FINAL`);
-    for (const { base, topic, inserted, wanted } of checked) {
-      expect(readAgg(base, base + 3_600_000)).toEqual(expectedMinuteAgg(inserted));
+    for (const t of [TABLES.windowState, TABLES.windowUsers, TABLES.minuteRollup]) session.query(`OPTIMIZE TABLE ${t} FINAL`);
+    for (const { base, topic, inserted, userRows, wanted } of checked) {
+      expect(readAgg(base, base + 3_600_000)).toEqual(expectedMinuteAgg(inserted, userRows));
       expect(await readStates(topic, wanted)).toEqual(expectedWindowStates(inserted, topic, wanted));
     }
   });
@@ -245,7 +436,7 @@ describe('init SQL on current ClickHouse (chdb)', () => {
   it('readWindowStates returns the newest row of exactly the pairs asked for, of that topic only', async () => {
     const w0 = Date.UTC(2006, 0, 1);
     const s = readScenario('reads.a', 'reads.b', w0);
-    for (const b of s.batches) insertWindowRows(b);
+    for (const b of s.batches) await writer.writeWindowRows(b);
     expect(await readStates('reads.a', s.wanted)).toEqual(s.expected);
     expect(await readStates('reads.a', [{ partition: 0, windowStartsMs: [] }])).toEqual([]);
     session.query(`OPTIMIZE TABLE ${TABLES.windowState} FINAL`);
@@ -256,7 +447,7 @@ describe('init SQL on current ClickHouse (chdb)', () => {
     const w0 = Date.UTC(2007, 0, 1);
     const randoms = fc.sample(finiteDoubleArb, { numRuns: 400, seed: 20261201 });
     const s = floatScenario('floats', w0, randoms);
-    insertWindowRows(s.rows);
+    await writer.writeWindowRows(s.rows);
     const states = await readStates('floats', s.wanted);
     expect(metricBits(states)).toEqual(metricBits(s.expected));
     expect(states).toEqual(s.expected);
@@ -265,13 +456,16 @@ describe('init SQL on current ClickHouse (chdb)', () => {
   it('is_final after merges: the final row outranks the partial one at the same offset in either insert order; a higher offset beats both', async () => {
     const w0 = Date.UTC(2008, 0, 1);
     const s = finalityScenario('finality', w0);
-    for (const b of s.batches) insertWindowRows(b);
+    for (const b of s.batches) await writer.writeWindowRows(b);
+    await writer.refreshMinuteRollup(s.ws);
     const check = async (): Promise<void> => {
       expect(await readStates('finality', s.wanted)).toEqual(s.expectedStates);
       expect(readAgg(s.ws[0], s.ws[4] + MINUTE).map((r) => ({ windowStartMs: r.windowStartMs, isFinal: r.isFinal, totalEvents: r.totalEvents, lateEvents: r.lateEvents, updatedAtMs: r.updatedAtMs }))).toEqual(s.expectedAgg);
     };
     await check();
     session.query(`OPTIMIZE TABLE ${TABLES.windowState} FINAL`);
+    await check();
+    await writer.refreshMinuteRollup(s.ws); // recomputed from the merged rows: the same
     await check();
     // the table itself keeps exactly the winning row per key
     expect(
@@ -285,10 +479,83 @@ describe('init SQL on current ClickHouse (chdb)', () => {
     const w0 = Date.UTC(2003, 0, 1);
     const s = deadLetterScenario('iot.telemetry.raw.v1', w0);
     for (const b of s.batches) await insertDeadLetters(b);
+    expect(readDlq(w0, w0 + 2 * MINUTE)).toEqual([]); // counts change with their refresh only
+    await writer.refreshDeadLetterRollup([w0, w0 + MINUTE + 59_000]);
     expect(expectedDeadLetterCounts(s.batches.flat())).toEqual(s.expected);
     expect(readDlq(w0, w0 + 2 * MINUTE)).toEqual(s.expected);
-    session.query(`OPTIMIZE TABLE ${TABLES.deadLetterEvents} FINAL`);
+    session.query(`OPTIMIZE TABLE ${TABLES.deadLetters} FINAL`);
     expect(readDlq(w0, w0 + 2 * MINUTE)).toEqual(s.expected);
+    await writer.refreshDeadLetterRollup([w0, w0 + MINUTE + 59_000]); // recomputed from the merged table: the same
+    expect(readDlq(w0, w0 + 2 * MINUTE)).toEqual(s.expected);
+  });
+
+  it('dead-letter counts: re-recorded messages (replays) count once, across refreshes, before and after OPTIMIZE FINAL', async () => {
+    const w0 = Date.UTC(2013, 0, 1);
+    const s = deadLetterReplayScenario('dlq.replays', w0);
+    for (const [i, f] of s.flushes.entries()) {
+      await writeDeadLetterFlush(writer, f);
+      expect(readDlq(w0, w0 + 2 * MINUTE)).toEqual(s.expected[i]);
+    }
+    expect(s.expected.map(deadLetterTotals)).toEqual([
+      [3, 1],
+      [4, 2],
+      [4, 3],
+    ]);
+    expect(s.expected[2][0]).toMatchObject({ invalidEvents: 2, lateEvents: 1 }); // the re-judged message counts by its newest record
+    // one message recorded twice in one second with different reasons: the view may count either (argMax
+    // over recorded_at; a merge keeps the last inserted), so the oracle has no answer for it
+    const tied = { ...s.flushes[0][0], reason: 'late_event' };
+    expect(() => expectedDeadLetterCounts([s.flushes[0][0], tied])).toThrow(/different reasons/);
+    for (const t of [TABLES.deadLetters, TABLES.minuteDeadLetterRollup]) session.query(`OPTIMIZE TABLE ${t} FINAL`);
+    expect(readDlq(w0, w0 + 2 * MINUTE)).toEqual(s.expected[2]);
+    await writer.refreshDeadLetterRollup(s.windows);
+    expect(readDlq(w0, w0 + 2 * MINUTE)).toEqual(s.expected[2]);
+  });
+
+  it('dead-letter rollup: an older refresh (fewer messages) inserted after a newer one does not win, before and after OPTIMIZE FINAL', async () => {
+    const w0 = Date.UTC(2014, 0, 1);
+    const s = deadLetterReplayScenario('dlq.order', w0);
+    await writeDeadLetterFlush(writer, s.flushes[0]);
+    // computed now, from the first flush only, stamped after every refresh below (another writer's clock)
+    const older = await deadLetterRollupSnapshot(engineClient(), s.windows, Date.now() + 3_600_000);
+    for (const f of s.flushes.slice(1)) await writeDeadLetterFlush(writer, f);
+    session.query(`SYSTEM STOP MERGES ${TABLES.minuteDeadLetterRollup}`);
+    await engineClient().insertValues(TABLES.minuteDeadLetterRollup, MINUTE_DEAD_LETTER_ROLLUP_COLUMNS, older);
+    // unmerged, each minute's newest stamped row is the older result
+    const stored = newestStampedCounts(s.windows, rows(deadLetterRollupRowsQuery(s.windows)));
+    expect(stored.map((c) => c.newestStamped)).toEqual(deadLetterTotals(s.expected[0]));
+    expect(stored.map((c) => c.most)).toEqual(deadLetterTotals(s.expected[2]));
+    expect(readDlq(w0, w0 + 2 * MINUTE)).toEqual(s.expected[2]);
+    session.query(`SYSTEM START MERGES ${TABLES.minuteDeadLetterRollup}`);
+    session.query(`OPTIMIZE TABLE ${TABLES.minuteDeadLetterRollup} FINAL`);
+    expect(readDlq(w0, w0 + 2 * MINUTE)).toEqual(s.expected[2]);
+    expect(rows(deadLetterRollupRowsQuery(s.windows))).toHaveLength(s.windows.length);
+  });
+
+  describe('a dead-letter refresh over a busy day and its neighbours', () => {
+    const day = Date.UTC(2015, 0, 2);
+    const s = busyDeadLetterDayScenario('dlq.busy', day);
+    const lookup = () => rowsRead(`SELECT count() FROM ${TABLES.deadLetters} WHERE window_start IN (${windowStartList(s.asked)})`);
+    const refreshRead = () => rowsRead(minuteDeadLetterRollupSelect(s.asked, Date.now()));
+    beforeAll(async () => {
+      await writer.writeDeadLetters(s.rows);
+    });
+
+    it('reads no more than a lookup of its minutes in dead_letters, and no other day', async () => {
+      expect(refreshRead()).toBeLessThanOrEqual(lookup());
+      expect(refreshRead()).toBeLessThanOrEqual(s.dayRows);
+      // the yardstick: the same view over the three days reads every row of them
+      expect(rowsRead(`SELECT count() FROM ${TABLES.minuteDeadLettersMerged} WHERE window_start >= toDateTime(${day / 1000 - 86_400}) AND window_start < toDateTime(${day / 1000 + 2 * 86_400})`)).toBeGreaterThanOrEqual(s.totalRows);
+
+      await writer.refreshDeadLetterRollup(s.asked);
+      expect(readDlq(day - 86_400_000, day + 2 * 86_400_000)).toEqual(s.expected); // only the asked minutes have counts
+    });
+
+    // dead_letters is ordered by window_start first: a refresh reads the index granules of its minutes, not their day.
+    it('reads only about the rows of the minutes it asks for, not their whole day', () => {
+      // Index granules of 8192 rows: the three minutes touch two of the day's four.
+      expect(refreshRead()).toBeLessThan(s.dayRows);
+    });
   });
 });
 
@@ -312,6 +579,10 @@ describe('replicated profile of the init SQL on current ClickHouse (chdb)', () =
       "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/stream_analytics/iot_window_partition_state', '{replica}', version)",
       "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/stream_analytics/dead_letter_events', '{replica}', recorded_at)",
       "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/stream_analytics/iot_window_state', '{replica}', row_version)",
+      "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/stream_analytics/iot_window_users', '{replica}')",
+      "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/stream_analytics/iot_minute_rollup', '{replica}', state_version)",
+      "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/stream_analytics/dead_letters', '{replica}', recorded_at)",
+      "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/stream_analytics/iot_minute_dead_letter_rollup', '{replica}', dead_letter_events)",
     ]);
     // Every DDL statement, not the data copy of 006 (an INSERT runs once and replicates).
     const ddl = formatted.filter((q) => !/^\s*INSERT\b/i.test(q));

@@ -12,7 +12,7 @@ import { stateRow } from './history.testkit';
 import { applyMigrations, findMigrationsDir } from './migrations';
 import { readMinuteAgg } from './readers';
 import type { RetryInfo } from './retry';
-import type { WindowPartitionRow } from './rows';
+import type { WindowPartitionRow, WindowUsersRow } from './rows';
 import { TABLES } from './schema';
 import { WindowRowWriter } from './writer';
 
@@ -96,8 +96,9 @@ async function closedPortUrl(): Promise<string> {
 }
 
 function windowRow(windowStartMs: number, p: Partial<WindowPartitionRow> = {}): WindowPartitionRow {
-  return stateRow({ windowStartMs, sourceTopic: 'test.client', totalEvents: 2, metricSum: 3, users: ['u1', 'u2'], anomalyEvents: 1, lastOffset: 5, ...p });
+  return stateRow({ windowStartMs, sourceTopic: 'test.client', totalEvents: 2, metricSum: 3, anomalyEvents: 1, lastOffset: 5, ...p });
 }
+const windowUsers = (windowStartMs: number): WindowUsersRow => ({ windowStartMs, userIds: ['u1', 'u2'] });
 const randomWindow = (): number => Date.UTC(1980, 0, 1) + randomInt(0, 20 * 365 * 1440) * MINUTE;
 
 describe('ping', () => {
@@ -159,9 +160,12 @@ describe('WindowRowWriter failure handling', () => {
 
     // window rows into a table without their columns: refused at once, not retried
     const noColumns: RetryInfo[] = [];
-    const wrongWindowTable = new WindowRowWriter(client, { windowTable: TABLES.deadLetterEvents, initialDelayMs: 10, onRetry: (i) => noColumns.push(i) });
+    const wrongWindowTable = new WindowRowWriter(client, { windowTable: TABLES.deadLetters, usersTable: TABLES.windowState, initialDelayMs: 10, onRetry: (i) => noColumns.push(i) });
     const err1 = await wrongWindowTable.writeWindowRows([windowRow(randomWindow())]).catch((e: unknown) => e);
     expect(err1).toBeInstanceOf(NonRetryableClickHouseError);
+    // users rows into a table without a user_id column: the same
+    const err3 = await wrongWindowTable.writeWindowUsers([windowUsers(randomWindow())]).catch((e: unknown) => e);
+    expect(err3).toBeInstanceOf(NonRetryableClickHouseError);
     expect(noColumns).toEqual([]);
 
     const retries: RetryInfo[] = [];
@@ -174,13 +178,23 @@ describe('WindowRowWriter failure handling', () => {
   });
 
   it('retries through dropped connections and resolves only once the rows are stored', async () => {
-    const proxy = await flakyProxy(2);
-    const retries: RetryInfo[] = [];
-    const writer = new WindowRowWriter(sinkClient(proxy.url), { initialDelayMs: 20, maxDelayMs: 100, onRetry: (i) => retries.push(i) });
     const w = randomWindow();
-    const result = await writer.writeWindowRows([windowRow(w)]);
+    // each write through a proxy of its own that drops its first two connections
+    const flakyWriter = async (): Promise<{ writer: WindowRowWriter; retries: RetryInfo[] }> => {
+      const retries: RetryInfo[] = [];
+      const writer = new WindowRowWriter(sinkClient((await flakyProxy(2)).url), { initialDelayMs: 20, maxDelayMs: 100, onRetry: (i) => retries.push(i) });
+      return { writer, retries };
+    };
+    const users = await flakyWriter();
+    expect(await users.writer.writeWindowUsers([windowUsers(w)])).toMatchObject({ rows: 2, attempts: 3 });
+    const rows = await flakyWriter();
+    const result = await rows.writer.writeWindowRows([windowRow(w)]);
     expect(result.attempts).toBe(3);
-    expect(retries.map((r) => r.attempt)).toEqual([1, 2]);
+    expect(rows.retries.map((r) => r.attempt)).toEqual([1, 2]);
+    expect(await readMinuteAgg(client, w, w + MINUTE)).toEqual([]); // no result before the refresh
+    const refresh = await flakyWriter();
+    expect(await refresh.writer.refreshMinuteRollup([w])).toMatchObject({ rows: 1, attempts: 3 });
+    expect(refresh.retries.map((r) => r.attempt)).toEqual([1, 2]);
     expect(await readMinuteAgg(client, w, w + MINUTE)).toMatchObject([{ windowStartMs: w, totalEvents: 2, uniqueUsers: 2 }]);
   });
 
@@ -207,7 +221,8 @@ describe('WindowRowWriter failure handling', () => {
     // (a fresh client first asks for the server version; that request is inside the retried attempt too)
     await expect(writer.writeWindowRows([windowRow(w, { totalEvents: 9 })])).resolves.toMatchObject({ rows: 1, attempts: 3 });
     expect(calls).toBeGreaterThanOrEqual(3);
-    expect(await readMinuteAgg(client, w, w + MINUTE)).toMatchObject([{ totalEvents: 9 }]);
+    await new WindowRowWriter(client).refreshMinuteRollup([w]);
+    expect(await readMinuteAgg(client, w, w + MINUTE)).toMatchObject([{ totalEvents: 9, uniqueUsers: 0 }]);
   });
 
   it('gives up after maxAttempts or the deadline, and stops on abort', async () => {

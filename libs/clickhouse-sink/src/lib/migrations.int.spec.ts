@@ -1,14 +1,18 @@
-/** applyMigrations against the real server at CLICKHOUSE_URL (18.16 on the development machines). */
+/** applyMigrations and migrateSchema against the real server at CLICKHOUSE_URL (18.16 on the development machines). */
+import { freePort } from '@stream-analytics/testing';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createClickHouseClient, type ClickHouseSinkClient } from './client';
 import { MigrationChecksumError, MigrationError } from './errors';
-import { forDatabase, legacyScenario, MINUTE, sortStates } from './history.testkit';
-import { applyMigrations, findMigrationsDir, loadMigrationFiles } from './migrations';
-import { minuteAggQuery, parseMinuteAggRow, readWindowStates, VIEW_READ_SETTINGS } from './readers';
-import { expectedMinuteAgg } from './oracle';
+import { deadLetterReplayScenario, deadLetterScenario, forDatabase, legacyScenario, MINUTE, sortStates } from './history.testkit';
+import { applyMigrations, findMigrationsDir, loadMigrationFiles, migrateSchema, SchemaServerUnreachableError } from './migrations';
+import { deadLetterCountsQuery, minuteAggQuery, parseDeadLetterCountRow, parseMinuteAggRow, readMinuteAggWindows, readWindowStates, VIEW_READ_SETTINGS } from './readers';
+import { expectedDeadLetterCounts, expectedMinuteAgg } from './oracle';
+import type { RetryInfo } from './retry';
+import { toDeadLetterRecord } from './rows';
+import { WindowRowWriter } from './writer';
 
 const CLICKHOUSE_URL = process.env['CLICKHOUSE_URL'];
 if (!CLICKHOUSE_URL) {
@@ -81,13 +85,26 @@ describe('applyMigrations on the real server', () => {
     expect(countAfter).toEqual(countBefore);
     expect((after as { migrations: unknown[] }).migrations).toEqual(files.map((f) => ({ name: f.name, checksum: f.checksum })));
     const names = ((after as { tables: { name: string }[] }).tables).map((t) => t.name);
-    expect(names).toEqual(expect.arrayContaining(['iot_window_partition_state', 'iot_window_state', 'iot_minute_agg', 'dead_letter_events', 'iot_minute_dead_letters', 'schema_migrations']));
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'iot_window_partition_state',
+        'iot_window_state',
+        'iot_window_users',
+        'iot_minute_merged',
+        'iot_minute_rollup',
+        'iot_minute_agg',
+        'dead_letter_events',
+        'dead_letters',
+        'iot_minute_dead_letters',
+        'schema_migrations',
+      ]),
+    );
     const state = (after as { tables: { name: string; engine: string; create_table_query: string }[] }).tables.find((t) => t.name === 'iot_window_state');
     expect(state?.engine).toBe('ReplacingMergeTree');
     expect(state?.create_table_query).toMatch(/ReplacingMergeTree\(row_version\)/);
   });
 
-  describe('006 on a database that holds rows of the old table (scratch database, dropped afterwards)', () => {
+  describe('006, 007 and 008 on a database that holds rows of the old tables (scratch database, dropped afterwards)', () => {
     const { db, migrationsTable, dir: scratchDir } = scratchDatabase('sink_legacy');
     let dir: string;
     beforeAll(() => {
@@ -105,7 +122,7 @@ describe('applyMigrations on the real server', () => {
       queryRows: (sql: string, options?: Parameters<ClickHouseSinkClient['queryRows']>[1]) => client.queryRows(forDatabase(sql, db), options),
     } as unknown as ClickHouseSinkClient;
 
-    it('copies the old rows with row_version = version * 2 + is_final, and a second run changes nothing', async () => {
+    it('006 copies the old rows with row_version = version * 2 + is_final; 007 keeps every result and dead-letter count; 008 materializes the same dead-letter counts; a second run changes nothing', async () => {
       const w0 = Date.UTC(1985, 5, 1, 12, 0);
       const topic = 'legacy.raw';
       const legacy = legacyScenario(topic, w0);
@@ -138,14 +155,48 @@ describe('applyMigrations on the real server', () => {
       const readAgg = async () =>
         (await client.queryRows<Record<string, unknown>>(forDatabase(minuteAggQuery(w0, w0 + 2 * MINUTE), db), { settings: VIEW_READ_SETTINGS })).map(parseMinuteAggRow);
       const agg = await readAgg();
-      expect(agg).toEqual(expectedMinuteAgg(legacy.copied));
+      expect(agg).toEqual(expectedMinuteAgg(legacy.copied, legacy.users));
+      expect(agg.map((a) => a.uniqueUsers)).toEqual([56, 1]);
 
-      // all files again: applyMigrations skips them; run verbatim (as the stack tool does), the data stays the same
+      // dead letters recorded by the previous schema (monthly table dead_letter_events)
+      const dlq = deadLetterScenario(topic, w0);
+      for (const b of dlq.batches) await client.insertJsonEachRow(`${db}.dead_letter_events`, b.map(toDeadLetterRecord));
+      const readDlq = async (toMs = w0 + 2 * MINUTE) =>
+        (await client.queryRows<Record<string, unknown>>(forDatabase(deadLetterCountsQuery(w0, toMs), db), { settings: VIEW_READ_SETTINGS })).map(parseDeadLetterCountRow);
+      expect(await readDlq()).toEqual(dlq.expected);
+      expect(dlq.expected).toEqual(expectedDeadLetterCounts(dlq.batches.flat()));
+
+      // 007 over those rows: users rows from the state rows' arrays, the results in the rollup, dead letters by day
+      await writeFiles((name) => name.startsWith('007'));
+      expect(await applyMigrations(client, dir, { migrationsTable })).toMatchObject({ applied: ['007_window_users_and_minute_rollup.sql'] });
+      expect(await readAgg()).toEqual(agg);
+      expect(await readMinuteAggWindows(scratch, [w0, w0 + MINUTE])).toEqual(agg);
+      expect(await readDlq()).toEqual(dlq.expected);
+      expect(Number((await client.queryRows<{ c: string }>(`SELECT count() AS c FROM ${db}.iot_window_users FINAL`))[0].c)).toBe(56 + 1);
+      expect(sortStates(await readWindowStates(scratch, topic, legacy.wanted))).toEqual(legacy.expected);
+
+      // dead letters recorded under 007 (daily table, no rollup yet), replays included, then 008 over all of
+      // them: the materialized counts equal what the 007 view counted from the same rows
+      const w2 = w0 + 10 * MINUTE;
+      const replays = deadLetterReplayScenario(topic, w2);
+      const writer007 = new WindowRowWriter(client, { deadLetterTable: `${db}.dead_letters` });
+      for (const f of replays.flushes) await writer007.writeDeadLetters(f);
+      const counts007 = await readDlq(w2 + 2 * MINUTE);
+      expect(counts007).toEqual([...dlq.expected, ...replays.expected[2]]);
+      await writeFiles((name) => name.startsWith('008'));
+      expect(await applyMigrations(client, dir, { migrationsTable })).toMatchObject({ applied: ['008_minute_dead_letter_rollup.sql'] });
+      expect(await readDlq(w2 + 2 * MINUTE)).toEqual(counts007);
+      expect(Number((await client.queryRows<{ c: string }>(`SELECT count() AS c FROM ${db}.iot_minute_dead_letter_rollup`))[0].c)).toBe(counts007.length);
+      expect(await readAgg()).toEqual(agg);
+
+      // all files again: applyMigrations skips them; run verbatim (a run that crashed before recording a
+      // file, or two instances migrating at once, applies it again), the data stays the same
       await writeFiles(() => true);
       expect(await applyMigrations(client, dir, { migrationsTable })).toMatchObject({ applied: [] });
       for (const f of await loadMigrationFiles(dir)) for (const s of f.statements) await client.command(s);
       expect(sortStates(await readWindowStates(scratch, topic, legacy.wanted))).toEqual(legacy.expected);
       expect(await readAgg()).toEqual(agg);
+      expect(await readDlq(w2 + 2 * MINUTE)).toEqual(counts007);
       expect(await copiedRows('FINAL')).toEqual(legacy.newestPerKey.map(asColumns));
     });
   });
@@ -186,6 +237,57 @@ describe('applyMigrations on the real server', () => {
       const recorded = await client.queryRows<{ name: string }>(`SELECT name FROM ${db}.schema_migrations GROUP BY name ORDER BY name`);
       expect(recorded.map((r) => r.name)).toEqual(['001_a.sql', '002_b.sql']);
       expect(await client.queryRows(`SELECT name FROM system.tables WHERE database = '${db}' AND name = 'd'`)).toEqual([]);
+    });
+  });
+
+  describe('migrateSchema: what is waited for and what fails at once (scratch database, dropped afterwards)', () => {
+    const { db, migrationsTable, dir: scratchDir } = scratchDatabase('sink_migrate');
+
+    it('an edited applied file and a rejected statement fail at the first attempt, with the runner\'s sentence', async () => {
+      const dir = scratchDir();
+      const retries: RetryInfo[] = [];
+      const options = { migrationsTable, waitMs: 60_000, onRetry: (i: RetryInfo) => retries.push(i) };
+      writeFileSync(path.join(dir, '001_a.sql'), `CREATE TABLE IF NOT EXISTS ${db}.a (x UInt8) ENGINE = MergeTree ORDER BY x;\n`);
+      expect(await migrateSchema(client, dir, options)).toEqual({ applied: ['001_a.sql'], skipped: [], unreachable: [] });
+      expect(await migrateSchema(client, dir, options)).toEqual({ applied: [], skipped: ['001_a.sql'], unreachable: [] });
+
+      writeFileSync(path.join(dir, '001_a.sql'), `CREATE TABLE IF NOT EXISTS ${db}.a (x UInt16) ENGINE = MergeTree ORDER BY x;\n`);
+      const edited = await migrateSchema(client, dir, options).catch((e: unknown) => e);
+      expect(edited).toBeInstanceOf(MigrationChecksumError);
+      expect((edited as Error).message).toMatch(/^Migration 001_a\.sql was already applied with checksum [0-9a-f]{64}, but the file now has checksum [0-9a-f]{64}\. Applied migration files are immutable/);
+
+      writeFileSync(path.join(dir, '001_a.sql'), `CREATE TABLE IF NOT EXISTS ${db}.a (x UInt8) ENGINE = MergeTree ORDER BY x;\n`);
+      writeFileSync(path.join(dir, '002_broken.sql'), `CREATE TABLE IF NOT EXISTS ${db}.b (x UInt8) ENGINE = NoSuchEngine;\n`);
+      const broken = await migrateSchema(client, dir, options).catch((e: unknown) => e);
+      expect(broken).toBeInstanceOf(MigrationError);
+      expect((broken as MigrationError).file).toBe('002_broken.sql');
+      expect(retries).toEqual([]);
+    });
+
+    it('an unreachable server is retried with a callback per attempt, then fails with one sentence naming it', async () => {
+      const closed = await freePort(); // nothing listens there
+      const unreachable = createClickHouseClient({ url: `http://127.0.0.1:${closed}` });
+      const retries: RetryInfo[] = [];
+      try {
+        const err = await migrateSchema(unreachable, findMigrationsDir(__dirname), { waitMs: 1500, initialDelayMs: 100, maxDelayMs: 200, onRetry: (i) => retries.push(i) }).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(SchemaServerUnreachableError);
+        expect((err as Error).message).toMatch(new RegExp(`^ClickHouse at http://127\\.0\\.0\\.1:${closed} did not answer within 2 s \\(.*ECONNREFUSED.*\\); start it or correct CLICKHOUSE_URL, then run the migration again\\.$`));
+        expect(retries.length).toBeGreaterThanOrEqual(2);
+        expect(retries.map((r) => r.attempt)).toEqual(retries.map((_, i) => i + 1));
+      } finally {
+        await unreachable.close();
+      }
+    });
+
+    it('stops waiting when its signal fires', async () => {
+      const unreachable = createClickHouseClient({ url: `http://127.0.0.1:${await freePort()}` });
+      const stop = new AbortController();
+      try {
+        const pending = migrateSchema(unreachable, findMigrationsDir(__dirname), { initialDelayMs: 100, maxDelayMs: 100, signal: stop.signal, onRetry: () => stop.abort() });
+        await expect(pending).rejects.toThrow(/aborted after 1 attempt/);
+      } finally {
+        await unreachable.close();
+      }
     });
   });
 });

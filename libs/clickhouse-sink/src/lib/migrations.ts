@@ -1,12 +1,25 @@
 import { createHash } from 'node:crypto';
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { ClickHouseSinkClient } from './client';
-import { MigrationChecksumError, MigrationError } from './errors';
+import { errorMessage, isConnectionError, isRetryableError, MigrationChecksumError, MigrationError, NonRetryableClickHouseError, RetriesExhaustedError } from './errors';
+import { retryWithBackoff, type RetryInfo } from './retry';
 import { splitSqlStatements } from './sql-split';
 import { DATABASE } from './schema';
-import { isConnectionError } from './errors';
 import { profileStatement, SINGLE_SERVER_PROFILE, validateSchemaProfile, type SchemaProfile } from './schema-profile';
+
+/**
+ * What the runner needs of a server: a ClickHouseSinkClient, or any
+ * engine that answers the same calls (tests run the runner on an embedded
+ * ClickHouse, see {@link sessionMigrationTarget}).
+ */
+export interface MigrationTarget {
+  readonly config: { readonly url: string; readonly urls: readonly string[] };
+  command(sql: string): Promise<void>;
+  queryRows<T = Record<string, unknown>>(sql: string): Promise<T[]>;
+  insertJsonEachRow(table: string, rows: readonly object[]): Promise<void>;
+  /** One endpoint of several (replicated profile without a cluster, applied per node). */
+  forEndpoint?(url: string): MigrationTarget & { close(): Promise<void> };
+}
 
 export interface MigrationFile {
   /** File name, e.g. `002_iot_window_partition_state.sql`; the record key. */
@@ -92,7 +105,7 @@ ORDER BY name`,
  * instances migrating at once, is harmless.
  */
 export async function applyMigrations(
-  client: ClickHouseSinkClient,
+  client: MigrationTarget,
   dir: string,
   options: ApplyMigrationsOptions = {},
 ): Promise<ApplyMigrationsResult> {
@@ -116,8 +129,10 @@ export async function applyMigrations(
   // macros of each server make them one replicated table).
   const combined: ApplyMigrationsResult = { applied: [], skipped: [], unreachable: [] };
   let lastUnreachable: unknown;
+  const forEndpoint = client.forEndpoint?.bind(client);
+  if (!forEndpoint) throw new Error('applying migrations per node needs a client that can address each endpoint (forEndpoint)');
   for (const url of client.config.urls) {
-    const node = client.forEndpoint(url);
+    const node = forEndpoint(url);
     try {
       const r = await applyOnNode(node, files, options);
       await expectReplicatedTables(node, replicatedTables);
@@ -140,7 +155,7 @@ export async function applyMigrations(
  * with a plain engine (created earlier by the single-server profile) is an
  * error: `IF NOT EXISTS` skipped it, and it would silently stay unreplicated.
  */
-async function expectReplicatedTables(client: ClickHouseSinkClient, tables: readonly string[]): Promise<void> {
+async function expectReplicatedTables(client: MigrationTarget, tables: readonly string[]): Promise<void> {
   if (tables.length === 0) return;
   const rows = await client.queryRows<{ t: string; engine: string }>(
     `SELECT concat(database, '.', name) AS t, engine FROM system.tables WHERE engine NOT LIKE 'Replicated%' AND concat(database, '.', name) IN (${tables.map((t) => `'${t}'`).join(', ')})`,
@@ -157,7 +172,7 @@ async function expectReplicatedTables(client: ClickHouseSinkClient, tables: read
   }
 }
 
-async function applyOnNode(client: ClickHouseSinkClient, files: readonly MigrationFile[], options: ApplyMigrationsOptions): Promise<ApplyMigrationsResult> {
+async function applyOnNode(client: MigrationTarget, files: readonly MigrationFile[], options: ApplyMigrationsOptions): Promise<ApplyMigrationsResult> {
   const { database, table } = options.migrationsTable ?? { database: DATABASE, table: 'schema_migrations' };
   const endpoint = client.config.url;
   for (const ddl of schemaMigrationsDdl(database, table)) await client.command(ddl);
@@ -200,4 +215,92 @@ async function applyOnNode(client: ClickHouseSinkClient, files: readonly Migrati
     options.onFile?.({ name: f.name, action: 'applied', endpoint });
   }
   return result;
+}
+
+export interface MigrateSchemaOptions extends ApplyMigrationsOptions {
+  /**
+   * Give up when the server has not answered (or kept failing transiently) for this long (ms) and throw
+   * {@link SchemaServerUnreachableError}. Default: wait until `signal` fires.
+   */
+  waitMs?: number;
+  /** Called before each retry (for a log line). */
+  onRetry?: (info: RetryInfo) => void;
+  /** Stops waiting (shutdown); the call then rejects with WriteAbortedError. */
+  signal?: AbortSignal;
+  /**
+   * A failure retrying cannot fix although it looks transient (e.g. an
+   * untrusted TLS certificate): return the sentence to fail with, else undefined.
+   */
+  fatal?: (err: unknown) => string | undefined;
+  /** Backoff between attempts. Default 1000 ms, growing to 5000 ms. */
+  initialDelayMs?: number;
+  maxDelayMs?: number;
+}
+
+/**
+ * Statement failures that pass by themselves: ZooKeeper (Keeper) away or a
+ * replica read-only meanwhile, distributed DDL slower than its timeout, and
+ * another instance creating the same object at the same moment (several
+ * aggregators starting at once; IF NOT EXISTS is not atomic across replicas),
+ * which the next attempt finds in place. Any other error the server reports
+ * for a migration statement is the statement's own (bad SQL, an unknown
+ * engine) and repeating it cannot help.
+ */
+const TRANSIENT_STATEMENT_CODES: ReadonlySet<number> = new Set([
+  57, // TABLE_ALREADY_EXISTS
+  82, // DATABASE_ALREADY_EXISTS
+  159, // TIMEOUT_EXCEEDED
+  209, // SOCKET_TIMEOUT
+  210, // NETWORK_ERROR
+  225, // NO_ZOOKEEPER
+  242, // TABLE_IS_READ_ONLY
+  253, // REPLICA_IS_ALREADY_EXIST
+  999, // KEEPER_EXCEPTION
+]);
+
+function isRetryableMigrationFailure(err: unknown): boolean {
+  if (err instanceof MigrationError) return isConnectionError(err) || TRANSIENT_STATEMENT_CODES.has(err.clickhouseCode ?? -1);
+  return isRetryableError(err);
+}
+
+/** The server did not answer, or kept failing transiently, for MigrateSchemaOptions.waitMs. */
+export class SchemaServerUnreachableError extends NonRetryableClickHouseError {}
+
+/**
+ * {@link applyMigrations} as the one way the schema is applied (the
+ * aggregator at start and with --migrate-only, the local stack, compose and
+ * Kubernetes through those): an unreachable or overloaded server is waited
+ * for, with a retry callback per attempt; an edited applied file, a statement
+ * the server rejects, or bad credentials fail at once.
+ */
+export async function migrateSchema(client: MigrationTarget, dir: string, options: MigrateSchemaOptions = {}): Promise<ApplyMigrationsResult> {
+  const { waitMs, onRetry, signal, fatal, initialDelayMs = 1000, maxDelayMs = 5000, ...apply } = options;
+  try {
+    return await retryWithBackoff(
+      `migrate ${client.config.urls.join(',')}`,
+      async () => {
+        try {
+          return await applyMigrations(client, dir, apply);
+        } catch (err) {
+          const sentence = fatal?.(err);
+          if (sentence) throw new NonRetryableClickHouseError(sentence, { cause: err });
+          throw err;
+        }
+      },
+      { initialDelayMs, maxDelayMs, deadlineMs: waitMs, onRetry, signal, isRetryable: isRetryableMigrationFailure },
+    );
+  } catch (err) {
+    if (err instanceof RetriesExhaustedError) {
+      const at = `ClickHouse at ${client.config.urls.join(', ')}`;
+      const secs = Math.round((waitMs ?? 0) / 1000);
+      const last = errorMessage(err.lastError).split('\n')[0];
+      throw new SchemaServerUnreachableError(
+        isConnectionError(err.lastError)
+          ? `${at} did not answer within ${secs} s (${last}); start it or correct CLICKHOUSE_URL, then run the migration again.`
+          : `${at} kept failing the migration for ${secs} s: ${last}`,
+        { cause: err.lastError },
+      );
+    }
+    throw err;
+  }
 }

@@ -62,21 +62,26 @@ export function expectedMinuteAgg(rows: readonly WindowPartitionRow[], userRows:
 }
 
 /**
- * What stream_analytics.iot_minute_dead_letters returns: each
- * (topic, partition, offset) once, as its most recently recorded row.
+ * What stream_analytics.iot_minute_dead_letters returns once the minutes of
+ * the rows are refreshed: the rule of iot_minute_dead_letters_merged (008).
+ * Per minute, each source message (topic, partition, offset) once, by its
+ * newest record (greatest recorded_at, which is stored in whole seconds).
+ *
+ * The view takes argMax(reason, recorded_at), so records of one message in
+ * the same second with different reasons have no defined winner there (and a
+ * merge of dead_letters keeps whichever was inserted last): the oracle
+ * refuses such input instead of inventing a tie rule the view does not have.
  */
 export function expectedDeadLetterCounts(rows: readonly DeadLetterRow[]): DeadLetterCountRow[] {
   const latest = new Map<string, ReturnType<typeof toDeadLetterRecord>>();
   for (const row of rows) {
     const rec = toDeadLetterRecord(row);
-    const key = JSON.stringify([rec.source_topic, rec.source_partition, rec.source_offset]);
+    const key = JSON.stringify([rec.window_start, rec.source_topic, rec.source_partition, rec.source_offset]);
     const cur = latest.get(key);
-    const wins =
-      !cur ||
-      rec.recorded_at > cur.recorded_at ||
-      (rec.recorded_at === cur.recorded_at &&
-        (rec.reason > cur.reason || (rec.reason === cur.reason && rec.window_start > cur.window_start)));
-    if (wins) latest.set(key, rec);
+    if (cur && rec.recorded_at === cur.recorded_at && rec.reason !== cur.reason) {
+      throw new Error(`dead letter ${key} has two records at ${rec.recorded_at} s with different reasons (${cur.reason}, ${rec.reason}): the view counts either`);
+    }
+    if (!cur || rec.recorded_at > cur.recorded_at) latest.set(key, rec);
   }
   const byWindow = new Map<number, DeadLetterCountRow>();
   for (const rec of latest.values()) {

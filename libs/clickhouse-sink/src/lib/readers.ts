@@ -115,6 +115,21 @@ export const MINUTE_ROLLUP_COLUMNS = [
   'computed_at_ms',
 ] as const;
 
+/** The columns of stream_analytics.iot_minute_dead_letter_rollup that a refresh writes, in order. */
+export const MINUTE_DEAD_LETTER_ROLLUP_COLUMNS = ['window_start', 'invalid_events', 'late_events', 'future_events', 'dead_letter_events', 'computed_at_ms'] as const;
+
+/**
+ * The SELECT of a dead-letter rollup refresh: the minutes' counts as
+ * iot_minute_dead_letters_merged defines them now (run it like
+ * {@link minuteRollupSelect}).
+ */
+export function minuteDeadLetterRollupSelect(windowStartsMs: readonly number[], computedAtMs: number): string {
+  if (!Number.isSafeInteger(computedAtMs) || computedAtMs < 0) throw new RowValidationError(`computedAtMs must be an epoch millisecond value, got ${computedAtMs}`);
+  return `SELECT ${MINUTE_DEAD_LETTER_ROLLUP_COLUMNS.slice(0, -1).join(', ')}, toUInt64(${computedAtMs}) AS computed_at_ms
+FROM ${TABLES.minuteDeadLettersMerged}
+WHERE window_start IN (${windowStartList(windowStartsMs)})`;
+}
+
 /**
  * The SELECT of a rollup refresh: the windows' results as iot_minute_merged
  * defines them now, stamped with `computedAtMs`. Run it as INSERT ... SELECT

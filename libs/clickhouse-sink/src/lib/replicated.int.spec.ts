@@ -12,9 +12,10 @@ import path from 'node:path';
 import { createClickHouseClient, type ClickHouseConfig, type ClickHouseSinkClient } from './client';
 import { QuorumNotReachedError, ReplicaNotCaughtUpError } from './errors';
 import { applyMigrations, findMigrationsDir, loadMigrationFiles } from './migrations';
-import { readMinuteAgg } from './readers';
+import { deadLetterScenario, writeDeadLetterFlush } from './history.testkit';
+import { readDeadLetterCounts, readMinuteAgg } from './readers';
 import { rowVersionOf } from '@stream-analytics/windowing';
-import type { WindowPartitionRow } from './rows';
+import type { WindowPartitionRow, WindowUsersRow } from './rows';
 import { WindowRowWriter } from './writer';
 
 jest.setTimeout(180_000);
@@ -53,7 +54,6 @@ function windowRows(windowStartMs: number, version: number): WindowPartitionRow[
     sourcePartition: p,
     totalEvents: version + p,
     metricSum: version * 1.5,
-    users: [`u${p}`, `u${version}`],
     anomalyEvents: p,
     lateEvents: 0,
     sourceTopic: 'replicated.test',
@@ -62,6 +62,15 @@ function windowRows(windowStartMs: number, version: number): WindowPartitionRow[
     rowVersion: rowVersionOf(version, false),
     updatedAtMs: windowStartMs + version,
   }));
+}
+function windowUsers(windowStartMs: number, version: number): WindowUsersRow[] {
+  return [0, 1].map((p) => ({ windowStartMs, userIds: [`u${p}`, `u${version}`] }));
+}
+/** A flush of both partitions at `version` through `writer`: users, state rows, the refresh (each a quorum insert). */
+async function writeFlush(writer: WindowRowWriter, windowStartMs: number, versions: readonly number[]): Promise<void> {
+  await writer.writeWindowUsers(versions.flatMap((v) => windowUsers(windowStartMs, v)));
+  await writer.writeWindowRows(versions.flatMap((v) => windowRows(windowStartMs, v)));
+  await writer.refreshMinuteRollup([windowStartMs]);
 }
 
 describe('replicated profile on ZooKeeper + two 18.16 replicas', () => {
@@ -77,27 +86,41 @@ describe('replicated profile on ZooKeeper + two 18.16 replicas', () => {
     const engines = await node(1).queryRows<{ name: string; engine: string }>(`SELECT name, engine FROM system.tables WHERE database = 'stream_analytics' ORDER BY name`);
     expect(engines).toEqual([
       { name: 'dead_letter_events', engine: 'ReplicatedReplacingMergeTree' },
+      { name: 'dead_letters', engine: 'ReplicatedReplacingMergeTree' },
       { name: 'iot_minute_agg', engine: 'View' },
+      { name: 'iot_minute_dead_letter_rollup', engine: 'ReplicatedReplacingMergeTree' },
       { name: 'iot_minute_dead_letters', engine: 'View' },
+      { name: 'iot_minute_dead_letters_merged', engine: 'View' },
+      { name: 'iot_minute_merged', engine: 'View' },
+      { name: 'iot_minute_rollup', engine: 'ReplicatedReplacingMergeTree' },
       { name: 'iot_window_partition_state', engine: 'ReplicatedReplacingMergeTree' },
       { name: 'iot_window_state', engine: 'ReplicatedReplacingMergeTree' },
+      { name: 'iot_window_users', engine: 'ReplicatedReplacingMergeTree' },
       { name: 'schema_migrations', engine: 'ReplacingMergeTree' },
     ]);
     const replicas = await node(0).queryRows<{ table: string; zookeeper_path: string; replica_name: string; total_replicas: number | string }>(
       `SELECT table, zookeeper_path, replica_name, total_replicas FROM system.replicas WHERE database = 'stream_analytics' ORDER BY table`,
     );
-    expect(replicas.map((r) => [r.table, r.zookeeper_path, r.replica_name, Number(r.total_replicas)])).toEqual([
-      ['dead_letter_events', '/clickhouse/tables/01/stream_analytics/dead_letter_events', 'replica1', 2],
-      ['iot_window_partition_state', '/clickhouse/tables/01/stream_analytics/iot_window_partition_state', 'replica1', 2],
-      ['iot_window_state', '/clickhouse/tables/01/stream_analytics/iot_window_state', 'replica1', 2],
-    ]);
+    expect(replicas.map((r) => [r.table, r.zookeeper_path, r.replica_name, Number(r.total_replicas)])).toEqual(
+      ['dead_letter_events', 'dead_letters', 'iot_minute_dead_letter_rollup', 'iot_minute_rollup', 'iot_window_partition_state', 'iot_window_state', 'iot_window_users'].map((t) => [
+        t,
+        `/clickhouse/tables/01/stream_analytics/${t}`,
+        'replica1',
+        2,
+      ]),
+    );
 
     const w = Date.UTC(1990, 0, 1) + randomInt(0, 1_000_000) * MINUTE;
-    await new WindowRowWriter(ch).writeWindowRows([...windowRows(w, 5), ...windowRows(w, 3)]);
+    await writeFlush(new WindowRowWriter(ch), w, [5, 3]);
     const [a, b] = [await readMinuteAgg(node(0), w, w + MINUTE), await readMinuteAgg(node(1), w, w + MINUTE)];
     expect(a).toHaveLength(1);
-    expect(a[0]).toMatchObject({ totalEvents: 11, uniqueUsers: 3, sourcePartitions: 2 });
-    expect(b).toEqual(a); // quorum 2: acknowledged means on both
+    expect(a[0]).toMatchObject({ totalEvents: 11, uniqueUsers: 4, sourcePartitions: 2 });
+    expect(b).toEqual(a); // quorum 2: acknowledged means on both, the rollup too
+
+    const dlq = deadLetterScenario(`test.replicated.dlq.${randomInt(1e9)}`, w);
+    for (const batch of dlq.batches) await writeDeadLetterFlush(new WindowRowWriter(ch), batch);
+    const counts = [await readDeadLetterCounts(node(0), w, w + 2 * MINUTE), await readDeadLetterCounts(node(1), w, w + 2 * MINUTE)];
+    expect(counts).toEqual([dlq.expected, dlq.expected]); // the dead-letter rollup too
   });
 
   it('applies ON CLUSTER through one node when a cluster is configured, including tables only a new file defines', async () => {
@@ -112,7 +135,20 @@ describe('replicated profile on ZooKeeper + two 18.16 replicas', () => {
       await applyMigrations(node(0), dir, options);
       expect(await snapshot(node(1), db)).toEqual(before);
       const engines = await node(1).queryRows<{ name: string; engine: string }>(`SELECT name, engine FROM system.tables WHERE database = '${db}' AND name != 'schema_migrations' ORDER BY name`);
-      expect(engines.map((e) => e.engine)).toEqual(['ReplicatedReplacingMergeTree', 'ReplicatedReplacingMergeTree', 'View', 'View', 'ReplicatedReplacingMergeTree', 'ReplicatedReplacingMergeTree']);
+      expect(engines.map((e) => e.engine)).toEqual([
+        'ReplicatedReplacingMergeTree', // added_later
+        'ReplicatedReplacingMergeTree', // dead_letter_events
+        'ReplicatedReplacingMergeTree', // dead_letters
+        'View', // iot_minute_agg
+        'ReplicatedReplacingMergeTree', // iot_minute_dead_letter_rollup
+        'View', // iot_minute_dead_letters
+        'View', // iot_minute_dead_letters_merged
+        'View', // iot_minute_merged
+        'ReplicatedReplacingMergeTree', // iot_minute_rollup
+        'ReplicatedReplacingMergeTree', // iot_window_partition_state
+        'ReplicatedReplacingMergeTree', // iot_window_state
+        'ReplicatedReplacingMergeTree', // iot_window_users
+      ]);
       expect(engines[0].name).toBe('added_later');
     } finally {
       await node(0).command(`DROP DATABASE IF EXISTS ${db} ON CLUSTER ${cluster.clusterName}`);
@@ -145,7 +181,7 @@ describe('replicated profile on ZooKeeper + two 18.16 replicas', () => {
 
       const states: unknown[] = [];
       const ch = client({ replication: OUTAGE, onReplicationStateChange: (s) => states.push(s) });
-      await new WindowRowWriter(ch).writeWindowRows(windowRows(w, 7));
+      await writeFlush(new WindowRowWriter(ch), w, [7]);
       expect(ch.replicationState()).toMatchObject({ endpoint: cluster.replicas[0].url, degraded: { reason: expect.stringMatching(/insert quorum 2 not reachable/) } });
       expect(states.length).toBeGreaterThan(0);
       expect((await readMinuteAgg(ch, w, w + MINUTE))[0]).toMatchObject({ totalEvents: 15 });
@@ -161,7 +197,7 @@ describe('replicated profile on ZooKeeper + two 18.16 replicas', () => {
     const [r1, r2] = cluster.replicas;
     await r2.kill();
     const writer = client({ replication: OUTAGE });
-    await new WindowRowWriter(writer).writeWindowRows(windowRows(w, 9)); // degraded: on replica1 only
+    await writeFlush(new WindowRowWriter(writer), w, [9]); // degraded: on replica1 only
     await r1.kill();
     await r2.start();
     const reader = client({ url: `${r2.url},${r1.url}`, replication: OUTAGE });

@@ -44,6 +44,8 @@ export interface RetryOptions {
    * if the server acknowledged it the call resolves.
    */
   signal?: AbortSignal;
+  /** Which failures are retried. Default {@link isRetryableError}. */
+  isRetryable?: (err: unknown) => boolean;
 }
 
 /** Test seams. */
@@ -92,7 +94,7 @@ const defaultRuntime: RetryRuntime = { sleep: abortableSleep, now: () => Date.no
 
 /**
  * Runs `fn` until it succeeds, retrying retryable failures (see
- * {@link isRetryableError}) with exponential backoff and jitter.
+ * {@link isRetryableError}, or `options.isRetryable`) with exponential backoff and jitter.
  *
  * Rejects with {@link NonRetryableClickHouseError} for a permanent failure
  * (the original error is its `cause`), {@link RetriesExhaustedError} when
@@ -121,7 +123,7 @@ export async function retryWithBackoff<T>(
       return await fn(attempt);
     } catch (err) {
       lastError = err;
-      if (!isRetryableError(err)) {
+      if (!(options.isRetryable ?? isRetryableError)(err)) {
         if (err instanceof ClickHouseSinkError) throw err;
         throw new NonRetryableClickHouseError(`${operation} failed permanently: ${errorMessage(err)}`, {
           cause: err,

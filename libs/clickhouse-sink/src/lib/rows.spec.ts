@@ -1,14 +1,16 @@
 import { rowVersionOf } from '@stream-analytics/windowing';
 import { RowValidationError } from './errors';
-import { TRICKY_DOUBLES } from './history.testkit';
+import { AWKWARD_USERS, TRICKY_DOUBLES } from './history.testkit';
 import {
-  normaliseUsers,
   toDeadLetterRecord,
   toJsonEachRow,
   toWindowPartitionRecord,
   toWindowStateValues,
+  toWindowStateValueChunks,
+  toWindowUserRecords,
   WINDOW_STATE_COLUMNS,
   type WindowPartitionRow,
+  type WindowUsersRow,
 } from './rows';
 
 const base: WindowPartitionRow = {
@@ -17,7 +19,6 @@ const base: WindowPartitionRow = {
   sourcePartition: 7,
   totalEvents: 3,
   metricSum: 4.5,
-  users: ['u2', 'u1', 'u2'],
   anomalyEvents: 1,
   lateEvents: 2,
   lastOffset: 1234,
@@ -27,14 +28,13 @@ const base: WindowPartitionRow = {
 };
 
 describe('toWindowPartitionRecord', () => {
-  it('maps to snake_case columns with epoch-second DateTimes and sorted distinct users', () => {
+  it('maps to snake_case columns with epoch-second DateTimes (no users: they are rows of their own)', () => {
     expect(toWindowPartitionRecord(base)).toEqual({
       window_start: Date.UTC(2026, 10, 24, 9, 0, 0) / 1000,
       source_topic: 'iot.telemetry.raw.v1',
       source_partition: 7,
       total_events: 3,
       metric_sum: 4.5,
-      users: ['u1', 'u2'],
       anomaly_events: 1,
       late_events: 2,
       last_offset: 1234,
@@ -67,7 +67,6 @@ describe('toWindowPartitionRecord', () => {
     ['fractional late count', { lateEvents: 1.5 }],
     ['missing late count', { lateEvents: undefined as unknown as number }],
     ['missing topic', { sourceTopic: undefined as unknown as string }],
-    ['non-string user', { users: ['a', 1 as unknown as string] }],
     ['non-boolean final', { isFinal: 1 as unknown as boolean }],
     ['beyond DateTime', { windowStartMs: 2 ** 32 * 1000 }],
   ])('rejects %s', (_, patch) => {
@@ -87,10 +86,10 @@ describe('toWindowStateValues', () => {
   });
 
   it('writes one Values tuple per record: UTC DateTimes, quoted strings, metric_sum as its IEEE-754 bytes', () => {
-    const second = { ...base, sourcePartition: 8, metricSum: 0.1 + 0.2, users: [], isFinal: true, rowVersion: rowVersionOf(1234, true) };
+    const second = { ...base, sourcePartition: 8, metricSum: 0.1 + 0.2, isFinal: true, rowVersion: rowVersionOf(1234, true) };
     expect(toWindowStateValues([base, second].map(toWindowPartitionRecord))).toBe(
-      `('2026-11-24 09:00:00','iot.telemetry.raw.v1',7,3,reinterpretAsFloat64(unhex('0000000000001240')),['u1','u2'],1,2,1234,0,2468,'2026-11-24 09:00:05',${Date.UTC(2026, 10, 24, 9, 0, 5, 250)}),` +
-        `('2026-11-24 09:00:00','iot.telemetry.raw.v1',8,3,reinterpretAsFloat64(unhex('343333333333d33f')),[],1,2,1234,1,2469,'2026-11-24 09:00:05',${Date.UTC(2026, 10, 24, 9, 0, 5, 250)})`,
+      `('2026-11-24 09:00:00','iot.telemetry.raw.v1',7,3,reinterpretAsFloat64(unhex('0000000000001240')),1,2,1234,0,2468,'2026-11-24 09:00:05',${Date.UTC(2026, 10, 24, 9, 0, 5, 250)}),` +
+        `('2026-11-24 09:00:00','iot.telemetry.raw.v1',8,3,reinterpretAsFloat64(unhex('343333333333d33f')),1,2,1234,1,2469,'2026-11-24 09:00:05',${Date.UTC(2026, 10, 24, 9, 0, 5, 250)})`,
     );
     expect(toWindowStateValues([])).toBe('');
   });
@@ -104,10 +103,63 @@ describe('toWindowStateValues', () => {
     }
   });
 
+  it('splits into chunks of at most the given length that join back to the whole text, a tuple never split', () => {
+    const records = Array.from({ length: 50 }, (_, i) => toWindowPartitionRecord({ ...base, sourcePartition: i, metricSum: i / 3 }));
+    const whole = toWindowStateValues(records);
+    const limit = 7 * toWindowStateValues(records.slice(0, 1)).length;
+    const chunks = toWindowStateValueChunks(records, limit);
+    expect(chunks.length).toBeGreaterThan(5);
+    expect(chunks.map((c) => c.values).join(',')).toBe(whole);
+    expect(chunks.reduce((n, c) => n + c.rows, 0)).toBe(50);
+    let at = 0;
+    for (const [i, c] of chunks.entries()) {
+      expect(c.values.length).toBeLessThanOrEqual(limit);
+      at += c.rows;
+      // Full: the next tuple would not have fitted.
+      if (i < chunks.length - 1) expect(c.values.length + 1 + toWindowStateValues(records.slice(at, at + 1)).length).toBeGreaterThan(limit);
+    }
+    expect(toWindowStateValueChunks(records.slice(0, 1), 10)).toEqual([{ values: toWindowStateValues(records.slice(0, 1)), rows: 1 }]);
+    expect(toWindowStateValueChunks([])).toEqual([]);
+  });
+
   it("escapes backslashes and quotes in strings (ClickHouse's quoted-string rules)", () => {
-    const text = toWindowStateValues([toWindowPartitionRecord({ ...base, sourceTopic: "t'x", users: ["o'hara", 'back\\slash', "\\'"] })]);
-    expect(text).toContain("'t\\'x'");
-    expect(text).toContain("['\\\\\\'','back\\\\slash','o\\'hara']");
+    expect(toWindowStateValues([toWindowPartitionRecord({ ...base, sourceTopic: "t'x" })])).toContain(",'t\\'x',");
+    expect(toWindowStateValues([toWindowPartitionRecord({ ...base, sourceTopic: "a\\'b\\" })])).toContain(",'a\\\\\\'b\\\\',");
+  });
+});
+
+describe('toWindowUserRecords', () => {
+  const w = Date.UTC(2026, 10, 24, 9, 0);
+
+  it('maps each distinct user of a row to a (window, user) record with the window in epoch seconds, strings as they are', () => {
+    const rows: WindowUsersRow[] = [
+      { windowStartMs: w, userIds: ['u2', 'u1', 'u2'] },
+      { windowStartMs: w + 60_000, userIds: [...AWKWARD_USERS] },
+      { windowStartMs: w, userIds: [] },
+    ];
+    expect(toWindowUserRecords(rows)).toEqual([
+      { window_start: w / 1000, user_id: 'u2' },
+      { window_start: w / 1000, user_id: 'u1' },
+      ...AWKWARD_USERS.map((user_id) => ({ window_start: w / 1000 + 60, user_id })),
+    ]);
+    // across rows a user may come again (replays): the table is a set, so nothing is deduplicated there
+    expect(toWindowUserRecords([rows[0], rows[0]])).toHaveLength(4);
+    expect(toWindowUserRecords([])).toEqual([]);
+  });
+
+  it('writes JSONEachRow that keeps awkward user ids exactly', () => {
+    const text = toJsonEachRow(toWindowUserRecords([{ windowStartMs: w, userIds: [...AWKWARD_USERS] }]));
+    expect(text.trimEnd().split('\n').map((l) => (JSON.parse(l) as { user_id: string }).user_id)).toEqual([...AWKWARD_USERS]);
+  });
+
+  it.each<[string, WindowUsersRow]>([
+    ['sub-second window', { windowStartMs: w + 1, userIds: ['a'] }],
+    ['negative window', { windowStartMs: -60_000, userIds: ['a'] }],
+    ['beyond DateTime', { windowStartMs: 2 ** 32 * 1000, userIds: ['a'] }],
+    ['non-string user', { windowStartMs: w, userIds: ['a', 1 as unknown as string] }],
+    ['users not an array', { windowStartMs: w, userIds: 'a' as unknown as string[] }],
+  ])('rejects %s', (_, row) => {
+    expect(() => toWindowUserRecords([{ windowStartMs: w, userIds: ['ok'] }, row])).toThrow(RowValidationError);
   });
 });
 
@@ -141,12 +193,6 @@ describe('toDeadLetterRecord', () => {
 });
 
 describe('serialisation helpers', () => {
-  it('normaliseUsers sorts and dedups without mutating', () => {
-    const input = ['b', 'a', 'b', 'é', 'A'];
-    expect(normaliseUsers(input)).toEqual(['A', 'a', 'b', 'é']);
-    expect(input).toEqual(['b', 'a', 'b', 'é', 'A']);
-  });
-
   it('toJsonEachRow writes one JSON object per line', () => {
     const text = toJsonEachRow([{ a: 1, s: 'x"\n' }, { a: 2, s: '' }]);
     expect(text).toBe('{"a":1,"s":"x\\"\\n"}\n{"a":2,"s":""}\n');

@@ -18,6 +18,13 @@ export const TABLES = {
   minuteAgg: `${DATABASE}.iot_minute_agg`,
   /** Dead letters, partitioned by day (007; replaces dead_letter_events). */
   deadLetters: `${DATABASE}.dead_letters`,
+  /** Dead letters of earlier releases, partitioned by month (004); no longer written. */
+  deadLetterEvents: `${DATABASE}.dead_letter_events`,
+  /** View: a minute's dead-letter counts computed from dead_letters (008). */
+  minuteDeadLettersMerged: `${DATABASE}.iot_minute_dead_letters_merged`,
+  /** Those counts materialized after every flush that wrote dead letters (008). */
+  minuteDeadLetterRollup: `${DATABASE}.iot_minute_dead_letter_rollup`,
+  /** Dead-letter counts per minute for readers: the newest rollup row per minute. */
   minuteDeadLetters: `${DATABASE}.iot_minute_dead_letters`,
   schemaMigrations: `${DATABASE}.schema_migrations`,
 } as const;

@@ -55,6 +55,8 @@ describe('clickhouse/init files', () => {
       '004_dead_letter_events.sql',
       '005_iot_minute_dead_letters.sql',
       '006_iot_window_state.sql',
+      '007_window_users_and_minute_rollup.sql',
+      '008_minute_dead_letter_rollup.sql',
     ]);
     for (const f of files) {
       expect(f.name).toMatch(/^\d{3}_[a-z0-9_]+\.sql$/);

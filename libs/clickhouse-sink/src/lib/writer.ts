@@ -1,10 +1,10 @@
 import type { ClickHouseSinkClient } from './client';
 import { retryWithBackoff, type RetryOptions, type RetryRuntime } from './retry';
-import { minuteRollupSelect, MINUTE_ROLLUP_COLUMNS, VIEW_READ_SETTINGS } from './readers';
+import { minuteDeadLetterRollupSelect, MINUTE_DEAD_LETTER_ROLLUP_COLUMNS, minuteRollupSelect, MINUTE_ROLLUP_COLUMNS, VIEW_READ_SETTINGS } from './readers';
 import {
   toDeadLetterRecord,
   toWindowPartitionRecord,
-  toWindowStateValues,
+  toWindowStateValueChunks,
   toWindowUserRecords,
   WINDOW_STATE_COLUMNS,
   type DeadLetterRow,
@@ -75,8 +75,16 @@ export class WindowRowWriter {
 
   async writeWindowRows(rows: readonly WindowPartitionRow[], call: WriteCallOptions = {}): Promise<WriteResult> {
     // Values with metric_sum as its exact bits: the window state must round-trip bit for bit (see toWindowStateValues).
-    const values = toWindowStateValues(rows.map(toWindowPartitionRecord));
-    return this.write(this.windowTable, rows.length, (table) => this.client.insertValues(table, WINDOW_STATE_COLUMNS, values), call);
+    // Large batches (a catch-up flush) go as several INSERTs (MAX_VALUES_CHARS); rows are idempotent, so a
+    // batch cut short by a failure is simply written again.
+    const chunks = toWindowStateValueChunks(rows.map(toWindowPartitionRecord));
+    const started = Date.now();
+    let attempts = 0;
+    for (const chunk of chunks) {
+      const r = await this.write(this.windowTable, chunk.rows, (table) => this.client.insertValues(table, WINDOW_STATE_COLUMNS, chunk.values), call);
+      attempts = Math.max(attempts, r.attempts);
+    }
+    return { rows: rows.length, attempts, elapsedMs: Date.now() - started };
   }
 
   async writeDeadLetters(rows: readonly DeadLetterRow[], call: WriteCallOptions = {}): Promise<WriteResult> {
@@ -92,14 +100,28 @@ export class WindowRowWriter {
    * own refresh (higher state_version), so the newest result is complete.
    */
   async refreshMinuteRollup(windowStartsMs: readonly number[], call: WriteCallOptions = {}): Promise<WriteResult> {
+    return this.refresh(TABLES.minuteRollup, MINUTE_ROLLUP_COLUMNS, minuteRollupSelect, windowStartsMs, call);
+  }
+
+  /**
+   * Recomputes the dead-letter counts of these minutes (the windowStartMs of
+   * dead letters written) into iot_minute_dead_letter_rollup, which
+   * iot_minute_dead_letters reads. Same rules as refreshMinuteRollup.
+   */
+  async refreshDeadLetterRollup(windowStartsMs: readonly number[], call: WriteCallOptions = {}): Promise<WriteResult> {
+    return this.refresh(TABLES.minuteDeadLetterRollup, MINUTE_DEAD_LETTER_ROLLUP_COLUMNS, minuteDeadLetterRollupSelect, windowStartsMs, call);
+  }
+
+  private async refresh(
+    table: string,
+    columns: readonly string[],
+    select: (windowStartsMs: readonly number[], computedAtMs: number) => string,
+    windowStartsMs: readonly number[],
+    call: WriteCallOptions,
+  ): Promise<WriteResult> {
     const windows = [...new Set(windowStartsMs)];
     if (windows.length === 0) return { rows: 0, attempts: 0, elapsedMs: 0 };
-    return this.write(
-      TABLES.minuteRollup,
-      windows.length,
-      (table) => this.client.insertSelect(table, MINUTE_ROLLUP_COLUMNS, minuteRollupSelect(windows, Date.now()), { settings: VIEW_READ_SETTINGS }),
-      call,
-    );
+    return this.write(table, windows.length, (t) => this.client.insertSelect(t, columns, select(windows, Date.now()), { settings: VIEW_READ_SETTINGS }), call);
   }
 
   private async write(table: string, count: number, insert: (table: string) => Promise<void>, call: WriteCallOptions): Promise<WriteResult> {

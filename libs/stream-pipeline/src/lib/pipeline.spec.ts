@@ -168,11 +168,14 @@ class FakeStore implements WindowStore {
   async writeDeadLetters(rows: readonly DeadLetterRow[]): Promise<void> {
     this.deadLetters.push(...rows);
   }
-  async refreshResults(windowStartsMs: readonly number[]): Promise<void> {
+  /** Dead letters per minute as readers see them (as of each minute's last refresh). */
+  readonly deadLetterResults = new Map<number, number>();
+  async refreshResults(windowStartsMs: readonly number[], deadLetterWindowStartsMs: readonly number[]): Promise<void> {
     if (this.failRefreshes > 0) {
       this.failRefreshes--;
       throw new Error('Timeout exceeded while reading from socket');
     }
+    for (const w of deadLetterWindowStartsMs) this.deadLetterResults.set(w, new Set(this.deadLetters.filter((d) => d.windowStartMs === w).map((d) => d.sourceOffset)).size);
     for (const w of windowStartsMs) {
       let totalEvents = 0;
       for (const r of this.rows.values()) if (r.windowStartMs === w) totalEvents += r.totalEvents;
@@ -255,6 +258,8 @@ describe('StreamPipeline (fakes)', () => {
       [41, 'invalid_json', windowOf(T0 + 200_000)],
       [47, 'late_event', T0 - 2 * 3_600_000],
     ]);
+    // The future and the invalid one share the minute of their record timestamp.
+    expect(Object.fromEntries(h.store.deadLetterResults)).toEqual({ [T0 + 3 * MIN]: 2, [T0 - 2 * 3_600_000]: 1 });
     expect(h.health.at(-1)).toEqual([true, undefined]);
   });
 

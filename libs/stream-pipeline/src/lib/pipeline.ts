@@ -491,7 +491,8 @@ export class StreamPipeline {
       await store.writeWindowUsers(usersByWindow(rows));
       await store.writeWindowRows(rows.map((r) => toPartitionRow(r, this.o.topic, updatedAtMs)));
       await store.writeDeadLetters(deadLetters);
-      await store.refreshResults(refresh);
+      // A dead letter has no stored state: a replay after a crash records it again, and refreshes its minute then.
+      await store.refreshResults(refresh, [...new Set(deadLetters.map((d) => d.windowStartMs))]);
       this.pendingRows.clear();
       this.pendingRefresh = new Set();
       this.pendingDeadLetters = this.pendingDeadLetters.slice(deadLetters.length);

@@ -73,8 +73,12 @@ export interface WindowStore {
   /** Resolves once the rows are durable and readable by loadWindows. */
   writeWindowRows(rows: readonly WindowPartitionRow[]): Promise<void>;
   writeDeadLetters(rows: readonly DeadLetterRow[]): Promise<void>;
-  /** Recomputes the windows' results (the reader contract) from everything written so far; resolves once visible. */
-  refreshResults(windowStartsMs: readonly number[]): Promise<void>;
+  /**
+   * Recomputes, from everything written so far, the results (the reader
+   * contract) of `windowStartsMs` and the dead-letter counts of the minutes
+   * `deadLetterWindowStartsMs`; resolves once visible.
+   */
+  refreshResults(windowStartsMs: readonly number[], deadLetterWindowStartsMs: readonly number[]): Promise<void>;
 }
 
 /** Publishes the results of windows just refreshed (the aggregate topic). */

@@ -36,7 +36,9 @@ jestAfterAll?.(() => {
 
 export function startApp(app: string, args: string[], env: Record<string, string | undefined> = {}): AppRun {
   const child = spawn(process.execPath, [appBundle(app), ...args], {
-    env: { ...process.env, LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'info', ...env },
+    // No retention job unless a test asks for one: test data lies years in the
+    // past (1980-2023) in the shared ClickHouse, and the job would drop it.
+    env: { ...process.env, LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'info', RETENTION_INTERVAL_SECS: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(child);

@@ -10,9 +10,12 @@
  * reader-contract view iot_minute_agg end with SETTINGS
  * enable_optimize_predicate_expression = 1 so the time filter is pushed into
  * the view on 18.16 too (current releases do it by default; a readonly=1 user
- * may pass it because the reader profile has the same value); the dead-letter
- * panel filters inside its subquery (see there). A test checks on the real
- * server that each query reads only the table partitions of its time range.
+ * may pass it because the reader profile has the same value), and so do those
+ * over iot_minute_dead_letters. Both views read per-window (per-minute)
+ * results the aggregator materializes after every flush, so a month is tens of
+ * thousands of small rows whatever the users and dead letters. A test checks on
+ * the real server that each query reads only the table partitions of its time
+ * range.
  *
  * Time series return a bounded number of points whatever the range: rows are
  * bucketed to Grafana's interval ($__interval_s: range / maxDataPoints,
@@ -207,15 +210,9 @@ export const PANELS: PanelDef[] = [
     title: 'Late, future and invalid events per minute',
     description: `Per window: late events that were counted (their window was already final, within ALLOWED_LATENESS_SECS; by event-time window), and dead letters: too late (beyond the horizon; by event-time window), future (event_time too far ahead of the Kafka timestamp; by Kafka timestamp minute) and invalid (unparseable, schema violations, oversized; by Kafka timestamp minute). Each source message counts once, as in the iot_minute_dead_letters view. ${PER_MINUTE_NOTE}: its average per minute over the bucket's minutes in the time range.`,
     ...TIME_SERIES,
-    // The iot_minute_dead_letters view's window_start is an argMax result, which
-    // no ClickHouse version pushes a filter into, so this query spells the view
-    // out with the time filter inside (on the daily table's partition key): same
-    // counts, since every record of one source message has the same window. The
-    // newest record of a message is picked by recorded_at alone: the view's
-    // (recorded_at, reason, window_start) only orders records written in the same
-    // second, which agree on reason and window, and a tuple key makes argMax about
-    // three times slower on 18.16 (the cost of this panel grows with the dead
-    // letters in the range: one message a minute is ~43,000 rows over 30 days).
+    // Dead letters from iot_minute_dead_letters: per-minute counts the
+    // aggregator refreshes after every flush (each source message once), one
+    // small row per minute version however many dead letters there are.
     sql: sql([
       `SELECT ${bucketOf('minute')} AS time,`,
       `    sum(invalid) / (${BUCKET_MINUTES}) AS invalid_events,`,
@@ -224,22 +221,9 @@ export const PANELS: PanelDef[] = [
       `    sum(counted_late) / (${BUCKET_MINUTES}) AS late_counted_events`,
       'FROM',
       '(',
-      '    SELECT',
-      '        d_window_start AS minute,',
-      "        countIf(d_reason NOT IN ('late_event', 'future_event_time')) AS invalid,",
-      "        countIf(d_reason = 'late_event') AS too_late,",
-      "        countIf(d_reason = 'future_event_time') AS future,",
-      '        toUInt64(0) AS counted_late',
-      '    FROM',
-      '    (',
-      '        SELECT',
-      '            argMax(window_start, recorded_at) AS d_window_start,',
-      '            argMax(reason, recorded_at) AS d_reason',
-      '        FROM stream_analytics.dead_letters',
-      '        WHERE $__timeFilter(window_start)',
-      '        GROUP BY source_topic, source_partition, source_offset',
-      '    )',
-      '    GROUP BY minute',
+      '    SELECT window_start AS minute, invalid_events AS invalid, late_events AS too_late, future_events AS future, toUInt64(0) AS counted_late',
+      '    FROM stream_analytics.iot_minute_dead_letters',
+      '    WHERE $__timeFilter(window_start)',
       '    UNION ALL',
       '    SELECT window_start AS minute, toUInt64(0), toUInt64(0), toUInt64(0), toUInt64(late_events)',
       '    FROM stream_analytics.iot_minute_agg',

@@ -1,0 +1,110 @@
+/**
+ * applyRetention on current ClickHouse (26.x, embedded through chdb): the
+ * same day drops as on 18.16 (retention.int.spec.ts), plus the table TTL.
+ * TTL runs on the server's own clock, so this scenario is built around the
+ * real now.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Session } from 'chdb';
+import { applyRetention, type RetentionClient } from './apply-retention';
+import { parseServerVersion } from './client';
+import { findMigrationsDir, loadMigrationFiles } from './migrations';
+import { DAY_MS, retentionTables, tableTtlOf, ttlExpression } from './retention';
+import { countsOf, countsPerDaySql, dayId, insertRowsSql, retentionScenario, retentionTableStatements, scenarioInstants, TEST_POLICY, type ScenarioTable } from './retention.testkit';
+
+jest.setTimeout(120_000);
+
+const db = 'sink_retention';
+let dir: string;
+let session: Session;
+
+function rows<T = Record<string, unknown>>(sql: string): T[] {
+  return session
+    .query(sql, 'JSONEachRow')
+    .split('\n')
+    .filter((l) => l.trim().length > 0)
+    .map((l) => JSON.parse(l) as T);
+}
+
+/** The embedded engine behind the client interface; request settings go into the statement's SETTINGS clause. */
+const engine: RetentionClient = {
+  queryRows: async <T>(sql: string) => rows<T>(sql),
+  command: async (sql, options) => {
+    const settings = Object.entries(options?.settings ?? {});
+    session.query(settings.length ? `${sql} SETTINGS ${settings.map(([k, v]) => `${k} = ${v}`).join(', ')}` : sql);
+  },
+  serverVersion: async () => parseServerVersion(rows<{ v: string }>('SELECT version() AS v')[0].v),
+};
+
+beforeAll(async () => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'clickhouse-sink-retention-'));
+  session = new Session(dir);
+  session.query(`CREATE DATABASE IF NOT EXISTS ${db}`);
+  for (const s of retentionTableStatements(await loadMigrationFiles(findMigrationsDir(__dirname)), db)) session.query(s);
+});
+afterAll(() => {
+  session?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const countsPerDay = (tables: readonly ScenarioTable[]) => Object.fromEntries(tables.map((t) => [t.table, countsOf(rows<{ day: string; n: number }>(countsPerDaySql(t.physical)))]));
+const ttlOf = (table: string) => tableTtlOf(rows<{ e: string }>(`SELECT engine_full AS e FROM system.tables WHERE database = '${db}' AND name = '${table.split('.')[1]}'`)[0].e);
+
+describe('applyRetention on current ClickHouse (chdb)', () => {
+  it('drops the expired days, keeps every row inside, sets the TTL once, and TTL then expires rows by the configured days', async () => {
+    const now = Math.floor(Date.now() / 1000) * 1000; // DateTime holds whole seconds
+    const scenario = retentionScenario(now, db);
+    for (const t of scenario) session.query(insertRowsSql(t, scenarioInstants(t)));
+    const before = countsPerDay(scenario);
+    for (const t of scenario) expect(ttlOf(t.table)).toBeUndefined();
+
+    const run = await applyRetention(engine, TEST_POLICY, now, { database: db });
+    expect(run.ttlSupported).toBe(true);
+    expect(run.dropped.map((d) => [d.table, d.day, d.rows])).toEqual(
+      scenario
+        .flatMap((t) => t.expiredDayStarts.map((d) => [t.table, new Date(d).toISOString().slice(0, 10), 3]))
+        .sort((a, b) => (a[0] === b[0] ? String(a[1]).localeCompare(String(b[1])) : String(a[0]).localeCompare(String(b[0])))),
+    );
+    const after = countsPerDay(scenario);
+    for (const t of scenario) {
+      const kept = Object.fromEntries(Object.entries(before[t.table]).filter(([day]) => !t.expiredDayStarts.map(dayId).includes(day)));
+      expect({ table: t.table, counts: after[t.table] }).toEqual({ table: t.table, counts: kept });
+      expect(Object.keys(kept).length).toBe(t.dayStarts.length - 2);
+    }
+    // The TTL of each table is its class's days, read back from the server.
+    expect(run.ttlSet).toEqual(retentionTables(TEST_POLICY).map((t) => ({ table: t.table, days: t.days })));
+    for (const t of retentionTables(TEST_POLICY)) expect(ttlOf(t.table)).toBe(ttlExpression(t.days));
+    const shown = rows<{ statement: string }>(`SHOW CREATE TABLE ${db}.iot_window_state`)[0].statement;
+    expect(shown).toMatch(/TTL window_start \+ toIntervalDay\(5\)/);
+
+    const again = await applyRetention(engine, TEST_POLICY, now, { database: db });
+    expect(again).toMatchObject({ dropped: [], ttlSet: [] });
+    expect(countsPerDay(scenario)).toEqual(after);
+
+    // TTL by itself: fresh rows two hours on either side of each cutoff; a forced merge removes
+    // exactly the ones older than the table's days, and none of the rows kept above.
+    const tagged = scenario.map((t) => ({ t, old: now - t.days * DAY_MS - 2 * 3_600_000, young: now - t.days * DAY_MS + 2 * 3_600_000 }));
+    for (const { t, old, young } of tagged) session.query(insertRowsSql(t, [old, young], 7));
+    for (const t of scenario) session.query(`OPTIMIZE TABLE ${t.physical} FINAL`);
+    for (const { t, old, young } of tagged) {
+      const instants = rows<{ s: number }>(`SELECT toUInt32(window_start) AS s FROM ${t.physical} ORDER BY s`).map((r) => r.s * 1000);
+      expect({ table: t.table, old: instants.includes(old), young: instants.includes(young) }).toEqual({ table: t.table, old: false, young: true });
+      const kept = scenarioInstants(t).filter((ms) => ms > Date.now() - t.days * DAY_MS && !t.expiredDayStarts.includes(Math.floor(ms / DAY_MS) * DAY_MS));
+      expect(kept.filter((ms) => !instants.includes(ms))).toEqual([]);
+    }
+  });
+
+  it('changes a TTL that differs from the policy, naming the previous one', async () => {
+    const longer = { aggregateDays: TEST_POLICY.aggregateDays + 2, deadLetterDays: TEST_POLICY.deadLetterDays };
+    const run = await applyRetention(engine, longer, Date.now(), { database: db });
+    expect(run.dropped).toEqual([]);
+    expect(run.ttlSet).toEqual(
+      retentionTables(longer)
+        .filter((t) => t.cls === 'aggregate')
+        .map((t) => ({ table: t.table, days: t.days, previous: ttlExpression(TEST_POLICY.aggregateDays) })),
+    );
+    for (const t of retentionTables(longer)) expect(ttlOf(t.table)).toBe(ttlExpression(t.days));
+  });
+});
