@@ -66,7 +66,7 @@ const RANGES = [
 ];
 const TARGET_MS = { '7d': 200, '30d': 500 };
 const HIGHCARD_USERS_TARGET_MS = 1000;
-/** State rows per INSERT: 18.16 rejects one Values INSERT of about 22,000 window rows (see the notes in docs/benchmarks.md). */
+/** State rows per writeWindowRows call: bounds the text built at once (the writer splits it into INSERTs of at most 1 MB). */
 const STATE_ROWS_PER_CALL = 10_000;
 const USER_IDS_PER_CALL = 250_000;
 
