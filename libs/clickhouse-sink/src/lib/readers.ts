@@ -119,28 +119,27 @@ export const MINUTE_ROLLUP_COLUMNS = [
 export const MINUTE_DEAD_LETTER_ROLLUP_COLUMNS = ['window_start', 'invalid_events', 'late_events', 'future_events', 'dead_letter_events', 'computed_at_ms'] as const;
 
 /**
- * The SELECT of a dead-letter rollup refresh: the minutes' counts as
- * iot_minute_dead_letters_merged defines them now (run it like
- * {@link minuteRollupSelect}).
+ * The SELECT of a refresh: the given windows of a `*_merged` view (the one
+ * definition of their results), its columns but the last, stamped with
+ * `computedAtMs` as the last (computed_at_ms). Run it as INSERT ... SELECT
+ * (ClickHouseSinkClient.insertSelect) with VIEW_READ_SETTINGS, so that it
+ * reads only these windows' rows.
  */
-export function minuteDeadLetterRollupSelect(windowStartsMs: readonly number[], computedAtMs: number): string {
+function refreshSelect(view: string, columns: readonly string[], windowStartsMs: readonly number[], computedAtMs: number): string {
   if (!Number.isSafeInteger(computedAtMs) || computedAtMs < 0) throw new RowValidationError(`computedAtMs must be an epoch millisecond value, got ${computedAtMs}`);
-  return `SELECT ${MINUTE_DEAD_LETTER_ROLLUP_COLUMNS.slice(0, -1).join(', ')}, toUInt64(${computedAtMs}) AS computed_at_ms
-FROM ${TABLES.minuteDeadLettersMerged}
+  return `SELECT ${columns.slice(0, -1).join(', ')}, toUInt64(${computedAtMs}) AS computed_at_ms
+FROM ${view}
 WHERE window_start IN (${windowStartList(windowStartsMs)})`;
 }
 
-/**
- * The SELECT of a rollup refresh: the windows' results as iot_minute_merged
- * defines them now, stamped with `computedAtMs`. Run it as INSERT ... SELECT
- * (ClickHouseSinkClient.insertSelect) with VIEW_READ_SETTINGS, so that it reads
- * only these windows' state and users rows.
- */
+/** The SELECT of a dead-letter rollup refresh: the minutes' counts as iot_minute_dead_letters_merged defines them now. */
+export function minuteDeadLetterRollupSelect(windowStartsMs: readonly number[], computedAtMs: number): string {
+  return refreshSelect(TABLES.minuteDeadLettersMerged, MINUTE_DEAD_LETTER_ROLLUP_COLUMNS, windowStartsMs, computedAtMs);
+}
+
+/** The SELECT of a rollup refresh: the windows' results as iot_minute_merged defines them now. */
 export function minuteRollupSelect(windowStartsMs: readonly number[], computedAtMs: number): string {
-  if (!Number.isSafeInteger(computedAtMs) || computedAtMs < 0) throw new RowValidationError(`computedAtMs must be an epoch millisecond value, got ${computedAtMs}`);
-  return `SELECT ${MINUTE_ROLLUP_COLUMNS.slice(0, -1).join(', ')}, toUInt64(${computedAtMs}) AS computed_at_ms
-FROM ${TABLES.minuteMerged}
-WHERE window_start IN (${windowStartList(windowStartsMs)})`;
+  return refreshSelect(TABLES.minuteMerged, MINUTE_ROLLUP_COLUMNS, windowStartsMs, computedAtMs);
 }
 
 /** Maps a JSONEachRow row of {@link minuteAggQuery} (64-bit integers as strings or numbers). */
