@@ -39,6 +39,7 @@ export {
 export {
   retryWithBackoff,
   computeBackoffDelay,
+  exponentialDelay,
   DEFAULT_RETRY,
   type RetryOptions,
   type RetryInfo,

@@ -1,4 +1,5 @@
 export { StreamPipeline, type PipelineDeps, type PipelineOptions } from './lib/pipeline';
+export { runCommitProtocol, SETTLE_TIMEOUT_MS, type CommitOutcome, type CommitProtocolHooks, type CommitProtocolPorts, type FlushBatch } from './lib/commit-protocol';
 export type {
   CommittedPosition,
   Headers,
@@ -9,6 +10,7 @@ export type {
   RebalanceEvent,
   RecordSource,
   ResultPublisher,
+  ResultSink,
   SourceRecord,
-  WindowStore,
+  WindowStateStore,
 } from './lib/ports';

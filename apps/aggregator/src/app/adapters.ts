@@ -5,7 +5,7 @@
  */
 import { readMinuteAggWindows, readWindowStates, type ClickHouseSinkClient, type WindowRowWriter } from '@stream-analytics/clickhouse-sink';
 import { committedOffsets, consumeBatch, KafkaCodes, type NativeConsumer } from '@stream-analytics/runtime';
-import type { OutputSink, PipelineObserver, RecordSource, ResultPublisher, SourceRecord, WindowStore } from '@stream-analytics/stream-pipeline';
+import type { OutputSink, PipelineObserver, RecordSource, ResultPublisher, ResultSink, SourceRecord, WindowStateStore } from '@stream-analytics/stream-pipeline';
 import type { AggregatorMetrics } from './metrics';
 
 /** librdkafka's logical offset for the start of a partition. */
@@ -57,16 +57,19 @@ export function kafkaRecordSource(consumer: NativeConsumer, topic: string): Reco
   };
 }
 
-export function clickhouseWindowStore(clickhouse: ClickHouseSinkClient, writer: WindowRowWriter): WindowStore {
+/** The durable window state in ClickHouse (iot_window_state and iot_window_users). */
+export function clickhouseWindowStateStore(clickhouse: ClickHouseSinkClient, writer: WindowRowWriter): WindowStateStore {
   return {
     loadWindows: (topic, wanted) => readWindowStates(clickhouse, topic, wanted),
-    writeWindowUsers: async (rows) => void (await writer.writeWindowUsers(rows)),
-    writeWindowRows: async (rows) => void (await writer.writeWindowRows(rows)),
+    writeWindows: async (users, rows) => void (await writer.writeWindowState(users, rows)),
+  };
+}
+
+/** Dead-letter rows and the reader-contract results in ClickHouse. */
+export function clickhouseResultSink(writer: WindowRowWriter): ResultSink {
+  return {
     writeDeadLetters: async (rows) => void (await writer.writeDeadLetters(rows)),
-    refreshResults: async (windows, deadLetterWindows) => {
-      await writer.refreshMinuteRollup(windows);
-      await writer.refreshDeadLetterRollup(deadLetterWindows);
-    },
+    refreshResults: (windows, deadLetterWindows) => writer.refreshResults(windows, deadLetterWindows),
   };
 }
 

@@ -19,7 +19,7 @@ import {
   type Logger,
 } from '@stream-analytics/runtime';
 import { StreamPipeline } from '@stream-analytics/stream-pipeline';
-import { aggregateTopicPublisher, clickhouseWindowStore, kafkaRecordSource, metricsObserver } from './adapters';
+import { aggregateTopicPublisher, clickhouseResultSink, clickhouseWindowStateStore, kafkaRecordSource, metricsObserver } from './adapters';
 import { clickhouseClientConfig, type AggregatorConfig } from './config';
 import { createAggregatorMetrics } from './metrics';
 import { startRetentionJob, type RetentionJob } from './retention-job';
@@ -199,8 +199,9 @@ export async function runPipelineWorker(
       },
       source: kafkaRecordSource(consumer, config.topic),
       output,
-      store: clickhouseWindowStore(clickhouse, writer),
-      results: aggregateTopicPublisher(clickhouse, output, config.aggTopic),
+      state: clickhouseWindowStateStore(clickhouse, writer),
+      results: clickhouseResultSink(writer),
+      publisher: aggregateTopicPublisher(clickhouse, output, config.aggTopic),
       logger,
       // Readiness must not trail the flush outcome (and clickhouse_up) by a report interval.
       observer: {

@@ -6,7 +6,7 @@ import {
   clickHouseErrorCode,
   isRetryableError,
 } from './errors';
-import { computeBackoffDelay, retryWithBackoff, type RetryInfo, type RetryRuntime } from './retry';
+import { computeBackoffDelay, exponentialDelay, retryWithBackoff, type RetryInfo, type RetryRuntime } from './retry';
 
 function fakeRuntime(): RetryRuntime & { sleeps: number[]; clock: number } {
   const rt = {
@@ -137,5 +137,12 @@ describe('retryWithBackoff', () => {
     const fn = jest.fn(async () => 1);
     await expect(retryWithBackoff('op', fn, { signal: AbortSignal.abort() })).rejects.toBeInstanceOf(WriteAbortedError);
     expect(fn).not.toHaveBeenCalled();
+  });
+});
+
+describe('exponentialDelay', () => {
+  it('grows by the multiplier from the initial delay, capped, without jitter', () => {
+    expect([1, 2, 3, 4, 5, 6, 7].map((a) => exponentialDelay(a, { initialDelayMs: 250, maxDelayMs: 10_000 }))).toEqual([250, 500, 1000, 2000, 4000, 8000, 10_000]);
+    expect(exponentialDelay(10_000, { initialDelayMs: 500, maxDelayMs: 10_000 })).toBe(10_000);
   });
 });

@@ -62,16 +62,24 @@ export const DEFAULT_RETRY = {
 } as const;
 
 /**
+ * The one backoff rule: `initialDelayMs * multiplier^(attempt - 1)`, capped at
+ * maxDelayMs, before attempt `attempt + 1`. Deterministic; the pipeline's own
+ * retries (state loads, flushes) use it as it is, writes add jitter.
+ */
+export function exponentialDelay(attempt: number, options: Pick<RetryOptions, 'initialDelayMs' | 'maxDelayMs' | 'multiplier'> = {}): number {
+  const initial = options.initialDelayMs ?? DEFAULT_RETRY.initialDelayMs;
+  const max = options.maxDelayMs ?? DEFAULT_RETRY.maxDelayMs;
+  const multiplier = options.multiplier ?? DEFAULT_RETRY.multiplier;
+  return Math.min(max, initial * Math.pow(multiplier, Math.max(0, attempt - 1)));
+}
+
+/**
  * Backoff before attempt `attempt + 1`, "equal jitter": half of the
  * exponential delay is fixed, the other half random, so retries of several
  * writers spread out but never collapse to zero.
  */
 export function computeBackoffDelay(attempt: number, options: RetryOptions = {}, random: () => number = Math.random): number {
-  const initial = options.initialDelayMs ?? DEFAULT_RETRY.initialDelayMs;
-  const max = options.maxDelayMs ?? DEFAULT_RETRY.maxDelayMs;
-  const multiplier = options.multiplier ?? DEFAULT_RETRY.multiplier;
-  const exp = Math.min(max, initial * Math.pow(multiplier, Math.max(0, attempt - 1)));
-  const half = exp / 2;
+  const half = exponentialDelay(attempt, options) / 2;
   return Math.round(half + random() * half);
 }
 

@@ -87,6 +87,23 @@ export class WindowRowWriter {
     return { rows: rows.length, attempts, elapsedMs: Date.now() - started };
   }
 
+  /**
+   * The state store's write: the users first, then the rows that count their
+   * events, so that a window's result never counts an event whose user is
+   * missing. Resolves once both are acknowledged.
+   */
+  async writeWindowState(users: readonly WindowUsersRow[], rows: readonly WindowPartitionRow[], call: WriteCallOptions = {}): Promise<WriteResult> {
+    const u = await this.writeWindowUsers(users, call);
+    const r = await this.writeWindowRows(rows, call);
+    return { rows: u.rows + r.rows, attempts: Math.max(u.attempts, r.attempts), elapsedMs: u.elapsedMs + r.elapsedMs };
+  }
+
+  /** The readers' results of these windows and the dead-letter counts of these minutes, recomputed. */
+  async refreshResults(windowStartsMs: readonly number[], deadLetterWindowStartsMs: readonly number[], call: WriteCallOptions = {}): Promise<void> {
+    await this.refreshMinuteRollup(windowStartsMs, call);
+    await this.refreshDeadLetterRollup(deadLetterWindowStartsMs, call);
+  }
+
   async writeDeadLetters(rows: readonly DeadLetterRow[], call: WriteCallOptions = {}): Promise<WriteResult> {
     const records = rows.map(toDeadLetterRecord);
     return this.write(this.deadLetterTable, records.length, (table) => this.client.insertJsonEachRow(table, records), call);

@@ -6,7 +6,7 @@
 import type { DeadLetterRow, StoredWindowRow, WindowPartitionRow, WindowUsersRow } from '@stream-analytics/clickhouse-sink';
 import { parseDeadLetterHeaders } from '@stream-analytics/event-schema';
 import { StreamPipeline, type PipelineOptions } from './pipeline';
-import type { CommittedPosition, Headers, OffsetCommit, OutputSink, RebalanceEvent, RecordSource, SourceRecord, WindowStore } from './ports';
+import type { CommittedPosition, Headers, OffsetCommit, OutputSink, RebalanceEvent, RecordSource, ResultSink, SourceRecord, WindowStateStore } from './ports';
 
 const MIN = 60_000;
 const T0 = Date.UTC(2026, 10, 30, 12, 0, 0);
@@ -122,7 +122,8 @@ class FakeOutput implements OutputSink {
   }
 }
 
-class FakeStore implements WindowStore {
+/** The state store and the result tables in one fake, so results can be checked against the stored rows. */
+class FakeStore implements WindowStateStore, ResultSink {
   readonly rows = new Map<string, WindowPartitionRow>();
   readonly users = new Map<number, Set<string>>();
   /** What readers see: per window, the result as of its last refresh. */
@@ -147,22 +148,20 @@ class FakeStore implements WindowStore {
     }
     return out;
   }
-  async writeWindowRows(rows: readonly WindowPartitionRow[]): Promise<void> {
+  async writeWindows(users: readonly WindowUsersRow[], rows: readonly WindowPartitionRow[]): Promise<void> {
     if (this.failWrites > 0) {
       this.failWrites--;
       throw new Error('ClickHouse is down');
+    }
+    for (const r of users) {
+      const set = this.users.get(r.windowStartMs) ?? new Set<string>();
+      for (const u of r.userIds) set.add(u);
+      this.users.set(r.windowStartMs, set);
     }
     for (const r of rows) {
       const k = `${r.sourceTopic}:${r.sourcePartition}:${r.windowStartMs}`;
       const prev = this.rows.get(k);
       if (!prev || prev.rowVersion < r.rowVersion) this.rows.set(k, r);
-    }
-  }
-  async writeWindowUsers(rows: readonly WindowUsersRow[]): Promise<void> {
-    for (const r of rows) {
-      const set = this.users.get(r.windowStartMs) ?? new Set<string>();
-      for (const u of r.userIds) set.add(u);
-      this.users.set(r.windowStartMs, set);
     }
   }
   async writeDeadLetters(rows: readonly DeadLetterRow[]): Promise<void> {
@@ -212,8 +211,9 @@ function harness(store = new FakeStore(), source?: FakeSource, clock = new Clock
     options: OPTIONS,
     source: src,
     output,
-    store,
-    results: { publish: async (w) => void published.push([...w]) },
+    state: store,
+    results: store,
+    publisher: { publish: async (w) => void published.push([...w]) },
     logger: { info: log('info'), warn: log('warn'), error: log('error') },
     observer: {
       healthChanged: (h, r) => health.push([h, r]),

@@ -1,34 +1,43 @@
 /**
- * The aggregator's consume -> fold -> flush -> commit protocol.
+ * The aggregator's consume -> fold -> flush -> commit loop: the stream
+ * pipeline that drives the windowing engine over a consumer-group member.
+ * One job per module: the flush's order is the commit protocol
+ * (commit-protocol.ts), what a flush writes accumulates in PendingFlush, the
+ * idle rule is idle-partitions.ts. This file consumes, rewinds on a
+ * rebalance, folds, loads window state, and keeps health.
  *
- * Exactly-once rests on four rules (libs/windowing/README.md, DESIGN.md):
+ * Exactly-once rests on these rules (docs/architecture.md explains each):
  *  1. The engine's decisions for a partition depend only on the checkpoint it
  *     was restored from, the partition's records in offset order and the
  *     stored rows it is given, so a replay reproduces the same rows (same
  *     row version => same content).
  *  2. Rows are cumulative per (window, source topic, source partition) and
- *     ordered by rowVersion; ClickHouse keeps the newest, so writing a row
- *     twice, or an older one after a newer one, changes nothing. Those rows
- *     are the durable window state: a window not in memory is loaded back
- *     before an event is folded into it, and an event at or below the loaded
- *     row's last offset is already in it.
- *  3. The committed offset is the position reached at a durable flush, with
- *     the watermark in its metadata, committed only after every row and dead
- *     letter it covers is acknowledged by ClickHouse and the broker. A crash
- *     replays about one flush interval.
+ *     ordered by rowVersion; the state store keeps the newest, so writing a
+ *     row twice, or an older one after a newer one, changes nothing. Those
+ *     rows are the durable window state: a window not in memory is loaded
+ *     back before an event is folded into it, and an event at or below the
+ *     loaded row's last offset is already in it.
+ *  3. A flush follows the commit protocol: the offset committed is the
+ *     position reached at a durable flush, with the watermark in its
+ *     metadata, committed only after every row and dead letter it covers is
+ *     acknowledged. A crash replays about one flush interval.
  *  4. On a rebalance (eager protocol) all partition state is dropped and
  *     rebuilt from the committed checkpoints and the stored rows (rule 1).
- *  5. A window's users are a set, written before the rows that count them;
- *     its result (what readers see) is recomputed from the stored rows after
- *     they are written and before the commit, for every window written and
- *     every window loaded with a row an uncommitted flush wrote (rule 3 would
+ *  5. A window's result (what readers see) is recomputed after its rows are
+ *     written and before the commit, for every window written and every
+ *     window loaded with a row an uncommitted flush wrote (rule 3 would
  *     otherwise replay nothing that refreshes it). The newest result wins, so
  *     whichever writer refreshes last leaves the complete one.
  */
-import type { DeadLetterRow, StoredWindowRow, WindowPartitionRow, WindowUsersRow } from '@stream-analytics/clickhouse-sink';
+import { exponentialDelay } from '@stream-analytics/clickhouse-sink';
 import { deadLetterHeaders, parseAndValidate, type DeadLetterEntry, type ValidationResult } from '@stream-analytics/event-schema';
-import { WindowingEngine, windowStartOf, type ProcessOutcome, type StoredWindow, type WindowingConfig, type WindowRecord, type WindowRow } from '@stream-analytics/windowing';
-import type { OutputSink, PipelineLogger, PipelineObserver, RecordSource, ResultPublisher, SourceRecord, WindowStore } from './ports';
+import { WindowingEngine, windowStartOf, type ProcessOutcome, type StoredWindow, type WindowingConfig, type WindowRecord } from '@stream-analytics/windowing';
+import { runCommitProtocol } from './commit-protocol';
+import { futureMessage, tooLateMessage } from './dead-letter-messages';
+import { idleAdvances } from './idle-partitions';
+import { PendingFlush } from './pending-flush';
+import type { OutputSink, PipelineLogger, PipelineObserver, RecordSource, ResultPublisher, ResultSink, SourceRecord, WindowStateStore } from './ports';
+import { toStoredWindow } from './window-rows';
 
 export interface PipelineOptions {
   /** Raw topic consumed. */
@@ -49,15 +58,21 @@ export interface PipelineDeps {
   options: PipelineOptions;
   source: RecordSource;
   output: OutputSink;
-  store: WindowStore;
-  results: ResultPublisher;
+  /** Durable window state (load before fold, write at flush). */
+  state: WindowStateStore;
+  /** Dead-letter rows and the readers' results. */
+  results: ResultSink;
+  /** The aggregate topic. */
+  publisher: ResultPublisher;
   logger: PipelineLogger;
   observer?: PipelineObserver;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
 }
 
-const rowKey = (partition: number, windowStart: number) => `${partition}:${windowStart}`;
+/** Retry delays while ClickHouse cannot be read (state loads) or written (flushes). */
+const STATE_LOAD_BACKOFF = { initialDelayMs: 250, maxDelayMs: 10_000 };
+const FLUSH_BACKOFF = { initialDelayMs: 500, maxDelayMs: 10_000 };
 const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export class StreamPipeline {
@@ -73,11 +88,8 @@ export class StreamPipeline {
   private generation = 0;
   /** Generation whose assignment was last rewound to its committed checkpoints. */
   private rewoundGeneration = 0;
-  /** Rows and dead letters collected but not yet acknowledged by ClickHouse. */
-  private readonly pendingRows = new Map<string, WindowRow>();
-  /** Windows whose results must be refreshed once the pending rows are written. */
-  private pendingRefresh = new Set<number>();
-  private pendingDeadLetters: DeadLetterRow[] = [];
+  /** Rows, refreshes and dead letters collected but not yet acknowledged by ClickHouse. */
+  private readonly pending = new PendingFlush();
   /** Records waiting for a state load that failed, in order; nothing else is processed before them. */
   private backlog: SourceRecord[] = [];
   private backlogRetryAt = 0;
@@ -311,24 +323,12 @@ export class StreamPipeline {
       }
       case 'too_late':
         this.observer.tooLate?.();
-        this.deadLetter(
-          m,
-          out.reason,
-          `event_time ${eventTime} falls in window ${new Date(out.windowStart).toISOString()}, which ended ${this.engine.config.allowedLatenessMs / 1000} s or more before the partition's watermark ${new Date(out.watermark).toISOString()} (ALLOWED_LATENESS_SECS)`,
-          out.windowStart,
-          deviceId,
-        );
+        this.deadLetter(m, out.reason, tooLateMessage(eventTime, out.windowStart, out.watermark, this.engine.config), out.windowStart, deviceId);
         return;
       case 'future':
         this.observer.future?.();
         // Counted in the minute of its record timestamp: a window years ahead must not appear anywhere.
-        this.deadLetter(
-          m,
-          out.reason,
-          `event_time ${eventTime} is ${Math.round(out.skewMs / 1000)} s ahead of the record timestamp ${new Date(recordTime(m, now)).toISOString()} (more than MAX_FUTURE_SKEW_SECS ${this.engine.config.maxFutureSkewMs / 1000})`,
-          windowStartOf(recordTime(m, now), this.engine.config.windowSizeMs),
-          deviceId,
-        );
+        this.deadLetter(m, out.reason, futureMessage(eventTime, out.skewMs, recordTime(m, now), this.engine.config), windowStartOf(recordTime(m, now), this.engine.config.windowSizeMs), deviceId);
         return;
       case 'already_counted':
         this.observer.alreadyCounted?.();
@@ -367,7 +367,7 @@ export class StreamPipeline {
     if (wanted.length === 0) return;
     const started = this.now();
     const engine = this.engine;
-    const rows = await this.deps.store.loadWindows(this.o.topic, wanted);
+    const rows = await this.deps.state.loadWindows(this.o.topic, wanted);
     if (engine !== this.engine) return; // a rebalance replaced the engine meanwhile
     const byPartition = new Map<number, StoredWindow[]>();
     for (const r of rows) {
@@ -392,7 +392,7 @@ export class StreamPipeline {
   private onLoadFailed(err: Error, remaining: SourceRecord[]): void {
     this.failedLoads++;
     this.backlog = remaining;
-    const backoff = Math.min(10000, 250 * 2 ** Math.min(this.failedLoads - 1, 6));
+    const backoff = exponentialDelay(this.failedLoads, STATE_LOAD_BACKOFF);
     this.backlogRetryAt = this.now() + backoff;
     this.pauseAll();
     this.setHealth(false, `cannot read window state from ClickHouse: ${err.message}`);
@@ -418,7 +418,7 @@ export class StreamPipeline {
       recordedAtMs: this.now(),
     };
     this.deps.output.send(this.o.dlqTopic, m.value ?? Buffer.alloc(0), m.key, deadLetterHeaders(entry));
-    this.pendingDeadLetters.push({
+    this.pending.addDeadLetter({
       sourceTopic: m.topic,
       sourcePartition: m.partition,
       sourceOffset: m.offset,
@@ -429,35 +429,22 @@ export class StreamPipeline {
     });
   }
 
-  /**
-   * Idle partitions stop holding their windows open. Applied only at flush
-   * time, right before the write and commit that record the advance; returns
-   * whether any partition was advanced (see the engine's idle contract).
-   */
+  /** Applies the idle rule (idle-partitions.ts); returns whether any partition was advanced. */
   private advanceIdlePartitions(): boolean {
     if (!this.healthy) return false;
-    const now = this.now();
-    const active = [...this.restored].filter((p) => now - (this.lastRecordAt.get(p) ?? now) < this.o.idleTimeoutMs);
-    if (active.length === 0 || active.length === this.restored.size) return false;
-    const activeWatermark = Math.min(...active.map((p) => this.engine.watermark(p)));
-    if (!Number.isFinite(activeWatermark)) return false;
-    let advanced = false;
-    for (const p of this.restored) {
-      if (!active.includes(p) && this.engine.watermark(p) < activeWatermark) {
-        this.engine.advanceIdlePartition(p, activeWatermark);
-        advanced = true;
-      }
-    }
-    return advanced;
+    const advances = idleAdvances(this.restored, this.lastRecordAt, this.now(), this.o.idleTimeoutMs, (p) => this.engine.watermark(p));
+    for (const a of advances) this.engine.advanceIdlePartition(a.partition, a.watermark);
+    return advances.length > 0;
   }
 
   /**
-   * Writes everything changed since the last flush, then commits. On failure
-   * the rows stay pending, consumption pauses (bounded memory) and the flush
-   * is retried with backoff until ClickHouse and the broker answer again.
+   * Writes everything changed since the last flush, then commits, following
+   * the commit protocol. On failure the rows stay pending, consumption pauses
+   * (bounded memory) and the flush is retried with backoff until ClickHouse
+   * and the broker answer again.
    */
   async flush(): Promise<boolean> {
-    const { store, output, source, logger } = this.deps;
+    const { logger } = this.deps;
     const started = this.now();
     let advancedIdle = false;
     try {
@@ -468,57 +455,35 @@ export class StreamPipeline {
       return false;
     }
     const engine = this.engine;
-    const changes = engine.collectChanges();
-    for (const row of changes.rows) {
-      const key = rowKey(row.partition, row.windowStart);
-      const prev = this.pendingRows.get(key);
-      // A newer row replaces a pending one, but the users the older one handed out must still be written.
-      const newer = !prev || prev.rowVersion <= row.rowVersion ? row : prev;
-      this.pendingRows.set(key, prev ? { ...newer, newUsers: mergeUsers(prev.newUsers, row.newUsers) } : row);
-      this.pendingRefresh.add(row.windowStart);
-    }
-    for (const w of changes.revisitedWindows) this.pendingRefresh.add(w);
-    const rows = [...this.pendingRows.values()];
-    const refresh = [...this.pendingRefresh].sort((a, b) => a - b);
-    const deadLetters = this.pendingDeadLetters;
     const generation = this.generation;
+    const changes = engine.collectChanges();
+    this.pending.addChanges(changes);
     const oldestTs = this.oldestUnflushedTs;
+    const batch = this.pending.batch(this.o.topic, this.now(), changes.commits);
+    const owner = () => generation === this.generation && engine === this.engine;
     try {
-      // Dead letters (and earlier results) acknowledged by the broker before anything is committed.
-      await output.settled(15000);
-      const updatedAtMs = this.now();
-      // Users before the rows that count their events, results after both.
-      await store.writeWindowUsers(usersByWindow(rows));
-      await store.writeWindowRows(rows.map((r) => toPartitionRow(r, this.o.topic, updatedAtMs)));
-      await store.writeDeadLetters(deadLetters);
-      // A dead letter has no stored state: a replay after a crash records it again, and refreshes its minute then.
-      await store.refreshResults(refresh, [...new Set(deadLetters.map((d) => d.windowStartMs))]);
-      this.pendingRows.clear();
-      this.pendingRefresh = new Set();
-      this.pendingDeadLetters = this.pendingDeadLetters.slice(deadLetters.length);
-      if (engine === this.engine) engine.markDurable(changes.flushId);
-      if (oldestTs !== undefined && rows.length > 0) this.observer.visible?.((this.now() - oldestTs) / 1000);
-      this.oldestUnflushedTs = undefined;
-      if (refresh.length > 0) await this.deps.results.publish(refresh);
-      // Commit only the checkpoints of partitions still ours in this generation.
-      if (generation === this.generation && engine === this.engine) {
-        const commits = changes.commits.filter((c) => this.assigned.has(c.partition) && this.restored.has(c.partition));
-        if (commits.length > 0) {
-          try {
-            await source.commit(commits);
-            if (this.failedCommits > 0) logger.info({ failedCommits: this.failedCommits }, 'offset commits work again');
-            this.failedCommits = 0;
-          } catch (err) {
-            // Typically a rebalance in progress: the next flush commits again.
-            this.failedCommits++;
-            this.observer.commitFailed?.();
-            logger.warn({ err: (err as Error).message, attempt: this.failedCommits }, 'offset commit failed; will retry on the next flush');
-            // An idle advance must not outlive a flush that failed to commit it.
-            if (advancedIdle) this.generation++;
-          }
-        }
+      const outcome = await runCommitProtocol({ output: this.deps.output, state: this.deps.state, results: this.deps.results, publisher: this.deps.publisher, source: this.deps.source }, batch, {
+        durable: () => {
+          this.pending.written(batch);
+          if (engine === this.engine) engine.markDurable(changes.flushId);
+          if (oldestTs !== undefined && batch.rows.length > 0) this.observer.visible?.((this.now() - oldestTs) / 1000);
+          this.oldestUnflushedTs = undefined;
+        },
+        // Only the checkpoints of partitions still ours in this generation.
+        stillOwned: (c) => owner() && this.assigned.has(c.partition) && this.restored.has(c.partition),
+      });
+      if (outcome.kind === 'committed') {
+        if (this.failedCommits > 0) logger.info({ failedCommits: this.failedCommits }, 'offset commits work again');
+        this.failedCommits = 0;
+      } else if (outcome.kind === 'commit_failed') {
+        // Typically a rebalance in progress: the next flush commits again.
+        this.failedCommits++;
+        this.observer.commitFailed?.();
+        logger.warn({ err: outcome.error.message, attempt: this.failedCommits }, 'offset commit failed; will retry on the next flush');
+        // An idle advance must not outlive a flush that failed to commit it.
+        if (advancedIdle) this.generation++;
       }
-      this.onFlushSucceeded(started, rows.length, deadLetters.length);
+      this.onFlushSucceeded(started, batch.rows.length, batch.deadLetters.length);
       return true;
     } catch (err) {
       // An idle advance must not outlive a flush that failed to commit it:
@@ -558,9 +523,9 @@ export class StreamPipeline {
     this.setHealth(false, `flush failing: ${err.message}`);
     // Stop fetching: state stays bounded by what the client already queued.
     this.pauseAll();
-    const backoff = Math.min(10000, 500 * 2 ** Math.min(this.failedFlushes - 1, 5));
+    const backoff = exponentialDelay(this.failedFlushes, FLUSH_BACKOFF);
     this.nextFlushAttemptAt = this.now() + backoff;
-    this.deps.logger.warn({ err: err.message, attempt: this.failedFlushes, retryInMs: backoff, pendingRows: this.pendingRows.size }, 'flush failed; consumption paused, retrying');
+    this.deps.logger.warn({ err: err.message, attempt: this.failedFlushes, retryInMs: backoff, pendingRows: this.pending.rowCount }, 'flush failed; consumption paused, retrying');
   }
 
   private pauseAll(): void {
@@ -584,55 +549,11 @@ export class StreamPipeline {
       if (this.backlog.length === 0 && (await this.flush())) return;
       await this.sleep(Math.max(10, Math.min(this.nextFlushAttemptAt, this.backlogRetryAt || Infinity, deadline) - this.now()));
     }
-    this.deps.logger.error({ pendingRows: this.pendingRows.size, waiting: this.backlog.length }, 'could not flush before shutdown; the next start replays from the last commit');
+    this.deps.logger.error({ pendingRows: this.pending.rowCount, waiting: this.backlog.length }, 'could not flush before shutdown; the next start replays from the last commit');
   }
-}
-
-function mergeUsers(a: readonly string[], b: readonly string[]): string[] {
-  return a.length === 0 ? [...b] : b.length === 0 ? [...a] : [...new Set([...a, ...b])].sort();
-}
-
-/** The rows' new users per window, each once (a user of several partitions is written once). */
-function usersByWindow(rows: readonly WindowRow[]): WindowUsersRow[] {
-  const byWindow = new Map<number, Set<string>>();
-  for (const r of rows) {
-    if (r.newUsers.length === 0) continue;
-    const set = byWindow.get(r.windowStart) ?? new Set<string>();
-    for (const u of r.newUsers) set.add(u);
-    byWindow.set(r.windowStart, set);
-  }
-  return [...byWindow].map(([windowStartMs, users]) => ({ windowStartMs, userIds: [...users] }));
 }
 
 /** The record's Kafka timestamp, or the processing time when it has none. */
 function recordTime(m: SourceRecord, now: number): number {
   return m.timestamp !== undefined && m.timestamp >= 0 ? m.timestamp : now;
-}
-
-function toStoredWindow(r: StoredWindowRow): StoredWindow {
-  return {
-    windowStart: r.windowStartMs,
-    totalEvents: r.totalEvents,
-    metricSum: r.metricSum,
-    anomalyEvents: r.anomalyEvents,
-    lateEvents: r.lateEvents,
-    lastOffset: r.lastOffset,
-    final: r.isFinal,
-  };
-}
-
-function toPartitionRow(r: WindowRow, topic: string, updatedAtMs: number): WindowPartitionRow {
-  return {
-    windowStartMs: r.windowStart,
-    sourcePartition: r.partition,
-    sourceTopic: topic,
-    totalEvents: r.totalEvents,
-    metricSum: r.metricSum,
-    anomalyEvents: r.anomalyEvents,
-    lateEvents: r.lateEvents,
-    lastOffset: r.version,
-    isFinal: r.final,
-    rowVersion: r.rowVersion,
-    updatedAtMs,
-  };
 }

@@ -61,17 +61,28 @@ export interface OutputSink {
 }
 
 /**
- * The durable window state, the windows' users and results, and dead-letter
- * rows (ClickHouse). A flush calls writeWindowUsers, writeWindowRows,
- * writeDeadLetters, then refreshResults, each after the previous resolved.
+ * The durable window state, a state store in Kafka Streams' sense: the
+ * cumulative row of every (window, source topic, source partition) and the
+ * windows' user sets (ClickHouse). It is what a window not in memory is loaded
+ * back from, and it keeps its own consistency rule: users are durable no later
+ * than the rows that count their events.
  */
-export interface WindowStore {
+export interface WindowStateStore {
   /** The newest stored rows of the requested (partition, window) pairs of `topic` that have one. */
   loadWindows(topic: string, wanted: ReadonlyArray<{ partition: number; windowStartsMs: readonly number[] }>): Promise<StoredWindowRow[]>;
-  /** Adds users to windows' user sets (a union: writing one again changes nothing); resolves once durable. */
-  writeWindowUsers(rows: readonly WindowUsersRow[]): Promise<void>;
-  /** Resolves once the rows are durable and readable by loadWindows. */
-  writeWindowRows(rows: readonly WindowPartitionRow[]): Promise<void>;
+  /**
+   * Adds users to the windows' user sets (a union: writing one again changes
+   * nothing) and upserts the rows (the highest row version wins). Resolves
+   * once both are durable and readable by loadWindows.
+   */
+  writeWindows(users: readonly WindowUsersRow[], rows: readonly WindowPartitionRow[]): Promise<void>;
+}
+
+/**
+ * What a flush derives for readers, apart from the state: dead-letter rows
+ * and the reader-contract results recomputed from the stored state.
+ */
+export interface ResultSink {
   writeDeadLetters(rows: readonly DeadLetterRow[]): Promise<void>;
   /**
    * Recomputes, from everything written so far, the results (the reader
