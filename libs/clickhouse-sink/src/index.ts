@@ -1,19 +1,11 @@
-export { DATABASE, TABLES, LATE_EVENT_REASON, FUTURE_EVENT_REASON } from './lib/schema';
-export {
-  ClickHouseSinkClient,
-  createClickHouseClient,
-  parseServerVersion,
-  splitUrls,
-  isQuorumError,
-  isFailoverError,
-  type ClickHouseConfig,
-  type ReplicationConfig,
-  type ReplicationState,
-  type ResolvedClickHouseConfig,
-  type RequestOptions,
-  type PingResult,
-  type ServerVersion,
-} from './lib/client';
+/**
+ * The ClickHouse sink: the client (18.16 to current, replicated or not), the
+ * state store's writer and readers, the schema migrations and retention.
+ * Test kits live in `@stream-analytics/clickhouse-sink/testing`.
+ */
+export { DATABASE, TABLES } from './lib/schema';
+export { ClickHouseSinkClient, createClickHouseClient, parseServerVersion, type RequestOptions, type PingResult, type ServerVersion } from './lib/client';
+export { splitUrls, type ClickHouseConfig, type ReplicationConfig, type ReplicationState, type ResolvedClickHouseConfig } from './lib/client-config';
 export {
   CLICKHOUSE_CONNECTION_OPTIONS,
   clickHouseConnection,
@@ -31,55 +23,19 @@ export {
   MigrationError,
   QuorumNotReachedError,
   ReplicaNotCaughtUpError,
-  NON_RETRYABLE_CLICKHOUSE_CODES,
   clickHouseErrorCode,
   isConnectionError,
   isRetryableError,
 } from './lib/errors';
-export {
-  retryWithBackoff,
-  computeBackoffDelay,
-  exponentialDelay,
-  DEFAULT_RETRY,
-  type RetryOptions,
-  type RetryInfo,
-  type RetryRuntime,
-} from './lib/retry';
-export {
-  toWindowPartitionRecord,
-  toDeadLetterRecord,
-  toJsonEachRow,
-  toWindowStateValues,
-  toWindowStateValueChunks,
-  MAX_VALUES_CHARS,
-  toWindowUserRecords,
-  WINDOW_STATE_COLUMNS,
-  type WindowPartitionRow,
-  type WindowUsersRow,
-  type WindowUserRecord,
-  type DeadLetterRow,
-  type WindowPartitionRecord,
-  type DeadLetterRecord,
-} from './lib/rows';
+export { retryWithBackoff, computeBackoffDelay, exponentialDelay, type RetryOptions, type RetryInfo } from './lib/retry';
+export type { WindowPartitionRow, WindowUsersRow, DeadLetterRow } from './lib/rows';
 export { WindowRowWriter, type WindowRowWriterOptions, type WriteCallOptions, type WriteResult } from './lib/writer';
-export { splitSqlStatements } from './lib/sql-split';
-export {
-  profileStatement,
-  validateSchemaProfile,
-  SINGLE_SERVER_PROFILE,
-  DEFAULT_REPLICA_PATH,
-  type SchemaProfile,
-  type TableEngineChange,
-} from './lib/schema-profile';
+export { SINGLE_SERVER_PROFILE, type SchemaProfile } from './lib/schema-profile';
 export {
   applyMigrations,
   migrateSchema,
   SchemaServerUnreachableError,
-  loadMigrationFiles,
   findMigrationsDir,
-  schemaMigrationsDdl,
-  sha256Hex,
-  type MigrationFile,
   type ApplyMigrationsOptions,
   type ApplyMigrationsResult,
   type MigrateSchemaOptions,
@@ -91,47 +47,10 @@ export {
   readDeadLetterCounts,
   readWindowStates,
   readMinuteAggWindows,
-  windowStatesQuery,
-  windowStartList,
-  minuteRollupSelect,
-  MINUTE_ROLLUP_COLUMNS,
-  minuteDeadLetterRollupSelect,
-  MINUTE_DEAD_LETTER_ROLLUP_COLUMNS,
-  minuteAggQuery,
-  deadLetterCountsQuery,
-  parseMinuteAggRow,
-  parseDeadLetterCountRow,
-  VIEW_READ_SETTINGS,
   type MinuteAggRow,
   type DeadLetterCountRow,
   type StoredWindowRow,
 } from './lib/readers';
-export { expectedMinuteAgg, expectedDeadLetterCounts } from './lib/oracle';
-export {
-  RETENTION_TABLES,
-  RETENTION_TIME_COLUMN,
-  DEFAULT_RETENTION_POLICY,
-  DAY_MS,
-  expiredPartitions,
-  expiryCutoffMs,
-  dayOfPartitionId,
-  minAggregateRetentionDays,
-  retentionTables,
-  retentionPolicyProblem,
-  ttlExpression,
-  tableTtlOf,
-  type RetentionPolicy,
-  type RetentionClass,
-  type PartitionRef,
-  type ExpiredPartition,
-} from './lib/retention';
-export {
-  applyRetention,
-  supportsTableTtl,
-  type RetentionClient,
-  type ApplyRetentionOptions,
-  type RetentionRunResult,
-  type DroppedPartition,
-  type TtlChange,
-} from './lib/apply-retention';
+export { DAY_MS, DEFAULT_RETENTION_POLICY, retentionPolicyProblem, type RetentionPolicy } from './lib/retention';
+export { applyRetention, type ApplyRetentionOptions, type RetentionRunResult } from './lib/apply-retention';
 export { RETENTION_OPTIONS, retentionPolicyOf, type RetentionOptions } from './lib/retention-options';

@@ -2,7 +2,7 @@
  * Pure accounting of what a run saw: the inspect summary and the replay
  * report, each with a JSON form and a table form.
  */
-import { REPAIR_NAMES, repairPayload } from '@stream-analytics/event-schema';
+import { deadLetterClassOf, LATE_EVENT, REPAIR_NAMES, repairPayload } from '@stream-analytics/event-schema';
 import { ledgerKey, sourceKey, type DlqRecord } from './dlq-record';
 import type { Decision } from './decide';
 import { inTimeRange, selects, type Selection } from './selection';
@@ -168,9 +168,9 @@ export class InspectSummary {
       });
     }
     if (this.opts.ledger.has(ledgerKey(this.opts.targetTopic, e))) this.outlook.alreadyReplayed++;
-    if (e.reason === 'late_event' || e.reason === 'future_event_time') {
+    if (deadLetterClassOf(e.reason) !== 'invalid') {
       // Valid when dead-lettered; whether they count is judged by event time at replay.
-      if (e.reason === 'late_event') this.outlook.late++;
+      if (e.reason === LATE_EVENT) this.outlook.late++;
       else this.outlook.future++;
       return;
     }

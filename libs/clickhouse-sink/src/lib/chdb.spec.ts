@@ -3,7 +3,7 @@
  * applyMigrations through sessionMigrationTarget), the writer's statements (users, state
  * rows, the rollup refresh) and the reader queries on current ClickHouse
  * (26.x, embedded through chdb), no server needed. The integration tests (*.int.spec.ts) prove the same on the
- * real 18.16 server, with the same scenarios (history.testkit.ts).
+ * real 18.16 server, with the same scenarios (src/testing/history.ts).
  */
 import fc from 'fast-check';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -46,10 +46,10 @@ import {
   writeFlush,
   type WantedStates,
   type Writes,
-} from './history.testkit';
+} from '../testing/history';
 import { applyMigrations, findMigrationsDir, loadMigrationFiles, type MigrationFile } from './migrations';
 import { profileStatement, type SchemaProfile } from './schema-profile';
-import { expectedDeadLetterCounts, expectedMinuteAgg } from './oracle';
+import { expectedDeadLetterCounts, expectedMinuteAgg } from '../testing/oracle';
 import {
   deadLetterCountsQuery,
   minuteAggQuery,

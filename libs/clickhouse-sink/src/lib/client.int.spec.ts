@@ -8,7 +8,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { createClickHouseClient, type ClickHouseSinkClient } from './client';
 import { NonRetryableClickHouseError, RetriesExhaustedError, WriteAbortedError, clickHouseErrorCode, isRetryableError } from './errors';
-import { stateRow } from './history.testkit';
+import { stateRow } from '../testing/history';
 import { applyMigrations, findMigrationsDir } from './migrations';
 import { readMinuteAgg } from './readers';
 import type { RetryInfo } from './retry';

@@ -1,5 +1,6 @@
-import { createClickHouseClient, isFailoverError, isQuorumError, splitUrls } from './client';
-import { QuorumNotReachedError, ReplicaNotCaughtUpError } from './errors';
+import { createClickHouseClient } from './client';
+import { splitUrls } from './client-config';
+import { isFailoverError, isQuorumError, QuorumNotReachedError, ReplicaNotCaughtUpError } from './errors';
 
 const serverError = (text: string) => new Error(text);
 

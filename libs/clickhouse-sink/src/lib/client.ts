@@ -1,95 +1,9 @@
-import { createClient, ClickHouseLogLevel, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
-import { clickHouseErrorCode, errorMessage, isConnectionError, QuorumNotReachedError, ReplicaNotCaughtUpError } from './errors';
-import { DATABASE } from './schema';
+import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
+import { LOG_LEVELS, resolveClickHouseConfig, type ClickHouseConfig, type ReplicationState, type ResolvedClickHouseConfig } from './client-config';
+import { EndpointRouter, selectRows } from './endpoint-router';
 
-/** Connection settings. The apps read them from CLICKHOUSE_URL, CLICKHOUSE_USER, CLICKHOUSE_PASSWORD, CLICKHOUSE_DATABASE. */
-export interface ClickHouseConfig {
-  /**
-   * HTTP(S) endpoint, e.g. `http://127.0.0.1:8123`, or several separated by
-   * commas (replicas of one shard, or load-balanced endpoints): requests go to
-   * one of them and move to the next when it stops answering.
-   */
-  url: string;
-  /** Default `default`. */
-  username?: string;
-  /** Default empty. */
-  password?: string;
-  /**
-   * Default database of the {@link ClickHouseSinkClient.raw} client (for
-   * ad-hoc, unqualified queries). Default `stream_analytics`. The library's own
-   * statements always use fully qualified names and never depend on it, so
-   * migrations work before the database exists.
-   */
-  database?: string;
-  /** Per-request timeout. Default 30000 ms. */
-  requestTimeoutMs?: number;
-  /** Default 10. */
-  maxOpenConnections?: number;
-  /** PEM CA certificate(s) trusted for an https:// url (default: the system trust store). */
-  caCert?: Buffer;
-  /** Log level of the official client's own logger. Default `OFF`: failures surface as errors and through `onRetry`. */
-  logLevel?: keyof typeof LOG_LEVELS;
-  /** Set for replicated ClickHouse (the `replicated` schema profile): quorum inserts and consistent reads. */
-  replication?: ReplicationConfig;
-  /** Called when the endpoint in use or the replication state changes (for logs). */
-  onReplicationStateChange?: (state: ReplicationState) => void;
-}
-
-/**
- * Write durability and read consistency on replicated tables. See the README
- * ("Replicated ClickHouse") for why these rules keep the aggregator exact.
- */
-export interface ReplicationConfig {
-  /** Replicas that must have an insert before it is acknowledged (`insert_quorum`). Default 2; 0 or 1 disables quorum inserts. */
-  insertQuorum?: number;
-  /** `insert_quorum_timeout` in ms. Default 10000. */
-  insertQuorumTimeoutMs?: number;
-  /**
-   * When fewer than insertQuorum replicas are alive:
-   * - `degrade` (default): the insert is acknowledged by the replica in use
-   *   alone; the state says so (readiness) until a quorum insert succeeds again;
-   * - `fail`: the insert fails with QuorumNotReachedError (retryable: the
-   *   writer waits until enough replicas are back).
-   */
-  onQuorumLoss?: 'degrade' | 'fail';
-  /** How long a replica may take to show it holds every acknowledged insert before it is used. Default 5000 ms. */
-  catchUpTimeoutMs?: number;
-}
-
-export interface ReplicationState {
-  /** Endpoint every request goes to now. */
-  endpoint: string;
-  /**
-   * Endpoints that failed their last request or catch-up check (until a
-   * quorum insert covering every endpoint shows they are back).
-   */
-  unavailable: string[];
-  /** Set while inserts are acknowledged without a quorum. */
-  degraded?: { sinceMs: number; reason: string };
-}
-
-const LOG_LEVELS = {
-  TRACE: ClickHouseLogLevel.TRACE,
-  DEBUG: ClickHouseLogLevel.DEBUG,
-  INFO: ClickHouseLogLevel.INFO,
-  WARN: ClickHouseLogLevel.WARN,
-  ERROR: ClickHouseLogLevel.ERROR,
-  OFF: ClickHouseLogLevel.OFF,
-} as const;
-
-export interface ResolvedClickHouseConfig {
-  /** The first of {@link urls}. */
-  url: string;
-  urls: readonly string[];
-  replication: Readonly<Required<ReplicationConfig>> | undefined;
-  username: string;
-  password: string;
-  database: string;
-  requestTimeoutMs: number;
-  maxOpenConnections: number;
-  logLevel: keyof typeof LOG_LEVELS;
-  caCert?: Buffer;
-}
+export type { ClickHouseConfig, ReplicationConfig, ReplicationState, ResolvedClickHouseConfig } from './client-config';
+export { splitUrls } from './client-config';
 
 export interface RequestOptions {
   /** Extra ClickHouse settings; only ones that exist on every supported server version. */
@@ -124,52 +38,29 @@ export interface ServerVersion {
  */
 export class ClickHouseSinkClient {
   readonly config: Readonly<ResolvedClickHouseConfig>;
-  private readonly endpoints: { url: string; client: ClickHouseClient }[];
-  /** Index of the endpoint in use; `verified` once it passed the catch-up check (replicated only). */
-  private active = 0;
-  private activeVerified = false;
-  private readonly unavailable = new Set<string>();
-  private degraded: { sinceMs: number; reason: string } | undefined;
-  private quorumFailingSinceMs: number | undefined;
-  private lastQuorumAttemptMs = 0;
-  /** Quorum inserts into one table one at a time (18.16 rejects a second before the first reached its quorum). */
-  private readonly quorumInsertChains = new Map<string, Promise<unknown>>();
+  private readonly router: EndpointRouter;
   private rawClient: ClickHouseClient | undefined;
   private versionPromise: Promise<ServerVersion> | undefined;
   private closed = false;
 
   constructor(private readonly options: ClickHouseConfig) {
-    const config = options;
-    const urls = typeof config?.url === 'string' ? splitUrls(config.url) : [];
-    if (urls.length === 0) {
-      throw new TypeError('ClickHouse config needs a non-empty url, e.g. http://127.0.0.1:8123 (or several, comma-separated)');
-    }
-    const r = config.replication;
-    this.config = Object.freeze({
-      url: urls[0],
-      urls: Object.freeze(urls),
-      replication: r
-        ? Object.freeze({
-            insertQuorum: r.insertQuorum ?? 2,
-            insertQuorumTimeoutMs: r.insertQuorumTimeoutMs ?? 10_000,
-            onQuorumLoss: r.onQuorumLoss ?? 'degrade',
-            catchUpTimeoutMs: r.catchUpTimeoutMs ?? 5000,
-          })
-        : undefined,
-      username: config.username ?? 'default',
-      password: config.password ?? '',
-      database: config.database ?? 'stream_analytics',
-      requestTimeoutMs: config.requestTimeoutMs ?? 30_000,
-      maxOpenConnections: config.maxOpenConnections ?? 10,
-      logLevel: config.logLevel ?? 'OFF',
-      ...(config.caCert ? { caCert: config.caCert } : {}),
-    });
-    this.endpoints = urls.map((url) => ({ url, client: this.makeClient('default', url) }));
+    this.config = resolveClickHouseConfig(options);
+    this.router = new EndpointRouter(
+      this.config.urls.map((url) => ({ url, client: this.makeClient('default', url) })),
+      {
+        replication: this.config.replication,
+        onStateChange: options.onReplicationStateChange,
+        onEndpointChange: () => {
+          this.rawClient?.close().catch(() => undefined);
+          this.rawClient = undefined;
+        },
+      },
+    );
   }
 
   /** Official client of the endpoint in use (user's default database; all names are qualified). */
   get internal(): ClickHouseClient {
-    return this.endpoints[this.active].client;
+    return this.router.activeEndpoint.client;
   }
 
   /** A client of one endpoint only, with the same settings (per-node DDL, tests). Close it after use. */
@@ -179,10 +70,10 @@ export class ClickHouseSinkClient {
 
   /** Endpoint in use, unavailable endpoints, and whether inserts are acknowledged without quorum. */
   replicationState(): ReplicationState {
-    return { endpoint: this.endpoints[this.active].url, unavailable: [...this.unavailable], ...(this.degraded ? { degraded: { ...this.degraded } } : {}) };
+    return this.router.state();
   }
 
-  private makeClient(database: string, url = this.endpoints[this.active].url): ClickHouseClient {
+  private makeClient(database: string, url = this.router.activeEndpoint.url): ClickHouseClient {
     const c = this.config;
     return createClient({
       url,
@@ -203,6 +94,11 @@ export class ClickHouseSinkClient {
     if (this.closed) throw new Error('ClickHouseSinkClient is closed');
     if (!this.rawClient) this.rawClient = this.makeClient(this.config.database);
     return this.rawClient;
+  }
+
+  private route<T>(request: (client: ClickHouseClient) => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new Error('ClickHouseSinkClient is closed'));
+    return this.router.route(request);
   }
 
   /** Runs a statement that returns no rows (DDL, OPTIMIZE, ...), waiting for the server to finish it. */
@@ -230,173 +126,14 @@ export class ClickHouseSinkClient {
   async insertJsonEachRow(table: string, rows: readonly object[], options: RequestOptions = {}): Promise<void> {
     if (rows.length === 0) return;
     const settings: ClickHouseSettings = { wait_end_of_query: 1, ...(await this.insertSettings()), ...options.settings };
-    await this.insertWith(table, (client, extra = {}) =>
+    await this.insertOnRouter(table, (client, extra = {}) =>
       client.insert({ table, values: rows as object[], format: 'JSONEachRow', clickhouse_settings: { ...settings, ...extra }, abort_signal: options.signal }),
     );
   }
 
-  /** Every insert goes through here: the endpoint rule, and quorum (or its loss) when replicated. */
-  private async insertWith(table: string, insert: (client: ClickHouseClient, extra?: ClickHouseSettings) => Promise<unknown>): Promise<void> {
-    const quorum = this.config.replication?.insertQuorum ?? 0;
-    if (quorum < 2) {
-      await this.route((client) => insert(client));
-      return;
-    }
-    await this.oneQuorumInsertAtATime(table, () => this.route((client) => this.quorumInsert(client, table, quorum, insert)));
-  }
-
-  /**
-   * A quorum insert on `client`; when the quorum cannot be reached and the
-   * configuration says `degrade`, the same rows without quorum on the same
-   * replica (the one every read goes to). While degraded, a quorum insert is
-   * tried again at most every insertQuorumTimeoutMs.
-   */
-  private async quorumInsert(
-    client: ClickHouseClient,
-    table: string,
-    quorum: number,
-    insert: (client: ClickHouseClient, extra?: ClickHouseSettings) => Promise<unknown>,
-  ): Promise<void> {
-    const r = this.replicationConfig();
-    const now = Date.now();
-    if (!this.degraded || now - this.lastQuorumAttemptMs >= r.insertQuorumTimeoutMs) {
-      this.lastQuorumAttemptMs = now;
-      try {
-        await insert(client, this.quorumSettings(quorum));
-        this.quorumFailingSinceMs = undefined;
-        // A quorum of every endpoint proves they are all alive again.
-        const allAlive = quorum >= this.endpoints.length && this.unavailable.size > 0;
-        if (allAlive) this.unavailable.clear();
-        if (this.degraded) this.setDegraded(undefined);
-        else if (allAlive) this.options.onReplicationStateChange?.(this.replicationState());
-        return;
-      } catch (err) {
-        if (!isQuorumError(err)) throw err;
-        this.quorumFailingSinceMs ??= now;
-        const quorumLost = r.onQuorumLoss === 'degrade' && (await this.aliveReplicas(client, table)) < quorum;
-        const stuck = r.onQuorumLoss === 'degrade' && Date.now() - this.quorumFailingSinceMs >= r.insertQuorumTimeoutMs;
-        if (!quorumLost && !stuck) throw new QuorumNotReachedError(table, quorum, err);
-        this.setDegraded({ sinceMs: this.degraded?.sinceMs ?? now, reason: `insert quorum ${quorum} not reachable (${firstLine(errorMessage(err))})` });
-      }
-    }
-    await insert(client);
-  }
-
-  private replicationConfig(): Readonly<Required<ReplicationConfig>> {
-    if (!this.config.replication) throw new Error('this client has no replication settings');
-    return this.config.replication;
-  }
-
-  private async oneQuorumInsertAtATime(table: string, run: () => Promise<void>): Promise<void> {
-    const previous = this.quorumInsertChains.get(table) ?? Promise.resolve();
-    const next = previous.catch(() => undefined).then(run);
-    this.quorumInsertChains.set(table, next);
-    try {
-      await next;
-    } finally {
-      if (this.quorumInsertChains.get(table) === next) this.quorumInsertChains.delete(table);
-    }
-  }
-
-  private quorumSettings(quorum: number): ClickHouseSettings {
-    // insert_quorum_parallel (current releases, default on) is left as it is:
-    // reads do not rely on select_sequential_consistency (see the README), so
-    // concurrent quorum inserts need no linear order.
-    return { insert_quorum: String(quorum), insert_quorum_timeout: this.replicationConfig().insertQuorumTimeoutMs };
-  }
-
-  /** Active replicas of a table as the replica in use sees them (0 when it cannot tell). */
-  private async aliveReplicas(client: ClickHouseClient, table: string): Promise<number> {
-    const [database, name] = table.includes('.') ? table.split('.', 2) : [DATABASE, table];
-    try {
-      const rows = await selectRows<{ n: number | string }>(
-        client,
-        `SELECT active_replicas AS n FROM system.replicas WHERE database = '${sqlString(database)}' AND table = '${sqlString(name)}'`,
-        { settings: {} },
-      );
-      return rows.length === 0 ? 0 : Number(rows[0].n);
-    } catch {
-      return 0;
-    }
-  }
-
-  private setDegraded(degraded: { sinceMs: number; reason: string } | undefined): void {
-    const changed = (this.degraded === undefined) !== (degraded === undefined);
-    this.degraded = degraded;
-    if (changed) this.options.onReplicationStateChange?.(this.replicationState());
-  }
-
-  /**
-   * Runs `request` on the endpoint in use; when that endpoint does not answer
-   * (or its replica cannot serve: read-only, no ZooKeeper), on the next one,
-   * which then stays in use. With replication, an endpoint is only used after
-   * it showed it holds every insert acknowledged by any replica (see
-   * {@link ensureCaughtUp}), so a read never sees less than the last
-   * acknowledged write, whichever replica answers it.
-   */
-  private async route<T>(request: (client: ClickHouseClient) => Promise<T>): Promise<T> {
-    if (this.closed) throw new Error('ClickHouseSinkClient is closed');
-    if (this.endpoints.length === 1 && !this.config.replication) return request(this.endpoints[0].client);
-    let lastError: unknown;
-    for (let step = 0; step < this.endpoints.length; step++) {
-      const index = (this.active + step) % this.endpoints.length;
-      const endpoint = this.endpoints[index];
-      try {
-        if (this.config.replication && !(index === this.active && this.activeVerified)) await this.ensureCaughtUp(endpoint.url, endpoint.client);
-        const result = await request(endpoint.client);
-        this.use(index);
-        return result;
-      } catch (err) {
-        if (!isFailoverError(err)) throw err;
-        lastError = err;
-        if (!this.unavailable.has(endpoint.url)) {
-          this.unavailable.add(endpoint.url);
-          if (index === this.active) this.activeVerified = false;
-          this.options.onReplicationStateChange?.(this.replicationState());
-        }
-      }
-    }
-    throw lastError;
-  }
-
-  private use(index: number): void {
-    const url = this.endpoints[index].url;
-    const changed = index !== this.active || this.unavailable.has(url);
-    this.active = index;
-    this.activeVerified = true;
-    this.unavailable.delete(url);
-    if (changed) {
-      this.rawClient?.close().catch(() => undefined);
-      this.rawClient = undefined;
-      this.options.onReplicationStateChange?.(this.replicationState());
-    }
-  }
-
-  /**
-   * Every replicated table of the database on this replica has pulled the
-   * whole replication log and fetched every part it announces
-   * (`SYSTEM SYNC REPLICA`, bounded by catchUpTimeoutMs). A replica that
-   * returns after an outage, or that misses parts only a dead replica has,
-   * fails this check (ReplicaNotCaughtUpError) and is not used yet.
-   */
-  private async ensureCaughtUp(url: string, client: ClickHouseClient): Promise<void> {
-    const timeoutMs = this.replicationConfig().catchUpTimeoutMs;
-    const tables = await selectRows<{ name: string }>(client, `SELECT name FROM system.tables WHERE database = '${DATABASE}' AND engine LIKE 'Replicated%' ORDER BY name`, {});
-    const deadline = Date.now() + timeoutMs;
-    for (const { name } of tables) {
-      const left = deadline - Date.now();
-      const signal = AbortSignal.timeout(Math.max(1, left));
-      try {
-        await client.command({
-          query: `SYSTEM SYNC REPLICA ${DATABASE}.${name}`,
-          clickhouse_settings: { receive_timeout: Math.max(1, Math.ceil(left / 1000)) },
-          abort_signal: signal,
-        });
-      } catch (err) {
-        if (isConnectionError(err) && !signal.aborted) throw err;
-        throw new ReplicaNotCaughtUpError(url, `${DATABASE}.${name}`, err);
-      }
-    }
+  private insertOnRouter(table: string, insert: (client: ClickHouseClient, extra?: ClickHouseSettings) => Promise<unknown>): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('ClickHouseSinkClient is closed'));
+    return this.router.insert(table, insert);
   }
 
   /**
@@ -422,7 +159,7 @@ export class ClickHouseSinkClient {
 
   private async insertStatement(table: string, query: string, options: RequestOptions): Promise<void> {
     const settings: ClickHouseSettings = { wait_end_of_query: 1, ...(await this.insertSettings()), ...options.settings };
-    await this.insertWith(table, (client, extra = {}) => client.command({ query, clickhouse_settings: { ...settings, ...extra }, abort_signal: options.signal }));
+    await this.insertOnRouter(table, (client, extra = {}) => client.command({ query, clickhouse_settings: { ...settings, ...extra }, abort_signal: options.signal }));
   }
 
   private async insertSettings(): Promise<ClickHouseSettings> {
@@ -458,7 +195,7 @@ export class ClickHouseSinkClient {
       return { ok: true, latencyMs: Date.now() - started };
     } catch (err) {
       const error = controller.signal.aborted
-        ? new Error(`ClickHouse at ${this.endpoints[this.active].url} did not answer within ${timeoutMs} ms`, { cause: err })
+        ? new Error(`ClickHouse at ${this.router.activeEndpoint.url} did not answer within ${timeoutMs} ms`, { cause: err })
         : err instanceof Error
           ? err
           : new Error(String(err));
@@ -471,50 +208,8 @@ export class ClickHouseSinkClient {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.all([...this.endpoints.map((e) => e.client.close()), this.rawClient?.close()]);
+    await Promise.all([...this.router.endpoints.map((e) => e.client.close()), this.rawClient?.close()]);
   }
-}
-
-async function selectRows<T>(client: ClickHouseClient, sql: string, options: RequestOptions): Promise<T[]> {
-  const rs = await client.query({ query: sql, format: 'JSONEachRow', clickhouse_settings: options.settings, abort_signal: options.signal });
-  return rs.json<T>();
-}
-
-/** `a, b,c` -> ['a', 'b', 'c'] (blanks dropped). */
-export function splitUrls(value: string): string[] {
-  return value
-    .split(',')
-    .map((u) => u.trim())
-    .filter((u) => u.length > 0);
-}
-
-const sqlString = (s: string) => s.replace(/\\/g, '\\\\').replace(/'/g, "\\'");
-const firstLine = (s: string) => s.split('\n')[0].slice(0, 300);
-
-/**
- * Quorum not reachable: too few live replicas (285), the previous quorum
- * insert not yet on enough replicas (286), the quorum timeout (319 on 18.16,
- * 159 elsewhere), this replica not in the quorum (289).
- */
-const QUORUM_ERROR_CODES: ReadonlySet<number> = new Set([285, 286, 289, 319, 159]);
-
-export function isQuorumError(err: unknown): boolean {
-  const code = clickHouseErrorCode(err);
-  return code !== undefined && QUORUM_ERROR_CODES.has(code);
-}
-
-/**
- * The endpoint cannot serve, another one may: no connection, the replica is
- * read-only (242: it lost ZooKeeper), no ZooKeeper (225) or a coordination
- * error (999), or it has not caught up yet.
- */
-const REPLICA_UNAVAILABLE_CODES: ReadonlySet<number> = new Set([242, 225, 999]);
-
-export function isFailoverError(err: unknown): boolean {
-  if (err instanceof ReplicaNotCaughtUpError) return true;
-  if (isConnectionError(err)) return true;
-  const code = clickHouseErrorCode(err);
-  return code !== undefined && REPLICA_UNAVAILABLE_CODES.has(code);
 }
 
 export function parseServerVersion(text: string): ServerVersion {

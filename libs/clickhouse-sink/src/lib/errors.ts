@@ -230,3 +230,29 @@ export function isRetryableError(err: unknown): boolean {
   }
   return true;
 }
+
+/**
+ * Quorum not reachable: too few live replicas (285), the previous quorum
+ * insert not yet on enough replicas (286), the quorum timeout (319 on 18.16,
+ * 159 elsewhere), this replica not in the quorum (289).
+ */
+const QUORUM_ERROR_CODES: ReadonlySet<number> = new Set([285, 286, 289, 319, 159]);
+
+export function isQuorumError(err: unknown): boolean {
+  const code = clickHouseErrorCode(err);
+  return code !== undefined && QUORUM_ERROR_CODES.has(code);
+}
+
+/**
+ * The endpoint cannot serve, another one may: no connection, the replica is
+ * read-only (242: it lost ZooKeeper), no ZooKeeper (225) or a coordination
+ * error (999), or it has not caught up yet.
+ */
+const REPLICA_UNAVAILABLE_CODES: ReadonlySet<number> = new Set([242, 225, 999]);
+
+export function isFailoverError(err: unknown): boolean {
+  if (err instanceof ReplicaNotCaughtUpError) return true;
+  if (isConnectionError(err)) return true;
+  const code = clickHouseErrorCode(err);
+  return code !== undefined && REPLICA_UNAVAILABLE_CODES.has(code);
+}

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { createClickHouseClient, type ClickHouseConfig, type ClickHouseSinkClient } from './client';
 import { QuorumNotReachedError, ReplicaNotCaughtUpError } from './errors';
 import { applyMigrations, findMigrationsDir, loadMigrationFiles } from './migrations';
-import { deadLetterScenario, writeDeadLetterFlush } from './history.testkit';
+import { deadLetterScenario, writeDeadLetterFlush } from '../testing/history';
 import { readDeadLetterCounts, readMinuteAgg } from './readers';
 import { rowVersionOf } from '@stream-analytics/windowing';
 import type { WindowPartitionRow, WindowUsersRow } from './rows';

@@ -12,7 +12,7 @@ import { applyRetention, type RetentionClient } from './apply-retention';
 import { parseServerVersion } from './client';
 import { findMigrationsDir, loadMigrationFiles } from './migrations';
 import { DAY_MS, retentionTables, tableTtlOf, ttlExpression } from './retention';
-import { countsOf, countsPerDaySql, dayId, insertRowsSql, retentionScenario, retentionTableStatements, scenarioInstants, TEST_POLICY, type ScenarioTable } from './retention.testkit';
+import { countsOf, countsPerDaySql, dayId, insertRowsSql, retentionScenario, retentionTableStatements, scenarioInstants, TEST_POLICY, type ScenarioTable } from '../testing/retention';
 
 jest.setTimeout(120_000);
 

@@ -8,10 +8,10 @@ import { randomBytes } from 'node:crypto';
 import { applyRetention, supportsTableTtl } from './apply-retention';
 import { createClickHouseClient, type ClickHouseSinkClient } from './client';
 import { findMigrationsDir, loadMigrationFiles } from './migrations';
-import { forDatabase } from './history.testkit';
+import { forDatabase } from '../testing/history';
 import { DAY_MS } from './retention';
 import { TABLES } from './schema';
-import { countsOf, countsPerDaySql, dayId, insertRowsSql, retentionScenario, retentionTableStatements, scenarioInstants, TEST_POLICY, type ScenarioTable } from './retention.testkit';
+import { countsOf, countsPerDaySql, dayId, insertRowsSql, retentionScenario, retentionTableStatements, scenarioInstants, TEST_POLICY, type ScenarioTable } from '../testing/retention';
 
 jest.setTimeout(120_000);
 

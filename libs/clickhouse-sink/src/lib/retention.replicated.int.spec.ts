@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { applyRetention } from './apply-retention';
 import { createClickHouseClient, type ClickHouseSinkClient } from './client';
 import { findMigrationsDir, loadMigrationFiles } from './migrations';
-import { countsOf, countsPerDaySql, dayId, insertRowsSql, retentionScenario, retentionTableStatements, scenarioInstants, TEST_POLICY } from './retention.testkit';
+import { countsOf, countsPerDaySql, dayId, insertRowsSql, retentionScenario, retentionTableStatements, scenarioInstants, TEST_POLICY } from '../testing/retention';
 import { profileStatement, type SchemaProfile } from './schema-profile';
 
 jest.setTimeout(180_000);

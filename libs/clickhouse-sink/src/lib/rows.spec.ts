@@ -1,6 +1,6 @@
 import { rowVersionOf } from '@stream-analytics/windowing';
 import { RowValidationError } from './errors';
-import { AWKWARD_USERS, TRICKY_DOUBLES } from './history.testkit';
+import { AWKWARD_USERS, TRICKY_DOUBLES } from '../testing/history';
 import {
   toDeadLetterRecord,
   toJsonEachRow,

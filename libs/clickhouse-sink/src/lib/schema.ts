@@ -28,7 +28,3 @@ export const TABLES = {
   minuteDeadLetters: `${DATABASE}.iot_minute_dead_letters`,
   schemaMigrations: `${DATABASE}.schema_migrations`,
 } as const;
-
-/** Dead-letter reasons the view counts apart from the invalid ones. */
-export const LATE_EVENT_REASON = 'late_event';
-export const FUTURE_EVENT_REASON = 'future_event_time';

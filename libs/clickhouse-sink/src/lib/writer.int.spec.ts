@@ -40,9 +40,9 @@ import {
   writeDeadLetterFlush,
   writeFlush,
   type WantedStates,
-} from './history.testkit';
+} from '../testing/history';
 import { applyMigrations, findMigrationsDir, loadMigrationFiles } from './migrations';
-import { expectedDeadLetterCounts, expectedMinuteAgg } from './oracle';
+import { expectedDeadLetterCounts, expectedMinuteAgg } from '../testing/oracle';
 import {
   minuteDeadLetterRollupSelect,
   MINUTE_DEAD_LETTER_ROLLUP_COLUMNS,

@@ -21,5 +21,23 @@ export const REASON_CODES = {
 export type ReasonCode = keyof typeof REASON_CODES;
 export const REASON_CODE_LIST = Object.keys(REASON_CODES) as ReasonCode[];
 
+/** Valid event beyond the lateness horizon (assigned by the aggregator). */
+export const LATE_EVENT = 'late_event' satisfies ReasonCode;
+/** Valid event too far ahead of its record timestamp (assigned by the aggregator). */
+export const FUTURE_EVENT_TIME = 'future_event_time' satisfies ReasonCode;
+
 /** The reasons the aggregator assigns to valid events (the validator never emits them). */
-export const EVENT_TIME_REASONS: readonly ReasonCode[] = ['late_event', 'future_event_time'];
+export const EVENT_TIME_REASONS: readonly ReasonCode[] = [LATE_EVENT, FUTURE_EVENT_TIME];
+
+/**
+ * How readers count a dead letter: `late` and `future` are valid events the
+ * aggregator could not count by their time, `invalid` is everything else
+ * (malformed input). The one classification: the SQL views that count dead
+ * letters per minute are checked against it (clickhouse-sink's
+ * reason-classes spec), and the test oracles use it.
+ */
+export type DeadLetterClass = 'invalid' | 'late' | 'future';
+
+export function deadLetterClassOf(reason: string): DeadLetterClass {
+  return reason === LATE_EVENT ? 'late' : reason === FUTURE_EVENT_TIME ? 'future' : 'invalid';
+}

@@ -9,7 +9,7 @@
  * late_event dead letter; every other valid event counts, late or not.
  * Invalid messages are dead letters of the minute of their Kafka timestamp.
  */
-import { parseAndValidate } from '@stream-analytics/event-schema';
+import { deadLetterClassOf, FUTURE_EVENT_TIME, LATE_EVENT, parseAndValidate } from '@stream-analytics/event-schema';
 import type { ConsumedMessage } from './kafka';
 
 export interface OracleOptions {
@@ -75,12 +75,12 @@ export function computeOracle(messages: readonly ConsumedMessage[], opts: Oracle
       const w = windowOf(t);
       const ts = m.timestamp;
       if (ts !== undefined && ts >= 0 && t > ts + skew) {
-        deadLetters.push({ partition, offset: m.offset, reason: 'future_event_time', windowStartMs: windowOf(ts) });
+        deadLetters.push({ partition, offset: m.offset, reason: FUTURE_EVENT_TIME, windowStartMs: windowOf(ts) });
         continue;
       }
       const watermark = maxEventTime - ooo;
       if (watermark >= w + size + lateness) {
-        deadLetters.push({ partition, offset: m.offset, reason: 'late_event', windowStartMs: w });
+        deadLetters.push({ partition, offset: m.offset, reason: LATE_EVENT, windowStartMs: w });
       } else {
         const agg = windows.get(w) ?? { total: 0, metricSum: 0, users: new Set<string>(), anomalies: 0, late: 0 };
         agg.total++;
@@ -97,8 +97,9 @@ export function computeOracle(messages: readonly ConsumedMessage[], opts: Oracle
   const counts = new Map<number, { invalidEvents: number; lateEvents: number; futureEvents: number }>();
   for (const d of deadLetters) {
     const c = counts.get(d.windowStartMs) ?? { invalidEvents: 0, lateEvents: 0, futureEvents: 0 };
-    if (d.reason === 'late_event') c.lateEvents++;
-    else if (d.reason === 'future_event_time') c.futureEvents++;
+    const cls = deadLetterClassOf(d.reason);
+    if (cls === 'late') c.lateEvents++;
+    else if (cls === 'future') c.futureEvents++;
     else c.invalidEvents++;
     counts.set(d.windowStartMs, c);
   }

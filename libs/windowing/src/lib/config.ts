@@ -1,3 +1,5 @@
+import { DEFAULT_ANOMALY_THRESHOLD } from '@stream-analytics/event-schema';
+
 /**
  * Engine configuration. Every value is in event-time milliseconds; the engine
  * never reads a clock, so "ms" always means "ms of event time" (or of Kafka
@@ -15,7 +17,7 @@ export interface WindowingConfig {
   readonly allowedLatenessMs: number;
   /** An event more than this far ahead of its record timestamp is in the future (never counted). */
   readonly maxFutureSkewMs: number;
-  /** An event is an anomaly when anomalyScore >= anomalyThreshold (inclusive, per DESIGN.md). */
+  /** An event is an anomaly when anomalyScore >= anomalyThreshold (inclusive; the default is the event schema's). */
   readonly anomalyThreshold: number;
   /**
    * A final window no event touched for this many flushes leaves memory once its
@@ -30,7 +32,7 @@ export const DEFAULT_WINDOWING_CONFIG: WindowingConfig = Object.freeze({
   maxOutOfOrdernessMs: 10_000,
   allowedLatenessMs: 86_400_000,
   maxFutureSkewMs: 300_000,
-  anomalyThreshold: 0.9,
+  anomalyThreshold: DEFAULT_ANOMALY_THRESHOLD,
   retainFinalWindowsForFlushes: 12,
 });
 

@@ -1,3 +1,4 @@
+import { FUTURE_EVENT_TIME, LATE_EVENT } from '@stream-analytics/event-schema';
 import { CheckpointError, decodeCheckpoint, encodeCheckpoint, validateCheckpoint, type PartitionCheckpoint } from './checkpoint';
 import { isFutureEvent, isTooLate, isWindowFinal, resolveWindowingConfig, rowVersionOf, windowStartOf, type WindowingConfig } from './config';
 import type { Changes, EngineStats, PartitionCommit, PartitionStats, ProcessOutcome, StoredWindow, WindowRecord, WindowRow } from './types';
@@ -115,11 +116,11 @@ export class WindowingEngine {
       this.future++;
       st.position = o + 1;
       st.idle = false;
-      return { kind: 'future', windowStart: w, skewMs: t - (r.recordTimestampMs as number), reason: 'future_event_time' };
+      return { kind: 'future', windowStart: w, skewMs: t - (r.recordTimestampMs as number), reason: FUTURE_EVENT_TIME };
     }
     if (isTooLate(this.config, w, st.watermark)) {
       this.tooLate++;
-      outcome = { kind: 'too_late', windowStart: w, watermark: st.watermark, reason: 'late_event' };
+      outcome = { kind: 'too_late', windowStart: w, watermark: st.watermark, reason: LATE_EVENT };
     } else {
       let win = st.windows.get(w);
       if (!win) {

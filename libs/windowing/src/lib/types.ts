@@ -1,3 +1,5 @@
+import type { FUTURE_EVENT_TIME, LATE_EVENT } from '@stream-analytics/event-schema';
+
 /** One valid, already-parsed event of a source partition. The engine never parses JSON. */
 export interface WindowRecord {
   /** Kafka offset; a JS number is exact up to 2^53, far beyond any real offset. */
@@ -41,9 +43,9 @@ export type ProcessOutcome =
    */
   | { readonly kind: 'needs_state'; readonly windowStart: number }
   /** Beyond the lateness horizon: dead-letter as late_event. */
-  | { readonly kind: 'too_late'; readonly windowStart: number; readonly watermark: number; readonly reason: 'late_event' }
+  | { readonly kind: 'too_late'; readonly windowStart: number; readonly watermark: number; readonly reason: typeof LATE_EVENT }
   /** Ahead of its record timestamp by more than the skew bound: dead-letter as future_event_time. */
-  | { readonly kind: 'future'; readonly windowStart: number; readonly skewMs: number; readonly reason: 'future_event_time' };
+  | { readonly kind: 'future'; readonly windowStart: number; readonly skewMs: number; readonly reason: typeof FUTURE_EVENT_TIME };
 
 /**
  * Cumulative aggregate of one (window, source partition), to upsert into a

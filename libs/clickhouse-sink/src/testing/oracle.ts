@@ -1,6 +1,6 @@
-import type { DeadLetterCountRow, MinuteAggRow } from './readers';
-import { FUTURE_EVENT_REASON, LATE_EVENT_REASON } from './schema';
-import { toDeadLetterRecord, toWindowPartitionRecord, toWindowUserRecords, type DeadLetterRow, type WindowPartitionRow, type WindowUsersRow } from './rows';
+import type { DeadLetterCountRow, MinuteAggRow } from '../lib/readers';
+import { deadLetterClassOf } from '@stream-analytics/event-schema';
+import { toDeadLetterRecord, toWindowPartitionRecord, toWindowUserRecords, type DeadLetterRow, type WindowPartitionRow, type WindowUsersRow } from '../lib/rows';
 
 /**
  * What stream_analytics.iot_minute_agg returns for a set of inserted state
@@ -87,8 +87,9 @@ export function expectedDeadLetterCounts(rows: readonly DeadLetterRow[]): DeadLe
   for (const rec of latest.values()) {
     const ms = rec.window_start * 1000;
     const c = byWindow.get(ms) ?? { windowStartMs: ms, invalidEvents: 0, lateEvents: 0, futureEvents: 0 };
-    if (rec.reason === LATE_EVENT_REASON) c.lateEvents++;
-    else if (rec.reason === FUTURE_EVENT_REASON) c.futureEvents++;
+    const cls = deadLetterClassOf(rec.reason);
+    if (cls === 'late') c.lateEvents++;
+    else if (cls === 'future') c.futureEvents++;
     else c.invalidEvents++;
     byWindow.set(ms, c);
   }

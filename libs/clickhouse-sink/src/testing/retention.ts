@@ -4,9 +4,9 @@
  * as the init files create them, in a scratch database, with rows in days
  * on both sides of each class's cutoff.
  */
-import { forDatabase } from './history.testkit';
-import type { MigrationFile } from './migrations';
-import { DAY_MS, retentionTables, type RetentionPolicy } from './retention';
+import { forDatabase } from './history';
+import type { MigrationFile } from '../lib/migrations';
+import { DAY_MS, retentionTables, type RetentionPolicy } from '../lib/retention';
 
 /** Short and different per class, so a mix-up of the classes shows. */
 export const TEST_POLICY: RetentionPolicy = { aggregateDays: 5, deadLetterDays: 3 };

@@ -9,12 +9,12 @@
  */
 import fc from 'fast-check';
 import { rowVersionOf } from '@stream-analytics/windowing';
-import type { ClickHouseSinkClient } from './client';
+import type { ClickHouseSinkClient } from '../lib/client';
 import { expectedDeadLetterCounts, expectedMinuteAgg } from './oracle';
-import { minuteDeadLetterRollupSelect, MINUTE_DEAD_LETTER_ROLLUP_COLUMNS, minuteRollupSelect, MINUTE_ROLLUP_COLUMNS, VIEW_READ_SETTINGS, windowStartList, type DeadLetterCountRow, type StoredWindowRow } from './readers';
-import type { DeadLetterRow, WindowPartitionRow, WindowUsersRow } from './rows';
-import { TABLES } from './schema';
-import type { WindowRowWriter } from './writer';
+import { minuteDeadLetterRollupSelect, MINUTE_DEAD_LETTER_ROLLUP_COLUMNS, minuteRollupSelect, MINUTE_ROLLUP_COLUMNS, VIEW_READ_SETTINGS, windowStartList, type DeadLetterCountRow, type StoredWindowRow } from '../lib/readers';
+import type { DeadLetterRow, WindowPartitionRow, WindowUsersRow } from '../lib/rows';
+import { TABLES } from '../lib/schema';
+import type { WindowRowWriter } from '../lib/writer';
 
 export const MINUTE = 60_000;
 
