@@ -1,5 +1,6 @@
 // Everything configurable about the local stack, resolved once from the environment.
-// Defaults match the contracts in DESIGN.md (broker 127.0.0.1:9092, ClickHouse HTTP 8123).
+// Defaults match the contracts in docs/architecture.md (broker 127.0.0.1:9092, ClickHouse HTTP 8123).
+import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { StackError } from './log.mjs';
@@ -7,13 +8,16 @@ import { securedClientEnv, tlsPaths } from './security.mjs';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-// The dev topic profile from DESIGN.md; RF is always 1 on a single broker.
+// The dev topic profile of the topic contract (libs/runtime/src/lib/topics.json, shared with the
+// apps and tools/topics); RF is always 1 on a single broker.
 const DAY_MS = 24 * 60 * 60 * 1000;
-const TOPIC_DEFAULTS = [
-  { env: 'RAW_TOPIC', name: 'iot.telemetry.raw.v1', partitions: 24, retentionMs: 7 * DAY_MS },
-  { env: 'AGG_TOPIC', name: 'iot.telemetry.minute-agg.v1', partitions: 6, retentionMs: 30 * DAY_MS },
-  { env: 'DLQ_TOPIC', name: 'iot.telemetry.dlq.v1', partitions: 6, retentionMs: 14 * DAY_MS },
-];
+const TOPIC_CONTRACT = JSON.parse(readFileSync(join(REPO_ROOT, 'libs/runtime/src/lib/topics.json'), 'utf8'));
+const TOPIC_DEFAULTS = Object.entries(TOPIC_CONTRACT.topics).map(([role, t]) => ({
+  env: t.env,
+  name: t.name,
+  partitions: TOPIC_CONTRACT.profiles.dev.partitions[role],
+  retentionMs: t.retentionDays * DAY_MS,
+}));
 
 function port(env, name, fallback) {
   const raw = env[name];
@@ -126,7 +130,7 @@ export function loadConfig(env = process.env) {
   };
 }
 
-/** The environment the apps and tests read (DESIGN.md: KAFKA_BROKERS, CLICKHOUSE_URL, MQTT_URL). */
+/** The environment the apps and tests read (docs/architecture.md: KAFKA_BROKERS, CLICKHOUSE_URL, MQTT_URL). */
 export function clientEnv(cfg) {
   return {
     KAFKA_BROKERS: `${cfg.host}:${cfg.ports.kafka}`,

@@ -1,8 +1,10 @@
 /**
  * Aggregator entry point: configuration, schema, signals and the pipelines.
  * With --migrate-only it applies the schema and exits (deploy jobs).
- * The logic lives in the windowing engine, the ClickHouse sink and
- * app/pipeline.ts. The first pipeline runs in this process; with --workers > 1
+ * The logic lives in the libraries: the windowing engine (libs/windowing),
+ * the stream pipeline and its commit protocol (libs/stream-pipeline) and the
+ * ClickHouse sink; app/pipeline-worker.ts wires one pipeline to real clients
+ * (app/adapters.ts). The first pipeline runs in this process; with --workers > 1
  * this same script is also each further, forked pipeline process (see
  * app/pipeline-pool.ts).
  */

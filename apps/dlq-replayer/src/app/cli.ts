@@ -1,7 +1,7 @@
 /**
  * Command line of the DLQ replayer: `dlq-replayer inspect|replay [options]`.
  * Every option is a flag and, where it makes sense, an environment variable
- * (the shared names of DESIGN.md: KAFKA_BROKERS, RAW_TOPIC, DLQ_TOPIC, ...).
+ * (the shared names of docs/architecture.md: KAFKA_BROKERS, RAW_TOPIC, DLQ_TOPIC, ...).
  * Contradictory selections are usage errors (exit 2), like unknown flags.
  */
 import { REASON_CODE_LIST, REPAIR_NAMES, isRepairName, normalizeTimestamp, parseUtcInstant, type RepairName } from '@stream-analytics/event-schema';

@@ -53,7 +53,7 @@ describe('windowStartOf', () => {
 });
 
 describe('resolveWindowingConfig', () => {
-  it('fills defaults from DESIGN.md', () => {
+  it('fills the contract defaults (docs/architecture.md)', () => {
     expect(resolveWindowingConfig()).toEqual({
       windowSizeMs: 60_000,
       maxOutOfOrdernessMs: 10_000,

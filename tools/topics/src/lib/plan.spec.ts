@@ -15,7 +15,7 @@ const pinned = (role: 'raw' | 'aggregate' | 'deadLetter', mir: number) => ({
 });
 
 describe('profiles', () => {
-  it('match the DESIGN.md contract', () => {
+  it('match the topic contract (docs/architecture.md)', () => {
     const dev = profile('dev');
     const prod = profile('prod');
     expect(dev.topics.map((t) => [t.name, t.partitions, t.replicationFactor, t.configs['retention.ms'], t.configs['min.insync.replicas']])).toEqual([

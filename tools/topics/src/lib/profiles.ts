@@ -1,11 +1,11 @@
 /**
- * The topic profiles (DESIGN.md contract): what the three topics look like in
+ * The topic profiles (the contract in libs/runtime/src/lib/topics.json): what the three topics look like in
  * development and in production. The tool makes a cluster match one of them.
  */
-import { DEFAULT_TOPICS } from '@stream-analytics/runtime';
+import { DEFAULT_TOPICS, TOPIC_CONTRACT, type TopicProfileName, type TopicRole } from '@stream-analytics/runtime';
 
-export type TopicRole = 'raw' | 'aggregate' | 'deadLetter';
-export type ProfileName = 'dev' | 'prod';
+export type { TopicRole };
+export type ProfileName = TopicProfileName;
 
 export interface TopicSpec {
   role: TopicRole;
@@ -24,29 +24,13 @@ export interface Profile {
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
-export const RETENTION_DAYS: Record<TopicRole, number> = { raw: 7, aggregate: 30, deadLetter: 14 };
-
-interface ProfileShape {
-  description: string;
-  replicationFactor: number;
-  minInsyncReplicas: number;
-  partitions: Record<TopicRole, number>;
-}
-
-export const PROFILE_SHAPES: Record<ProfileName, ProfileShape> = {
-  dev: {
-    description: 'single broker: RF 1, 24 raw partitions',
-    replicationFactor: 1,
-    minInsyncReplicas: 1,
-    partitions: { raw: 24, aggregate: 6, deadLetter: 6 },
-  },
-  prod: {
-    description: 'three or more brokers: RF 3, min.insync.replicas 2, 48 raw partitions',
-    replicationFactor: 3,
-    minInsyncReplicas: 2,
-    partitions: { raw: 48, aggregate: 6, deadLetter: 6 },
-  },
+export const RETENTION_DAYS: Record<TopicRole, number> = {
+  raw: TOPIC_CONTRACT.topics.raw.retentionDays,
+  aggregate: TOPIC_CONTRACT.topics.aggregate.retentionDays,
+  deadLetter: TOPIC_CONTRACT.topics.deadLetter.retentionDays,
 };
+
+export const PROFILE_SHAPES = TOPIC_CONTRACT.profiles;
 
 export type TopicNames = Record<TopicRole, string>;
 
