@@ -7,11 +7,11 @@
  * Exit codes: 0 done (or nothing to do, or --dry-run), 1 error,
  * 2 usage error, 3 refused (unsafe change requested; nothing applied).
  */
-import { DEFAULT_BROKERS, KAFKA_SECURITY_OPTIONS, parseConfig, parseKafkaSecurity, runMain, validateBrokers, type CommandSpec, type OptionSpecs } from '@stream-analytics/runtime';
+import { KAFKA_CONNECTION_OPTIONS, parseConfig, parseKafkaSecurity, runMain, topicOption, type CommandSpec, type OptionSpecs } from '@stream-analytics/runtime';
 import { DEFAULT_ACL_SETTINGS, formatAclPlan, planAcls, wantedAcls, type AclSettings } from './lib/acls';
 import { TopicAdmin } from './lib/cluster';
 import { formatPlan, planChanges, planRefusals, planTopics } from './lib/plan';
-import { DEFAULT_TOPIC_NAMES, profile, type ProfileName } from './lib/profiles';
+import { profile, type ProfileName } from './lib/profiles';
 
 export const provisionCommand = {
   name: 'provision-topics',
@@ -19,11 +19,10 @@ export const provisionCommand = {
     'Creates or updates the raw, aggregate and dead-letter topics to match a profile: dev (RF 1, 24 raw partitions) or prod (RF 3, min.insync.replicas 2, 48 raw partitions); retention 7 d raw, 30 d aggregate, 14 d DLQ. Prints the diff first; never removes partitions or lowers the replication factor.',
   options: {
     profile: { type: 'string', choices: ['dev', 'prod'], env: 'TOPIC_PROFILE', default: 'dev', description: 'Topic profile to apply.' },
-    brokers: { type: 'string', env: 'KAFKA_BROKERS', default: DEFAULT_BROKERS, validate: validateBrokers, description: 'Kafka bootstrap servers.' },
-    ...KAFKA_SECURITY_OPTIONS,
-    rawTopic: { type: 'string', env: 'RAW_TOPIC', default: DEFAULT_TOPIC_NAMES.raw, description: 'Raw telemetry topic name.' },
-    aggTopic: { type: 'string', env: 'AGG_TOPIC', default: DEFAULT_TOPIC_NAMES.aggregate, description: 'Minute aggregate topic name.' },
-    dlqTopic: { type: 'string', env: 'DLQ_TOPIC', default: DEFAULT_TOPIC_NAMES.deadLetter, description: 'Dead-letter topic name.' },
+    ...KAFKA_CONNECTION_OPTIONS,
+    rawTopic: topicOption('raw', 'Raw telemetry topic name.'),
+    aggTopic: topicOption('aggregate', 'Minute aggregate topic name.'),
+    dlqTopic: topicOption('deadLetter', 'Dead-letter topic name.'),
     acls: { type: 'boolean', env: 'TOPIC_ACLS', default: false, description: 'Also make the apps\u2019 ACLs match the profile (the cluster needs an authorizer); bindings of these principals that the profile does not grant are removed.' },
     producerPrincipal: { type: 'string', env: 'ACL_PRODUCER_PRINCIPAL', default: DEFAULT_ACL_SETTINGS.principals.producer, description: 'Principal of the producer (writes the raw topic).' },
     gatewayPrincipal: { type: 'string', env: 'ACL_GATEWAY_PRINCIPAL', default: DEFAULT_ACL_SETTINGS.principals.gateway, description: 'Principal of the ingest gateway (writes the raw topic).' },

@@ -9,13 +9,11 @@ import {
   type SchemaProfile,
 } from '@stream-analytics/clickhouse-sink';
 import {
-  DEFAULT_BROKERS,
   formatUsage,
-  DEFAULT_TOPICS,
-  KAFKA_SECURITY_OPTIONS,
+  KAFKA_CONNECTION_OPTIONS,
+  topicOption,
   parseConfig,
   parseKafkaSecurity,
-  validateBrokers,
   windowingOptions,
   type CommandSpec,
   type KafkaSecurity,
@@ -29,11 +27,10 @@ export const aggregatorCommand = {
   summary:
     'Consumes raw telemetry, folds it into event-time tumbling windows and writes exact per-window aggregates to ClickHouse every flush interval. Late events within the lateness horizon are counted in their own windows; invalid, too-late and future events go to the dead-letter topic.',
   options: {
-    brokers: { type: 'string', env: 'KAFKA_BROKERS', default: DEFAULT_BROKERS, validate: validateBrokers, description: 'Kafka bootstrap servers.' },
-    ...KAFKA_SECURITY_OPTIONS,
-    topic: { type: 'string', env: 'RAW_TOPIC', default: DEFAULT_TOPICS.raw, description: 'Raw telemetry topic to consume.' },
-    aggTopic: { type: 'string', env: 'AGG_TOPIC', default: DEFAULT_TOPICS.aggregate, description: 'Topic receiving window results (JSON, keyed by window start).' },
-    dlqTopic: { type: 'string', env: 'DLQ_TOPIC', default: DEFAULT_TOPICS.deadLetter, description: 'Dead-letter topic for invalid and late events.' },
+    ...KAFKA_CONNECTION_OPTIONS,
+    topic: topicOption('raw', 'Raw telemetry topic to consume.'),
+    aggTopic: topicOption('aggregate', 'Topic receiving window results (JSON, keyed by window start).'),
+    dlqTopic: topicOption('deadLetter', 'Dead-letter topic for invalid and late events.'),
     group: { type: 'string', env: 'CONSUMER_GROUP', default: 'iot-aggregator', description: 'Consumer group id; instances in one group share the partitions.' },
     groupInstanceId: { type: 'string', env: 'GROUP_INSTANCE_ID', description: 'Static group membership id (e.g. the pod name) so restarts do not rebalance.' },
     ...CLICKHOUSE_CONNECTION_OPTIONS,

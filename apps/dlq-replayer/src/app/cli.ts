@@ -6,15 +6,13 @@
  */
 import { REASON_CODE_LIST, REPAIR_NAMES, isRepairName, normalizeTimestamp, parseUtcInstant, type RepairName } from '@stream-analytics/event-schema';
 import {
-  DEFAULT_BROKERS,
-  DEFAULT_TOPICS,
   HelpRequested,
   formatUsage,
-  KAFKA_SECURITY_OPTIONS,
+  KAFKA_CONNECTION_OPTIONS,
+  topicOption,
   parseKafkaSecurity,
   UsageError,
   parseConfig,
-  validateBrokers,
   windowingConfigOf,
   windowingOptions,
   type CommandSpec,
@@ -32,10 +30,9 @@ export const DEFAULT_LEDGER_TOPIC = 'iot.telemetry.dlq-replay-ledger.v1';
 const REPEATABLE = ['reason', 'repair', 'partition', 'device'] as const;
 
 const commonOptions = {
-  brokers: { type: 'string', env: 'KAFKA_BROKERS', default: DEFAULT_BROKERS, validate: validateBrokers, description: 'Kafka bootstrap servers.' },
-  ...KAFKA_SECURITY_OPTIONS,
-  dlqTopic: { type: 'string', env: 'DLQ_TOPIC', default: DEFAULT_TOPICS.deadLetter, description: 'Dead-letter topic to read.' },
-  topic: { type: 'string', env: 'RAW_TOPIC', default: DEFAULT_TOPICS.raw, description: 'Raw telemetry topic replayed entries are published to.' },
+  ...KAFKA_CONNECTION_OPTIONS,
+  dlqTopic: topicOption('deadLetter', 'Dead-letter topic to read.'),
+  topic: topicOption('raw', 'Raw telemetry topic replayed entries are published to.'),
   ledgerTopic: {
     type: 'string',
     env: 'LEDGER_TOPIC',

@@ -6,15 +6,13 @@
  */
 import os from 'node:os';
 import {
-  DEFAULT_BROKERS,
-  DEFAULT_TOPICS,
   formatUsage,
-  KAFKA_SECURITY_OPTIONS,
+  KAFKA_CONNECTION_OPTIONS,
+  topicOption,
   MQTT_CONNECTION_OPTIONS,
   parseConfig,
   parseKafkaSecurity,
   UsageError,
-  validateBrokers,
   validateMqttUrl,
   type CommandSpec,
   type KafkaSecurity,
@@ -29,10 +27,9 @@ export const GATEWAY_SPEC = {
   summary:
     'Brings device events into Kafka over MQTT (QoS 1 subscription) and HTTP (POST /v1/events). Every event is validated; valid ones go to the raw topic keyed by device_id, invalid ones to the DLQ. A message is acknowledged (PUBACK, HTTP 2xx) only after Kafka acknowledged all its events.',
   options: {
-    brokers: { type: 'string', env: 'KAFKA_BROKERS', default: DEFAULT_BROKERS, validate: validateBrokers, description: 'Kafka bootstrap servers, host:port[,host:port].' },
-    ...KAFKA_SECURITY_OPTIONS,
-    topic: { type: 'string', env: 'RAW_TOPIC', default: DEFAULT_TOPICS.raw, validate: nonEmpty, description: 'Raw topic for valid events (must exist).' },
-    dlqTopic: { type: 'string', env: 'DLQ_TOPIC', default: DEFAULT_TOPICS.deadLetter, validate: nonEmpty, description: 'Dead-letter topic for invalid events (must exist).' },
+    ...KAFKA_CONNECTION_OPTIONS,
+    topic: topicOption('raw', 'Raw topic for valid events (must exist).'),
+    dlqTopic: topicOption('deadLetter', 'Dead-letter topic for invalid events (must exist).'),
     mqttUrl: { type: 'string', env: 'MQTT_URL', default: 'mqtt://127.0.0.1:1883', validate: validateMqttUrl, description: 'MQTT broker URL (mqtt://, mqtts://, ws://, wss://); empty disables MQTT ingress.' },
     mqttTopic: { type: 'string', env: 'MQTT_TOPIC', default: 'devices/+/telemetry', validate: nonEmpty, description: 'Topic filter to subscribe to with QoS 1.' },
     mqttShareGroup: {

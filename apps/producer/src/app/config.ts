@@ -5,15 +5,13 @@
  */
 import { randomInt } from 'node:crypto';
 import {
-  DEFAULT_BROKERS,
-  DEFAULT_TOPICS,
   formatUsage,
-  KAFKA_SECURITY_OPTIONS,
+  KAFKA_CONNECTION_OPTIONS,
+  topicOption,
   MQTT_CONNECTION_OPTIONS,
   parseConfig,
   parseKafkaSecurity,
   UsageError,
-  validateBrokers,
   validateMqttUrl,
   type CommandSpec,
   type KafkaSecurity,
@@ -29,9 +27,8 @@ export const PRODUCER_SPEC = {
   summary:
     'Generates simulated IoT telemetry (deterministic from --seed) and produces it to Kafka, keyed by device_id, with an idempotent acks=all producer.',
   options: {
-    brokers: { type: 'string', env: 'KAFKA_BROKERS', default: DEFAULT_BROKERS, validate: validateBrokers, description: 'Kafka bootstrap servers, host:port[,host:port].' },
-    ...KAFKA_SECURITY_OPTIONS,
-    topic: { type: 'string', env: 'RAW_TOPIC', default: DEFAULT_TOPICS.raw, validate: (v: string) => (v.trim() ? undefined : 'must not be empty'), description: 'Topic to produce to (must exist).' },
+    ...KAFKA_CONNECTION_OPTIONS,
+    topic: topicOption('raw', 'Topic to produce to (must exist).'),
     rate: { type: 'integer', env: 'PRODUCER_RATE', default: 10000, min: 0, description: 'Target events per second; 0 = as fast as possible.' },
     devices: { type: 'integer', env: 'PRODUCER_DEVICES', default: GENERATOR_DEFAULTS.devices, min: 1, max: 1_000_000, description: 'Number of simulated devices.' },
     users: { type: 'integer', env: 'PRODUCER_USERS', default: GENERATOR_DEFAULTS.users, min: 1, max: 1_000_000, description: 'Number of users owning the devices (device i belongs to user i mod users).' },
