@@ -20,10 +20,10 @@
  *   which events are faulty but not the underlying readings, and the first N
  *   records never depend on `count`.
  */
-import { Random, uuidFromWords } from './random';
+import { Random, uuidFromWords, writeUuid } from './random';
 import { type ReasonCode } from './reasons';
 import { EVENT_FIELDS, MAX_EVENT_BYTES, type EventStatus, type TelemetryEvent } from './schema';
-import { formatUtcMillis } from './time';
+import { formatUtcMillis, writeUtcMillis } from './time';
 
 /** Malformed-payload kinds, each mapped to the reason the validator gives it. */
 export const MALFORMED_REASONS = {
@@ -172,7 +172,6 @@ export function userId(u: number): string {
 const SLAB_BYTES = 256 * 1024;
 const MAX_VALID_BYTES = 512;
 const ascii = (text: string) => Uint8Array.from(text, (c) => c.charCodeAt(0));
-const HEX_CODES = ascii('0123456789abcdef');
 const PIECES = {
   eventId: ascii('{"event_id":"'),
   eventTime: ascii('","event_time":"'),
@@ -192,8 +191,6 @@ class SlabWriter {
   private buf = Buffer.allocUnsafe(SLAB_BYTES);
   private pos = 0;
   private start = 0;
-  private second = NaN;
-  private secondBytes = new Uint8Array(19);
 
   begin(): void {
     if (this.pos + MAX_VALID_BYTES > SLAB_BYTES) {
@@ -222,11 +219,6 @@ class SlabWriter {
 
   byte(c: number): void {
     this.buf[this.pos++] = c;
-  }
-
-  hex8(x: number): void {
-    this.buf[this.pos++] = HEX_CODES[(x >>> 4) & 15];
-    this.buf[this.pos++] = HEX_CODES[x & 15];
   }
 
   /** Non-negative integer in decimal. */
@@ -262,45 +254,14 @@ class SlabWriter {
     }
   }
 
-  hex32(x: number): void {
-    this.hex8(x >>> 24);
-    this.hex8((x >>> 16) & 255);
-    this.hex8((x >>> 8) & 255);
-    this.hex8(x & 255);
-  }
-
-  /** Version-4 UUID from four random words (same text as uuidFromWords). */
+  /** Version-4 UUID from four random words (writeUuid, the text of uuidFromWords). */
   uuid(a: number, b: number, c: number, d: number): void {
-    this.hex32(a);
-    this.byte(45);
-    this.hex8(b >>> 24);
-    this.hex8((b >>> 16) & 255);
-    this.byte(45);
-    this.hex8(((b >>> 8) & 0x0f) | 0x40);
-    this.hex8(b & 255);
-    this.byte(45);
-    this.hex8(((c >>> 24) & 0x3f) | 0x80);
-    this.hex8((c >>> 16) & 255);
-    this.byte(45);
-    this.hex8((c >>> 8) & 255);
-    this.hex8(c & 255);
-    this.hex32(d);
+    this.pos = writeUuid(this.buf, this.pos, a, b, c, d);
   }
 
-  /** YYYY-MM-DDTHH:MM:SS.mmmZ (the per-second prefix is cached). */
+  /** YYYY-MM-DDTHH:MM:SS.mmmZ (writeUtcMillis, the text of formatUtcMillis). */
   time(ms: number): void {
-    const second = Math.floor(ms / 1000);
-    if (second !== this.second) {
-      this.second = second;
-      this.secondBytes = ascii(new Date(second * 1000).toISOString().slice(0, 19));
-    }
-    this.bytes(this.secondBytes);
-    const milli = ms - second * 1000;
-    this.byte(46);
-    this.buf[this.pos++] = 48 + Math.floor(milli / 100);
-    this.buf[this.pos++] = 48 + (Math.floor(milli / 10) % 10);
-    this.buf[this.pos++] = 48 + (milli % 10);
-    this.byte(90);
+    this.pos = writeUtcMillis(this.buf, this.pos, ms);
   }
 }
 

@@ -76,15 +76,41 @@ export class Random {
   }
 }
 
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+const HEX_CODES = Uint8Array.from('0123456789abcdef', (ch) => ch.charCodeAt(0));
 
-/** The version-4 UUID text of four 32-bit words (version and variant bits forced). */
+function hex8(out: Uint8Array, pos: number, x: number): number {
+  out[pos] = HEX_CODES[(x >>> 4) & 15];
+  out[pos + 1] = HEX_CODES[x & 15];
+  return pos + 2;
+}
+
+function hex32(out: Uint8Array, pos: number, x: number): number {
+  return hex8(out, hex8(out, hex8(out, hex8(out, pos, x >>> 24), (x >>> 16) & 255), (x >>> 8) & 255), x & 255);
+}
+
+/**
+ * Writes the version-4 UUID text of four 32-bit words (version and variant
+ * bits forced) as ASCII at out[pos..pos + 36) and returns pos + 36. The one
+ * definition of a generated event_id; the producer writes it straight into
+ * its payload buffer.
+ */
+export function writeUuid(out: Uint8Array, pos: number, a: number, b: number, c: number, d: number): number {
+  let p = hex32(out, pos, a);
+  out[p++] = 45;
+  p = hex8(out, hex8(out, p, b >>> 24), (b >>> 16) & 255);
+  out[p++] = 45;
+  p = hex8(out, hex8(out, p, ((b >>> 8) & 0x0f) | 0x40), b & 255);
+  out[p++] = 45;
+  p = hex8(out, hex8(out, p, ((c >>> 24) & 0x3f) | 0x80), (c >>> 16) & 255);
+  out[p++] = 45;
+  p = hex8(out, hex8(out, p, (c >>> 8) & 255), c & 255);
+  return hex32(out, p, d);
+}
+
+const uuidScratch = Buffer.allocUnsafe(36);
+
+/** The version-4 UUID text of four 32-bit words (see writeUuid). */
 export function uuidFromWords(a: number, b: number, c: number, d: number): string {
-  return (
-    HEX[a >>> 24] + HEX[(a >>> 16) & 255] + HEX[(a >>> 8) & 255] + HEX[a & 255] + '-' +
-    HEX[b >>> 24] + HEX[(b >>> 16) & 255] + '-' +
-    HEX[((b >>> 8) & 0x0f) | 0x40] + HEX[b & 255] + '-' +
-    HEX[((c >>> 24) & 0x3f) | 0x80] + HEX[(c >>> 16) & 255] + '-' +
-    HEX[(c >>> 8) & 255] + HEX[c & 255] + HEX[d >>> 24] + HEX[(d >>> 16) & 255] + HEX[(d >>> 8) & 255] + HEX[d & 255]
-  );
+  writeUuid(uuidScratch, 0, a, b, c, d);
+  return uuidScratch.toString('latin1', 0, 36);
 }

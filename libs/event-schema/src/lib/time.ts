@@ -60,18 +60,35 @@ export function parseUtcInstant(s: string): number {
 }
 
 let cachedSecond = NaN;
-let cachedPrefix = '';
-const MS_SUFFIX: string[] = Array.from({ length: 1000 }, (_, i) => `.${String(i).padStart(3, '0')}Z`);
+const cachedPrefix = new Uint8Array(19);
 
 /**
- * Formats epoch milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ` (same text as
- * Date#toISOString for years 1970-9999), caching the per-second prefix.
+ * Writes epoch milliseconds as ASCII `YYYY-MM-DDTHH:MM:SS.mmmZ` (same text as
+ * Date#toISOString for years 1970-9999) at out[pos..pos + 24) and returns
+ * pos + 24, caching the per-second prefix. The one definition of a generated
+ * event_time; the producer writes it straight into its payload buffer.
  */
-export function formatUtcMillis(ms: number): string {
+export function writeUtcMillis(out: Uint8Array, pos: number, ms: number): number {
   const second = Math.floor(ms / 1000);
   if (second !== cachedSecond) {
     cachedSecond = second;
-    cachedPrefix = new Date(second * 1000).toISOString().slice(0, 19);
+    const prefix = new Date(second * 1000).toISOString();
+    for (let i = 0; i < 19; i++) cachedPrefix[i] = prefix.charCodeAt(i);
   }
-  return cachedPrefix + MS_SUFFIX[ms - second * 1000];
+  out.set(cachedPrefix, pos);
+  const milli = ms - second * 1000;
+  out[pos + 19] = 46;
+  out[pos + 20] = 48 + Math.floor(milli / 100);
+  out[pos + 21] = 48 + (Math.floor(milli / 10) % 10);
+  out[pos + 22] = 48 + (milli % 10);
+  out[pos + 23] = 90;
+  return pos + 24;
+}
+
+const timeScratch = Buffer.allocUnsafe(24);
+
+/** Epoch milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ` (see writeUtcMillis). */
+export function formatUtcMillis(ms: number): string {
+  writeUtcMillis(timeScratch, 0, ms);
+  return timeScratch.toString('latin1', 0, 24);
 }
