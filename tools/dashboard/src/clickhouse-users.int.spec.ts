@@ -80,10 +80,10 @@ if (!binary) {
   });
 
   it('grafana cannot insert, create, drop, alter or change settings', async () => {
-    expect(await failure(grafana, "INSERT INTO stream_analytics.dead_letter_events (source_topic, reason) VALUES ('x', 'y')")).toMatch(/Code: 164.*readonly/i);
+    expect(await failure(grafana, "INSERT INTO stream_analytics.dead_letters (source_topic, reason) VALUES ('x', 'y')")).toMatch(/Code: 164.*readonly/i);
     expect(await failure(grafana, 'CREATE TABLE stream_analytics.evil (x UInt8) ENGINE = Memory')).toMatch(/Code: 164.*readonly/i);
-    expect(await failure(grafana, 'DROP TABLE stream_analytics.dead_letter_events')).toMatch(/Code: 164.*readonly/i);
-    expect(await failure(grafana, 'TRUNCATE TABLE stream_analytics.dead_letter_events')).toMatch(/Code: 164.*readonly/i);
+    expect(await failure(grafana, 'DROP TABLE stream_analytics.dead_letters')).toMatch(/Code: 164.*readonly/i);
+    expect(await failure(grafana, 'TRUNCATE TABLE stream_analytics.dead_letters')).toMatch(/Code: 164.*readonly/i);
     expect(await failure(grafana, 'SELECT 1 SETTINGS readonly = 0')).toMatch(/Code: 164/);
     expect(await failure(grafana, 'SELECT 1', { max_memory_usage: '100000000000' })).toMatch(/Code: 164/);
     // The same value as the profile is fine (the dashboard queries pass it).

@@ -87,18 +87,19 @@ describe('applyMigrations on the real server', () => {
     const names = ((after as { tables: { name: string }[] }).tables).map((t) => t.name);
     expect(names).toEqual(
       expect.arrayContaining([
-        'iot_window_partition_state',
         'iot_window_state',
         'iot_window_users',
         'iot_minute_merged',
         'iot_minute_rollup',
         'iot_minute_agg',
-        'dead_letter_events',
         'dead_letters',
         'iot_minute_dead_letters',
         'schema_migrations',
       ]),
     );
+    // 009 dropped the tables no release reads any more
+    expect(names).not.toEqual(expect.arrayContaining(['iot_window_partition_state']));
+    expect(names).not.toEqual(expect.arrayContaining(['dead_letter_events']));
     const state = (after as { tables: { name: string; engine: string; create_table_query: string }[] }).tables.find((t) => t.name === 'iot_window_state');
     expect(state?.engine).toBe('ReplacingMergeTree');
     expect(state?.create_table_query).toMatch(/ReplacingMergeTree\(row_version\)/);
@@ -188,6 +189,13 @@ describe('applyMigrations on the real server', () => {
       expect(await readDlq(w2 + 2 * MINUTE)).toEqual(counts007);
       expect(Number((await client.queryRows<{ c: string }>(`SELECT count() AS c FROM ${db}.iot_minute_dead_letter_rollup`))[0].c)).toBe(counts007.length);
       expect(await readAgg()).toEqual(agg);
+
+      // 009 and later: the legacy tables go, nothing readers see changes
+      await writeFiles((name) => name >= '009');
+      expect((await applyMigrations(client, dir, { migrationsTable })).applied[0]).toBe('009_drop_legacy_tables.sql');
+      expect(await client.queryRows(`SELECT name FROM system.tables WHERE database = '${db}' AND name IN ('iot_window_partition_state', 'dead_letter_events')`)).toEqual([]);
+      expect(await readAgg()).toEqual(agg);
+      expect(await readDlq(w2 + 2 * MINUTE)).toEqual(counts007);
 
       // all files again: applyMigrations skips them; run verbatim (a run that crashed before recording a
       // file, or two instances migrating at once, applies it again), the data stays the same

@@ -85,7 +85,6 @@ describe('replicated profile on ZooKeeper + two 18.16 replicas', () => {
 
     const engines = await node(1).queryRows<{ name: string; engine: string }>(`SELECT name, engine FROM system.tables WHERE database = 'stream_analytics' ORDER BY name`);
     expect(engines).toEqual([
-      { name: 'dead_letter_events', engine: 'ReplicatedReplacingMergeTree' },
       { name: 'dead_letters', engine: 'ReplicatedReplacingMergeTree' },
       { name: 'iot_minute_agg', engine: 'View' },
       { name: 'iot_minute_dead_letter_rollup', engine: 'ReplicatedReplacingMergeTree' },
@@ -93,7 +92,6 @@ describe('replicated profile on ZooKeeper + two 18.16 replicas', () => {
       { name: 'iot_minute_dead_letters_merged', engine: 'View' },
       { name: 'iot_minute_merged', engine: 'View' },
       { name: 'iot_minute_rollup', engine: 'ReplicatedReplacingMergeTree' },
-      { name: 'iot_window_partition_state', engine: 'ReplicatedReplacingMergeTree' },
       { name: 'iot_window_state', engine: 'ReplicatedReplacingMergeTree' },
       { name: 'iot_window_users', engine: 'ReplicatedReplacingMergeTree' },
       { name: 'schema_migrations', engine: 'ReplacingMergeTree' },
@@ -102,7 +100,7 @@ describe('replicated profile on ZooKeeper + two 18.16 replicas', () => {
       `SELECT table, zookeeper_path, replica_name, total_replicas FROM system.replicas WHERE database = 'stream_analytics' ORDER BY table`,
     );
     expect(replicas.map((r) => [r.table, r.zookeeper_path, r.replica_name, Number(r.total_replicas)])).toEqual(
-      ['dead_letter_events', 'dead_letters', 'iot_minute_dead_letter_rollup', 'iot_minute_rollup', 'iot_window_partition_state', 'iot_window_state', 'iot_window_users'].map((t) => [
+      ['dead_letters', 'iot_minute_dead_letter_rollup', 'iot_minute_rollup', 'iot_window_state', 'iot_window_users'].map((t) => [
         t,
         `/clickhouse/tables/01/stream_analytics/${t}`,
         'replica1',
@@ -137,7 +135,6 @@ describe('replicated profile on ZooKeeper + two 18.16 replicas', () => {
       const engines = await node(1).queryRows<{ name: string; engine: string }>(`SELECT name, engine FROM system.tables WHERE database = '${db}' AND name != 'schema_migrations' ORDER BY name`);
       expect(engines.map((e) => e.engine)).toEqual([
         'ReplicatedReplacingMergeTree', // added_later
-        'ReplicatedReplacingMergeTree', // dead_letter_events
         'ReplicatedReplacingMergeTree', // dead_letters
         'View', // iot_minute_agg
         'ReplicatedReplacingMergeTree', // iot_minute_dead_letter_rollup
@@ -145,7 +142,6 @@ describe('replicated profile on ZooKeeper + two 18.16 replicas', () => {
         'View', // iot_minute_dead_letters_merged
         'View', // iot_minute_merged
         'ReplicatedReplacingMergeTree', // iot_minute_rollup
-        'ReplicatedReplacingMergeTree', // iot_window_partition_state
         'ReplicatedReplacingMergeTree', // iot_window_state
         'ReplicatedReplacingMergeTree', // iot_window_users
       ]);

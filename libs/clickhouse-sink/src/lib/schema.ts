@@ -18,7 +18,7 @@ export const TABLES = {
   minuteAgg: `${DATABASE}.iot_minute_agg`,
   /** Dead letters, partitioned by day (007; replaces dead_letter_events). */
   deadLetters: `${DATABASE}.dead_letters`,
-  /** Dead letters of earlier releases, partitioned by month (004); no longer written. */
+  /** Dead letters of earlier releases, partitioned by month (004); dropped by 009. */
   deadLetterEvents: `${DATABASE}.dead_letter_events`,
   /** View: a minute's dead-letter counts computed from dead_letters (008). */
   minuteDeadLettersMerged: `${DATABASE}.iot_minute_dead_letters_merged`,
