@@ -1,6 +1,7 @@
 import type { ClickHouseSinkClient, RequestOptions } from './client';
 import { RowValidationError } from './errors';
 import { TABLES } from './schema';
+import type { WindowPartitionRow } from './rows';
 
 /** One row of the reader contract (stream_analytics.iot_minute_agg) plus the view's extra columns. */
 export interface MinuteAggRow {
@@ -29,18 +30,8 @@ export interface DeadLetterCountRow {
   futureEvents: number;
 }
 
-/** The newest stored row of one (window, topic, partition): the window's durable state. */
-export interface StoredWindowRow {
-  windowStartMs: number;
-  sourcePartition: number;
-  totalEvents: number;
-  metricSum: number;
-  anomalyEvents: number;
-  lateEvents: number;
-  lastOffset: number;
-  isFinal: boolean;
-  rowVersion: number;
-}
+/** The newest stored row of one (window, topic, partition) as loaded back: the window's durable state (the topic is the one asked for). */
+export type StoredWindowRow = Omit<WindowPartitionRow, 'sourceTopic' | 'updatedAtMs'>;
 
 /**
  * Settings for reads through the views. On 18.16 predicate push-down into
