@@ -46,6 +46,8 @@ export {
 } from './lib/retry';
 export {
   toWindowPartitionRecord,
+  toDeviceStateRecord,
+  toWindowStateRecords,
   toDeadLetterRecord,
   toJsonEachRow,
   toWindowStateValues,
@@ -54,6 +56,7 @@ export {
   toWindowUserRecords,
   WINDOW_STATE_COLUMNS,
   type WindowPartitionRow,
+  type DeviceStateRow,
   type WindowUsersRow,
   type WindowUserRecord,
   type DeadLetterRow,
@@ -104,7 +107,19 @@ export {
   type MinuteAggRow,
   type DeadLetterCountRow,
   type StoredWindowRow,
+  type StoredDeviceRow,
+  aggregateOfStateRow,
 } from './lib/readers';
+export {
+  sketchQuantileSql,
+  sketchQuantileKeySql,
+  sketchKeyValueSql,
+  minuteResultsSelect,
+  deviceMinuteResultsSelect,
+  MINUTE_RESULT_COLUMNS,
+  DEVICE_MINUTE_RESULT_COLUMNS,
+  QUANTILE_COLUMNS,
+} from './lib/results-sql';
 export { expectedMinuteAgg, expectedDeadLetterCounts } from './lib/oracle';
 export {
   RETENTION_TABLES,
@@ -134,3 +149,19 @@ export {
   type TtlChange,
 } from './lib/apply-retention';
 export { RETENTION_OPTIONS, retentionPolicyOf, type RetentionOptions } from './lib/retention-options';
+export { windowPartitionRowOf, storedWindowOf } from './lib/engine-rows';
+export {
+  readDeviceMinute,
+  readMinuteStats,
+  readDeviceCompleteness,
+  deviceMinuteQuery,
+  minuteStatsQuery,
+  deviceCompletenessQuery,
+  parseDeviceMinuteRow,
+  deviceIdLiteral,
+  COMPLETENESS_REASONS,
+  type DeviceMinuteRow,
+  type MinuteStats,
+  type StatusColumns,
+  type DeviceCompleteness,
+} from './lib/device-readers';

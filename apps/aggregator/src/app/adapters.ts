@@ -65,6 +65,7 @@ export function clickhouseWindowStore(clickhouse: ClickHouseSinkClient, writer: 
     writeDeadLetters: async (rows) => void (await writer.writeDeadLetters(rows)),
     refreshResults: async (windows, deadLetterWindows) => {
       await writer.refreshMinuteRollup(windows);
+      await writer.refreshDeviceMinuteRollup(windows);
       await writer.refreshDeadLetterRollup(deadLetterWindows);
     },
   };

@@ -104,7 +104,7 @@ describe('applyMigrations on the real server', () => {
     expect(state?.create_table_query).toMatch(/ReplacingMergeTree\(row_version\)/);
   });
 
-  describe('006, 007 and 008 on a database that holds rows of the old tables (scratch database, dropped afterwards)', () => {
+  describe('006, 007, 008 and 010 on a database that holds rows of the old tables (scratch database, dropped afterwards)', () => {
     const { db, migrationsTable, dir: scratchDir } = scratchDatabase('sink_legacy');
     let dir: string;
     beforeAll(() => {
@@ -149,9 +149,6 @@ describe('applyMigrations on the real server', () => {
       expect(copied.length).toBeGreaterThanOrEqual(legacy.newestPerKey.length);
       expect(await copiedRows('FINAL')).toEqual(legacy.newestPerKey.map(asColumns));
 
-      const states = sortStates(await readWindowStates(scratch, topic, legacy.wanted));
-      expect(states).toEqual(legacy.expected);
-      expect(states.find((s) => s.sourcePartition === 0 && s.windowStartMs === w0)).toMatchObject({ isFinal: true, lastOffset: 10, rowVersion: 21, totalEvents: 6 });
       const readAgg = async () =>
         (await client.queryRows<Record<string, unknown>>(forDatabase(minuteAggQuery(w0, w0 + 2 * MINUTE), db), { settings: VIEW_READ_SETTINGS })).map(parseMinuteAggRow);
       const agg = await readAgg();
@@ -173,7 +170,6 @@ describe('applyMigrations on the real server', () => {
       expect(await readMinuteAggWindows(scratch, [w0, w0 + MINUTE])).toEqual(agg);
       expect(await readDlq()).toEqual(dlq.expected);
       expect(Number((await client.queryRows<{ c: string }>(`SELECT count() AS c FROM ${db}.iot_window_users FINAL`))[0].c)).toBe(56 + 1);
-      expect(sortStates(await readWindowStates(scratch, topic, legacy.wanted))).toEqual(legacy.expected);
 
       // dead letters recorded under 007 (daily table, no rollup yet), replays included, then 008 over all of
       // them: the materialized counts equal what the 007 view counted from the same rows
@@ -187,6 +183,14 @@ describe('applyMigrations on the real server', () => {
       expect(await applyMigrations(client, dir, { migrationsTable })).toMatchObject({ applied: ['008_minute_dead_letter_rollup.sql'] });
       expect(await readDlq(w2 + 2 * MINUTE)).toEqual(counts007);
       expect(Number((await client.queryRows<{ c: string }>(`SELECT count() AS c FROM ${db}.iot_minute_dead_letter_rollup`))[0].c)).toBe(counts007.length);
+      expect(await readAgg()).toEqual(agg);
+
+      // 010 and later: the fleet state rows and the results move to the accumulator tables, the same counts
+      await writeFiles((name) => name >= '009');
+      expect((await applyMigrations(client, dir, { migrationsTable })).applied).toEqual(expect.arrayContaining(['010_window_and_device_accumulators.sql']));
+      const states = sortStates(await readWindowStates(scratch, topic, legacy.wanted));
+      expect(states).toEqual(legacy.expected);
+      expect(states.find((s) => s.sourcePartition === 0 && s.windowStartMs === w0)).toMatchObject({ isFinal: true, lastOffset: 10, rowVersion: 21, totalEvents: 6 });
       expect(await readAgg()).toEqual(agg);
 
       // all files again: applyMigrations skips them; run verbatim (a run that crashed before recording a

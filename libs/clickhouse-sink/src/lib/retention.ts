@@ -25,10 +25,12 @@ export type RetentionClass = 'aggregate' | 'deadLetter';
 
 /**
  * The tables of each class. The legacy tables (iot_window_partition_state,
- * dead_letter_events) are no longer written and are left alone.
+ * dead_letter_events) are no longer written and are left alone; the fleet
+ * tables 010 replaced (iot_window_state, iot_minute_rollup) still expire the
+ * days they hold.
  */
 export const RETENTION_TABLES: Readonly<Record<RetentionClass, readonly string[]>> = Object.freeze({
-  aggregate: Object.freeze([TABLES.windowState, TABLES.windowUsers, TABLES.minuteRollup]),
+  aggregate: Object.freeze([TABLES.windowState, TABLES.windowUsers, TABLES.minuteRollup, TABLES.deviceMinuteRollup, TABLES.legacyWindowState, TABLES.legacyMinuteRollup]),
   deadLetter: Object.freeze([TABLES.deadLetters, TABLES.minuteDeadLetterRollup]),
 });
 

@@ -3,7 +3,7 @@
  * consumer, the producer and the store: deterministic (a fake clock), and the
  * results compared with what the events must give.
  */
-import type { DeadLetterRow, StoredWindowRow, WindowPartitionRow, WindowUsersRow } from '@stream-analytics/clickhouse-sink';
+import type { DeadLetterRow, DeviceStateRow, StoredWindowRow, WindowPartitionRow, WindowUsersRow } from '@stream-analytics/clickhouse-sink';
 import { parseDeadLetterHeaders } from '@stream-analytics/event-schema';
 import { StreamPipeline, type PipelineOptions } from './pipeline';
 import type { CommittedPosition, Headers, OffsetCommit, OutputSink, RebalanceEvent, RecordSource, SourceRecord, WindowStore } from './ports';
@@ -124,6 +124,8 @@ class FakeOutput implements OutputSink {
 
 class FakeStore implements WindowStore {
   readonly rows = new Map<string, WindowPartitionRow>();
+  /** Device rows by topic:partition:window:device, the newest version kept. */
+  readonly deviceRows = new Map<string, DeviceStateRow>();
   readonly users = new Map<number, Set<string>>();
   /** What readers see: per window, the result as of its last refresh. */
   readonly results = new Map<number, { totalEvents: number; uniqueUsers: number }>();
@@ -142,7 +144,10 @@ class FakeStore implements WindowStore {
     for (const w of wanted) {
       for (const ws of w.windowStartsMs) {
         const r = this.rows.get(`${topic}:${w.partition}:${ws}`);
-        if (r) out.push({ windowStartMs: ws, sourcePartition: w.partition, totalEvents: r.totalEvents, metricSum: r.metricSum, anomalyEvents: r.anomalyEvents, lateEvents: r.lateEvents, lastOffset: r.lastOffset, isFinal: r.isFinal, rowVersion: r.rowVersion });
+        const devices = [...this.deviceRows].filter(([k]) => k.startsWith(`${topic}:${w.partition}:${ws}:`)).map(([, d]) => ({ deviceId: d.deviceId, aggregate: d.aggregate, lastOffset: d.lastOffset, rowVersion: d.rowVersion }));
+        if (r && r.aggregate) {
+          out.push({ windowStartMs: ws, sourcePartition: w.partition, totalEvents: r.totalEvents, metricSum: r.metricSum, anomalyEvents: r.anomalyEvents, lateEvents: r.lateEvents, lastOffset: r.lastOffset, isFinal: r.isFinal, rowVersion: r.rowVersion, aggregate: r.aggregate, devices });
+        }
       }
     }
     return out;
@@ -156,6 +161,10 @@ class FakeStore implements WindowStore {
       const k = `${r.sourceTopic}:${r.sourcePartition}:${r.windowStartMs}`;
       const prev = this.rows.get(k);
       if (!prev || prev.rowVersion < r.rowVersion) this.rows.set(k, r);
+      for (const d of r.devices ?? []) {
+        const before = this.deviceRows.get(`${k}:${d.deviceId}`);
+        if (!before || before.rowVersion < d.rowVersion) this.deviceRows.set(`${k}:${d.deviceId}`, d);
+      }
     }
   }
   async writeWindowUsers(rows: readonly WindowUsersRow[]): Promise<void> {

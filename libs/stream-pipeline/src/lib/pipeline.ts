@@ -25,9 +25,9 @@
  *     otherwise replay nothing that refreshes it). The newest result wins, so
  *     whichever writer refreshes last leaves the complete one.
  */
-import type { DeadLetterRow, StoredWindowRow, WindowPartitionRow, WindowUsersRow } from '@stream-analytics/clickhouse-sink';
+import { storedWindowOf, windowPartitionRowOf, type DeadLetterRow, type WindowUsersRow } from '@stream-analytics/clickhouse-sink';
 import { deadLetterHeaders, parseAndValidate, type DeadLetterEntry, type ValidationResult } from '@stream-analytics/event-schema';
-import { WindowingEngine, windowStartOf, type ProcessOutcome, type StoredWindow, type WindowingConfig, type WindowRecord, type WindowRow } from '@stream-analytics/windowing';
+import { WindowingEngine, windowStartOf, type DeviceWindowRow, type ProcessOutcome, type StoredWindow, type WindowingConfig, type WindowRecord, type WindowRow } from '@stream-analytics/windowing';
 import type { OutputSink, PipelineLogger, PipelineObserver, RecordSource, ResultPublisher, SourceRecord, WindowStore } from './ports';
 
 export interface PipelineOptions {
@@ -278,7 +278,10 @@ export class StreamPipeline {
         eventTimeMs: result.eventTimeMs,
         recordTimestampMs: m.timestamp,
         userId: result.event.user_id,
+        deviceId: result.event.device_id,
         metricValue: result.event.metric_value,
+        temperature: result.event.temperature,
+        status: result.event.status,
         anomalyScore: result.event.anomaly_score,
       };
       let out = this.engine.process(m.partition, rec);
@@ -372,7 +375,7 @@ export class StreamPipeline {
     const byPartition = new Map<number, StoredWindow[]>();
     for (const r of rows) {
       const list = byPartition.get(r.sourcePartition) ?? [];
-      list.push(toStoredWindow(r));
+      list.push(storedWindowOf(r));
       byPartition.set(r.sourcePartition, list);
     }
     let n = 0;
@@ -472,9 +475,9 @@ export class StreamPipeline {
     for (const row of changes.rows) {
       const key = rowKey(row.partition, row.windowStart);
       const prev = this.pendingRows.get(key);
-      // A newer row replaces a pending one, but the users the older one handed out must still be written.
+      // A newer row replaces a pending one, but the users and device rows the older one handed out must still be written.
       const newer = !prev || prev.rowVersion <= row.rowVersion ? row : prev;
-      this.pendingRows.set(key, prev ? { ...newer, newUsers: mergeUsers(prev.newUsers, row.newUsers) } : row);
+      this.pendingRows.set(key, prev ? { ...newer, newUsers: mergeUsers(prev.newUsers, row.newUsers), devices: newestDeviceRows(prev.devices, row.devices) } : row);
       this.pendingRefresh.add(row.windowStart);
     }
     for (const w of changes.revisitedWindows) this.pendingRefresh.add(w);
@@ -489,7 +492,7 @@ export class StreamPipeline {
       const updatedAtMs = this.now();
       // Users before the rows that count their events, results after both.
       await store.writeWindowUsers(usersByWindow(rows));
-      await store.writeWindowRows(rows.map((r) => toPartitionRow(r, this.o.topic, updatedAtMs)));
+      await store.writeWindowRows(rows.map((r) => windowPartitionRowOf(r, this.o.topic, updatedAtMs)));
       await store.writeDeadLetters(deadLetters);
       // A dead letter has no stored state: a replay after a crash records it again, and refreshes its minute then.
       await store.refreshResults(refresh, [...new Set(deadLetters.map((d) => d.windowStartMs))]);
@@ -592,6 +595,14 @@ function mergeUsers(a: readonly string[], b: readonly string[]): string[] {
   return a.length === 0 ? [...b] : b.length === 0 ? [...a] : [...new Set([...a, ...b])].sort();
 }
 
+/** Device rows of two pending versions of a (window, partition) row: per device the newest. */
+function newestDeviceRows(a: readonly DeviceWindowRow[], b: readonly DeviceWindowRow[]): DeviceWindowRow[] {
+  if (a.length === 0) return [...b];
+  const byDevice = new Map(a.map((d) => [d.deviceId, d]));
+  for (const d of b) if ((byDevice.get(d.deviceId)?.rowVersion ?? -1) <= d.rowVersion) byDevice.set(d.deviceId, d);
+  return [...byDevice.values()];
+}
+
 /** The rows' new users per window, each once (a user of several partitions is written once). */
 function usersByWindow(rows: readonly WindowRow[]): WindowUsersRow[] {
   const byWindow = new Map<number, Set<string>>();
@@ -607,32 +618,4 @@ function usersByWindow(rows: readonly WindowRow[]): WindowUsersRow[] {
 /** The record's Kafka timestamp, or the processing time when it has none. */
 function recordTime(m: SourceRecord, now: number): number {
   return m.timestamp !== undefined && m.timestamp >= 0 ? m.timestamp : now;
-}
-
-function toStoredWindow(r: StoredWindowRow): StoredWindow {
-  return {
-    windowStart: r.windowStartMs,
-    totalEvents: r.totalEvents,
-    metricSum: r.metricSum,
-    anomalyEvents: r.anomalyEvents,
-    lateEvents: r.lateEvents,
-    lastOffset: r.lastOffset,
-    final: r.isFinal,
-  };
-}
-
-function toPartitionRow(r: WindowRow, topic: string, updatedAtMs: number): WindowPartitionRow {
-  return {
-    windowStartMs: r.windowStart,
-    sourcePartition: r.partition,
-    sourceTopic: topic,
-    totalEvents: r.totalEvents,
-    metricSum: r.metricSum,
-    anomalyEvents: r.anomalyEvents,
-    lateEvents: r.lateEvents,
-    lastOffset: r.version,
-    isFinal: r.final,
-    rowVersion: r.rowVersion,
-    updatedAtMs,
-  };
 }
