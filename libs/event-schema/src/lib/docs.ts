@@ -48,7 +48,7 @@ export function renderReasonTable(): string {
       .map(([k]) => `\`${k}\`${REPAIRABLE_KINDS.includes(k) ? ' (repairable)' : ''}`)
       .join(', ');
   const rows = (Object.entries(REASON_CODES) as Array<[ReasonCode, string]>).map(
-    ([code, meaning]) => `| \`${code}\` | ${cell(meaning)} | ${kindsFor(code) || (code === 'late_event' ? 'fault `late` (assigned by the aggregator)' : code === 'future_event_time' ? 'assigned by the aggregator' : '')} |`,
+    ([code, meaning]) => `| \`${code}\` | ${cell(meaning)} | ${kindsFor(code) || (code === 'late_event' ? 'fault `late` (assigned by the aggregator)' : code === 'future_event_time' || code === 'beyond_retention' ? 'assigned by the aggregator' : '')} |`,
   );
   return ['| reason | meaning | generator fault kinds |', '| --- | --- | --- |', ...rows].join('\n');
 }

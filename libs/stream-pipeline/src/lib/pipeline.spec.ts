@@ -209,7 +209,7 @@ const OPTIONS: PipelineOptions = {
   batchSize: 7,
 };
 
-function harness(store = new FakeStore(), source?: FakeSource, clock = new Clock()) {
+function harness(store = new FakeStore(), source?: FakeSource, clock = new Clock(), options: PipelineOptions = OPTIONS) {
   const src = source ?? new FakeSource(clock);
   const output = new FakeOutput();
   const published: number[][] = [];
@@ -218,7 +218,7 @@ function harness(store = new FakeStore(), source?: FakeSource, clock = new Clock
   const logs: string[] = [];
   const log = (level: string) => (obj: object, msg: string) => logs.push(`${level} ${msg} ${JSON.stringify(obj)}`);
   const pipeline = new StreamPipeline({
-    options: OPTIONS,
+    options,
     source: src,
     output,
     store,
@@ -270,6 +270,20 @@ describe('StreamPipeline (fakes)', () => {
     // The future and the invalid one share the minute of their record timestamp.
     expect(Object.fromEntries(h.store.deadLetterResults)).toEqual({ [T0 + 3 * MIN]: 2, [T0 - 2 * 3_600_000]: 1 });
     expect(h.health.at(-1)).toEqual([true, undefined]);
+  });
+
+  it('dead-letters an event whose window is beyond the aggregate retention at its record timestamp (beyond_retention) instead of counting it', async () => {
+    const DAY = 86_400_000;
+    const h = harness(undefined, undefined, undefined, { ...OPTIONS, aggregateRetentionDays: 30 });
+    h.source.append(0, T0);
+    h.source.append(0, T0 - 40 * DAY, { timestamp: T0 + 1000 }); // last quarter's history, replayed now
+    h.source.append(0, T0 + 5000);
+    h.source.assign([0]);
+    await h.runUntil(() => h.source.drained() && h.source.committedOffsets.get(0)?.offset === 3);
+    expect(Object.fromEntries(h.store.totals())).toEqual({ [T0]: 2 });
+    expect(Object.fromEntries(h.output.deadLetters())).toEqual({ '0:1': 'beyond_retention' });
+    // Recorded in the minute it arrived, with its device: the dead-letter retention keeps it 14 days from now.
+    expect(h.store.deadLetters.map((d) => [d.sourceOffset, d.reason, d.windowStartMs, d.deviceId])).toEqual([[1, 'beyond_retention', windowOf(T0 + 1000), 'dev-0']]);
   });
 
   it('after a crash replays from the last commit and counts nothing twice, loading window state from the store', async () => {

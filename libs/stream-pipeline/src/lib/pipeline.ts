@@ -25,7 +25,7 @@
  *     otherwise replay nothing that refreshes it). The newest result wins, so
  *     whichever writer refreshes last leaves the complete one.
  */
-import { storedWindowOf, windowPartitionRowOf, type DeadLetterRow, type WindowUsersRow } from '@stream-analytics/clickhouse-sink';
+import { BEYOND_RETENTION_REASON, isBeyondAggregateRetention, storedWindowOf, windowPartitionRowOf, type DeadLetterRow, type WindowUsersRow } from '@stream-analytics/clickhouse-sink';
 import { deadLetterHeaders, parseAndValidate, type DeadLetterEntry, type ValidationResult } from '@stream-analytics/event-schema';
 import { WindowingEngine, windowStartOf, type DeviceWindowRow, type ProcessOutcome, type StoredWindow, type WindowingConfig, type WindowRecord, type WindowRow } from '@stream-analytics/windowing';
 import type { OutputSink, PipelineLogger, PipelineObserver, RecordSource, ResultPublisher, SourceRecord, WindowStore } from './ports';
@@ -43,6 +43,12 @@ export interface PipelineOptions {
   commitFailuresUnhealthy?: number;
   /** Windows read ahead after the newest one a state load needs (per partition); default 30. */
   stateReadAheadWindows?: number;
+  /**
+   * AGGREGATE_RETENTION_DAYS: an event whose window's day the retention job
+   * has dropped by its record timestamp is dead-lettered (beyond_retention),
+   * not counted into rows that would vanish. Unset: no such check.
+   */
+  aggregateRetentionDays?: number;
 }
 
 export interface PipelineDeps {
@@ -271,6 +277,15 @@ export class StreamPipeline {
         this.engine.skip(m.partition, m.offset);
         this.observer.invalid?.(result.reason);
         this.deadLetter(m, result.reason, result.message, windowStartOf(recordTime(m, now), this.engine.config.windowSizeMs), undefined);
+        continue;
+      }
+      const windowStartMs = windowStartOf(result.eventTimeMs, this.engine.config.windowSizeMs);
+      if (this.o.aggregateRetentionDays !== undefined && isBeyondAggregateRetention(windowStartMs, recordTime(m, now), this.o.aggregateRetentionDays)) {
+        this.engine.skip(m.partition, m.offset);
+        this.observer.beyondRetention?.();
+        const message = `event_time ${result.event.event_time} falls in window ${new Date(windowStartMs).toISOString()}, older than the aggregate retention of ${this.o.aggregateRetentionDays} days (AGGREGATE_RETENTION_DAYS): raise it before backfilling such history`;
+        // Recorded in the minute it arrived: the dead-letter retention would drop its own (old) minute at once.
+        this.deadLetter(m, BEYOND_RETENTION_REASON, message, windowStartOf(recordTime(m, now), this.engine.config.windowSizeMs), result.event.device_id);
         continue;
       }
       const rec: WindowRecord = {
