@@ -168,3 +168,16 @@ export {
   type StatusColumns,
   type DeviceCompleteness,
 } from './lib/device-readers';
+export {
+  deviceHealthQuery,
+  readDeviceHealth,
+  ensureDeviceHealthView,
+  silentAfterMs,
+  isSilent,
+  silenceRuleProblem,
+  DEFAULT_SILENCE_RULE,
+  TYPICAL_INTERVAL_LOOKBACK_MS,
+  type SilenceRule,
+  type DeviceHealthOptions,
+  type DeviceHealthRow,
+} from './lib/device-health';

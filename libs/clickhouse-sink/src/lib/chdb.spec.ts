@@ -47,7 +47,7 @@ import {
   type WantedStates,
   type Writes,
 } from './history.testkit';
-import { deviceScenarioDifferences } from './device.testkit';
+import { deviceScenarioDifferences, silenceDifferences } from './device.testkit';
 import { applyMigrations, findMigrationsDir, loadMigrationFiles, type MigrationFile } from './migrations';
 import { profileStatement, type SchemaProfile } from './schema-profile';
 import { expectedDeadLetterCounts, expectedMinuteAgg } from './oracle';
@@ -573,6 +573,11 @@ describe('device-level results on current ClickHouse (chdb)', () => {
   it('iot_device_minute and the fleet columns of iot_minute_agg equal the brute-force oracle (devices on several partitions, late events); state round-trips bit for bit', async () => {
     const diff = await deviceScenarioDifferences(engineClient(), writer, 'devices.chdb', Date.UTC(2007, 2, 1, 8, 0));
     expect(diff).toEqual({ devices: [], fleet: [], states: [] });
+  });
+
+  it('device health: devices sending every 1 s, 10 s and 5 min, some stopping, are silent exactly when the rule says, none too early (default and other knobs)', async () => {
+    expect(await silenceDifferences(engineClient(), writer, 'rhythms.chdb', Date.UTC(2008, 5, 1, 12, 0), { silentFactor: 3, silentMinSecs: 120 })).toEqual([]);
+    expect(await silenceDifferences(engineClient(), writer, 'rhythms.chdb.b', Date.UTC(2008, 7, 1, 12, 0), { silentFactor: 5, silentMinSecs: 30 })).toEqual([]);
   });
 });
 

@@ -7,6 +7,7 @@
  */
 import { quantileRank, SKETCH_RELATIVE_ACCURACY, WindowingEngine, type WindowRecord } from '@stream-analytics/windowing';
 import type { ClickHouseSinkClient } from './client';
+import { isSilent, readDeviceHealth, silentAfterMs, TYPICAL_INTERVAL_LOOKBACK_MS, type SilenceRule } from './device-health';
 import { readDeviceMinute, readMinuteStats, type DeviceMinuteRow, type MinuteStats } from './device-readers';
 import { windowPartitionRowOf } from './engine-rows';
 import { readWindowStates } from './readers';
@@ -243,4 +244,84 @@ export async function deviceScenarioDifferences(client: ClickHouseSinkClient, wr
   }
   if (states.length === 0 && written.size !== (await readWindowStates(client, topic, wanted)).length) states.push('not every (window, partition) written was read back');
   return { devices, fleet, states };
+}
+
+/** Devices of different rhythms, some stopping: [id, period ms, stops this long before the end (0: never)]. */
+export const RHYTHMS: ReadonlyArray<readonly [string, number, number]> = [
+  ['every-1s-on', 1000, 0],
+  ['every-1s-stopped', 1000, 30 * 60_000],
+  ['every-10s-on', 10_000, 0],
+  ['every-10s-stopped', 10_000, 20 * 60_000],
+  ['every-5min-on', 300_000, 0],
+  ['every-5min-stopped', 300_000, 60 * 60_000],
+];
+
+/**
+ * Two hours of traffic from the RHYTHMS devices ending at `endMs`, arriving
+ * 200 ms after their event time, as one flush per 10 minutes of traffic.
+ */
+export function rhythmScenario(endMs: number): { flushes: PartitionedRecord[][]; arrivals: Map<string, number[]> } {
+  const startMs = endMs - 2 * 3_600_000;
+  const offsets = [0, 0, 0];
+  const all: PartitionedRecord[] = [];
+  const arrivals = new Map<string, number[]>();
+  RHYTHMS.forEach(([deviceId, period, stoppedFor], i) => {
+    const partition = i % 3;
+    const list: number[] = [];
+    for (let t = startMs; t < endMs - stoppedFor; t += period) {
+      all.push({ partition, offset: 0, eventTimeMs: t, recordTimestampMs: t + 200, deviceId, userId: 'u', metricValue: 1, temperature: 20 + (i % 4), status: DEVICE_STATUSES[i % 4], anomalyScore: 0 });
+      list.push(t + 200);
+    }
+    arrivals.set(deviceId, list);
+  });
+  all.sort((a, b) => (a.recordTimestampMs as number) - (b.recordTimestampMs as number) || a.partition - b.partition);
+  const flushes: PartitionedRecord[][] = [];
+  for (const r of all) {
+    const withOffset = { ...r, offset: offsets[r.partition]++ };
+    const k = Math.floor(((r.recordTimestampMs as number) - startMs) / 600_000);
+    (flushes[k] ??= []).push(withOffset);
+  }
+  return { flushes: flushes.filter((f) => f !== undefined), arrivals };
+}
+
+/**
+ * The silence oracle from the arrivals alone: per device its last arrival,
+ * typical interval (mean gap over the 24 h up to its last arrival) and when
+ * the rule (silentAfterMs, the one definition) makes it silent.
+ */
+export function expectedSilence(arrivals: ReadonlyMap<string, readonly number[]>, rule: SilenceRule): Map<string, { lastSeenMs: number; typicalIntervalMs: number | undefined; silentAfterMs: number }> {
+  const out = new Map<string, { lastSeenMs: number; typicalIntervalMs: number | undefined; silentAfterMs: number }>();
+  for (const [deviceId, list] of arrivals) {
+    const last = Math.max(...list);
+    const recent = list.filter((t) => t >= last - TYPICAL_INTERVAL_LOOKBACK_MS);
+    const typical = recent.length > 1 ? (last - Math.min(...recent)) / (recent.length - 1) : undefined;
+    out.set(deviceId, { lastSeenMs: last, typicalIntervalMs: typical, silentAfterMs: silentAfterMs(typical, rule) });
+  }
+  return out;
+}
+
+/**
+ * The rhythm scenario through the writer, then device health read at the
+ * instants around each device's moment of silence: at lastSeen + silentAfter
+ * no device the rule spares may be silent, one millisecond later it must be.
+ * Returns the disagreements with the oracle (empty when none).
+ */
+export async function silenceDifferences(client: ClickHouseSinkClient, writer: WindowRowWriter, topic: string, endMs: number, rule: SilenceRule): Promise<string[]> {
+  const s = rhythmScenario(endMs);
+  await runDeviceScenario(topic, s.flushes, (rows) => writer.writeWindowRows(rows).then(() => undefined), (w) => writer.refreshDeviceMinuteRollup(w).then(() => undefined));
+  const want = expectedSilence(s.arrivals, rule);
+  const probes = [...want.values()].flatMap((w) => [w.lastSeenMs + w.silentAfterMs, w.lastSeenMs + w.silentAfterMs + 1]);
+  const problems: string[] = [];
+  for (const nowMs of [endMs, ...probes].sort((a, b) => a - b)) {
+    const health = new Map((await readDeviceHealth(client, { rule, retentionDays: 30, nowMs })).map((h) => [h.deviceId, h]));
+    for (const [deviceId, w] of want) {
+      const h = health.get(deviceId);
+      const silent = isSilent(nowMs - w.lastSeenMs, w.typicalIntervalMs, rule);
+      if (!h) problems.push(`${deviceId} missing at ${nowMs}`);
+      else if (h.silent !== silent || h.lastSeenMs !== w.lastSeenMs || h.typicalIntervalMs !== w.typicalIntervalMs || h.silentAfterMs !== w.silentAfterMs) {
+        problems.push(`${deviceId} at now=${new Date(nowMs).toISOString()}: silent ${h.silent} (want ${silent}), last seen ${h.lastSeenMs} (want ${w.lastSeenMs}), interval ${h.typicalIntervalMs} (want ${w.typicalIntervalMs}), silent after ${h.silentAfterMs} (want ${w.silentAfterMs})`);
+      }
+    }
+  }
+  return problems;
 }
