@@ -8,7 +8,7 @@
  * this same script is also each further, forked pipeline process (see
  * app/pipeline-pool.ts).
  */
-import { createClickHouseClient, describeClickHouseSecurityError, findMigrationsDir, migrateSchema } from '@stream-analytics/clickhouse-sink';
+import { createClickHouseClient, describeClickHouseSecurityError, ensureDeviceHealthView, findMigrationsDir, migrateSchema } from '@stream-analytics/clickhouse-sink';
 import { createLogger, onShutdownSignal, runMain, startOpsServer, type Logger, type ShutdownSignal } from '@stream-analytics/runtime';
 import cluster from 'node:cluster';
 import path from 'node:path';
@@ -77,6 +77,8 @@ async function migrate(config: AggregatorConfig, logger: Logger, shutdown: Shutd
     });
     if (result.unreachable.length > 0) logger.warn({ unreachable: result.unreachable }, 'ClickHouse nodes not answering were left out of the migration; they keep the schema they had');
     logger.info({ applied: result.applied, skipped: result.skipped.length, profile: config.clickhouseSchemaProfile, dir }, 'ClickHouse schema up to date');
+    // The health view carries this deployment's silence rule and retention (SILENT_FACTOR, SILENT_MIN_SECS, AGGREGATE_RETENTION_DAYS).
+    await ensureDeviceHealthView(clickhouse, { rule: { silentFactor: config.silentFactor, silentMinSecs: config.silentMinSecs }, retentionDays: config.retention.aggregateDays });
     return true;
   } catch (err) {
     if (shutdown.isRequested()) return false;

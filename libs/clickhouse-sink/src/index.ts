@@ -28,7 +28,7 @@ export {
   isRetryableError,
 } from './lib/errors';
 export { retryWithBackoff, computeBackoffDelay, exponentialDelay, type RetryOptions, type RetryInfo } from './lib/retry';
-export type { WindowPartitionRow, WindowUsersRow, DeadLetterRow } from './lib/rows';
+export type { WindowPartitionRow, DeviceStateRow, WindowUsersRow, DeadLetterRow } from './lib/rows';
 export { WindowRowWriter, type WindowRowWriterOptions, type WriteCallOptions, type WriteResult } from './lib/writer';
 export { SINGLE_SERVER_PROFILE, type SchemaProfile } from './lib/schema-profile';
 export {
@@ -50,7 +50,39 @@ export {
   type MinuteAggRow,
   type DeadLetterCountRow,
   type StoredWindowRow,
+  type StoredDeviceRow,
+  aggregateOfStateRow,
 } from './lib/readers';
-export { DAY_MS, DEFAULT_RETENTION_POLICY, retentionPolicyProblem, type RetentionPolicy } from './lib/retention';
+export { DAY_MS, DEFAULT_RETENTION_POLICY, retentionPolicyProblem, BEYOND_RETENTION_REASON, isBeyondAggregateRetention, type RetentionPolicy } from './lib/retention';
 export { applyRetention, type ApplyRetentionOptions, type RetentionRunResult } from './lib/apply-retention';
 export { RETENTION_OPTIONS, retentionPolicyOf, type RetentionOptions } from './lib/retention-options';
+export { windowPartitionRowOf, storedWindowOf } from './lib/engine-rows';
+export { sketchQuantileSql } from './lib/results-sql';
+export {
+  readDeviceMinute,
+  readMinuteStats,
+  readDeviceCompleteness,
+  deviceMinuteQuery,
+  minuteStatsQuery,
+  deviceCompletenessQuery,
+  parseDeviceMinuteRow,
+  deviceIdLiteral,
+  COMPLETENESS_REASONS,
+  type DeviceMinuteRow,
+  type MinuteStats,
+  type StatusColumns,
+  type DeviceCompleteness,
+} from './lib/device-readers';
+export {
+  deviceHealthQuery,
+  readDeviceHealth,
+  ensureDeviceHealthView,
+  silentAfterMs,
+  isSilent,
+  silenceRuleProblem,
+  DEFAULT_SILENCE_RULE,
+  TYPICAL_INTERVAL_LOOKBACK_MS,
+  type SilenceRule,
+  type DeviceHealthOptions,
+  type DeviceHealthRow,
+} from './lib/device-health';

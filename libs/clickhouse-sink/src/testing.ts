@@ -7,3 +7,4 @@
 export * from './testing/oracle';
 export * from './testing/history';
 export * from './testing/retention';
+export * from './testing/device';

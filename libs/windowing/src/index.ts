@@ -19,8 +19,43 @@ export {
   type PartitionCheckpoint,
 } from './lib/checkpoint';
 export { WindowingEngine } from './lib/engine';
+export {
+  accumulatorFromState,
+  accumulatorResult,
+  accumulatorState,
+  addToAccumulator,
+  arrivalOf,
+  createAccumulator,
+  isEventStatus,
+  mergeAccumulators,
+  RESULT_QUANTILES,
+  type Accumulator,
+  type AggregateResult,
+  type AggregateState,
+  type FoldableEvent,
+  type SketchBins,
+  type StatusCounts,
+} from './lib/fold';
+export {
+  addToSketch,
+  createSketch,
+  mergeSketchInto,
+  quantileRank,
+  sketchBins,
+  sketchFromBins,
+  sketchKeyOf,
+  sketchQuantile,
+  sketchValueOf,
+  SKETCH_GAMMA,
+  SKETCH_KEY_BIAS,
+  SKETCH_MIN_MAGNITUDE,
+  SKETCH_RELATIVE_ACCURACY,
+  type QuantileSketch,
+} from './lib/sketch';
 export type {
   Changes,
+  DeviceWindowRow,
+  StoredDeviceWindow,
   EngineStats,
   PartitionCommit,
   PartitionStats,

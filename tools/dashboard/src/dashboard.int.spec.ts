@@ -10,8 +10,9 @@
  * copied into current ClickHouse (chdb, 26.x) and every query must give the
  * same answers there.
  */
-import { applyMigrations, findMigrationsDir, sessionMigrationTarget } from '@stream-analytics/clickhouse-sink';
-import type { OracleResult, OracleWindow } from '@stream-analytics/testing';
+import { applyMigrations, ensureDeviceHealthView, findMigrationsDir, sessionMigrationTarget } from '@stream-analytics/clickhouse-sink';
+import type { OracleDeviceWindow, OracleResult, OracleWindow } from '@stream-analytics/testing';
+import { SKETCH_RELATIVE_ACCURACY } from '@stream-analytics/windowing';
 import { Session } from 'chdb';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -19,6 +20,7 @@ import path from 'node:path';
 // The aggregator's own test scenario (topics, seeded data, aggregator runs): imported by path on purpose.
 // eslint-disable-next-line @nx/enforce-module-boundaries
 import { computeScenarioOracle, createScenario, produceRecords, startAggregator, stopAggregator, waitForTotals, type Scenario } from '../../../apps/aggregator/src/testing/scenario';
+import { DEVICE_PANELS, expandDevicePanelSql } from './lib/device-panels';
 import { grafanaIntervalMs } from './lib/macros';
 import { expandPanelSql, MAX_DATA_POINTS, PANELS, type PanelDef } from './lib/panels';
 import { clickhouseExec, clickhouseQuery, httpTarget, type HttpTarget, type QueryResult } from './testing/clickhouse-http';
@@ -50,6 +52,11 @@ let range: Range;
 let minuteRange: Range;
 const results = new Map<string, QueryResult>();
 const minuteResults = new Map<string, QueryResult>();
+/** The devices dashboard for the device with the most events. */
+let device: string;
+let deviceMinutes: OracleDeviceWindow[];
+const deviceResults = new Map<string, QueryResult>();
+const deviceMinuteResults = new Map<string, QueryResult>();
 
 const num = (v: unknown) => Number(v);
 const byKey = (key: string): PanelDef => PANELS.find((p) => p.key === key)!;
@@ -77,6 +84,13 @@ beforeAll(async () => {
   for (const p of PANELS) {
     results.set(p.key, await clickhouseQuery(target, expandPanelSql(p, range)));
     minuteResults.set(p.key, await clickhouseQuery(target, expandPanelSql(p, minuteRange)));
+  }
+  const eventsOf = (id: string) => oracle.devices.filter((d) => d.deviceId === id).reduce((n, d) => n + d.totalEvents, 0);
+  device = [...new Set(oracle.devices.map((d) => d.deviceId))].sort((a, b) => eventsOf(b) - eventsOf(a) || (a < b ? -1 : 1))[0];
+  deviceMinutes = oracle.devices.filter((d) => d.deviceId === device);
+  for (const p of DEVICE_PANELS) {
+    deviceResults.set(p.key, await clickhouseQuery(target, expandDevicePanelSql(p, range, device)));
+    deviceMinuteResults.set(p.key, await clickhouseQuery(target, expandDevicePanelSql(p, minuteRange, device)));
   }
 }, 240_000);
 
@@ -212,7 +226,7 @@ describe('dashboard panels on real aggregator output', () => {
           )
         ).rows[0][0],
       );
-    const aggRows = await inRange('iot_minute_rollup', 'toYYYYMMDD');
+    const aggRows = await inRange('iot_minute_results', 'toYYYYMMDD');
     const dlqRows = await inRange('iot_minute_dead_letter_rollup', 'toYYYYMMDD');
     for (const p of PANELS) {
       const limit = p.key === 'late_and_invalid_events' ? dlqRows + aggRows : aggRows;
@@ -223,6 +237,34 @@ describe('dashboard panels on real aggregator output', () => {
     }
   });
 
+  it.each(DEVICE_PANELS.map((p) => [p.key, p] as const))('devices dashboard: %s returns its columns and rows', (_key, panel) => {
+    const r = deviceResults.get(panel.key)!;
+    expect(r.columns).toEqual(panel.columns);
+    // Silent devices are about now; the scenario's devices sent years ago, beyond the retention.
+    if (panel.key !== 'silent_devices') expect(r.rows.length).toBeGreaterThan(0);
+    if (panel.queryType === 'timeseries') expect(r.types[0]).toMatch(/^DateTime/);
+  });
+
+  it("devices dashboard over the counted windows: the device's temperature band, statuses, percentiles and completeness equal the oracle", () => {
+    const rows = (key: string) => deviceMinuteResults.get(key)!.rows;
+    const minutes = deviceMinutes.filter((d) => d.windowStartMs >= minuteRange.fromMs);
+    expect(rows('device_temperature').map((r) => [r[0], num(r[2]), num(r[3])])).toEqual(minutes.map((d) => [ts(d.windowStartMs), d.minTemperature, d.maxTemperature]));
+    rows('device_temperature').forEach((r, i) => expect(close(num(r[1]), minutes[i].avgTemperature)).toBe(true));
+    expect(rows('device_status').map((r) => [r[0], ...r.slice(1).map(num)])).toEqual(minutes.map((d) => [ts(d.windowStartMs), d.statusOk, d.statusWarning, d.statusError, d.statusOffline]));
+    const within = (got: unknown, want: number) => Math.abs(num(got) - want) <= SKETCH_RELATIVE_ACCURACY * Math.abs(want) + 1e-9;
+    rows('device_metric').forEach((r, i) => expect([r[0], within(r[2], minutes[i].p50Metric), within(r[3], minutes[i].p95Metric), within(r[4], minutes[i].p99Metric)]).toEqual([ts(minutes[i].windowStartMs), true, true, true]));
+    const fleet = oracle.windows;
+    expect(minuteResults.size).toBeGreaterThan(0);
+    expect(deviceMinuteResults.get('fleet_status')!.rows.map((r) => [r[0], ...r.slice(1).map(num)])).toEqual(fleet.map((w) => [ts(w.windowStartMs), w.statusOk, w.statusWarning, w.statusError, w.statusOffline]));
+    expect(deviceMinuteResults.get('fleet_temperature')!.rows.map((r) => [r[0], num(r[2]), num(r[3])])).toEqual(fleet.map((w) => [ts(w.windowStartMs), w.minTemperature, w.maxTemperature]));
+    deviceMinuteResults.get('fleet_metric_percentiles')!.rows.forEach((r, i) => expect([within(r[1], fleet[i].p50Metric), within(r[2], fleet[i].p95Metric), within(r[3], fleet[i].p99Metric)]).toEqual([true, true, true]));
+    const [completeness] = deviceResults.get('device_completeness')!.rows;
+    expect([num(completeness[0]), num(completeness[1])]).toEqual([deviceMinutes.reduce((n, d) => n + d.totalEvents, 0), deviceMinutes.reduce((n, d) => n + d.lateEvents, 0)]);
+    const [top] = deviceResults.get('top_anomalies')!.rows;
+    const anomaliesOf = (id: string) => oracle.devices.filter((d) => d.deviceId === id).reduce((n, d) => n + d.anomalyEvents, 0);
+    expect(num(top[1])).toBe(Math.max(...[...new Set(oracle.devices.map((d) => d.deviceId))].map(anomaliesOf)));
+  });
+
   it('current ClickHouse (chdb 26.x) gives the same answers on the same rows', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dashboard-chdb-'));
     const session = new Session(dir);
@@ -230,7 +272,8 @@ describe('dashboard panels on real aggregator output', () => {
       await applyMigrations(sessionMigrationTarget(session), findMigrationsDir(__dirname));
       const from = Math.floor(range.fromMs / 1000) - 3600;
       const to = Math.floor(range.toMs / 1000) + 3600;
-      for (const table of ['iot_window_state', 'iot_window_users', 'iot_minute_rollup', 'dead_letters', 'iot_minute_dead_letter_rollup']) {
+      await ensureDeviceHealthView(sessionMigrationTarget(session), { retentionDays: 30 });
+      for (const table of ['iot_window_agg_state', 'iot_window_users', 'iot_minute_results', 'iot_device_minute_results', 'dead_letters', 'iot_minute_dead_letter_rollup']) {
         const columns = (await clickhouseQuery(target, `SELECT * FROM stream_analytics.${table} LIMIT 0`)).columns;
         const tsv = await clickhouseExec(
           target,
@@ -249,6 +292,12 @@ describe('dashboard panels on real aggregator output', () => {
         const normalise = (rows: unknown[][]) =>
           rows.map((r) => r.map((v, i) => (p.key === 'data_freshness' || p.columns[i] === 'elapsed_s' ? 'now-dependent' : value(v))));
         expect({ panel: p.key, rows: normalise(json.data) }).toEqual({ panel: p.key, rows: normalise(expected.get(p.key)!.rows) });
+      }
+      for (const [p, r, expected] of DEVICE_PANELS.flatMap((q) => [[q, range, deviceResults], [q, minuteRange, deviceMinuteResults]] as const)) {
+        const json = JSON.parse(session.query(expandDevicePanelSql(p, r, device), 'JSONCompact')) as { meta: Array<{ name: string }>; data: unknown[][] };
+        expect(json.meta.map((m) => m.name)).toEqual(p.columns);
+        const value = (v: unknown) => (typeof v === 'number' ? Number(v.toPrecision(9)) : typeof v === 'string' && /^-?\d+(\.\d+)?(e-?\d+)?$/.test(v) ? Number(Number(v).toPrecision(9)) : v);
+        expect({ panel: p.key, rows: json.data.map((row) => row.map(value)) }).toEqual({ panel: p.key, rows: expected.get(p.key)!.rows.map((row) => row.map(value)) });
       }
     } finally {
       session.close();

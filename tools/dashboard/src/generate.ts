@@ -1,12 +1,22 @@
 /**
- * Writes grafana/dashboards/iot-streaming-overview.json and
- * docs/dashboard_queries.sql from panels.ts; --check only compares and exits
+ * Writes grafana/dashboards/iot-streaming-overview.json, iot-devices.json,
+ * docs/dashboard_queries.sql and dashboard_device_queries.sql from panels.ts
+ * and device-panels.ts; --check only compares and exits
  * 1 when a file is out of date.
  *   npx nx run dashboard:generate [-- --check]
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { DASHBOARD_FILE, QUERIES_FILE, renderDashboard, renderQueriesDoc } from './lib/dashboard';
+import {
+  DASHBOARD_FILE,
+  DEVICE_QUERIES_FILE,
+  DEVICES_DASHBOARD_FILE,
+  QUERIES_FILE,
+  renderDashboard,
+  renderDeviceQueriesDoc,
+  renderDevicesDashboard,
+  renderQueriesDoc,
+} from './lib/dashboard';
 
 const root = path.resolve(__dirname, '../../..');
 const check = process.argv.includes('--check');
@@ -14,6 +24,8 @@ let stale = 0;
 for (const [file, content] of [
   [DASHBOARD_FILE, renderDashboard()],
   [QUERIES_FILE, renderQueriesDoc()],
+  [DEVICES_DASHBOARD_FILE, renderDevicesDashboard()],
+  [DEVICE_QUERIES_FILE, renderDeviceQueriesDoc()],
 ] as const) {
   const target = path.join(root, file);
   const current = fs.existsSync(target) ? fs.readFileSync(target, 'utf8') : undefined;

@@ -106,6 +106,7 @@ export function metricsObserver(metrics: AggregatorMetrics, onHealthChange?: (he
       metrics.lateness.observe(lateByMs / 1000);
     },
     tooLate: () => metrics.late.inc(),
+    beyondRetention: () => metrics.beyondRetention.inc(),
     future: () => metrics.future.inc(),
     alreadyCounted: () => metrics.skippedReplay.inc(),
     windowsLoaded: (n, ms) => {

@@ -2,6 +2,7 @@
 import {
   CLICKHOUSE_CONNECTION_OPTIONS,
   clickHouseConnection,
+  DEFAULT_SILENCE_RULE,
   RETENTION_OPTIONS,
   retentionPolicyOf,
   type ClickHouseConfig,
@@ -68,6 +69,14 @@ export const aggregatorCommand = {
     flushIntervalSecs: { type: 'number', env: 'FLUSH_INTERVAL_SECS', default: 5, min: 0.1, max: 300, description: 'Seconds between flushes to ClickHouse and offset commits.' },
     ...windowingOptions,
     ...RETENTION_OPTIONS,
+    silentFactor: {
+      type: 'number',
+      env: 'SILENT_FACTOR',
+      default: DEFAULT_SILENCE_RULE.silentFactor,
+      min: 1,
+      description: 'iot_device_health: a device is silent after this many of its typical sending intervals without an arrival (and at least SILENT_MIN_SECS).',
+    },
+    silentMinSecs: { type: 'number', env: 'SILENT_MIN_SECS', default: DEFAULT_SILENCE_RULE.silentMinSecs, min: 0, description: 'iot_device_health: a device is never silent sooner than this many seconds after its last arrival.' },
     idleTimeoutSecs: { type: 'number', env: 'IDLE_PARTITION_TIMEOUT_SECS', default: 30, min: 1, description: 'A partition without events this long stops holding its windows open.' },
     workers: {
       type: 'integer',

@@ -15,6 +15,11 @@ export function createAggregatorMetrics(options: { processMetrics: boolean }) {
     folded: new Counter({ name: 'aggregator_events_folded_total', help: 'Valid events folded into a window.', registers: [registry] }),
     invalid: new Counter({ name: 'aggregator_events_invalid_total', help: 'Invalid messages sent to the DLQ, by reason.', labelNames: ['reason'], registers: [registry] }),
     late: new Counter({ name: 'aggregator_events_late_total', help: 'Events beyond the lateness horizon sent to the DLQ (late_event).', registers: [registry] }),
+    beyondRetention: new Counter({
+      name: 'aggregator_events_beyond_retention_total',
+      help: 'Valid events whose window is older than AGGREGATE_RETENTION_DAYS, sent to the DLQ (beyond_retention) instead of being counted into rows the retention job drops.',
+      registers: [registry],
+    }),
     future: new Counter({ name: 'aggregator_events_future_total', help: 'Events too far ahead of their record timestamp sent to the DLQ (future_event_time).', registers: [registry] }),
     lateFolded: new Counter({ name: 'aggregator_events_late_folded_total', help: 'Events counted after their partition watermark had passed their window (late, within the horizon).', registers: [registry] }),
     lateness: new Histogram({

@@ -196,6 +196,7 @@ export async function runPipelineWorker(
         flushIntervalMs: config.flushIntervalSecs * 1000,
         idleTimeoutMs: config.idleTimeoutSecs * 1000,
         batchSize: config.batchSize,
+        aggregateRetentionDays: config.retention.aggregateDays,
       },
       source: kafkaRecordSource(consumer, config.topic),
       output,

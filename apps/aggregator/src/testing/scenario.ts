@@ -4,9 +4,10 @@
  * operator runs them, and the comparison of ClickHouse and the DLQ against the
  * brute-force oracle.
  */
-import { createClickHouseClient, readDeadLetterCounts, readMinuteAgg, TABLES, type ClickHouseSinkClient } from '@stream-analytics/clickhouse-sink';
+import { createClickHouseClient, readDeadLetterCounts, readDeviceMinute, readMinuteAgg, readMinuteStats, TABLES, type ClickHouseSinkClient } from '@stream-analytics/clickhouse-sink';
 import { generateEvents, parseDeadLetterHeaders, type GeneratorOptions } from '@stream-analytics/event-schema';
-import { computeOracle, connectTestProducer, createTestTopic, getTestEndpoints, readTopic, scrapeMetric, startApp, waitFor, type AppRun, type OracleResult } from '@stream-analytics/testing';
+import { computeOracle, connectTestProducer, createTestTopic, getTestEndpoints, readTopic, scrapeMetric, startApp, waitFor, type AppRun, type OracleResult, type OracleWindow } from '@stream-analytics/testing';
+import { SKETCH_RELATIVE_ACCURACY } from '@stream-analytics/windowing';
 import { randomInt, randomUUID } from 'node:crypto';
 
 export interface Scenario {
@@ -240,6 +241,28 @@ export async function computeScenarioOracle(s: Scenario): Promise<OracleResult> 
   return computeOracle(messages);
 }
 
+type Stats = Pick<OracleWindow, 'windowStartMs' | 'totalEvents' | 'anomalyEvents' | 'lateEvents' | 'minMetric' | 'maxMetric' | 'minTemperature' | 'maxTemperature' | 'statusOk' | 'statusWarning' | 'statusError' | 'statusOffline'>;
+
+/** What must match exactly: counts, statuses, extremes. */
+function exactStats(r: Stats): Stats {
+  const { windowStartMs, totalEvents, anomalyEvents, lateEvents, minMetric, maxMetric, minTemperature, maxTemperature, statusOk, statusWarning, statusError, statusOffline } = r;
+  return { windowStartMs, totalEvents, anomalyEvents, lateEvents, minMetric, maxMetric, minTemperature, maxTemperature, statusOk, statusWarning, statusError, statusOffline };
+}
+
+/** Averages up to the summation order (1e-9), quantiles within the sketch's accuracy. */
+function expectApproximate(got: Pick<OracleWindow, 'avgMetric' | 'avgTemperature' | 'p50Metric' | 'p95Metric' | 'p99Metric' | 'p95Temperature'>, want: typeof got, what: string): void {
+  for (const [k, tol] of [
+    ['avgMetric', 1e-9],
+    ['avgTemperature', 1e-9],
+    ['p50Metric', SKETCH_RELATIVE_ACCURACY],
+    ['p95Metric', SKETCH_RELATIVE_ACCURACY],
+    ['p99Metric', SKETCH_RELATIVE_ACCURACY],
+    ['p95Temperature', SKETCH_RELATIVE_ACCURACY],
+  ] as const) {
+    if (!(Math.abs(got[k] - want[k]) <= tol * Math.abs(want[k]) + 1e-9)) throw new Error(`${what}: ${k} = ${got[k]}, want ${want[k]} (tolerance ${tol})`);
+  }
+}
+
 /** Everything the oracle says, compared with ClickHouse and the DLQ topic. */
 export async function expectMatchesOracle(s: Scenario, oracle: OracleResult): Promise<void> {
   const [from, to] = scenarioRange(oracle);
@@ -250,6 +273,17 @@ export async function expectMatchesOracle(s: Scenario, oracle: OracleResult): Pr
     oracle.windows.map((w) => ({ windowStartMs: w.windowStartMs, totalEvents: w.totalEvents, uniqueUsers: w.uniqueUsers, anomalyEvents: w.anomalyEvents, lateEvents: w.lateEvents })),
   );
   rows.forEach((r, i) => expect(Math.abs(r.avgMetric - oracle.windows[i].avgMetric)).toBeLessThanOrEqual(1e-9 * Math.max(1, Math.abs(oracle.windows[i].avgMetric))));
+
+  // The fleet minute's accumulator columns, and one exact row per (window, device) of the oracle's windows.
+  const windowSet = new Set(oracle.windows.map((w) => w.windowStartMs));
+  const stats = (await readMinuteStats(s.clickhouse, from, to)).filter((r) => windowSet.has(r.windowStartMs));
+  expect(stats.map(exactStats)).toEqual(oracle.windows.map(exactStats));
+  stats.forEach((r, i) => expectApproximate(r, oracle.windows[i], `window ${new Date(r.windowStartMs).toISOString()}`));
+  const devices = (await readDeviceMinute(s.clickhouse, from, to)).filter((r) => windowSet.has(r.windowStartMs));
+  expect(devices.map((d) => ({ deviceId: d.deviceId, lastEventTimeMs: d.lastEventTimeMs, ...exactStats(d) }))).toEqual(
+    oracle.devices.map((d) => ({ deviceId: d.deviceId, lastEventTimeMs: d.lastEventTimeMs, ...exactStats(d) })),
+  );
+  devices.forEach((r, i) => expectApproximate(r, oracle.devices[i], `device ${r.deviceId} window ${new Date(r.windowStartMs).toISOString()}`));
 
   const dlWindows = new Set(oracle.deadLetterCounts.map((c) => c.windowStartMs));
   const counts = (await readDeadLetterCounts(s.clickhouse, from, to)).filter((c) => dlWindows.has(c.windowStartMs));

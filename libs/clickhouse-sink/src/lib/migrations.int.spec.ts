@@ -105,7 +105,7 @@ describe('applyMigrations on the real server', () => {
     expect(state?.create_table_query).toMatch(/ReplacingMergeTree\(row_version\)/);
   });
 
-  describe('006, 007 and 008 on a database that holds rows of the old tables (scratch database, dropped afterwards)', () => {
+  describe('006, 007, 008 and 010 on a database that holds rows of the old tables (scratch database, dropped afterwards)', () => {
     const { db, migrationsTable, dir: scratchDir } = scratchDatabase('sink_legacy');
     let dir: string;
     beforeAll(() => {
@@ -150,9 +150,6 @@ describe('applyMigrations on the real server', () => {
       expect(copied.length).toBeGreaterThanOrEqual(legacy.newestPerKey.length);
       expect(await copiedRows('FINAL')).toEqual(legacy.newestPerKey.map(asColumns));
 
-      const states = sortStates(await readWindowStates(scratch, topic, legacy.wanted));
-      expect(states).toEqual(legacy.expected);
-      expect(states.find((s) => s.sourcePartition === 0 && s.windowStartMs === w0)).toMatchObject({ isFinal: true, lastOffset: 10, rowVersion: 21, totalEvents: 6 });
       const readAgg = async () =>
         (await client.queryRows<Record<string, unknown>>(forDatabase(minuteAggQuery(w0, w0 + 2 * MINUTE), db), { settings: VIEW_READ_SETTINGS })).map(parseMinuteAggRow);
       const agg = await readAgg();
@@ -174,7 +171,6 @@ describe('applyMigrations on the real server', () => {
       expect(await readMinuteAggWindows(scratch, [w0, w0 + MINUTE])).toEqual(agg);
       expect(await readDlq()).toEqual(dlq.expected);
       expect(Number((await client.queryRows<{ c: string }>(`SELECT count() AS c FROM ${db}.iot_window_users FINAL`))[0].c)).toBe(56 + 1);
-      expect(sortStates(await readWindowStates(scratch, topic, legacy.wanted))).toEqual(legacy.expected);
 
       // dead letters recorded under 007 (daily table, no rollup yet), replays included, then 008 over all of
       // them: the materialized counts equal what the 007 view counted from the same rows
@@ -192,10 +188,18 @@ describe('applyMigrations on the real server', () => {
 
       // 009 and later: the legacy tables go, nothing readers see changes
       await writeFiles((name) => name >= '009');
-      expect((await applyMigrations(client, dir, { migrationsTable })).applied[0]).toBe('009_drop_legacy_tables.sql');
+      const later = (await applyMigrations(client, dir, { migrationsTable })).applied;
+      expect(later[0]).toBe('009_drop_legacy_tables.sql');
       expect(await client.queryRows(`SELECT name FROM system.tables WHERE database = '${db}' AND name IN ('iot_window_partition_state', 'dead_letter_events')`)).toEqual([]);
       expect(await readAgg()).toEqual(agg);
       expect(await readDlq(w2 + 2 * MINUTE)).toEqual(counts007);
+
+      // 010 and later: the fleet state rows and the results move to the accumulator tables, the same counts
+      expect(later).toEqual(expect.arrayContaining(['010_window_and_device_accumulators.sql']));
+      const states = sortStates(await readWindowStates(scratch, topic, legacy.wanted));
+      expect(states).toEqual(legacy.expected);
+      expect(states.find((s) => s.sourcePartition === 0 && s.windowStartMs === w0)).toMatchObject({ isFinal: true, lastOffset: 10, rowVersion: 21, totalEvents: 6 });
+      expect(await readAgg()).toEqual(agg);
 
       // all files again: applyMigrations skips them; run verbatim (a run that crashed before recording a
       // file, or two instances migrating at once, applies it again), the data stays the same

@@ -1,7 +1,10 @@
+import { EVENT_STATUSES } from '@stream-analytics/event-schema';
+import type { AggregateState } from '@stream-analytics/windowing';
 import type { ClickHouseSinkClient, RequestOptions } from './client';
 import { RowValidationError } from './errors';
+import { MINUTE_RESULT_COLUMNS, minuteResultsSelect } from './results-sql';
+import { WINDOW_STATE_COLUMNS, type DeviceStateRow, type WindowPartitionRow } from './rows';
 import { TABLES } from './schema';
-import type { WindowPartitionRow } from './rows';
 
 /** One row of the reader contract (stream_analytics.iot_minute_agg) plus the view's extra columns. */
 export interface MinuteAggRow {
@@ -30,8 +33,18 @@ export interface DeadLetterCountRow {
   futureEvents: number;
 }
 
-/** The newest stored row of one (window, topic, partition) as loaded back: the window's durable state (the topic is the one asked for). */
-export type StoredWindowRow = Omit<WindowPartitionRow, 'sourceTopic' | 'updatedAtMs'>;
+/**
+ * The newest stored row of one (window, topic, partition) as loaded back: the
+ * window's durable state, with the fleet's whole accumulator and the newest
+ * row of each device (the topic is the one asked for).
+ */
+export type StoredWindowRow = Omit<WindowPartitionRow, 'sourceTopic' | 'updatedAtMs' | 'aggregate' | 'devices'> & {
+  aggregate: AggregateState;
+  devices: StoredDeviceRow[];
+};
+
+/** The newest stored row of one (window, device, topic, partition). */
+export type StoredDeviceRow = DeviceStateRow;
 
 /**
  * Settings for reads through the views. On 18.16 predicate push-down into
@@ -90,21 +103,8 @@ ORDER BY ws`;
   return rows.map(parseMinuteAggRow);
 }
 
-/** The columns of stream_analytics.iot_minute_rollup that a refresh writes, in order. */
-export const MINUTE_ROLLUP_COLUMNS = [
-  'window_start',
-  'total_events',
-  'metric_sum',
-  'unique_users',
-  'anomaly_events',
-  'late_events',
-  'source_partitions',
-  'is_final',
-  'updated_at',
-  'updated_at_ms',
-  'state_version',
-  'computed_at_ms',
-] as const;
+/** The columns of the fleet results table (TABLES.minuteRollup) that a refresh writes, in order. */
+export const MINUTE_ROLLUP_COLUMNS = MINUTE_RESULT_COLUMNS;
 
 /** The columns of stream_analytics.iot_minute_dead_letter_rollup that a refresh writes, in order. */
 export const MINUTE_DEAD_LETTER_ROLLUP_COLUMNS = ['window_start', 'invalid_events', 'late_events', 'future_events', 'dead_letter_events', 'computed_at_ms'] as const;
@@ -130,7 +130,7 @@ export function minuteDeadLetterRollupSelect(windowStartsMs: readonly number[], 
 
 /** The SELECT of a rollup refresh: the windows' results as iot_minute_merged defines them now. */
 export function minuteRollupSelect(windowStartsMs: readonly number[], computedAtMs: number): string {
-  return refreshSelect(TABLES.minuteMerged, MINUTE_ROLLUP_COLUMNS, windowStartsMs, computedAtMs);
+  return minuteResultsSelect(windowStartList(windowStartsMs), computedAtMs);
 }
 
 /** Maps a JSONEachRow row of {@link minuteAggQuery} (64-bit integers as strings or numbers). */
@@ -194,33 +194,71 @@ export async function readDeadLetterCounts(
 /** Kafka topic names are [a-zA-Z0-9._-]; anything else is refused rather than quoted. */
 const TOPIC_RE = /^[A-Za-z0-9._-]{1,249}$/;
 
+/** The columns a state read returns (every stored column but the key, the version and the write time). */
+const STATE_READ_COLUMNS = WINDOW_STATE_COLUMNS.filter(
+  (c): c is Exclude<(typeof WINDOW_STATE_COLUMNS)[number], 'window_start' | 'device_id' | 'source_topic' | 'source_partition' | 'row_version' | 'updated_at' | 'updated_at_ms'> =>
+    !['window_start', 'device_id', 'source_topic', 'source_partition', 'row_version', 'updated_at', 'updated_at_ms'].includes(c),
+);
+
 /**
- * The SELECT that readWindowStates runs: per requested (partition, window) the
- * newest row by row_version, the same order the table and the reader view use.
- * Partitions and windows are filtered separately (the key's prefix is
- * window_start, so the IN list uses the index) and paired by the caller.
- * The version's alias must not be `row_version`: an alias shadows the column
- * inside the other aggregates (ILLEGAL_AGGREGATION on current servers).
+ * The SELECT that readWindowStates runs: per requested (partition, window)
+ * the newest row by row_version of the fleet (device_id '') and of every
+ * device, the same order the table and the views use. Partitions and windows
+ * are filtered separately (the key's prefix is window_start, so the IN list
+ * uses the index) and paired by the caller. The aliases must not be column
+ * names: an alias shadows the column inside the other aggregates
+ * (ILLEGAL_AGGREGATION on current servers).
  */
 export function windowStatesQuery(topic: string, partitions: readonly number[], windowStartsMs: readonly number[]): string {
   if (!TOPIC_RE.test(topic)) throw new RowValidationError(`topic must match ${TOPIC_RE}, got ${JSON.stringify(topic)}`);
   for (const p of partitions) if (!Number.isInteger(p) || p < 0 || p > 0xffff) throw new RowValidationError(`partition must be an integer in [0, 65535], got ${p}`);
-  return `SELECT toUInt32(window_start) AS ws, source_partition AS p,
-       argMax(total_events, row_version) AS total_events, argMax(metric_sum, row_version) AS metric_sum,
-       argMax(anomaly_events, row_version) AS anomaly_events,
-       argMax(late_events, row_version) AS late_events, argMax(last_offset, row_version) AS last_offset,
-       argMax(is_final, row_version) AS is_final, max(row_version) AS newest_row_version
+  return `SELECT toUInt32(window_start) AS ws, source_partition AS p, device_id AS d,
+       ${STATE_READ_COLUMNS.map((c) => `argMax(${c}, row_version) AS s_${c}`).join(', ')},
+       max(row_version) AS newest_row_version
 FROM ${TABLES.windowState}
 WHERE window_start IN (${windowStartList(windowStartsMs)}) AND source_topic = '${topic}' AND source_partition IN (${partitions.join(', ')})
-GROUP BY window_start, source_partition`;
+GROUP BY window_start, source_partition, device_id`;
+}
+
+const numbers = (v: unknown): number[] => (Array.isArray(v) ? v.map(num) : []);
+
+/** The accumulator of a state row as readWindowStates reads it (columns prefixed s_). */
+export function aggregateOfStateRow(r: Record<string, unknown>): AggregateState {
+  const c = (name: (typeof STATE_READ_COLUMNS)[number]) => r[`s_${name}`];
+  const statusCounts = Object.fromEntries(EVENT_STATUSES.map((s) => [s, num(c(`status_${s}` as (typeof STATE_READ_COLUMNS)[number]))])) as AggregateState['statusCounts'];
+  const total = num(c('total_events'));
+  const lastStatus = String(c('last_status') ?? '');
+  return {
+    totalEvents: total,
+    metricSum: num(c('metric_sum')),
+    metricMin: num(c('metric_min')),
+    metricMax: num(c('metric_max')),
+    temperatureSum: num(c('temperature_sum')),
+    temperatureMin: num(c('temperature_min')),
+    temperatureMax: num(c('temperature_max')),
+    statusCounts,
+    anomalyEvents: num(c('anomaly_events')),
+    lateEvents: num(c('late_events')),
+    metricSketch: { keys: numbers(c('metric_sketch_keys')), counts: numbers(c('metric_sketch_counts')) },
+    temperatureSketch: { keys: numbers(c('temperature_sketch_keys')), counts: numbers(c('temperature_sketch_counts')) },
+    lastEventTimeMs: num(c('last_event_time_ms')),
+    firstSeenMs: num(c('first_seen_ms')),
+    lastSeenMs: num(c('last_seen_ms')),
+    lastStatus: lastStatus as AggregateState['lastStatus'],
+    lastTemperature: num(c('last_temperature')),
+  };
 }
 
 /**
  * The durable state of the requested windows of `topic`, for the partitions
- * given: only the pairs asked for, and only those that have a row. The read
- * must see the newest acknowledged insert: true on one server; on a
- * replicated cluster only with quorum inserts and sequentially consistent
- * reads (pass them in `options.settings`; nothing is sent by default).
+ * given: only the pairs asked for, and only those that have a row, each with
+ * its device rows. The read must see the newest acknowledged insert: true on
+ * one server; on a replicated cluster only with quorum inserts and
+ * sequentially consistent reads (pass them in `options.settings`; nothing is
+ * sent by default). Device rows come with their window's fleet row: device
+ * rows without one (a first write of the window cut short) hold only events
+ * past every commit, which the engine folds again from an empty window into
+ * the same rows (same versions, same content).
  */
 export async function readWindowStates(
   client: ClickHouseSinkClient,
@@ -234,17 +272,34 @@ export async function readWindowStates(
   const partitions = [...new Set(wanted.filter((w) => w.windowStartsMs.length > 0).map((w) => w.partition))];
   const starts = [...new Set(wanted.flatMap((w) => w.windowStartsMs))];
   const rows = await client.queryRows<Record<string, unknown>>(windowStatesQuery(topic, partitions, starts), options);
-  return rows
-    .map((r) => ({
-      windowStartMs: num(r['ws']) * 1000,
-      sourcePartition: num(r['p']),
-      totalEvents: num(r['total_events']),
-      metricSum: num(r['metric_sum']),
-      anomalyEvents: num(r['anomaly_events']),
-      lateEvents: num(r['late_events']),
-      lastOffset: num(r['last_offset']),
-      isFinal: num(r['is_final']) === 1,
+  const fleet = new Map<string, StoredWindowRow>();
+  const devices = new Map<string, StoredDeviceRow[]>();
+  for (const r of rows) {
+    const windowStartMs = num(r['ws']) * 1000;
+    const sourcePartition = num(r['p']);
+    const key = `${sourcePartition}:${windowStartMs}`;
+    if (!pairs.has(key)) continue;
+    const aggregate = aggregateOfStateRow(r);
+    const deviceId = String(r['d']);
+    if (deviceId !== '') {
+      const list = devices.get(key) ?? [];
+      list.push({ deviceId, aggregate, lastOffset: num(r['s_last_offset']), rowVersion: num(r['newest_row_version']) });
+      devices.set(key, list);
+      continue;
+    }
+    fleet.set(key, {
+      windowStartMs,
+      sourcePartition,
+      totalEvents: aggregate.totalEvents,
+      metricSum: aggregate.metricSum,
+      anomalyEvents: aggregate.anomalyEvents,
+      lateEvents: aggregate.lateEvents,
+      lastOffset: num(r['s_last_offset']),
+      isFinal: num(r['s_is_final']) === 1,
       rowVersion: num(r['newest_row_version']),
-    }))
-    .filter((r) => pairs.has(`${r.sourcePartition}:${r.windowStartMs}`));
+      aggregate,
+      devices: [],
+    });
+  }
+  return [...fleet].map(([key, row]) => ({ ...row, devices: (devices.get(key) ?? []).sort((a, b) => (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0)) }));
 }

@@ -26,12 +26,15 @@ const dropped = (present: PartitionRef[], nowMs: number, p = policy) => expiredP
 describe('retention rules', () => {
   it('covers the tables that hold data, by class, and leaves the legacy tables alone', () => {
     expect(RETENTION_TABLES).toEqual({
-      aggregate: [TABLES.windowState, TABLES.windowUsers, TABLES.minuteRollup],
+      aggregate: [TABLES.windowState, TABLES.windowUsers, TABLES.minuteRollup, TABLES.deviceMinuteRollup, TABLES.legacyWindowState, TABLES.legacyMinuteRollup],
       deadLetter: [TABLES.deadLetters, TABLES.minuteDeadLetterRollup],
     });
     expect(retentionTables(policy)).toEqual([
-      { table: 'stream_analytics.iot_window_state', cls: 'aggregate', days: 30 },
+      { table: 'stream_analytics.iot_window_agg_state', cls: 'aggregate', days: 30 },
       { table: 'stream_analytics.iot_window_users', cls: 'aggregate', days: 30 },
+      { table: 'stream_analytics.iot_minute_results', cls: 'aggregate', days: 30 },
+      { table: 'stream_analytics.iot_device_minute_results', cls: 'aggregate', days: 30 },
+      { table: 'stream_analytics.iot_window_state', cls: 'aggregate', days: 30 },
       { table: 'stream_analytics.iot_minute_rollup', cls: 'aggregate', days: 30 },
       { table: 'stream_analytics.dead_letters', cls: 'deadLetter', days: 14 },
       { table: 'stream_analytics.iot_minute_dead_letter_rollup', cls: 'deadLetter', days: 14 },
@@ -39,7 +42,7 @@ describe('retention rules', () => {
     expect(DEFAULT_RETENTION_POLICY).toEqual({ aggregateDays: 30, deadLetterDays: 14 });
     const now = Date.UTC(2026, 11, 1);
     const ancient = Date.UTC(2000, 0, 1);
-    expect(dropped([at(TABLES.deadLetterEvents, ancient), at('stream_analytics.iot_window_partition_state', ancient), at('other.iot_window_state', ancient)], now)).toEqual([]);
+    expect(dropped([at(TABLES.deadLetterEvents, ancient), at('stream_analytics.iot_window_partition_state', ancient), at('other.iot_window_agg_state', ancient)], now)).toEqual([]);
   });
 
   it('drops a day whose end is exactly at now - retention, keeps the day one second inside', () => {
@@ -48,12 +51,12 @@ describe('retention rules', () => {
     const cutoff = now - 30 * DAY_MS; // 2026-11-01T00:00Z
     const endsAtCutoff = cutoff - DAY_MS; // 2026-10-31
     const present = [at(TABLES.windowState, endsAtCutoff), at(TABLES.windowState, cutoff)];
-    expect(dropped(present, now)).toEqual(['stream_analytics.iot_window_state 20261031']);
+    expect(dropped(present, now)).toEqual(['stream_analytics.iot_window_agg_state 20261031']);
     // One second earlier the day 2026-10-31 still ends one second inside the retention.
     expect(dropped(present, now - SECOND)).toEqual([]);
     // A day that began exactly at the cutoff is wholly inside; it goes a whole day later.
     expect(dropped([at(TABLES.windowState, cutoff)], now + DAY_MS - SECOND)).toEqual([]);
-    expect(dropped([at(TABLES.windowState, cutoff)], now + DAY_MS)).toEqual(['stream_analytics.iot_window_state 20261101']);
+    expect(dropped([at(TABLES.windowState, cutoff)], now + DAY_MS)).toEqual(['stream_analytics.iot_window_agg_state 20261101']);
   });
 
   it('uses each class its own days', () => {
@@ -67,7 +70,7 @@ describe('retention rules', () => {
       'stream_analytics.dead_letters 20261101',
       'stream_analytics.dead_letters 20261102',
       'stream_analytics.dead_letters 20261116',
-      'stream_analytics.iot_minute_rollup 20261031',
+      'stream_analytics.iot_minute_results 20261031',
       'stream_analytics.iot_window_users 20261031',
     ]);
   });

@@ -1,3 +1,4 @@
+import { BEYOND_RETENTION } from '@stream-analytics/event-schema';
 /**
  * Retention rules, pure (no I/O): which tables hold which class of rows, how
  * long each class is kept, and which whole-day partitions have expired.
@@ -25,10 +26,12 @@ export type RetentionClass = 'aggregate' | 'deadLetter';
 
 /**
  * The tables of each class. The legacy tables (iot_window_partition_state,
- * dead_letter_events) are no longer written and are left alone.
+ * dead_letter_events) are no longer written and are left alone; the fleet
+ * tables 010 replaced (iot_window_state, iot_minute_rollup) still expire the
+ * days they hold.
  */
 export const RETENTION_TABLES: Readonly<Record<RetentionClass, readonly string[]>> = Object.freeze({
-  aggregate: Object.freeze([TABLES.windowState, TABLES.windowUsers, TABLES.minuteRollup]),
+  aggregate: Object.freeze([TABLES.windowState, TABLES.windowUsers, TABLES.minuteRollup, TABLES.deviceMinuteRollup, TABLES.legacyWindowState, TABLES.legacyMinuteRollup]),
   deadLetter: Object.freeze([TABLES.deadLetters, TABLES.minuteDeadLetterRollup]),
 });
 
@@ -98,6 +101,25 @@ export function expiryCutoffMs(nowMs: number, days: number): number {
   return nowMs - days * DAY_MS;
 }
 
+/** A day (its UTC start) has expired at `nowMs` with `days` of retention: it ended at or before now - retention. */
+export function isDayExpired(dayStartMs: number, nowMs: number, days: number): boolean {
+  return dayStartMs + DAY_MS <= expiryCutoffMs(nowMs, days);
+}
+
+/**
+ * The window's day has expired (or expires at `atMs`) under the aggregate
+ * retention: rows of the window are dropped by the retention job, so an
+ * event folded into it would be counted and then vanish. The aggregator
+ * dead-letters such an event as `beyond_retention` instead, judged at the
+ * record's Kafka timestamp so that a replay decides the same.
+ */
+export function isBeyondAggregateRetention(windowStartMs: number, atMs: number, aggregateDays: number): boolean {
+  return isDayExpired(Math.floor(windowStartMs / DAY_MS) * DAY_MS, atMs, aggregateDays);
+}
+
+/** The reason code of an event whose window is beyond the aggregate retention. */
+export const BEYOND_RETENTION_REASON = BEYOND_RETENTION;
+
 /**
  * The partitions to drop at `nowMs`: those of a table under retention whose
  * whole day ended at or before `nowMs - retention` of the table's class.
@@ -116,7 +138,7 @@ export function expiredPartitions(present: readonly PartitionRef[], nowMs: numbe
     if (!t) continue;
     const dayStartMs = dayOfPartitionId(p.partitionId);
     if (dayStartMs === undefined) continue;
-    if (dayStartMs + DAY_MS > expiryCutoffMs(nowMs, t.days)) continue;
+    if (!isDayExpired(dayStartMs, nowMs, t.days)) continue;
     out.set(`${p.table}\u0000${p.partitionId}`, { table: p.table, partitionId: p.partitionId, cls: t.cls, dayStartMs });
   }
   return [...out.values()].sort((a, b) => (a.table < b.table ? -1 : a.table > b.table ? 1 : a.dayStartMs - b.dayStartMs));

@@ -31,10 +31,30 @@ describe('toWindowPartitionRecord', () => {
   it('maps to snake_case columns with epoch-second DateTimes (no users: they are rows of their own)', () => {
     expect(toWindowPartitionRecord(base)).toEqual({
       window_start: Date.UTC(2026, 10, 24, 9, 0, 0) / 1000,
+      device_id: '',
       source_topic: 'iot.telemetry.raw.v1',
       source_partition: 7,
       total_events: 3,
       metric_sum: 4.5,
+      // without an aggregate (rows of earlier callers) the accumulator columns stay empty
+      metric_min: 0,
+      metric_max: 0,
+      temperature_sum: 0,
+      temperature_min: 0,
+      temperature_max: 0,
+      status_ok: 0,
+      status_warning: 0,
+      status_error: 0,
+      status_offline: 0,
+      metric_sketch_keys: [],
+      metric_sketch_counts: [],
+      temperature_sketch_keys: [],
+      temperature_sketch_counts: [],
+      last_event_time_ms: 0,
+      first_seen_ms: 0,
+      last_seen_ms: 0,
+      last_status: '',
+      last_temperature: 0,
       anomaly_events: 1,
       late_events: 2,
       last_offset: 1234,
@@ -87,9 +107,11 @@ describe('toWindowStateValues', () => {
 
   it('writes one Values tuple per record: UTC DateTimes, quoted strings, metric_sum as its IEEE-754 bytes', () => {
     const second = { ...base, sourcePartition: 8, metricSum: 0.1 + 0.2, isFinal: true, rowVersion: rowVersionOf(1234, true) };
+    const zero = `reinterpretAsFloat64(unhex('0000000000000000'))`;
+    const empty = `${zero},${zero},${zero},${zero},${zero},0,0,0,0,[],[],[],[],0,0,0,'',${zero}`;
     expect(toWindowStateValues([base, second].map(toWindowPartitionRecord))).toBe(
-      `('2026-11-24 09:00:00','iot.telemetry.raw.v1',7,3,reinterpretAsFloat64(unhex('0000000000001240')),1,2,1234,0,2468,'2026-11-24 09:00:05',${Date.UTC(2026, 10, 24, 9, 0, 5, 250)}),` +
-        `('2026-11-24 09:00:00','iot.telemetry.raw.v1',8,3,reinterpretAsFloat64(unhex('343333333333d33f')),1,2,1234,1,2469,'2026-11-24 09:00:05',${Date.UTC(2026, 10, 24, 9, 0, 5, 250)})`,
+      `('2026-11-24 09:00:00','','iot.telemetry.raw.v1',7,3,reinterpretAsFloat64(unhex('0000000000001240')),${empty},1,2,1234,0,2468,'2026-11-24 09:00:05',${Date.UTC(2026, 10, 24, 9, 0, 5, 250)}),` +
+        `('2026-11-24 09:00:00','','iot.telemetry.raw.v1',8,3,reinterpretAsFloat64(unhex('343333333333d33f')),${empty},1,2,1234,1,2469,'2026-11-24 09:00:05',${Date.UTC(2026, 10, 24, 9, 0, 5, 250)})`,
     );
     expect(toWindowStateValues([])).toBe('');
   });

@@ -1,3 +1,5 @@
+import { EVENT_STATUSES } from '@stream-analytics/event-schema';
+import type { AggregateState } from '@stream-analytics/windowing';
 import { RowValidationError } from './errors';
 
 /**
@@ -26,6 +28,24 @@ export interface WindowPartitionRow {
   rowVersion: number;
   /** Epoch milliseconds. */
   updatedAtMs: number;
+  /**
+   * The fleet's whole accumulator (windowing fold.ts); its counts must equal
+   * the fields above. Without it only those counts are stored (extremes,
+   * temperatures, statuses and bins stay empty).
+   */
+  aggregate?: AggregateState;
+  /** Device rows of the (window, partition) to write with it (each its own durable state). */
+  devices?: readonly DeviceStateRow[];
+}
+
+/** Cumulative aggregate of one (window, device, source partition): a version of its durable state. */
+export interface DeviceStateRow {
+  deviceId: string;
+  aggregate: AggregateState;
+  /** Offset of the device's last event folded into this row. */
+  lastOffset: number;
+  /** The version column (rowVersionOf(lastOffset, false)). */
+  rowVersion: number;
 }
 
 /**
@@ -59,15 +79,34 @@ export interface DeadLetterRow {
   recordedAtMs: number;
 }
 
-/** JSONEachRow record of stream_analytics.iot_window_state (DateTime columns as epoch seconds). */
+/** Record of stream_analytics.iot_window_agg_state (DateTime columns as epoch seconds); device_id '' for the fleet's row. */
 export interface WindowPartitionRecord {
   window_start: number;
+  device_id: string;
   source_topic: string;
   source_partition: number;
   total_events: number;
   metric_sum: number;
+  metric_min: number;
+  metric_max: number;
+  temperature_sum: number;
+  temperature_min: number;
+  temperature_max: number;
+  status_ok: number;
+  status_warning: number;
+  status_error: number;
+  status_offline: number;
   anomaly_events: number;
   late_events: number;
+  metric_sketch_keys: readonly number[];
+  metric_sketch_counts: readonly number[];
+  temperature_sketch_keys: readonly number[];
+  temperature_sketch_counts: readonly number[];
+  last_event_time_ms: number;
+  first_seen_ms: number;
+  last_seen_ms: number;
+  last_status: string;
+  last_temperature: number;
   last_offset: number;
   is_final: 0 | 1;
   row_version: number;
@@ -129,19 +168,74 @@ export function toWindowUserRecords(rows: readonly WindowUsersRow[]): WindowUser
   return out;
 }
 
-/** Validates a window row and maps it to its table record. Throws RowValidationError. */
+/** A finite number, or 0 for the +/-Infinity of an empty extreme (never in a stored row with events). */
+function finiteOr0(what: string, field: string, value: unknown): number {
+  if (typeof value !== 'number' || Number.isNaN(value)) fail(what, field, value, 'a number');
+  return Number.isFinite(value) ? value : 0;
+}
+
+function sketchColumns(what: string, field: string, bins: AggregateState['metricSketch'] | undefined): [number[], number[]] {
+  if (bins === undefined) return [[], []];
+  if (!Array.isArray(bins.keys) || !Array.isArray(bins.counts) || bins.keys.length !== bins.counts.length) fail(what, field, bins, 'sketch bins (keys and counts of one length)');
+  const keys = bins.keys.map((k) => {
+    if (!Number.isSafeInteger(k) || Math.abs(k) > 0x7fffffff) fail(what, `${field}.keys[]`, k, 'an Int32');
+    return k;
+  });
+  return [keys, bins.counts.map((c) => uint(what, `${field}.counts[]`, c))];
+}
+
+/** The accumulator columns of a state record (all of them empty without an aggregate). */
+function aggregateColumns(what: string, a: AggregateState | undefined) {
+  const [metricKeys, metricCounts] = sketchColumns(what, 'metricSketch', a?.metricSketch);
+  const [temperatureKeys, temperatureCounts] = sketchColumns(what, 'temperatureSketch', a?.temperatureSketch);
+  const status = (s: (typeof EVENT_STATUSES)[number]) => uint(what, `statusCounts.${s}`, a?.statusCounts[s] ?? 0);
+  if (a && a.lastStatus !== '' && !EVENT_STATUSES.includes(a.lastStatus)) fail(what, 'lastStatus', a.lastStatus, `one of ${EVENT_STATUSES.join(', ')}`);
+  const time = (field: string, v: number | undefined) => {
+    if (v === undefined || !Number.isFinite(v)) return 0;
+    if (!Number.isSafeInteger(v)) fail(what, field, v, 'an integer epoch millisecond value');
+    return v;
+  };
+  return {
+    metric_min: finiteOr0(what, 'metricMin', a?.metricMin ?? 0),
+    metric_max: finiteOr0(what, 'metricMax', a?.metricMax ?? 0),
+    temperature_sum: finiteOr0(what, 'temperatureSum', a?.temperatureSum ?? 0),
+    temperature_min: finiteOr0(what, 'temperatureMin', a?.temperatureMin ?? 0),
+    temperature_max: finiteOr0(what, 'temperatureMax', a?.temperatureMax ?? 0),
+    status_ok: status('ok'),
+    status_warning: status('warning'),
+    status_error: status('error'),
+    status_offline: status('offline'),
+    metric_sketch_keys: metricKeys,
+    metric_sketch_counts: metricCounts,
+    temperature_sketch_keys: temperatureKeys,
+    temperature_sketch_counts: temperatureCounts,
+    last_event_time_ms: time('lastEventTimeMs', a?.lastEventTimeMs),
+    first_seen_ms: time('firstSeenMs', a?.firstSeenMs),
+    last_seen_ms: time('lastSeenMs', a?.lastSeenMs),
+    last_status: a?.lastStatus ?? '',
+    last_temperature: finiteOr0(what, 'lastTemperature', a?.lastTemperature ?? 0),
+  };
+}
+
+/** Validates a window row and maps it to its (fleet) table record. Throws RowValidationError. */
 export function toWindowPartitionRecord(row: WindowPartitionRow): WindowPartitionRecord {
   const what = `window row (partition ${String(row?.sourcePartition)}, window ${String(row?.windowStartMs)})`;
   const windowStart = windowStartSeconds(what, row.windowStartMs);
   if (!Number.isFinite(row.metricSum)) fail(what, 'metricSum', row.metricSum, 'a finite number');
   if (typeof row.isFinal !== 'boolean') fail(what, 'isFinal', row.isFinal, 'a boolean');
   const updatedAtMs = epochMs(what, 'updatedAtMs', row.updatedAtMs);
+  const a = row.aggregate;
+  if (a && (a.totalEvents !== row.totalEvents || !Object.is(a.metricSum, row.metricSum) || a.anomalyEvents !== row.anomalyEvents || a.lateEvents !== row.lateEvents)) {
+    fail(what, 'aggregate', 'counts', 'consistent with totalEvents, metricSum, anomalyEvents and lateEvents');
+  }
   return {
     window_start: windowStart,
+    device_id: '',
     source_topic: str(what, 'sourceTopic', row.sourceTopic),
     source_partition: uint(what, 'sourcePartition', row.sourcePartition, 0xffff),
     total_events: uint(what, 'totalEvents', row.totalEvents),
     metric_sum: row.metricSum,
+    ...aggregateColumns(what, a),
     anomaly_events: uint(what, 'anomalyEvents', row.anomalyEvents),
     late_events: uint(what, 'lateEvents', row.lateEvents),
     last_offset: uint(what, 'lastOffset', row.lastOffset),
@@ -150,6 +244,37 @@ export function toWindowPartitionRecord(row: WindowPartitionRow): WindowPartitio
     updated_at: Math.floor(updatedAtMs / 1000),
     updated_at_ms: updatedAtMs,
   };
+}
+
+/** Validates a device row of a window row and maps it to its table record. Throws RowValidationError. */
+export function toDeviceStateRecord(row: WindowPartitionRow, d: DeviceStateRow): WindowPartitionRecord {
+  const what = `device row (${String(d?.deviceId)}, partition ${String(row?.sourcePartition)}, window ${String(row?.windowStartMs)})`;
+  const deviceId = str(what, 'deviceId', d.deviceId);
+  if (deviceId === '') fail(what, 'deviceId', deviceId, 'a non-empty string');
+  const a = d.aggregate;
+  if (!a || !Number.isFinite(a.metricSum)) fail(what, 'aggregate.metricSum', a?.metricSum, 'a finite number');
+  const updatedAtMs = epochMs(what, 'updatedAtMs', row.updatedAtMs);
+  return {
+    window_start: windowStartSeconds(what, row.windowStartMs),
+    device_id: deviceId,
+    source_topic: str(what, 'sourceTopic', row.sourceTopic),
+    source_partition: uint(what, 'sourcePartition', row.sourcePartition, 0xffff),
+    total_events: uint(what, 'aggregate.totalEvents', a.totalEvents),
+    metric_sum: a.metricSum,
+    ...aggregateColumns(what, a),
+    anomaly_events: uint(what, 'aggregate.anomalyEvents', a.anomalyEvents),
+    late_events: uint(what, 'aggregate.lateEvents', a.lateEvents),
+    last_offset: uint(what, 'lastOffset', d.lastOffset),
+    is_final: 0,
+    row_version: uint(what, 'rowVersion', d.rowVersion),
+    updated_at: Math.floor(updatedAtMs / 1000),
+    updated_at_ms: updatedAtMs,
+  };
+}
+
+/** The fleet record of a window row followed by the records of its device rows. */
+export function toWindowStateRecords(row: WindowPartitionRow): WindowPartitionRecord[] {
+  return [toWindowPartitionRecord(row), ...(row.devices ?? []).map((d) => toDeviceStateRecord(row, d))];
 }
 
 /** Validates a dead-letter row and maps it to its table record. Throws RowValidationError. */
@@ -168,13 +293,32 @@ export function toDeadLetterRecord(row: DeadLetterRow): DeadLetterRecord {
   };
 }
 
-/** The columns of stream_analytics.iot_window_state in the order {@link toWindowStateValues} writes them. */
+/** The columns of stream_analytics.iot_window_agg_state in the order {@link toWindowStateValues} writes them. */
 export const WINDOW_STATE_COLUMNS = [
   'window_start',
+  'device_id',
   'source_topic',
   'source_partition',
   'total_events',
   'metric_sum',
+  'metric_min',
+  'metric_max',
+  'temperature_sum',
+  'temperature_min',
+  'temperature_max',
+  'status_ok',
+  'status_warning',
+  'status_error',
+  'status_offline',
+  'metric_sketch_keys',
+  'metric_sketch_counts',
+  'temperature_sketch_keys',
+  'temperature_sketch_counts',
+  'last_event_time_ms',
+  'first_seen_ms',
+  'last_seen_ms',
+  'last_status',
+  'last_temperature',
   'anomaly_events',
   'late_events',
   'last_offset',
@@ -199,7 +343,9 @@ function dateTimeLiteral(epochSeconds: number): string {
  * floats in text formats (JSONEachRow, Values, TSV) with a fast, inexact
  * routine: about one random double in five is stored one unit in the last
  * place off. metric_sum is window state the aggregator keeps summing from, so
- * it is sent as its IEEE-754 bytes (little-endian) instead, on every version.
+ * it is sent as its IEEE-754 bytes (little-endian) instead, on every version;
+ * so are the other Float64 state columns (extremes, temperature sum), which
+ * must come back exactly as folded.
  */
 function float64Literal(x: number): string {
   const b = Buffer.alloc(8);
@@ -208,8 +354,13 @@ function float64Literal(x: number): string {
 }
 
 function windowStateTuple(r: WindowPartitionRecord): string {
+  const f = float64Literal;
   return (
-    `(${dateTimeLiteral(r.window_start)},${quoted(r.source_topic)},${r.source_partition},${r.total_events},${float64Literal(r.metric_sum)},` +
+    `(${dateTimeLiteral(r.window_start)},${quoted(r.device_id)},${quoted(r.source_topic)},${r.source_partition},${r.total_events},${f(r.metric_sum)},` +
+    `${f(r.metric_min)},${f(r.metric_max)},${f(r.temperature_sum)},${f(r.temperature_min)},${f(r.temperature_max)},` +
+    `${r.status_ok},${r.status_warning},${r.status_error},${r.status_offline},` +
+    `[${r.metric_sketch_keys.join(',')}],[${r.metric_sketch_counts.join(',')}],[${r.temperature_sketch_keys.join(',')}],[${r.temperature_sketch_counts.join(',')}],` +
+    `${r.last_event_time_ms},${r.first_seen_ms},${r.last_seen_ms},${quoted(r.last_status)},${f(r.last_temperature)},` +
     `${r.anomaly_events},${r.late_events},${r.last_offset},${r.is_final},${r.row_version},` +
     `${dateTimeLiteral(r.updated_at)},${r.updated_at_ms})`
   );

@@ -6,14 +6,29 @@
 export const DATABASE = 'stream_analytics';
 
 export const TABLES = {
-  /** Durable window state, one row per (window, topic, partition) version (006_iot_window_state.sql). */
-  windowState: `${DATABASE}.iot_window_state`,
+  /**
+   * Durable window state, one row per (window, device, topic, partition)
+   * version; device_id '' is the fleet's row of the (window, partition) (010).
+   */
+  windowState: `${DATABASE}.iot_window_agg_state`,
+  /** The fleet state rows of earlier releases (006); copied into windowState by 010, no longer written. */
+  legacyWindowState: `${DATABASE}.iot_window_state`,
   /** The users of each window, one row per (window, user) once merged (007). */
   windowUsers: `${DATABASE}.iot_window_users`,
-  /** View: a window's result computed from the state and users rows (007). */
-  minuteMerged: `${DATABASE}.iot_minute_merged`,
-  /** That result materialized after every flush, one row per window version (007). */
-  minuteRollup: `${DATABASE}.iot_minute_rollup`,
+  /** View: a window's result computed from the fleet state rows and the users rows (010). */
+  minuteMerged: `${DATABASE}.iot_minute_results_merged`,
+  /** That result materialized after every flush, one row per window version (010). */
+  minuteRollup: `${DATABASE}.iot_minute_results`,
+  /** The results of earlier releases (007); copied into minuteRollup by 010, no longer written. */
+  legacyMinuteRollup: `${DATABASE}.iot_minute_rollup`,
+  /** View: a (window, device) result computed from the device state rows of all partitions (010). */
+  deviceMinuteMerged: `${DATABASE}.iot_device_minute_merged`,
+  /** That result materialized after every flush, ordered by device, then window (010). */
+  deviceMinuteRollup: `${DATABASE}.iot_device_minute_results`,
+  /** Per-device reader contract: the newest result per (window, device) (010). */
+  deviceMinute: `${DATABASE}.iot_device_minute`,
+  /** View: per device, last seen (by arrival), typical interval, silent (created by ensureDeviceHealthView). */
+  deviceHealth: `${DATABASE}.iot_device_health`,
   /** Reader contract: the newest rollup row per window. */
   minuteAgg: `${DATABASE}.iot_minute_agg`,
   /** Dead letters, partitioned by day (007; replaces dead_letter_events). */

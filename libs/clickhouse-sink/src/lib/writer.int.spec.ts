@@ -41,6 +41,7 @@ import {
   writeFlush,
   type WantedStates,
 } from '../testing/history';
+import { deviceScenarioDifferences, silenceDifferences } from '../testing/device';
 import { applyMigrations, findMigrationsDir, loadMigrationFiles } from './migrations';
 import { expectedDeadLetterCounts, expectedMinuteAgg } from '../testing/oracle';
 import {
@@ -221,6 +222,19 @@ describe('window rows -> iot_minute_agg on the real server', () => {
     await optimizeDay(TABLES.windowUsers, w);
     await writer.refreshMinuteRollup([w]);
     expect(await readMinuteAgg(client, w, w + MINUTE)).toEqual(s.expected);
+  });
+});
+
+describe('device-level results on the real server', () => {
+  it('iot_device_minute and the fleet columns of iot_minute_agg equal the brute-force oracle (devices on several partitions, late events); state round-trips bit for bit', async () => {
+    const diff = await deviceScenarioDifferences(client, writer, `devices.int.${randomInt(0, 2 ** 40).toString(36)}`, Date.UTC(2007, 2, 1, 8, 0) + randomInt(0, 100_000) * 3 * MINUTE);
+    expect(diff).toEqual({ devices: [], fleet: [], states: [] });
+  });
+
+  it('device health: devices sending every 1 s, 10 s and 5 min, some stopping, are silent exactly when the rule says, none too early', async () => {
+    // Its own year: health reads every device of the 30 days before "now".
+    const end = Date.UTC(1990, 0, 1) + randomInt(0, 300) * 86_400_000 * 31;
+    expect(await silenceDifferences(client, writer, `rhythms.int.${randomInt(0, 2 ** 40).toString(36)}`, end, { silentFactor: 3, silentMinSecs: 120 })).toEqual([]);
   });
 });
 

@@ -1,9 +1,10 @@
 import type { ClickHouseSinkClient } from './client';
 import { retryWithBackoff, type RetryOptions, type RetryRuntime } from './retry';
-import { minuteDeadLetterRollupSelect, MINUTE_DEAD_LETTER_ROLLUP_COLUMNS, minuteRollupSelect, MINUTE_ROLLUP_COLUMNS, VIEW_READ_SETTINGS } from './readers';
+import { minuteDeadLetterRollupSelect, MINUTE_DEAD_LETTER_ROLLUP_COLUMNS, minuteRollupSelect, MINUTE_ROLLUP_COLUMNS, VIEW_READ_SETTINGS, windowStartList } from './readers';
+import { DEVICE_MINUTE_RESULT_COLUMNS, deviceMinuteResultsSelect } from './results-sql';
 import {
   toDeadLetterRecord,
-  toWindowPartitionRecord,
+  toWindowStateRecords,
   toWindowStateValueChunks,
   toWindowUserRecords,
   WINDOW_STATE_COLUMNS,
@@ -77,7 +78,9 @@ export class WindowRowWriter {
     // Values with metric_sum as its exact bits: the window state must round-trip bit for bit (see toWindowStateValues).
     // Large batches (a catch-up flush) go as several INSERTs (MAX_VALUES_CHARS); rows are idempotent, so a
     // batch cut short by a failure is simply written again.
-    const chunks = toWindowStateValueChunks(rows.map(toWindowPartitionRecord));
+    // Each row goes with its device rows; every record carries its own version, so a batch cut
+    // between them leaves nothing a replay does not write again.
+    const chunks = toWindowStateValueChunks(rows.flatMap(toWindowStateRecords));
     const started = Date.now();
     let attempts = 0;
     for (const chunk of chunks) {
@@ -98,9 +101,10 @@ export class WindowRowWriter {
     return { rows: u.rows + r.rows, attempts: Math.max(u.attempts, r.attempts), elapsedMs: u.elapsedMs + r.elapsedMs };
   }
 
-  /** The readers' results of these windows and the dead-letter counts of these minutes, recomputed. */
+  /** The readers' results of these windows (fleet and devices) and the dead-letter counts of these minutes, recomputed. */
   async refreshResults(windowStartsMs: readonly number[], deadLetterWindowStartsMs: readonly number[], call: WriteCallOptions = {}): Promise<void> {
     await this.refreshMinuteRollup(windowStartsMs, call);
+    await this.refreshDeviceMinuteRollup(windowStartsMs, call);
     await this.refreshDeadLetterRollup(deadLetterWindowStartsMs, call);
   }
 
@@ -118,6 +122,15 @@ export class WindowRowWriter {
    */
   async refreshMinuteRollup(windowStartsMs: readonly number[], call: WriteCallOptions = {}): Promise<WriteResult> {
     return this.refresh(TABLES.minuteRollup, MINUTE_ROLLUP_COLUMNS, minuteRollupSelect, windowStartsMs, call);
+  }
+
+  /**
+   * Recomputes the results of every device of these windows from their device
+   * state rows (iot_device_minute_merged) into iot_device_minute_results,
+   * which iot_device_minute reads. Same rules as refreshMinuteRollup.
+   */
+  async refreshDeviceMinuteRollup(windowStartsMs: readonly number[], call: WriteCallOptions = {}): Promise<WriteResult> {
+    return this.refresh(TABLES.deviceMinuteRollup, DEVICE_MINUTE_RESULT_COLUMNS, (w, at) => deviceMinuteResultsSelect(windowStartList(w), at), windowStartsMs, call);
   }
 
   /**

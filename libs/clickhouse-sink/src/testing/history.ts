@@ -11,8 +11,18 @@ import fc from 'fast-check';
 import { rowVersionOf } from '@stream-analytics/windowing';
 import type { ClickHouseSinkClient } from '../lib/client';
 import { expectedDeadLetterCounts, expectedMinuteAgg } from './oracle';
-import { minuteDeadLetterRollupSelect, MINUTE_DEAD_LETTER_ROLLUP_COLUMNS, minuteRollupSelect, MINUTE_ROLLUP_COLUMNS, VIEW_READ_SETTINGS, windowStartList, type DeadLetterCountRow, type StoredWindowRow } from '../lib/readers';
-import type { DeadLetterRow, WindowPartitionRow, WindowUsersRow } from '../lib/rows';
+import {
+  aggregateOfStateRow,
+  minuteDeadLetterRollupSelect,
+  MINUTE_DEAD_LETTER_ROLLUP_COLUMNS,
+  minuteRollupSelect,
+  MINUTE_ROLLUP_COLUMNS,
+  VIEW_READ_SETTINGS,
+  windowStartList,
+  type DeadLetterCountRow,
+  type StoredWindowRow,
+} from '../lib/readers';
+import { toDeviceStateRecord, toWindowPartitionRecord, type DeadLetterRow, type WindowPartitionRecord, type WindowPartitionRow, type WindowUsersRow } from '../lib/rows';
 import { TABLES } from '../lib/schema';
 import type { WindowRowWriter } from '../lib/writer';
 
@@ -50,7 +60,16 @@ export function storedOf(r: WindowPartitionRow): StoredWindowRow {
     lastOffset: r.lastOffset,
     isFinal: r.isFinal,
     rowVersion: r.rowVersion,
+    aggregate: storedAggregateOf(toWindowPartitionRecord(r)),
+    devices: [...(r.devices ?? [])]
+      .sort((a, b) => (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0))
+      .map((d) => ({ deviceId: d.deviceId, aggregate: storedAggregateOf(toDeviceStateRecord(r, d)), lastOffset: d.lastOffset, rowVersion: d.rowVersion })),
   };
+}
+
+/** What a store read gives back of a state record's accumulator (the stored columns, as aggregateOfStateRow maps them). */
+export function storedAggregateOf(rec: WindowPartitionRecord): StoredWindowRow['aggregate'] {
+  return aggregateOfStateRow(Object.fromEntries(Object.entries(rec).map(([k, v]) => [`s_${k}`, v])));
 }
 
 export type WantedStates = ReadonlyArray<{ partition: number; windowStartsMs: readonly number[] }>;

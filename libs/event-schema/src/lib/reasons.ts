@@ -1,9 +1,9 @@
 /**
  * The dead-letter vocabulary: every reason an event can be rejected for, with
- * what it means. The validator emits all of them except `late_event` and
- * `future_event_time`, which the aggregator assigns (the event is valid but
- * its event time cannot be counted); they live here so the DLQ has one
- * vocabulary.
+ * what it means. The validator emits all of them except `late_event`,
+ * `future_event_time` and `beyond_retention`, which the aggregator assigns
+ * (the event is valid but its event time cannot be counted); they live here
+ * so the DLQ has one vocabulary.
  */
 export const REASON_CODES = {
   invalid_json: 'The payload is not a JSON document (syntax error, truncated, empty, or not valid UTF-8).',
@@ -16,6 +16,8 @@ export const REASON_CODES = {
   bad_timestamp: 'event_time is not a UTC ISO-8601 instant such as 2026-11-24T09:00:00.123Z (offset, space separator, no Z, impossible date).',
   late_event: "Valid event whose window ended ALLOWED_LATENESS_SECS (default 24 h) or more before its partition's watermark: beyond the lateness horizon; assigned by the aggregator.",
   future_event_time: 'Valid event whose event_time is more than MAX_FUTURE_SKEW_SECS (default 300 s) ahead of its Kafka record timestamp (a device clock far ahead); never moves a watermark; assigned by the aggregator.',
+  beyond_retention:
+    "Valid event whose window's day is older than AGGREGATE_RETENTION_DAYS (default 30) at its Kafka record timestamp: its rows would be dropped by the retention job; raise the retention before backfilling such history; assigned by the aggregator.",
 } as const;
 
 export type ReasonCode = keyof typeof REASON_CODES;
@@ -25,9 +27,11 @@ export const REASON_CODE_LIST = Object.keys(REASON_CODES) as ReasonCode[];
 export const LATE_EVENT = 'late_event' satisfies ReasonCode;
 /** Valid event too far ahead of its record timestamp (assigned by the aggregator). */
 export const FUTURE_EVENT_TIME = 'future_event_time' satisfies ReasonCode;
+/** Valid event whose window is older than the aggregate retention (assigned by the aggregator). */
+export const BEYOND_RETENTION = 'beyond_retention' satisfies ReasonCode;
 
 /** The reasons the aggregator assigns to valid events (the validator never emits them). */
-export const EVENT_TIME_REASONS: readonly ReasonCode[] = [LATE_EVENT, FUTURE_EVENT_TIME];
+export const EVENT_TIME_REASONS: readonly ReasonCode[] = [LATE_EVENT, FUTURE_EVENT_TIME, BEYOND_RETENTION];
 
 /**
  * How readers count a dead letter: `late` and `future` are valid events the

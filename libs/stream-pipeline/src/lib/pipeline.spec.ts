@@ -3,7 +3,7 @@
  * consumer, the producer and the store: deterministic (a fake clock), and the
  * results compared with what the events must give.
  */
-import type { DeadLetterRow, StoredWindowRow, WindowPartitionRow, WindowUsersRow } from '@stream-analytics/clickhouse-sink';
+import type { DeadLetterRow, DeviceStateRow, StoredWindowRow, WindowPartitionRow, WindowUsersRow } from '@stream-analytics/clickhouse-sink';
 import { parseDeadLetterHeaders } from '@stream-analytics/event-schema';
 import { StreamPipeline, type PipelineOptions } from './pipeline';
 import type { CommittedPosition, Headers, OffsetCommit, OutputSink, RebalanceEvent, RecordSource, ResultSink, SourceRecord, WindowStateStore } from './ports';
@@ -125,6 +125,8 @@ class FakeOutput implements OutputSink {
 /** The state store and the result tables in one fake, so results can be checked against the stored rows. */
 class FakeStore implements WindowStateStore, ResultSink {
   readonly rows = new Map<string, WindowPartitionRow>();
+  /** Device rows by topic:partition:window:device, the newest version kept. */
+  readonly deviceRows = new Map<string, DeviceStateRow>();
   readonly users = new Map<number, Set<string>>();
   /** What readers see: per window, the result as of its last refresh. */
   readonly results = new Map<number, { totalEvents: number; uniqueUsers: number }>();
@@ -143,7 +145,10 @@ class FakeStore implements WindowStateStore, ResultSink {
     for (const w of wanted) {
       for (const ws of w.windowStartsMs) {
         const r = this.rows.get(`${topic}:${w.partition}:${ws}`);
-        if (r) out.push({ windowStartMs: ws, sourcePartition: w.partition, totalEvents: r.totalEvents, metricSum: r.metricSum, anomalyEvents: r.anomalyEvents, lateEvents: r.lateEvents, lastOffset: r.lastOffset, isFinal: r.isFinal, rowVersion: r.rowVersion });
+        const devices = [...this.deviceRows].filter(([k]) => k.startsWith(`${topic}:${w.partition}:${ws}:`)).map(([, d]) => ({ deviceId: d.deviceId, aggregate: d.aggregate, lastOffset: d.lastOffset, rowVersion: d.rowVersion }));
+        if (r && r.aggregate) {
+          out.push({ windowStartMs: ws, sourcePartition: w.partition, totalEvents: r.totalEvents, metricSum: r.metricSum, anomalyEvents: r.anomalyEvents, lateEvents: r.lateEvents, lastOffset: r.lastOffset, isFinal: r.isFinal, rowVersion: r.rowVersion, aggregate: r.aggregate, devices });
+        }
       }
     }
     return out;
@@ -162,6 +167,10 @@ class FakeStore implements WindowStateStore, ResultSink {
       const k = `${r.sourceTopic}:${r.sourcePartition}:${r.windowStartMs}`;
       const prev = this.rows.get(k);
       if (!prev || prev.rowVersion < r.rowVersion) this.rows.set(k, r);
+      for (const d of r.devices ?? []) {
+        const before = this.deviceRows.get(`${k}:${d.deviceId}`);
+        if (!before || before.rowVersion < d.rowVersion) this.deviceRows.set(`${k}:${d.deviceId}`, d);
+      }
     }
   }
   async writeDeadLetters(rows: readonly DeadLetterRow[]): Promise<void> {
@@ -199,7 +208,7 @@ const OPTIONS: PipelineOptions = {
   batchSize: 7,
 };
 
-function harness(store = new FakeStore(), source?: FakeSource, clock = new Clock()) {
+function harness(store = new FakeStore(), source?: FakeSource, clock = new Clock(), options: PipelineOptions = OPTIONS) {
   const src = source ?? new FakeSource(clock);
   const output = new FakeOutput();
   const published: number[][] = [];
@@ -208,7 +217,7 @@ function harness(store = new FakeStore(), source?: FakeSource, clock = new Clock
   const logs: string[] = [];
   const log = (level: string) => (obj: object, msg: string) => logs.push(`${level} ${msg} ${JSON.stringify(obj)}`);
   const pipeline = new StreamPipeline({
-    options: OPTIONS,
+    options,
     source: src,
     output,
     state: store,
@@ -261,6 +270,20 @@ describe('StreamPipeline (fakes)', () => {
     // The future and the invalid one share the minute of their record timestamp.
     expect(Object.fromEntries(h.store.deadLetterResults)).toEqual({ [T0 + 3 * MIN]: 2, [T0 - 2 * 3_600_000]: 1 });
     expect(h.health.at(-1)).toEqual([true, undefined]);
+  });
+
+  it('dead-letters an event whose window is beyond the aggregate retention at its record timestamp (beyond_retention) instead of counting it', async () => {
+    const DAY = 86_400_000;
+    const h = harness(undefined, undefined, undefined, { ...OPTIONS, aggregateRetentionDays: 30 });
+    h.source.append(0, T0);
+    h.source.append(0, T0 - 40 * DAY, { timestamp: T0 + 1000 }); // last quarter's history, replayed now
+    h.source.append(0, T0 + 5000);
+    h.source.assign([0]);
+    await h.runUntil(() => h.source.drained() && h.source.committedOffsets.get(0)?.offset === 3);
+    expect(Object.fromEntries(h.store.totals())).toEqual({ [T0]: 2 });
+    expect(Object.fromEntries(h.output.deadLetters())).toEqual({ '0:1': 'beyond_retention' });
+    // Recorded in the minute it arrived, with its device: the dead-letter retention keeps it 14 days from now.
+    expect(h.store.deadLetters.map((d) => [d.sourceOffset, d.reason, d.windowStartMs, d.deviceId])).toEqual([[1, 'beyond_retention', windowOf(T0 + 1000), 'dev-0']]);
   });
 
   it('after a crash replays from the last commit and counts nothing twice, loading window state from the store', async () => {

@@ -29,7 +29,7 @@
  *     otherwise replay nothing that refreshes it). The newest result wins, so
  *     whichever writer refreshes last leaves the complete one.
  */
-import { exponentialDelay } from '@stream-analytics/clickhouse-sink';
+import { BEYOND_RETENTION_REASON, exponentialDelay, isBeyondAggregateRetention, storedWindowOf } from '@stream-analytics/clickhouse-sink';
 import { deadLetterHeaders, parseAndValidate, type DeadLetterEntry, type ValidationResult } from '@stream-analytics/event-schema';
 import { WindowingEngine, windowStartOf, type ProcessOutcome, type StoredWindow, type WindowingConfig, type WindowRecord } from '@stream-analytics/windowing';
 import { runCommitProtocol } from './commit-protocol';
@@ -37,7 +37,6 @@ import { futureMessage, tooLateMessage } from './dead-letter-messages';
 import { idleAdvances } from './idle-partitions';
 import { PendingFlush } from './pending-flush';
 import type { OutputSink, PipelineLogger, PipelineObserver, RecordSource, ResultPublisher, ResultSink, SourceRecord, WindowStateStore } from './ports';
-import { toStoredWindow } from './window-rows';
 
 export interface PipelineOptions {
   /** Raw topic consumed. */
@@ -52,6 +51,12 @@ export interface PipelineOptions {
   commitFailuresUnhealthy?: number;
   /** Windows read ahead after the newest one a state load needs (per partition); default 30. */
   stateReadAheadWindows?: number;
+  /**
+   * AGGREGATE_RETENTION_DAYS: an event whose window's day the retention job
+   * has dropped by its record timestamp is dead-lettered (beyond_retention),
+   * not counted into rows that would vanish. Unset: no such check.
+   */
+  aggregateRetentionDays?: number;
 }
 
 export interface PipelineDeps {
@@ -285,12 +290,24 @@ export class StreamPipeline {
         this.deadLetter(m, result.reason, result.message, windowStartOf(recordTime(m, now), this.engine.config.windowSizeMs), undefined);
         continue;
       }
+      const windowStartMs = windowStartOf(result.eventTimeMs, this.engine.config.windowSizeMs);
+      if (this.o.aggregateRetentionDays !== undefined && isBeyondAggregateRetention(windowStartMs, recordTime(m, now), this.o.aggregateRetentionDays)) {
+        this.engine.skip(m.partition, m.offset);
+        this.observer.beyondRetention?.();
+        const message = `event_time ${result.event.event_time} falls in window ${new Date(windowStartMs).toISOString()}, older than the aggregate retention of ${this.o.aggregateRetentionDays} days (AGGREGATE_RETENTION_DAYS): raise it before backfilling such history`;
+        // Recorded in the minute it arrived: the dead-letter retention would drop its own (old) minute at once.
+        this.deadLetter(m, BEYOND_RETENTION_REASON, message, windowStartOf(recordTime(m, now), this.engine.config.windowSizeMs), result.event.device_id);
+        continue;
+      }
       const rec: WindowRecord = {
         offset: m.offset,
         eventTimeMs: result.eventTimeMs,
         recordTimestampMs: m.timestamp,
         userId: result.event.user_id,
+        deviceId: result.event.device_id,
         metricValue: result.event.metric_value,
+        temperature: result.event.temperature,
+        status: result.event.status,
         anomalyScore: result.event.anomaly_score,
       };
       let out = this.engine.process(m.partition, rec);
@@ -372,7 +389,7 @@ export class StreamPipeline {
     const byPartition = new Map<number, StoredWindow[]>();
     for (const r of rows) {
       const list = byPartition.get(r.sourcePartition) ?? [];
-      list.push(toStoredWindow(r));
+      list.push(storedWindowOf(r));
       byPartition.set(r.sourcePartition, list);
     }
     let n = 0;

@@ -113,6 +113,8 @@ export interface PipelineObserver {
   /** A counted event whose window was already final, and by how much (ms). */
   lateFolded?(lateByMs: number): void;
   tooLate?(): void;
+  /** A valid event whose window's day is already beyond the aggregate retention (dead-lettered). */
+  beyondRetention?(): void;
   future?(): void;
   alreadyCounted?(): void;
   windowsLoaded?(windows: number, durationMs: number): void;

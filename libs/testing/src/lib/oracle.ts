@@ -20,7 +20,24 @@ export interface OracleOptions {
   anomalyThreshold?: number;
 }
 
-export interface OracleWindow {
+/** What a window accumulates beyond the counts, exact (quantiles: the value of rank floor(q * (n - 1)) among the sorted values). */
+export interface OracleStats {
+  minMetric: number;
+  maxMetric: number;
+  avgTemperature: number;
+  minTemperature: number;
+  maxTemperature: number;
+  statusOk: number;
+  statusWarning: number;
+  statusError: number;
+  statusOffline: number;
+  p50Metric: number;
+  p95Metric: number;
+  p99Metric: number;
+  p95Temperature: number;
+}
+
+export interface OracleWindow extends OracleStats {
   windowStartMs: number;
   totalEvents: number;
   metricSum: number;
@@ -29,6 +46,17 @@ export interface OracleWindow {
   anomalyEvents: number;
   /** Counted events whose window the partition watermark had already passed. */
   lateEvents: number;
+}
+
+/** One (window, device): what iot_device_minute must hold for it. */
+export interface OracleDeviceWindow extends OracleStats {
+  windowStartMs: number;
+  deviceId: string;
+  totalEvents: number;
+  avgMetric: number;
+  anomalyEvents: number;
+  lateEvents: number;
+  lastEventTimeMs: number;
 }
 
 export interface OracleDeadLetter {
@@ -40,6 +68,8 @@ export interface OracleDeadLetter {
 
 export interface OracleResult {
   windows: OracleWindow[];
+  /** Per (window, device), ordered by device, then window. */
+  devices: OracleDeviceWindow[];
   deadLetters: OracleDeadLetter[];
   /** Per window: invalid (malformed), late (beyond the horizon) and future dead letters. */
   deadLetterCounts: Array<{ windowStartMs: number; invalidEvents: number; lateEvents: number; futureEvents: number }>;
@@ -61,6 +91,7 @@ export function computeOracle(messages: readonly ConsumedMessage[], opts: Oracle
   }
 
   const windows = new Map<number, { total: number; metricSum: number; users: Set<string>; anomalies: number; late: number }>();
+  const counted: Array<{ w: number; late: boolean; event: CountedEvent }> = [];
   const deadLetters: OracleDeadLetter[] = [];
   for (const [partition, list] of byPartition) {
     list.sort((a, b) => a.offset - b.offset);
@@ -89,6 +120,7 @@ export function computeOracle(messages: readonly ConsumedMessage[], opts: Oracle
         if (parsed.event.anomaly_score >= threshold) agg.anomalies++;
         if (watermark >= w + size) agg.late++;
         windows.set(w, agg);
+        counted.push({ w, late: watermark >= w + size, event: { ...parsed.event, eventTimeMs: t } });
       }
       maxEventTime = Math.max(maxEventTime, t);
     }
@@ -103,10 +135,29 @@ export function computeOracle(messages: readonly ConsumedMessage[], opts: Oracle
     else c.invalidEvents++;
     counts.set(d.windowStartMs, c);
   }
+  const byWindow = groupBy(counted, (c) => String(c.w));
+  const byDevice = groupBy(counted, (c) => `${c.event.device_id}\u0000${c.w}`);
   return {
+    devices: [...byDevice.values()]
+      .map((group) => {
+        let metricSum = 0;
+        for (const c of group) metricSum += c.event.metric_value;
+        return {
+          windowStartMs: group[0].w,
+          deviceId: group[0].event.device_id,
+          totalEvents: group.length,
+          avgMetric: metricSum / group.length,
+          anomalyEvents: group.filter((c) => c.event.anomaly_score >= threshold).length,
+          lateEvents: group.filter((c) => c.late).length,
+          lastEventTimeMs: Math.max(...group.map((c) => c.event.eventTimeMs)),
+          ...statsOf(group.map((c) => c.event)),
+        };
+      })
+      .sort((a, b) => (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : a.windowStartMs - b.windowStartMs)),
     windows: [...windows.entries()]
       .sort(([a], [b]) => a - b)
       .map(([windowStartMs, a]) => ({
+        ...statsOf((byWindow.get(String(windowStartMs)) ?? []).map((c) => c.event)),
         windowStartMs,
         totalEvents: a.total,
         metricSum: a.metricSum,
@@ -117,5 +168,52 @@ export function computeOracle(messages: readonly ConsumedMessage[], opts: Oracle
       })),
     deadLetters: deadLetters.sort((a, b) => a.partition - b.partition || a.offset - b.offset),
     deadLetterCounts: [...counts.entries()].sort(([a], [b]) => a - b).map(([windowStartMs, c]) => ({ windowStartMs, ...c })),
+  };
+}
+
+interface CountedEvent {
+  eventTimeMs: number;
+  device_id: string;
+  metric_value: number;
+  temperature: number;
+  status: string;
+  anomaly_score: number;
+}
+
+function groupBy<T>(xs: readonly T[], key: (x: T) => string): Map<string, T[]> {
+  const m = new Map<string, T[]>();
+  for (const x of xs) {
+    const list = m.get(key(x));
+    if (list) list.push(x);
+    else m.set(key(x), [x]);
+  }
+  return m;
+}
+
+/** The value of rank floor(q * (n - 1)) among the sorted values: what the sketch's quantile approximates. */
+function rankValue(sorted: readonly number[], q: number): number {
+  return sorted[Math.floor(q * (sorted.length - 1))];
+}
+
+function statsOf(events: readonly CountedEvent[]): OracleStats {
+  const metrics = events.map((e) => e.metric_value).sort((a, b) => a - b);
+  const temps = events.map((e) => e.temperature).sort((a, b) => a - b);
+  let temperatureSum = 0;
+  for (const e of events) temperatureSum += e.temperature;
+  const status = (s: string) => events.filter((e) => e.status === s).length;
+  return {
+    minMetric: metrics[0],
+    maxMetric: metrics[metrics.length - 1],
+    avgTemperature: temperatureSum / events.length,
+    minTemperature: temps[0],
+    maxTemperature: temps[temps.length - 1],
+    statusOk: status('ok'),
+    statusWarning: status('warning'),
+    statusError: status('error'),
+    statusOffline: status('offline'),
+    p50Metric: rankValue(metrics, 0.5),
+    p95Metric: rankValue(metrics, 0.95),
+    p99Metric: rankValue(metrics, 0.99),
+    p95Temperature: rankValue(temps, 0.95),
   };
 }

@@ -9,7 +9,9 @@ import fc from 'fast-check';
 import { decodeCheckpoint } from './checkpoint';
 import type { WindowingConfig } from './config';
 import { WindowingEngine } from './engine';
-import type { ProcessOutcome, StoredWindow, WindowRecord, WindowRow } from './types';
+import { accumulatorFromState, accumulatorResult, accumulatorState, arrivalOf, createAccumulator, mergeAccumulators, type AggregateState } from './fold';
+import { quantileRank, SKETCH_MIN_MAGNITUDE, SKETCH_RELATIVE_ACCURACY } from './sketch';
+import type { DeviceWindowRow, ProcessOutcome, StoredWindow, WindowRecord, WindowRow } from './types';
 
 const SEED = process.env['WINDOWING_FC_SEED'] ? Number(process.env['WINDOWING_FC_SEED']) : 20261201;
 
@@ -38,10 +40,15 @@ interface RawStep {
   a: number;
   b: number;
   user: number;
+  device: number;
   metric: number;
+  temperature: number;
+  status: number;
   score: number;
   gap: number;
 }
+
+const STATUSES = ['ok', 'warning', 'error', 'offline'] as const;
 
 const SCORES = [0, 0.5, 0.8999999999999999, 0.9, 0.95, 1];
 const KINDS: StepKind[] = [
@@ -72,7 +79,11 @@ function rawStepArb(nParts: number): fc.Arbitrary<RawStep> {
     a: fc.nat(1000),
     b: fc.nat(100000),
     user: fc.nat(6),
+    // Few devices, shared by the partitions: a device's events may arrive on several.
+    device: fc.nat(3),
     metric: fc.oneof(fc.integer({ min: -50, max: 50 }), fc.double({ min: -1e3, max: 1e3, noNaN: true })),
+    temperature: fc.oneof(fc.integer({ min: -40, max: 120 }), fc.double({ min: -60, max: 150, noNaN: true })),
+    status: fc.nat(STATUSES.length - 1),
     score: fc.nat(SCORES.length - 1),
     gap: fc.constantFrom(0, 0, 0, 0, 1, 3),
   });
@@ -94,7 +105,20 @@ function materialize(cfg: WindowingConfig, nParts: number, starts: number[], ste
     const rec = (t: number, ts: number | undefined): Action => ({
       type: 'append',
       p,
-      entry: { type: 'rec', rec: { offset: offset(), eventTimeMs: t, recordTimestampMs: ts, userId: `user-${s.user}`, metricValue: s.metric, anomalyScore: SCORES[s.score] } },
+      entry: {
+        type: 'rec',
+        rec: {
+          offset: offset(),
+          eventTimeMs: t,
+          recordTimestampMs: ts,
+          userId: `user-${s.user}`,
+          deviceId: `dev-${s.device}`,
+          metricValue: s.metric,
+          temperature: s.temperature,
+          status: STATUSES[s.status],
+          anomalyScore: SCORES[s.score],
+        },
+      },
     });
     switch (s.kind) {
       case 'rec':
@@ -170,6 +194,70 @@ interface OracleRow {
   lateEvents: number;
   version: number;
   final: boolean;
+  exact: ExactAggregate;
+}
+
+/** What the fold must hold exactly, computed by brute force from the events of a group (in offset order). */
+type ExactAggregate = Omit<AggregateState, 'metricSketch' | 'temperatureSketch'>;
+
+type Counted = { p: number; w: number; r: WindowRecord; late: boolean };
+
+function exactAggregate(events: readonly Counted[], threshold: number): ExactAggregate {
+  let metricSum = 0;
+  let temperatureSum = 0;
+  for (const x of events) {
+    metricSum += x.r.metricValue;
+    temperatureSum += x.r.temperature;
+  }
+  const arrivals = events.map((x) => arrivalOf(x.r));
+  const lastSeenMs = Math.max(...arrivals);
+  // The reading that arrived last; of several at that time, the last in offset order.
+  const last = events.filter((x) => arrivalOf(x.r) === lastSeenMs).sort((a, b) => a.r.offset - b.r.offset).pop() as Counted;
+  return {
+    totalEvents: events.length,
+    metricSum,
+    metricMin: Math.min(...events.map((x) => x.r.metricValue)),
+    metricMax: Math.max(...events.map((x) => x.r.metricValue)),
+    temperatureSum,
+    temperatureMin: Math.min(...events.map((x) => x.r.temperature)),
+    temperatureMax: Math.max(...events.map((x) => x.r.temperature)),
+    statusCounts: Object.fromEntries(STATUSES.map((st) => [st, events.filter((x) => x.r.status === st).length])) as ExactAggregate['statusCounts'],
+    anomalyEvents: events.filter((x) => x.r.anomalyScore >= threshold).length,
+    lateEvents: events.filter((x) => x.late).length,
+    lastEventTimeMs: Math.max(...events.map((x) => x.r.eventTimeMs)),
+    firstSeenMs: Math.min(...arrivals),
+    lastSeenMs,
+    lastStatus: last.r.status,
+    lastTemperature: last.r.temperature,
+  };
+}
+
+function exactOf(a: AggregateState): ExactAggregate {
+  const { metricSketch: _m, temperatureSketch: _t, ...rest } = a;
+  return rest;
+}
+
+/** The value of the rank a quantile reads, among the sorted values. */
+function exactQuantile(values: readonly number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[quantileRank(q, sorted.length)];
+}
+
+/** The sketch's promise: within 1 % of the exact value (values below the zero bin's bound read as about 0). */
+function expectWithinAccuracy(got: number, exact: number, what: string): void {
+  const ok = Math.abs(exact) < SKETCH_MIN_MAGNITUDE ? Math.abs(got) <= SKETCH_MIN_MAGNITUDE : Math.abs(got - exact) <= SKETCH_RELATIVE_ACCURACY * Math.abs(exact);
+  if (!ok) throw new Error(`${what}: sketch gave ${got}, exact ${exact} (more than ${SKETCH_RELATIVE_ACCURACY * 100} % off)`);
+}
+
+/** Quantiles of a stored accumulator against the exact ones of its events. */
+function expectQuantiles(a: AggregateState, events: readonly Counted[], what: string): void {
+  const r = accumulatorResult(accumulatorFromState(a));
+  const metrics = events.map((x) => x.r.metricValue);
+  const temps = events.map((x) => x.r.temperature);
+  expectWithinAccuracy(r.p50Metric, exactQuantile(metrics, 0.5), `${what} p50_metric`);
+  expectWithinAccuracy(r.p95Metric, exactQuantile(metrics, 0.95), `${what} p95_metric`);
+  expectWithinAccuracy(r.p99Metric, exactQuantile(metrics, 0.99), `${what} p99_metric`);
+  expectWithinAccuracy(r.p95Temperature, exactQuantile(temps, 0.95), `${what} p95_temperature`);
 }
 
 /**
@@ -182,7 +270,7 @@ function oracle(cfg: WindowingConfig, actions: Action[]) {
   const accepted = new Map<number, number[]>();
   const floors = new Map<number, number[]>();
   const seen = new Set<number>();
-  const counted: Array<{ p: number; w: number; r: WindowRecord; late: boolean }> = [];
+  const counted: Counted[] = [];
   const deadLetters = new Map<string, string>();
   const wmOf = (p: number) => {
     const ts = accepted.get(p) ?? [];
@@ -226,9 +314,17 @@ function oracle(cfg: WindowingConfig, actions: Action[]) {
       lateEvents: mine.filter((x) => x.late).length,
       version: Math.max(...mine.map((x) => x.r.offset)),
       final: wmOf(mine[0].p) >= mine[0].w + size,
+      exact: exactAggregate(mine, cfg.anomalyThreshold),
     });
   }
-  return { rows, deadLetters };
+  const deviceGroups = new Map<string, Counted[]>();
+  for (const x of counted) {
+    const k = `${x.p}:${x.w}:${x.r.deviceId}`;
+    deviceGroups.set(k, [...(deviceGroups.get(k) ?? []), x]);
+  }
+  const deviceRows = new Map<string, { exact: ExactAggregate; version: number }>();
+  for (const [k, mine] of deviceGroups) deviceRows.set(k, { exact: exactAggregate(mine, cfg.anomalyThreshold), version: Math.max(...mine.map((x) => x.r.offset)) });
+  return { rows, deadLetters, counted, deviceRows };
 }
 
 // ---- driving the engine as the aggregator does ---------------------------------
@@ -239,6 +335,8 @@ function oracle(cfg: WindowingConfig, actions: Action[]) {
  */
 class RowStore {
   readonly rows = new Map<string, WindowRow>();
+  /** Device rows by partition:window:device, the highest rowVersion kept. */
+  readonly devices = new Map<string, DeviceWindowRow & { partition: number; windowStart: number }>();
   readonly users = new Map<string, Set<string>>();
   reads = 0;
   write(rows: readonly WindowRow[]): void {
@@ -253,6 +351,12 @@ class RowStore {
         expect(strip(r)).toEqual(strip(prev));
       }
       if (!prev || prev.rowVersion < r.rowVersion) this.rows.set(k, r);
+      for (const d of r.devices) {
+        const dk = `${k}:${d.deviceId}`;
+        const before = this.devices.get(dk);
+        if (before && before.rowVersion === d.rowVersion) expect(d.aggregate).toEqual(before.aggregate);
+        if (!before || before.rowVersion < d.rowVersion) this.devices.set(dk, { ...d, partition: r.partition, windowStart: r.windowStart });
+      }
     }
   }
   load(p: number, starts: readonly number[]): StoredWindow[] {
@@ -260,7 +364,8 @@ class RowStore {
     const out: StoredWindow[] = [];
     for (const w of starts) {
       const r = this.rows.get(`${p}:${w}`);
-      if (r) out.push({ windowStart: w, totalEvents: r.totalEvents, metricSum: r.metricSum, anomalyEvents: r.anomalyEvents, lateEvents: r.lateEvents, lastOffset: r.version, final: r.final });
+      const devices = [...this.devices.values()].filter((d) => d.partition === p && d.windowStart === w).map((d) => ({ deviceId: d.deviceId, aggregate: d.aggregate, lastOffset: d.version }));
+      if (r) out.push({ windowStart: w, aggregate: r.aggregate, lastOffset: r.version, final: r.final, devices });
     }
     return out;
   }
@@ -281,7 +386,7 @@ class RowStore {
 }
 
 /** newUsers depend on what this engine wrote before (a restarted engine writes users again). */
-const strip = (r: WindowRow) => ({ ...r, final: undefined, rowVersion: undefined, newUsers: undefined });
+const strip = (r: WindowRow) => ({ ...r, final: undefined, rowVersion: undefined, newUsers: undefined, devices: undefined });
 
 class Driver {
   engine: WindowingEngine;
@@ -394,8 +499,28 @@ function run(cfg: WindowingConfig, actions: Action[]): Driver {
 
 function expectEqualsOracle(cfg: WindowingConfig, actions: Action[], d: Driver): void {
   const o = oracle(cfg, actions);
-  const got = new Map([...d.store.rows].map(([k, r]) => [k, { totalEvents: r.totalEvents, metricSum: r.metricSum, users: [...(d.store.users.get(k) ?? [])].sort(), anomalyEvents: r.anomalyEvents, lateEvents: r.lateEvents, version: r.version, final: r.final }]));
+  const got = new Map(
+    [...d.store.rows].map(([k, r]) => [
+      k,
+      { totalEvents: r.totalEvents, metricSum: r.metricSum, users: [...(d.store.users.get(k) ?? [])].sort(), anomalyEvents: r.anomalyEvents, lateEvents: r.lateEvents, version: r.version, final: r.final, exact: exactOf(r.aggregate) },
+    ]),
+  );
   expect(Object.fromEntries([...got].sort())).toEqual(Object.fromEntries([...o.rows].sort()));
+  // One device row per (partition, window, device) that has events, exact, sums bit-identical (offset order).
+  const gotDevices = new Map([...d.store.devices].map(([k, r]) => [k, { exact: exactOf(r.aggregate), version: r.version }]));
+  expect(Object.fromEntries([...gotDevices].sort())).toEqual(Object.fromEntries([...o.deviceRows].sort()));
+  // Quantiles within the sketch's accuracy: per row, and merged over partitions per (window, device) and per window.
+  for (const [k, r] of d.store.rows) expectQuantiles(r.aggregate, o.counted.filter((x) => `${x.p}:${x.w}` === k), `window ${k}`);
+  const byWindowDevice = new Map<string, DeviceWindowRow[]>();
+  for (const r of d.store.devices.values()) byWindowDevice.set(`${r.windowStart}:${r.deviceId}`, [...(byWindowDevice.get(`${r.windowStart}:${r.deviceId}`) ?? []), r]);
+  for (const [k, rows] of byWindowDevice) {
+    const merged = rows.map((r) => accumulatorFromState(r.aggregate)).reduce(mergeAccumulators, createAccumulator());
+    const events = o.counted.filter((x) => `${x.w}:${x.r.deviceId}` === k);
+    expect(merged.totalEvents).toBe(events.length);
+    expect(merged.statusCounts).toEqual(exactAggregate(events, cfg.anomalyThreshold).statusCounts);
+    expect([merged.metricMin, merged.metricMax]).toEqual([Math.min(...events.map((x) => x.r.metricValue)), Math.max(...events.map((x) => x.r.metricValue))]);
+    expectQuantiles(accumulatorState(merged), events, `device window ${k}`);
+  }
   expect(Object.fromEntries([...d.deadLetters].sort())).toEqual(Object.fromEntries([...o.deadLetters].sort()));
   // Every window's refreshed result is the one its stored rows give, however the run was interrupted.
   const windows = [...new Set([...d.store.rows.values()].map((r) => r.windowStart))].sort((a, b) => a - b);
@@ -444,9 +569,9 @@ describe('WindowingEngine memory and restart cost do not grow with the lateness 
   function stream(n: number, lateEvery: number, lateBy: number): Action[] {
     const out: Action[] = [];
     for (let i = 0; i < n; i++) {
-      out.push({ type: 'append', p: 0, entry: { type: 'rec', rec: { offset: i, eventTimeMs: 1000 + i, recordTimestampMs: 1000 + i, userId: `u${i % 7}`, metricValue: 1, anomalyScore: 0 } } });
+      out.push({ type: 'append', p: 0, entry: { type: 'rec', rec: { offset: i, eventTimeMs: 1000 + i, recordTimestampMs: 1000 + i, userId: `u${i % 7}`, deviceId: `d${i % 3}`, metricValue: 1, temperature: 20, status: 'ok', anomalyScore: 0 } } });
       if (i % lateEvery === lateEvery - 1) {
-        out.push({ type: 'append', p: 0, entry: { type: 'rec', rec: { offset: i + n, eventTimeMs: 1000 + i - lateBy, recordTimestampMs: 1000 + i, userId: 'late', metricValue: 1, anomalyScore: 0 } } });
+        out.push({ type: 'append', p: 0, entry: { type: 'rec', rec: { offset: i + n, eventTimeMs: 1000 + i - lateBy, recordTimestampMs: 1000 + i, userId: 'late', deviceId: 'd0', metricValue: 1, temperature: 20, status: 'ok', anomalyScore: 0 } } });
       }
       if (i % 20 === 19) out.push({ type: 'flush' });
     }

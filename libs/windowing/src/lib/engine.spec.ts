@@ -1,6 +1,7 @@
 import { decodeCheckpoint } from './checkpoint';
 import { rowVersionOf } from './config';
 import { WindowingEngine } from './engine';
+import { accumulatorState, createAccumulator } from './fold';
 import type { StoredWindow, WindowRecord } from './types';
 
 const MIN = 60_000;
@@ -11,7 +12,10 @@ const rec = (eventTimeMs: number, extra: Partial<WindowRecord> = {}): WindowReco
   eventTimeMs,
   recordTimestampMs: eventTimeMs,
   userId: 'u1',
+  deviceId: 'd1',
   metricValue: 1,
+  temperature: 20,
+  status: 'ok',
   anomalyScore: 0,
   ...extra,
 });
@@ -28,8 +32,11 @@ describe('WindowingEngine: folding and rows', () => {
     e.process(0, rec(T0 + 3000, { userId: 'a', metricValue: 6 }));
     const first = e.collectChanges();
     expect(first.rows).toEqual([
-      { partition: 0, windowStart: T0, totalEvents: 3, metricSum: 12, avgMetric: 4, newUsers: ['a', 'b'], anomalyEvents: 1, lateEvents: 0, version: 2, final: false, rowVersion: 4 },
+      expect.objectContaining({ partition: 0, windowStart: T0, totalEvents: 3, metricSum: 12, avgMetric: 4, newUsers: ['a', 'b'], anomalyEvents: 1, lateEvents: 0, version: 2, final: false, rowVersion: 4 }),
     ]);
+    expect(first.rows[0].aggregate).toMatchObject({ totalEvents: 3, metricMin: 2, metricMax: 6, statusCounts: { ok: 3, warning: 0, error: 0, offline: 0 } });
+    // The device's row: the same accumulator, versioned by the device's last offset.
+    expect(first.rows[0].devices).toEqual([expect.objectContaining({ deviceId: 'd1', version: 2, rowVersion: 4 })]);
     expect(e.collectChanges().rows).toEqual([]);
     // A user seen again is not handed out again; a new one is.
     e.process(0, rec(T0 + 4000, { userId: 'b' }));
@@ -96,10 +103,7 @@ describe('WindowingEngine: real-world event time', () => {
 describe('WindowingEngine: state in the store', () => {
   const stored = (windowStart: number, lastOffset: number, totalEvents: number): StoredWindow => ({
     windowStart,
-    totalEvents,
-    metricSum: totalEvents,
-    anomalyEvents: 0,
-    lateEvents: 2,
+    aggregate: { ...accumulatorState(createAccumulator()), totalEvents, metricSum: totalEvents, lateEvents: 2 },
     lastOffset,
     final: true,
   });

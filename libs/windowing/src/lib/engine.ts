@@ -1,13 +1,25 @@
 import { FUTURE_EVENT_TIME, LATE_EVENT } from '@stream-analytics/event-schema';
 import { CheckpointError, decodeCheckpoint, encodeCheckpoint, validateCheckpoint, type PartitionCheckpoint } from './checkpoint';
 import { isFutureEvent, isTooLate, isWindowFinal, resolveWindowingConfig, rowVersionOf, windowStartOf, type WindowingConfig } from './config';
-import type { Changes, EngineStats, PartitionCommit, PartitionStats, ProcessOutcome, StoredWindow, WindowRecord, WindowRow } from './types';
+import { accumulatorFromState, accumulatorState, addToAccumulator, createAccumulator, type Accumulator } from './fold';
+import type { Changes, DeviceWindowRow, EngineStats, PartitionCommit, PartitionStats, ProcessOutcome, StoredWindow, WindowRecord, WindowRow } from './types';
+
+/** In-memory state of one device in one (window, partition). */
+interface DeviceAgg {
+  readonly acc: Accumulator;
+  /** Offset of the device's last event folded in (or loaded); -1 without a row. */
+  lastOffset: number;
+  /** Folded into since its last row was handed out. */
+  dirty: boolean;
+}
 
 /** In-memory state of one (window, partition): the durable row plus what was folded since. */
 interface WindowAgg {
   readonly start: number;
-  totalEvents: number;
-  metricSum: number;
+  /** The fleet's accumulator (fold.ts). */
+  acc: Accumulator;
+  /** Per device, the same accumulator; loaded and evicted with the window. */
+  readonly devices: Map<string, DeviceAgg>;
   /**
    * Users of events folded in by this engine (not loaded: stored users are a
    * set union, so writing one again is harmless), and those of them not yet
@@ -15,9 +27,6 @@ interface WindowAgg {
    */
   readonly users: Set<string>;
   newUsers: string[];
-  anomalyEvents: number;
-  /** Events folded in after the watermark had passed the window's end. */
-  lateEvents: number;
   /** Offset of the last event folded in; -1 for a window known to have no row. */
   lastOffset: number;
   /** The final flag of the newest row handed out (or loaded). */
@@ -130,13 +139,19 @@ export class WindowingEngine {
         win = this.emptyWindow(w);
         st.windows.set(w, win);
       }
-      if (o <= win.lastOffset) {
+      // The window's row and its device's row each say which events they
+      // hold (their last offsets); an event goes into each that lacks it.
+      const device = win.devices.get(r.deviceId);
+      const intoWindow = o > win.lastOffset;
+      const intoDevice = device === undefined || o > device.lastOffset;
+      const late = isWindowFinal(w, this.size, st.watermark);
+      if (intoDevice) this.foldDevice(win, device, r, late);
+      if (!intoWindow) {
         this.alreadyCounted++;
         outcome = { kind: 'already_counted', windowStart: w };
       } else {
-        this.fold(win, r);
-        if (isWindowFinal(w, this.size, st.watermark)) {
-          win.lateEvents++;
+        this.fold(win, r, late);
+        if (late) {
           this.lateFolded++;
           outcome = { kind: 'folded', lateByMs: st.watermark - (w + this.size) };
         } else outcome = FOLDED_ON_TIME;
@@ -211,15 +226,16 @@ export class WindowingEngine {
       const win = this.emptyWindow(w);
       if (s) {
         if (!Number.isSafeInteger(s.lastOffset) || s.lastOffset < 0) throw new RangeError(`stored window ${w}: lastOffset must be an integer >= 0, got ${s.lastOffset}`);
-        win.totalEvents = s.totalEvents;
-        win.metricSum = s.metricSum;
-        win.anomalyEvents = s.anomalyEvents;
-        win.lateEvents = s.lateEvents;
+        win.acc = accumulatorFromState(s.aggregate);
         win.lastOffset = s.lastOffset;
         win.emittedFinal = s.final;
         // Ahead of this engine: an offset it has not reached, or final before its watermark says so.
         const ahead = st.position === undefined || s.lastOffset >= st.position || (s.final && !isWindowFinal(w, this.size, st.watermark));
         if (ahead) this.revisited.add(w);
+      }
+      for (const d of s?.devices ?? []) {
+        if (!Number.isSafeInteger(d.lastOffset) || d.lastOffset < 0) throw new RangeError(`stored window ${w}, device ${d.deviceId}: lastOffset must be an integer >= 0, got ${d.lastOffset}`);
+        win.devices.set(d.deviceId, { acc: accumulatorFromState(d.aggregate), lastOffset: d.lastOffset, dirty: false });
       }
       win.dirty = false;
       win.touchedAt = this.flushSeq;
@@ -432,21 +448,32 @@ export class WindowingEngine {
   }
 
   private emptyWindow(start: number): WindowAgg {
-    return { start, totalEvents: 0, metricSum: 0, users: new Set(), newUsers: [], anomalyEvents: 0, lateEvents: 0, lastOffset: -1, emittedFinal: false, dirty: false, emittedAt: 0, touchedAt: this.flushSeq };
+    return { start, acc: createAccumulator(), devices: new Map(), users: new Set(), newUsers: [], lastOffset: -1, emittedFinal: false, dirty: false, emittedAt: 0, touchedAt: this.flushSeq };
   }
 
-  private fold(win: WindowAgg, r: WindowRecord): void {
-    win.totalEvents++;
-    win.metricSum += r.metricValue;
+  private fold(win: WindowAgg, r: WindowRecord, late: boolean): void {
+    addToAccumulator(win.acc, r, this.threshold, late);
     if (!win.users.has(r.userId)) {
       win.users.add(r.userId);
       win.newUsers.push(r.userId);
     }
-    if (r.anomalyScore >= this.threshold) win.anomalyEvents++;
     win.lastOffset = r.offset;
     win.dirty = true;
     win.touchedAt = this.flushSeq;
     this.eventsFolded++;
+  }
+
+  private foldDevice(win: WindowAgg, device: DeviceAgg | undefined, r: WindowRecord, late: boolean): void {
+    let d = device;
+    if (!d) {
+      d = { acc: createAccumulator(), lastOffset: -1, dirty: false };
+      win.devices.set(r.deviceId, d);
+    }
+    addToAccumulator(d.acc, r, this.threshold, late);
+    d.lastOffset = r.offset;
+    d.dirty = true;
+    win.dirty = true;
+    win.touchedAt = this.flushSeq;
   }
 
   private checkpointOf(st: PartitionState): PartitionCheckpoint {
@@ -456,18 +483,28 @@ export class WindowingEngine {
   private row(partition: number, win: WindowAgg, final: boolean): WindowRow {
     const newUsers = win.newUsers.sort();
     win.newUsers = [];
+    const devices: DeviceWindowRow[] = [];
+    for (const [deviceId, d] of win.devices) {
+      if (!d.dirty) continue;
+      d.dirty = false;
+      devices.push({ deviceId, aggregate: accumulatorState(d.acc), version: d.lastOffset, rowVersion: rowVersionOf(d.lastOffset, false) });
+    }
+    devices.sort((a, b) => (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0));
+    const acc = win.acc;
     return {
       partition,
       windowStart: win.start,
-      totalEvents: win.totalEvents,
-      metricSum: win.metricSum,
-      avgMetric: win.metricSum / win.totalEvents,
+      totalEvents: acc.totalEvents,
+      metricSum: acc.metricSum,
+      avgMetric: acc.metricSum / acc.totalEvents,
       newUsers,
-      anomalyEvents: win.anomalyEvents,
-      lateEvents: win.lateEvents,
+      anomalyEvents: acc.anomalyEvents,
+      lateEvents: acc.lateEvents,
       version: win.lastOffset,
       final,
       rowVersion: rowVersionOf(win.lastOffset, final),
+      aggregate: accumulatorState(acc),
+      devices,
     };
   }
 }

@@ -1,4 +1,5 @@
-import type { FUTURE_EVENT_TIME, LATE_EVENT } from '@stream-analytics/event-schema';
+import type { EventStatus, FUTURE_EVENT_TIME, LATE_EVENT } from '@stream-analytics/event-schema';
+import type { AggregateState } from './fold';
 
 /** One valid, already-parsed event of a source partition. The engine never parses JSON. */
 export interface WindowRecord {
@@ -8,7 +9,10 @@ export interface WindowRecord {
   /** Kafka record timestamp (ms); the future guard compares with it, never with a clock. */
   readonly recordTimestampMs?: number;
   readonly userId: string;
+  readonly deviceId: string;
   readonly metricValue: number;
+  readonly temperature: number;
+  readonly status: EventStatus;
   readonly anomalyScore: number;
 }
 
@@ -18,13 +22,35 @@ export interface WindowRecord {
  */
 export interface StoredWindow {
   readonly windowStart: number;
-  readonly totalEvents: number;
-  readonly metricSum: number;
-  readonly anomalyEvents: number;
-  readonly lateEvents: number;
+  /** The fleet's accumulator of the (window, partition) (see fold.ts). */
+  readonly aggregate: AggregateState;
   /** Offset of the last event folded into the row: events at or below it are in it. */
   readonly lastOffset: number;
   readonly final: boolean;
+  /** The newest stored row of each device of the (window, partition); each has its own last offset. */
+  readonly devices?: readonly StoredDeviceWindow[];
+}
+
+/** The durable state of one (window, device, source partition): the newest row written for it. */
+export interface StoredDeviceWindow {
+  readonly deviceId: string;
+  readonly aggregate: AggregateState;
+  /** Offset of the device's last event folded into the row: its events at or below it are in it. */
+  readonly lastOffset: number;
+}
+
+/**
+ * Cumulative aggregate of one (window, device, source partition). Versioned
+ * by the offset of the device's last event in it: the same version always
+ * carries the same content, so rewriting it is idempotent.
+ */
+export interface DeviceWindowRow {
+  readonly deviceId: string;
+  readonly aggregate: AggregateState;
+  /** Offset of the device's last event folded into this row. */
+  readonly version: number;
+  /** rowVersionOf(version, false): device rows have no final state of their own. */
+  readonly rowVersion: number;
 }
 
 export type ProcessOutcome =
@@ -76,6 +102,15 @@ export interface WindowRow {
   readonly final: boolean;
   /** rowVersionOf(version, final): the one order of rows (see config.ts). */
   readonly rowVersion: number;
+  /** Everything the fleet's accumulator holds (the fields above are part of it). */
+  readonly aggregate: AggregateState;
+  /**
+   * The devices of the window whose state changed since this engine's last
+   * row of the (window, partition), sorted by device id. Each is durable
+   * state of its own (loaded back with the window, its own version decides
+   * which events it holds), so it may be written before or after the row.
+   */
+  readonly devices: DeviceWindowRow[];
 }
 
 export interface PartitionCommit {

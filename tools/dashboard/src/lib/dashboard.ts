@@ -2,11 +2,59 @@
  * Builds the Grafana dashboard JSON and the SQL reference file from the
  * panel definitions (panels.ts).
  */
+import { DEVICE_PANELS, DEVICE_VARIABLE, DEVICE_VARIABLE_SQL } from './device-panels';
 import { DATASOURCE, PANELS, RECENT_MINUTES, type PanelDef } from './panels';
 
 export const DASHBOARD_UID = 'iot-streaming-overview';
 export const DASHBOARD_FILE = 'grafana/dashboards/iot-streaming-overview.json';
 export const QUERIES_FILE = 'docs/dashboard_queries.sql';
+export const DEVICES_DASHBOARD_UID = 'iot-devices';
+export const DEVICES_DASHBOARD_FILE = 'grafana/dashboards/iot-devices.json';
+export const DEVICE_QUERIES_FILE = 'docs/dashboard_device_queries.sql';
+
+/** What tells one generated dashboard from the other. */
+interface DashboardMeta {
+  uid: string;
+  title: string;
+  description: string;
+  file: string;
+  templating: unknown[];
+  links: unknown[];
+}
+
+const OVERVIEW: DashboardMeta = {
+  uid: DASHBOARD_UID,
+  title: 'IoT streaming overview',
+  description: 'Telemetry -> Kafka -> aggregator (1-minute event-time windows) -> ClickHouse. Generated from tools/dashboard/src/lib/panels.ts.',
+  file: DASHBOARD_FILE,
+  templating: [],
+  links: [{ title: 'Devices', type: 'link', icon: 'dashboard', url: `/d/${DEVICES_DASHBOARD_UID}`, keepTime: true, targetBlank: false, tooltip: 'Per-device minutes, status, completeness and silent devices' }],
+};
+
+const DEVICES: DashboardMeta = {
+  uid: DEVICES_DASHBOARD_UID,
+  title: 'IoT devices',
+  description: 'One device (pick it with $device), the fleet by status, temperature and percentiles, the top devices and the silent ones. Generated from tools/dashboard/src/lib/device-panels.ts.',
+  file: DEVICES_DASHBOARD_FILE,
+  templating: [
+    {
+      name: DEVICE_VARIABLE,
+      label: 'Device',
+      type: 'query',
+      datasource: { type: DATASOURCE.type, uid: DATASOURCE.uid },
+      definition: DEVICE_VARIABLE_SQL,
+      query: DEVICE_VARIABLE_SQL,
+      refresh: 2,
+      sort: 1,
+      multi: false,
+      includeAll: false,
+      current: {},
+      options: [],
+      hide: 0,
+    },
+  ],
+  links: [{ title: 'Overview', type: 'link', icon: 'dashboard', url: `/d/${DASHBOARD_UID}`, keepTime: true, targetBlank: false, tooltip: 'The fleet-wide overview' }],
+};
 export const REFRESH = '5s';
 
 const datasourceRef = { type: DATASOURCE.type, uid: DATASOURCE.uid };
@@ -37,10 +85,15 @@ function fieldConfig(p: PanelDef): Record<string, unknown> {
       fillOpacity: p.drawStyle === 'bars' ? 80 : 10,
       showPoints: 'never',
       spanNulls: false,
-      stacking: { mode: p.key === 'late_and_invalid_events' ? 'normal' : 'none', group: 'A' },
+      stacking: { mode: ['late_and_invalid_events', 'device_status', 'fleet_status'].includes(p.key) ? 'normal' : 'none', group: 'A' },
     };
   }
   const overrides: unknown[] = [];
+  if (p.columns.includes('min_temperature')) {
+    // The min-max band: the max line filled down to the min line, both thin.
+    overrides.push({ matcher: { id: 'byName', options: 'max_temperature' }, properties: [{ id: 'custom.fillBelowTo', value: 'min_temperature' }, { id: 'custom.lineWidth', value: 0 }] });
+    overrides.push({ matcher: { id: 'byName', options: 'min_temperature' }, properties: [{ id: 'custom.lineWidth', value: 0 }, { id: 'custom.fillOpacity', value: 0 }] });
+  }
   if (p.key === 'current_minute') {
     overrides.push({ matcher: { id: 'byName', options: 'elapsed_s' }, properties: [{ id: 'unit', value: 's' }] });
     overrides.push({ matcher: { id: 'byName', options: 'avg_metric' }, properties: [{ id: 'decimals', value: 3 }] });
@@ -63,6 +116,7 @@ function options(p: PanelDef): Record<string, unknown> {
       justifyMode: 'auto',
     };
   }
+  if (p.type === 'table') return { showHeader: true, cellHeight: 'sm', footer: { show: false, reducer: ['sum'], fields: '' } };
   return { legend: { displayMode: 'list', placement: 'bottom', showLegend: true }, tooltip: { mode: 'multi', sort: 'none' } };
 }
 
@@ -91,11 +145,11 @@ export function buildPanel(p: PanelDef, id: number): Record<string, unknown> {
   };
 }
 
-export function buildDashboard(panels: readonly PanelDef[] = PANELS): Record<string, unknown> {
+export function buildDashboard(panels: readonly PanelDef[] = PANELS, meta: DashboardMeta = OVERVIEW): Record<string, unknown> {
   return {
-    uid: DASHBOARD_UID,
-    title: 'IoT streaming overview',
-    description: 'Telemetry -> Kafka -> aggregator (1-minute event-time windows) -> ClickHouse. Generated from tools/dashboard/src/lib/panels.ts.',
+    uid: meta.uid,
+    title: meta.title,
+    description: meta.description,
     tags: ['stream-analytics', 'iot'],
     timezone: 'utc',
     editable: true,
@@ -105,7 +159,7 @@ export function buildDashboard(panels: readonly PanelDef[] = PANELS): Record<str
     version: 1,
     time: { from: 'now-30m', to: 'now' },
     timepicker: { refresh_intervals: ['5s', '10s', '30s', '1m', '5m', '15m'] },
-    templating: { list: [] },
+    templating: { list: meta.templating },
     annotations: {
       list: [
         {
@@ -119,22 +173,34 @@ export function buildDashboard(panels: readonly PanelDef[] = PANELS): Record<str
         },
       ],
     },
-    links: [],
+    links: meta.links,
     panels: panels.map((p, i) => buildPanel(p, i + 1)),
   };
+}
+
+export function buildDevicesDashboard(): Record<string, unknown> {
+  return buildDashboard(DEVICE_PANELS, DEVICES);
 }
 
 export function renderDashboard(): string {
   return `${JSON.stringify(buildDashboard(), null, 2)}\n`;
 }
 
-export function renderQueriesDoc(panels: readonly PanelDef[] = PANELS): string {
+export function renderDevicesDashboard(): string {
+  return `${JSON.stringify(buildDevicesDashboard(), null, 2)}\n`;
+}
+
+export function renderDeviceQueriesDoc(): string {
+  return renderQueriesDoc(DEVICE_PANELS, DEVICES, 'device-panels.ts', ['-- ${device} is the dashboard variable $device: one device id, quoted.']);
+}
+
+export function renderQueriesDoc(panels: readonly PanelDef[] = PANELS, meta: DashboardMeta = OVERVIEW, source = 'panels.ts', notes: readonly string[] = []): string {
   const out = [
-    '-- SQL of every panel of the Grafana dashboard "IoT streaming overview"',
-    `-- (${DASHBOARD_FILE}).`,
+    `-- SQL of every panel of the Grafana dashboard "${meta.title}"`,
+    `-- (${meta.file}).`,
     '--',
-    '-- GENERATED from tools/dashboard/src/lib/panels.ts, like the dashboard itself:',
-    '-- edit panels.ts, then run `npx nx run dashboard:generate`. A test fails when',
+    `-- GENERATED from tools/dashboard/src/lib/${source}, like the dashboard itself:`,
+    `-- edit ${source}, then run \`npx nx run dashboard:generate\`. A test fails when`,
     '-- this file, the dashboard and panels.ts disagree.',
     '--',
     '-- $__timeFilter(col), $__fromTime, $__toTime and $__interval_s are Grafana ClickHouse',
@@ -150,6 +216,7 @@ export function renderQueriesDoc(panels: readonly PanelDef[] = PANELS): string {
     '-- the time range: the SETTINGS clause pushes the time filter into the',
     '-- iot_minute_agg view on 18.16 (the default on current releases; the read-only',
     '-- grafana user may pass it because its profile has the same value).',
+    ...notes,
   ];
   panels.forEach((p, i) => {
     out.push('', `-- ${'='.repeat(76)}`, `-- Panel ${i + 1}: ${p.title} [${p.key}] (${p.type})`);

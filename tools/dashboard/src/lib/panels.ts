@@ -32,7 +32,7 @@ export const DATASOURCE = { type: 'grafana-clickhouse-datasource', uid: 'stream-
 
 export const VIEW_SETTINGS = 'SETTINGS enable_optimize_predicate_expression = 1';
 
-export type PanelType = 'timeseries' | 'stat';
+export type PanelType = 'timeseries' | 'stat' | 'table';
 
 export interface PanelDef {
   /** Stable key (used in docs/dashboard_queries.sql and tests). */
@@ -67,10 +67,10 @@ export function expandPanelSql(p: PanelDef, range: { fromMs: number; toMs: numbe
   return expandMacros(p.sql, { ...range, intervalMs: grafanaIntervalMs(range, p.maxDataPoints ?? MAX_DATA_POINTS, p.interval) });
 }
 
-const sql = (lines: string[]) => lines.join('\n');
+export const sql = (lines: string[]) => lines.join('\n');
 
 /** A window's bucket: window_start floored to the interval (whole minutes: the minimum interval is 1m). */
-const bucketOf = (col: string) => `toDateTime(intDiv(toUInt32(${col}), $__interval_s) * $__interval_s, 'UTC')`;
+export const bucketOf = (col: string) => `toDateTime(intDiv(toUInt32(${col}), $__interval_s) * $__interval_s, 'UTC')`;
 
 /**
  * The number of windows the time range leaves in the bucket starting at `time`:
@@ -78,12 +78,12 @@ const bucketOf = (col: string) => `toDateTime(intDiv(toUInt32(${col}), $__interv
  * range end. A count per bucket divided by this is the average per minute, also
  * in the partial buckets at both ends of the range.
  */
-const BUCKET_MINUTES =
+export const BUCKET_MINUTES =
   '(least(toInt64(time) + $__interval_s, intDiv(toInt64(toUInt32($__toTime)), 60) * 60 + 60) - greatest(toInt64(time), intDiv(toInt64(toUInt32($__fromTime)) + 59, 60) * 60)) / 60';
 
 const RECENT_FILTER = `$__timeFilter(window_start) AND window_start >= $__toTime - ${RECENT_MINUTES * 60}`;
 
-const TIME_SERIES = { type: 'timeseries', queryType: 'timeseries', interval: '1m', maxDataPoints: MAX_DATA_POINTS } as const;
+export const TIME_SERIES = { type: 'timeseries', queryType: 'timeseries', interval: '1m', maxDataPoints: MAX_DATA_POINTS } as const;
 
 const PER_MINUTE_NOTE = 'Each point is a bucket of Grafana\'s interval (one minute up to a day, 10 minutes at 7 days, 30 at 30 days)';
 

@@ -1,0 +1,186 @@
+/**
+ * Reads of the device-level results (010): the per-device reader contract
+ * (iot_device_minute), the fleet minute's accumulator columns
+ * (iot_minute_agg), and the completeness of a device's data.
+ */
+import type { ClickHouseSinkClient, RequestOptions } from './client';
+import { RowValidationError } from './errors';
+import { VIEW_READ_SETTINGS } from './readers';
+import { FUTURE_EVENT_TIME, LATE_EVENT } from '@stream-analytics/event-schema';
+import { TABLES } from './schema';
+
+/** Statuses by column, in EVENT_STATUSES order. */
+export interface StatusColumns {
+  statusOk: number;
+  statusWarning: number;
+  statusError: number;
+  statusOffline: number;
+}
+
+/** The columns an accumulator gives both the fleet and the device minute. */
+export interface MinuteStats extends StatusColumns {
+  windowStartMs: number;
+  totalEvents: number;
+  avgMetric: number;
+  minMetric: number;
+  maxMetric: number;
+  avgTemperature: number;
+  minTemperature: number;
+  maxTemperature: number;
+  anomalyEvents: number;
+  lateEvents: number;
+  p50Metric: number;
+  p95Metric: number;
+  p99Metric: number;
+  p95Temperature: number;
+}
+
+/** One row of the per-device reader contract (stream_analytics.iot_device_minute). */
+export interface DeviceMinuteRow extends MinuteStats {
+  deviceId: string;
+  lastEventTimeMs: number;
+  /** Arrival (Kafka record timestamp) of the window's first and last event of the device. */
+  firstSeenMs: number;
+  lastSeenMs: number;
+  lastStatus: string;
+  lastTemperature: number;
+  /** Source partitions the device's events of this window came on. */
+  sourcePartitions: number;
+}
+
+const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
+
+/** Device ids are the event schema's ID_PATTERN; anything else is refused rather than quoted. */
+const DEVICE_RE = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/;
+
+export function deviceIdLiteral(deviceId: string): string {
+  if (!DEVICE_RE.test(deviceId)) throw new RowValidationError(`device id must match ${DEVICE_RE}, got ${JSON.stringify(deviceId)}`);
+  return `'${deviceId}'`;
+}
+
+function secondsOf(name: string, ms: number): number {
+  if (!Number.isFinite(ms) || ms < 0) throw new RowValidationError(`${name} must be a non-negative epoch millisecond value, got ${ms}`);
+  return Math.ceil(ms / 1000);
+}
+
+const STATS_COLUMNS = `toUInt32(window_start) AS ws, total_events, avg_metric, min_metric, max_metric, avg_temperature, min_temperature, max_temperature,
+       status_ok, status_warning, status_error, status_offline, anomaly_events, late_events, p50_metric, p95_metric, p99_metric, p95_temperature`;
+
+function parseStats(r: Record<string, unknown>): MinuteStats {
+  return {
+    windowStartMs: num(r['ws']) * 1000,
+    totalEvents: num(r['total_events']),
+    avgMetric: num(r['avg_metric']),
+    minMetric: num(r['min_metric']),
+    maxMetric: num(r['max_metric']),
+    avgTemperature: num(r['avg_temperature']),
+    minTemperature: num(r['min_temperature']),
+    maxTemperature: num(r['max_temperature']),
+    statusOk: num(r['status_ok']),
+    statusWarning: num(r['status_warning']),
+    statusError: num(r['status_error']),
+    statusOffline: num(r['status_offline']),
+    anomalyEvents: num(r['anomaly_events']),
+    lateEvents: num(r['late_events']),
+    p50Metric: num(r['p50_metric']),
+    p95Metric: num(r['p95_metric']),
+    p99Metric: num(r['p99_metric']),
+    p95Temperature: num(r['p95_temperature']),
+  };
+}
+
+/** The fleet minute's accumulator columns, window_start in [fromMs, toMs). */
+export function minuteStatsQuery(fromMs: number, toMs: number): string {
+  return `SELECT ${STATS_COLUMNS}
+FROM ${TABLES.minuteAgg}
+WHERE window_start >= toDateTime(${secondsOf('fromMs', fromMs)}) AND window_start < toDateTime(${secondsOf('toMs', toMs)})
+ORDER BY ws`;
+}
+
+export async function readMinuteStats(client: ClickHouseSinkClient, fromMs: number, toMs: number, options: RequestOptions = {}): Promise<MinuteStats[]> {
+  const rows = await client.queryRows<Record<string, unknown>>(minuteStatsQuery(fromMs, toMs), { ...options, settings: { ...VIEW_READ_SETTINGS, ...options.settings } });
+  return rows.map(parseStats);
+}
+
+/** Per-device reader contract rows, window_start in [fromMs, toMs), of one device or all; ordered by device, then window. */
+export function deviceMinuteQuery(fromMs: number, toMs: number, deviceId?: string): string {
+  const device = deviceId === undefined ? '' : ` AND device_id = ${deviceIdLiteral(deviceId)}`;
+  return `SELECT device_id, ${STATS_COLUMNS}, last_event_time_ms, first_seen_ms, last_seen_ms, last_status, last_temperature, source_partitions
+FROM ${TABLES.deviceMinute}
+WHERE window_start >= toDateTime(${secondsOf('fromMs', fromMs)}) AND window_start < toDateTime(${secondsOf('toMs', toMs)})${device}
+ORDER BY device_id, ws`;
+}
+
+export function parseDeviceMinuteRow(r: Record<string, unknown>): DeviceMinuteRow {
+  return {
+    deviceId: String(r['device_id']),
+    ...parseStats(r),
+    lastEventTimeMs: num(r['last_event_time_ms']),
+    firstSeenMs: num(r['first_seen_ms']),
+    lastSeenMs: num(r['last_seen_ms']),
+    lastStatus: String(r['last_status']),
+    lastTemperature: num(r['last_temperature']),
+    sourcePartitions: num(r['source_partitions']),
+  };
+}
+
+export async function readDeviceMinute(client: ClickHouseSinkClient, fromMs: number, toMs: number, deviceId?: string, options: RequestOptions = {}): Promise<DeviceMinuteRow[]> {
+  const rows = await client.queryRows<Record<string, unknown>>(deviceMinuteQuery(fromMs, toMs, deviceId), { ...options, settings: { ...VIEW_READ_SETTINGS, ...options.settings } });
+  return rows.map(parseDeviceMinuteRow);
+}
+
+/** What happened to a device's events over a range: counted (late among them) and dead-lettered by reason. */
+export interface DeviceCompleteness {
+  deviceId: string;
+  countedEvents: number;
+  /** Counted after their window was final (within ALLOWED_LATENESS_SECS). */
+  countedLate: number;
+  /** Dead letters of the device by reason code (each source message once). */
+  deadLetters: Record<string, number>;
+}
+
+/**
+ * One query: the device's counted and late-counted events from
+ * iot_device_minute and its dead letters by reason (each source message once,
+ * by its newest record) over window_start in [fromMs, toMs). Dead letters of
+ * messages that could not be parsed carry no device id and are not here.
+ */
+export function deviceCompletenessQuery(deviceId: string, fromMs: number, toMs: number): string {
+  const device = deviceIdLiteral(deviceId);
+  const from = secondsOf('fromMs', fromMs);
+  const to = secondsOf('toMs', toMs);
+  return `SELECT kind, reason, sum(n) AS n
+FROM
+(
+    SELECT 'counted' AS kind, '' AS reason, total_events AS n FROM ${TABLES.deviceMinute}
+    WHERE device_id = ${device} AND window_start >= toDateTime(${from}) AND window_start < toDateTime(${to})
+    UNION ALL
+    SELECT 'late' AS kind, '' AS reason, late_events AS n FROM ${TABLES.deviceMinute}
+    WHERE device_id = ${device} AND window_start >= toDateTime(${from}) AND window_start < toDateTime(${to})
+    UNION ALL
+    SELECT 'dead_letter' AS kind, d_reason AS reason, toUInt64(1) AS n
+    FROM
+    (
+        SELECT argMax(reason, recorded_at) AS d_reason
+        FROM ${TABLES.deadLetters}
+        WHERE device_id = ${device} AND window_start >= toDateTime(${from}) AND window_start < toDateTime(${to})
+        GROUP BY source_topic, source_partition, source_offset
+    )
+)
+GROUP BY kind, reason
+ORDER BY kind, reason`;
+}
+
+export async function readDeviceCompleteness(client: ClickHouseSinkClient, deviceId: string, fromMs: number, toMs: number, options: RequestOptions = {}): Promise<DeviceCompleteness> {
+  const rows = await client.queryRows<Record<string, unknown>>(deviceCompletenessQuery(deviceId, fromMs, toMs), { ...options, settings: { ...VIEW_READ_SETTINGS, ...options.settings } });
+  const out: DeviceCompleteness = { deviceId, countedEvents: 0, countedLate: 0, deadLetters: {} };
+  for (const r of rows) {
+    if (r['kind'] === 'counted') out.countedEvents = num(r['n']);
+    else if (r['kind'] === 'late') out.countedLate = num(r['n']);
+    else out.deadLetters[String(r['reason'])] = num(r['n']);
+  }
+  return out;
+}
+
+/** The dead-letter reasons the completeness panel shows apart; every other reason is an invalid message. */
+export const COMPLETENESS_REASONS = Object.freeze({ tooLate: LATE_EVENT, futureClock: FUTURE_EVENT_TIME });
