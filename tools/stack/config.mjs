@@ -204,7 +204,12 @@ export function clientEnv(cfg) {
     CLICKHOUSE_URL: `http://${cfg.host}:${cfg.ports.clickhouseHttp}`,
     MQTT_URL: `mqtt://${cfg.host}:${cfg.ports.mqtt}`,
     ...(cfg.monitoring
-      ? { PROMETHEUS_URL: `http://${cfg.host}:${cfg.ports.prometheus}`, ALERTMANAGER_URL: `http://${cfg.host}:${cfg.ports.alertmanager}` }
+      ? {
+          PROMETHEUS_URL: `http://${cfg.host}:${cfg.ports.prometheus}`,
+          ALERTMANAGER_URL: `http://${cfg.host}:${cfg.ports.alertmanager}`,
+          // The broker's own metrics (JMX exporter agent), for tests that scrape it.
+          KAFKA_JMX_METRICS_URL: `http://${cfg.host}:${cfg.ports.kafkaJmxExporter}/metrics`,
+        }
       : {}),
     ...(cfg.secured ? securedClientEnv(cfg) : {}),
   };

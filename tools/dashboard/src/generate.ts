@@ -1,12 +1,14 @@
 /**
  * Writes grafana/dashboards/iot-streaming-overview.json and
- * docs/dashboard_queries.sql from panels.ts; --check only compares and exits
+ * docs/dashboard_queries.sql from panels.ts, and
+ * grafana/dashboards/pipeline-health.json from pipeline-health.ts; --check only compares and exits
  * 1 when a file is out of date.
  *   npx nx run dashboard:generate [-- --check]
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { DASHBOARD_FILE, QUERIES_FILE, renderDashboard, renderQueriesDoc } from './lib/dashboard';
+import { PIPELINE_HEALTH_FILE, renderPipelineHealthDashboard } from './lib/pipeline-health';
 
 const root = path.resolve(__dirname, '../../..');
 const check = process.argv.includes('--check');
@@ -14,6 +16,7 @@ let stale = 0;
 for (const [file, content] of [
   [DASHBOARD_FILE, renderDashboard()],
   [QUERIES_FILE, renderQueriesDoc()],
+  [PIPELINE_HEALTH_FILE, renderPipelineHealthDashboard()],
 ] as const) {
   const target = path.join(root, file);
   const current = fs.existsSync(target) ? fs.readFileSync(target, 'utf8') : undefined;

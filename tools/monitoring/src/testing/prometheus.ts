@@ -1,0 +1,72 @@
+/**
+ * A private Prometheus for tests: Debian's binary on a free port, its data in a
+ * temporary folder, scraping the targets the test names and loading the
+ * repo's rules, so tests never depend on (or disturb) the stack's own.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { freePort, waitFor } from '@stream-analytics/testing';
+import { RULES_DIR } from '../lib/rules';
+
+export interface ScrapeTarget {
+  job: string;
+  /** host:port */
+  target: string;
+  /** Default /metrics. */
+  metricsPath?: string;
+}
+
+export interface TestPrometheus {
+  url: string;
+  query(expr: string): Promise<PromSeries[]>;
+  stop(): Promise<void>;
+}
+
+export interface PromSeries {
+  metric: Record<string, string>;
+  value: [number, string];
+}
+
+export async function startPrometheus(opts: { targets: ScrapeTarget[]; scrapeInterval?: string; alertmanager?: string }): Promise<TestPrometheus> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'test-prometheus-'));
+  const port = await freePort();
+  const config = {
+    global: { scrape_interval: opts.scrapeInterval ?? '2s', evaluation_interval: '2s' },
+    rule_files: [path.join(RULES_DIR, '*.yml')],
+    ...(opts.alertmanager ? { alerting: { alertmanagers: [{ static_configs: [{ targets: [opts.alertmanager] }] }] } } : {}),
+    scrape_configs: opts.targets.map((t) => ({ job_name: t.job, metrics_path: t.metricsPath ?? '/metrics', static_configs: [{ targets: [t.target] }] })),
+  };
+  writeFileSync(path.join(dir, 'prometheus.yml'), JSON.stringify(config));
+  let log = '';
+  const child: ChildProcess = spawn(
+    process.env['PROMETHEUS_BIN'] ?? 'prometheus',
+    [`--config.file=${path.join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${path.join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  child.stdout?.on('data', (d: Buffer) => (log += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (log += d.toString()));
+  const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitFor('Prometheus ready', async () => (await fetch(`${url}/-/ready`).catch(() => null))?.status === 200, 30_000);
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw new Error(`${(err as Error).message}\n${log.slice(-2000)}`);
+  }
+  return {
+    url,
+    async query(expr) {
+      const res = await fetch(`${url}/api/v1/query?query=${encodeURIComponent(expr)}`);
+      const body = (await res.json()) as { status: string; error?: string; data?: { result: PromSeries[] } };
+      if (body.status !== 'success') throw new Error(`Prometheus refused ${expr}: ${body.error}`);
+      return body.data?.result ?? [];
+    },
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
