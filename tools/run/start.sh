@@ -155,7 +155,7 @@ say "Kafka: $KAFKA_BROKERS   ClickHouse: $CLICKHOUSE_URL"
 say "latest windows: curl '$CLICKHOUSE_URL/?query=SELECT+*+FROM+stream_analytics.iot_minute_agg+ORDER+BY+window_start+DESC+LIMIT+5'"
 say "metrics: producer :${METRICS_PORTS[producer]}, aggregator :${METRICS_PORTS[aggregator]}, ingest-gateway :${METRICS_PORTS[ingest-gateway]} (GET /metrics, /readyz)"
 if [ -n "${PROMETHEUS_URL:-}" ]; then
-  say "Prometheus: $PROMETHEUS_URL/targets (every target should be UP), alerts $PROMETHEUS_URL/alerts; Alertmanager: $ALERTMANAGER_URL"
+  say "Prometheus: $PROMETHEUS_URL/classic/targets (every target should be UP), alerts $PROMETHEUS_URL/classic/alerts; Alertmanager: $ALERTMANAGER_URL"
   say "pipeline health: grafana/dashboards/pipeline-health.json (Prometheus datasource); every 5 s a [pipeline] line below"
 fi
 say "devices: MQTT ${MQTT_URL:-mqtt://127.0.0.1:1883} topic devices/<device_id>/telemetry; HTTP: curl -H 'Authorization: Bearer $LOCAL_TOKEN' --data-binary @events.ndjson http://127.0.0.1:8088/v1/events"

@@ -4,11 +4,14 @@
  * repo's rules, so tests never depend on (or disturb) the stack's own.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { freePort, waitFor } from '@stream-analytics/testing';
-import { RULES_DIR } from '../lib/rules';
+import { ruleFiles } from '../lib/rules';
+
+/** The raw topic the rules name (infra/prometheus/rules). */
+export const RULES_RAW_TOPIC = 'iot.telemetry.raw.v1';
 
 export interface ScrapeTarget {
   job: string;
@@ -29,12 +32,22 @@ export interface PromSeries {
   value: [number, string];
 }
 
-export async function startPrometheus(opts: { targets: ScrapeTarget[]; scrapeInterval?: string; alertmanager?: string }): Promise<TestPrometheus> {
+/**
+ * rawTopic: the repo's rules with their raw-topic name replaced (a test's
+ * pipeline runs on a topic of its own, as a deployment may with RAW_TOPIC).
+ */
+export async function startPrometheus(opts: { targets: ScrapeTarget[]; scrapeInterval?: string; alertmanager?: string; rawTopic?: string }): Promise<TestPrometheus> {
   const dir = mkdtempSync(path.join(tmpdir(), 'test-prometheus-'));
   const port = await freePort();
+  const rulesDir = path.join(dir, 'rules');
+  mkdirSync(rulesDir);
+  for (const file of ruleFiles()) {
+    const text = readFileSync(file, 'utf8');
+    writeFileSync(path.join(rulesDir, path.basename(file)), opts.rawTopic ? text.split(RULES_RAW_TOPIC).join(opts.rawTopic) : text);
+  }
   const config = {
     global: { scrape_interval: opts.scrapeInterval ?? '2s', evaluation_interval: '2s' },
-    rule_files: [path.join(RULES_DIR, '*.yml')],
+    rule_files: [path.join(rulesDir, '*.yml')],
     ...(opts.alertmanager ? { alerting: { alertmanagers: [{ static_configs: [{ targets: [opts.alertmanager] }] }] } } : {}),
     scrape_configs: opts.targets.map((t) => ({ job_name: t.job, metrics_path: t.metricsPath ?? '/metrics', static_configs: [{ targets: [t.target] }] })),
   };
