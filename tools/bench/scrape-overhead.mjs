@@ -12,7 +12,8 @@
 //    from its first consumed message to the last. The benchmark polls progress once a second in
 //    both variants (the same cost on both sides), so the difference is Prometheus's scrapes.
 // Result: events/s of each run, the mean per variant, and the ratio with/without, next to the
-// spread of the runs without (the noise floor of this machine).
+// spread of the runs without (the noise floor of this machine); and, measured by Prometheus
+// itself, how long one scrape takes over the 5 s between scrapes (an upper bound of its cost).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -40,13 +41,21 @@ async function startPrometheus(target) {
   const dir = mkdtempSync(join(tmpdir(), 'bench-prometheus-'));
   const port = await freePort();
   writeFileSync(join(dir, 'prometheus.yml'), JSON.stringify({ global: { scrape_interval: SCRAPE_INTERVAL }, scrape_configs: [{ job_name: 'aggregator', static_configs: [{ targets: [target] }] }] }));
-  const child = spawn(process.env.PROMETHEUS_BIN ?? 'prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`], { stdio: 'ignore' });
+  const child = spawn(process.env.PROMETHEUS_BIN ?? 'prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--enable-feature=extra-scrape-metrics'], { stdio: 'ignore' });
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 100 && (await fetch(`${url}/-/ready`).catch(() => null))?.status !== 200; i++) await sleep(100);
+  const value = async (expr) => {
+    const body = await (await fetch(`${url}/api/v1/query?query=${encodeURIComponent(expr)}`)).json();
+    return Number(body.data.result[0]?.value[1] ?? 0);
+  };
   return {
+    /** How many scrapes it made, and how long one took (the aggregator rendering /metrics, plus the network). */
     async scrapes() {
-      const body = await (await fetch(`${url}/api/v1/query?query=${encodeURIComponent('count_over_time(up{job="aggregator"}[1h])')}`)).json();
-      return Number(body.data.result[0]?.value[1] ?? 0);
+      return {
+        count: await value('count_over_time(up{job="aggregator"}[1h])'),
+        meanSeconds: await value('avg_over_time(scrape_duration_seconds{job="aggregator"}[1h])'),
+        bytes: await value('max_over_time(scrape_body_size_bytes{job="aggregator"}[1h])'),
+      };
     },
     async stop() {
       child.kill('SIGTERM');
@@ -71,14 +80,22 @@ async function catchUp(topic, withPrometheus) {
     await sleep(1000);
   }
   const done = Date.now();
-  const scrapes = prometheus ? await prometheus.scrapes() : 0;
+  const scrapes = prometheus ? await prometheus.scrapes() : { count: 0, meanSeconds: 0, bytes: 0 };
   aggregator.child.kill('SIGTERM');
   const code = await aggregator.exited;
   await prometheus?.stop();
   if (consumed < events) throw new Error(`aggregator consumed only ${consumed} of ${events} events in 15 minutes`);
   if (code !== 0) throw new Error(`aggregator exited with ${code}:\n${aggregator.output().slice(-3000)}`);
   const seconds = (done - first.at) / 1000;
-  return { withPrometheus, eventsPerSec: Math.round((events - first.consumed) / seconds), seconds: Number(seconds.toFixed(1)), prometheusScrapes: scrapes, load: Number(loadavg()[0].toFixed(2)) };
+  return {
+    withPrometheus,
+    eventsPerSec: Math.round((events - first.consumed) / seconds),
+    seconds: Number(seconds.toFixed(1)),
+    prometheusScrapes: scrapes.count,
+    scrapeMs: Number((scrapes.meanSeconds * 1000).toFixed(2)),
+    scrapeBytes: scrapes.bytes,
+    load: Number(loadavg()[0].toFixed(2)),
+  };
 }
 
 const topic = await createTopic('bench.scrape', partitions);
@@ -95,7 +112,8 @@ try {
     const order = round % 2 === 0 ? [false, true] : [true, false];
     for (const withPrometheus of order) {
       const run = await catchUp(topic, withPrometheus);
-      log(`round ${round + 1}, ${withPrometheus ? 'with' : 'without'} Prometheus: ${run.eventsPerSec} events/s in ${run.seconds} s (${run.prometheusScrapes} scrapes, load ${run.load})`);
+      const scrapes = withPrometheus ? `, ${run.prometheusScrapes} scrapes of ${run.scrapeBytes} bytes, ${run.scrapeMs} ms each` : '';
+      log(`round ${round + 1}, ${withPrometheus ? 'with' : 'without'} Prometheus: ${run.eventsPerSec} events/s in ${run.seconds} s (load ${run.load}${scrapes})`);
       runs.push({ round: round + 1, ...run });
     }
   }
@@ -111,9 +129,14 @@ try {
     ratioWithOverWithout: Number((mean(withP) / mean(without)).toFixed(3)),
     // The noise floor: how far apart the runs without Prometheus are, relative to their mean.
     spreadWithout: Number(((Math.max(...without) - Math.min(...without)) / mean(without)).toFixed(3)),
+    // An upper bound of the share of the aggregator's time the scrapes take: the time one scrape
+    // takes end to end (wall clock, not only the aggregator's CPU) over the interval between them.
+    scrapeShareOfTime: Number((mean(runs.filter((r) => r.withPrometheus).map((r) => r.scrapeMs)) / 5000).toFixed(5)),
     runs,
   };
-  log(`with/without Prometheus: ${summary.ratioWithOverWithout} (spread of the runs without: ${summary.spreadWithout})`);
+  log(
+    `with/without Prometheus: ${summary.ratioWithOverWithout} (spread of the runs without: ${summary.spreadWithout}); a scrape takes at most ${(summary.scrapeShareOfTime * 100).toFixed(2)} % of the time between scrapes`,
+  );
   writeResult('scrape-overhead', summary);
 } finally {
   await deleteTopic(topic);
