@@ -86,6 +86,9 @@ trap cleanup EXIT
 trap 'say "shutting down"; exit 0' INT TERM
 
 bash tools/run/bootstrap.sh
+if [ "$LOG_FORMAT" != json ] && [ ! -x "$PINO_PRETTY" ]; then
+  say "pino-pretty is not installed ($PINO_PRETTY); the apps' logs stay JSON"
+fi
 
 if [ -n "${KAFKA_BROKERS:-}" ] && [ -n "${CLICKHOUSE_URL:-}" ]; then
   say "using KAFKA_BROKERS=$KAFKA_BROKERS and CLICKHOUSE_URL=$CLICKHOUSE_URL from the environment; not starting the local stack"

@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { StackError } from './log.mjs';
+import { StackError, say, shortPath } from './log.mjs';
 import { findOnPath } from './process.mjs';
 import { httpRequest } from './readiness.mjs';
 
@@ -54,6 +54,32 @@ export function prometheusConfig(cfg) {
   };
 }
 
+function writePrometheusConfig(cfg) {
+  writeFileSync(cfg.prometheus.config, `${JSON.stringify(prometheusConfig(cfg), null, 2)}\n`);
+}
+
+/**
+ * For `up` and `provision` on running servers: rewrites both configurations and has the servers
+ * reload them (POST /-/reload), so edited rules, routing or app ports apply without a restart.
+ * A configuration the server refuses is reported with its reason; the old one stays in force.
+ */
+export async function reloadMonitoring(cfg, only) {
+  const reloads = [];
+  if (only.includes('prometheus')) {
+    writePrometheusConfig(cfg);
+    reloads.push({ name: 'prometheus', port: cfg.ports.prometheus, what: `configuration and ${shortPath(cfg.prometheus.rulesDir)}` });
+  }
+  if (only.includes('alertmanager')) {
+    writeFileSync(cfg.alertmanager.config, alertmanagerConfig(cfg));
+    reloads.push({ name: 'alertmanager', port: cfg.ports.alertmanager, what: shortPath(cfg.alertmanager.template) });
+  }
+  for (const r of reloads) {
+    const res = await httpRequest(`http://${cfg.host}:${r.port}/-/reload`, { method: 'POST', timeoutMs: 10_000 }).catch((err) => ({ status: 0, body: err.message }));
+    if (res.status !== 200) throw new StackError(`${r.name} did not reload its ${r.what} (${res.status || 'no answer'}): ${res.body.trim().slice(0, 300)}`);
+    say(`${r.name}: reloaded ${r.what}`);
+  }
+}
+
 export function prometheusServer(cfg) {
   const p = cfg.prometheus;
   let binary = null;
@@ -68,7 +94,7 @@ export function prometheusServer(cfg) {
     async prepare() {
       binary = findBinary(p.bin, ['prometheus'], 'prometheus', 'PROMETHEUS_BIN');
       mkdirSync(p.dataDir, { recursive: true });
-      writeFileSync(p.config, `${JSON.stringify(prometheusConfig(cfg), null, 2)}\n`);
+      writePrometheusConfig(cfg);
     },
     command() {
       return {

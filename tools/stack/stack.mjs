@@ -28,7 +28,7 @@ import { clientEnv, loadConfig } from './config.mjs';
 import { ensureJars, kafkaServer, provisionTopics } from './kafka.mjs';
 import { exporterServer } from './exporter.mjs';
 import { mosquittoServer } from './mosquitto.mjs';
-import { alertmanagerServer, prometheusServer } from './prometheus.mjs';
+import { alertmanagerServer, prometheusServer, reloadMonitoring } from './prometheus.mjs';
 import { clearHandoff, releaseLease, takeLease } from './leases.mjs';
 import { acquireLock } from './lock.mjs';
 import { StackError, say, shortPath } from './log.mjs';
@@ -48,7 +48,8 @@ const USAGE = `usage: node tools/stack/stack.mjs <command> [options]
                                       manage just these servers (comma-separated)
                 --no-provision        skip topics and schema
   provision   create the topics and apply the clickhouse/init files not applied yet, with the
-              project's migration runner (servers must be up)
+              project's migration runner, and reload Prometheus's and Alertmanager's
+              configuration and rules (servers must be up)
   down        stop the servers this tool started
                 --purge               also delete their data and logs (keeps the Kafka jars)
                 --only-if-started F   stop only what the \`up --started-file F\` call started
@@ -124,6 +125,7 @@ function writeJson(file, data) {
 async function provision(cfg, only) {
   if (only.includes('kafka')) await provisionTopics(cfg);
   if (only.includes('clickhouse')) await applySchema(cfg);
+  if (cfg.monitoring) await reloadMonitoring(cfg, only);
 }
 
 /** A server of ours is not running but another one answers on its port, and that one may be used. */
