@@ -11,7 +11,13 @@ import { startMonitoredPipeline, type MonitoredPipeline } from './testing/pipeli
 
 jest.setTimeout(300_000);
 
-describe('pipeline-health dashboard against the real Prometheus', () => {
+// The broker panels read the JMX exporter agent the local stack runs on Apache Kafka; a broker
+// without it (CI's Redpanda) cannot answer them.
+const withJmx = Boolean(process.env['KAFKA_JMX_METRICS_URL']);
+if (!withJmx) console.warn('pipeline-health queries skipped: KAFKA_JMX_METRICS_URL is unset (the local stack sets it: eval "$(node tools/stack/stack.mjs env)")');
+const describeWithJmx = withJmx ? describe : describe.skip;
+
+describeWithJmx('pipeline-health dashboard against the real Prometheus', () => {
   let pipeline: MonitoredPipeline;
 
   beforeAll(async () => {
