@@ -30,7 +30,9 @@ t0=$(now_ms)
 # Build dependencies of @confluentinc/kafka-javascript (librdkafka, built from source), and the
 # Debian ClickHouse that tools/stack runs as a user process.
 # openssl: the secured stack (STACK_SECURED=1) and its tests generate test certificates with it.
-packages=(zlib1g-dev libssl-dev libzstd-dev liblz4-dev libsasl2-dev libcurl4-openssl-dev clickhouse-server clickhouse-client mosquitto openssl)
+# prometheus, prometheus-alertmanager: the stack's monitoring (and promtool/amtool for the rule
+# tests); chromium: headless screenshots of the pages the stack serves.
+packages=(zlib1g-dev libssl-dev libzstd-dev liblz4-dev libsasl2-dev libcurl4-openssl-dev clickhouse-server clickhouse-client mosquitto openssl prometheus prometheus-alertmanager chromium)
 missing=()
 have_dpkg=""
 command -v dpkg-query >/dev/null 2>&1 && have_dpkg=1

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# `npm start`: bootstrap, bring up Kafka, ClickHouse and the MQTT broker, build, and run the
-# long-running apps (aggregator, ingest-gateway, then producer) with their output prefixed. Ctrl-C stops the apps (SIGTERM, SIGKILL
-# after 20 s), then the servers this run started, and exits 0.
+# `npm start`: bootstrap, bring up Kafka, ClickHouse, the MQTT broker, Prometheus and Alertmanager,
+# build, and run the long-running apps (aggregator, ingest-gateway, then producer) with their
+# output prefixed, as readable lines (pino-pretty; START_LOG_FORMAT=json keeps the apps' JSON and
+# their periodic status lines), plus one [pipeline] line every 5 s (tools/run/pipeline-status.mjs).
+# Ctrl-C stops the apps (SIGTERM, SIGKILL after 20 s), then the servers this run started, and exits 0.
 # START_SKIP_BUILD=1 skips the build; PRODUCER_ARGS adds producer flags (PRODUCER_ARGS="--mqtt-url
 # mqtt://127.0.0.1:1883" sends the simulated devices over MQTT through the gateway);
 # GATEWAY_ARGS adds gateway flags. The gateway's HTTP bearer token for local use is written to
@@ -13,7 +15,14 @@ cd "$ROOT"
 
 # Start order. dlq-replayer is a one-shot tool, not a service, so it is not started here.
 APPS=(aggregator ingest-gateway producer)
-declare -A METRICS_PORTS=([producer]=9464 [aggregator]=9465 [ingest-gateway]=9467)
+# The metrics ports Prometheus scrapes, from the stack's configuration (one definition).
+declare -A METRICS_PORTS=()
+while read -r name port; do METRICS_PORTS[$name]=$port; done < <(node tools/stack/stack.mjs app-ports)
+LOG_FORMAT="${START_LOG_FORMAT:-pretty}"
+PINO_PRETTY="${PINO_PRETTY_BIN:-$ROOT/node_modules/.bin/pino-pretty}"
+# In the terminal, lines the [pipeline] line sums up are left out: the aggregator's per-flush and
+# per-partition lines, the producer's and gateway's status lines.
+SUMMARIZED='"msg":"(flush|status|partition restored)"'
 # Extra producer flags, e.g. PRODUCER_ARGS="--rate 1000 --devices 200".
 read -r -a PRODUCER_EXTRA <<<"${PRODUCER_ARGS:-}"
 read -r -a GATEWAY_EXTRA <<<"${GATEWAY_ARGS:-}"
@@ -24,6 +33,18 @@ say() { printf '[start] %s\n' "$*" >&2; }
 started_file=""
 app_names=()
 app_pids=()
+status_pid=""
+
+# JSON log lines in, lines for a person out (pino-pretty), unless START_LOG_FORMAT=json.
+format_logs() {
+  if [ "$LOG_FORMAT" = json ] || [ ! -x "$PINO_PRETTY" ]; then
+    cat
+  else
+    # setsid: Node resets ignored signals at start, so the printer gets its own session to keep
+    # the terminal's Ctrl-C from cutting off the apps' shutdown lines.
+    grep --line-buffered -v -E "$SUMMARIZED" | setsid "$PINO_PRETTY" --colorize --singleLine --translateTime 'SYS:HH:MM:ss' --ignore 'pid,hostname,app'
+  fi
+}
 
 alive() { kill -0 "$1" 2>/dev/null; }
 
@@ -51,6 +72,7 @@ cleanup() {
   local rc=$?
   # A second Ctrl-C must not abandon the shutdown halfway (stray servers, orphaned apps).
   trap '' INT TERM
+  if [ -n "$status_pid" ]; then kill -TERM "$status_pid" 2>/dev/null || true; fi
   stop_apps
   if [ -n "$started_file" ]; then
     node tools/stack/stack.mjs down --only-if-started "$started_file" || true
@@ -64,6 +86,9 @@ trap cleanup EXIT
 trap 'say "shutting down"; exit 0' INT TERM
 
 bash tools/run/bootstrap.sh
+if [ "$LOG_FORMAT" != json ] && [ ! -x "$PINO_PRETTY" ]; then
+  say "pino-pretty is not installed ($PINO_PRETTY); the apps' logs stay JSON"
+fi
 
 if [ -n "${KAFKA_BROKERS:-}" ] && [ -n "${CLICKHOUSE_URL:-}" ]; then
   say "using KAFKA_BROKERS=$KAFKA_BROKERS and CLICKHOUSE_URL=$CLICKHOUSE_URL from the environment; not starting the local stack"
@@ -114,7 +139,7 @@ for app in "${APPS[@]}"; do
   (
     echo "$BASHPID" >"$pid_file"
     METRICS_PORT="${METRICS_PORTS[$app]}" exec setsid node "$main" "${args[@]}"
-  ) 2>&1 | (trap '' INT TERM; exec sed -u "s/^/[$app] /") &
+  ) 2>&1 | (trap '' INT TERM; format_logs | sed -u "s/^/[$app] /") &
   while [ ! -s "$pid_file" ]; do sleep 0.05; done
   pid="$(cat "$pid_file")"
   rm -f "$pid_file"
@@ -123,9 +148,19 @@ for app in "${APPS[@]}"; do
   say "started $app (pid $pid), metrics on http://127.0.0.1:${METRICS_PORTS[$app]}/metrics"
 done
 
+if [ -n "${PROMETHEUS_URL:-}" ] && [ -n "${CLICKHOUSE_URL:-}" ]; then
+  # $! is the status process itself (its output goes through a process substitution).
+  setsid node tools/run/pipeline-status.mjs --prometheus "$PROMETHEUS_URL" --clickhouse "$CLICKHOUSE_URL" --interval-secs 5 > >(sed -u 's/^/[pipeline] /') &
+  status_pid=$!
+fi
+
 say "Kafka: $KAFKA_BROKERS   ClickHouse: $CLICKHOUSE_URL"
 say "latest windows: curl '$CLICKHOUSE_URL/?query=SELECT+*+FROM+stream_analytics.iot_minute_agg+ORDER+BY+window_start+DESC+LIMIT+5'"
-say "metrics: producer :${METRICS_PORTS[producer]}, aggregator :${METRICS_PORTS[aggregator]}, ingest-gateway :${METRICS_PORTS[ingest-gateway]}"
+say "metrics: producer :${METRICS_PORTS[producer]}, aggregator :${METRICS_PORTS[aggregator]}, ingest-gateway :${METRICS_PORTS[ingest-gateway]} (GET /metrics, /readyz)"
+if [ -n "${PROMETHEUS_URL:-}" ]; then
+  say "Prometheus: $PROMETHEUS_URL/classic/targets (every target should be UP), alerts $PROMETHEUS_URL/classic/alerts; Alertmanager: $ALERTMANAGER_URL"
+  say "pipeline health: grafana/dashboards/pipeline-health.json (Prometheus datasource); every 5 s a [pipeline] line below"
+fi
 say "devices: MQTT ${MQTT_URL:-mqtt://127.0.0.1:1883} topic devices/<device_id>/telemetry; HTTP: curl -H 'Authorization: Bearer $LOCAL_TOKEN' --data-binary @events.ndjson http://127.0.0.1:8088/v1/events"
 if [ "${#app_pids[@]}" -eq 0 ]; then
   say "no app bundles in dist/apps; keeping the stack up until Ctrl-C"

@@ -99,6 +99,13 @@ export async function ensureJars(cfg) {
   return { changed: true, message: `kafka jars: resolved ${jarCount(libsDir)} jars with Maven in ${seconds(Date.now() - t0)} into ${shortPath(libsDir)}` };
 }
 
+/** The Prometheus JMX exporter agent, resolved with the Kafka jars (infra/kafka/pom.xml). */
+function jmxExporterJar(cfg) {
+  const jar = readdirSync(cfg.kafka.libsDir).find((f) => /^jmx_prometheus_javaagent-.*\.jar$/.test(f));
+  if (!jar) throw new StackError(`The JMX exporter agent is missing from ${shortPath(cfg.kafka.libsDir)}; run \`node tools/stack/stack.mjs jars\` (Kafka must be stopped for the jars to be refreshed).`);
+  return join(cfg.kafka.libsDir, jar);
+}
+
 function classpath(cfg) {
   // A quoted wildcard: the JVM expands it itself (no shell involved).
   return `${cfg.kafka.libsDir}/*`;
@@ -227,6 +234,7 @@ export function kafkaServer(cfg) {
     ports: [
       { port: cfg.ports.kafka, envName: 'KAFKA_PORT' },
       { port: cfg.ports.kafkaController, envName: 'KAFKA_CONTROLLER_PORT' },
+      ...(cfg.monitoring ? [{ port: cfg.ports.kafkaJmxExporter, envName: 'KAFKA_JMX_EXPORTER_PORT' }] : []),
       ...(cfg.secured ? [{ port: cfg.secured.kafkaPort, envName: 'KAFKA_SASL_SSL_PORT' }] : []),
     ],
     async prepare() {
@@ -246,6 +254,7 @@ export function kafkaServer(cfg) {
         cmd: javaChecked,
         args: [
           ...k.heapOpts,
+          ...(cfg.monitoring ? [`-javaagent:${jmxExporterJar(cfg)}=${cfg.host}:${cfg.ports.kafkaJmxExporter}:${k.jmxExporterConfig}`] : []),
           '-XX:+ExitOnOutOfMemoryError',
           '-Djava.awt.headless=true',
           `-Dlog4j2.configurationFile=${k.log4jServer}`,

@@ -6,24 +6,29 @@
 // runner for the schema (clickhouse.mjs): `jars`, `status`, `down`, `env` work before
 // `npm install`.
 //
-//   node tools/stack/stack.mjs up [--env] [--started-file F [--holder-pid N]] [--only kafka|clickhouse|mqtt] [--no-provision]
+//   node tools/stack/stack.mjs up [--env] [--started-file F [--holder-pid N]] [--only kafka|clickhouse|mqtt|prometheus|alertmanager|exporter] [--no-provision]
 //   node tools/stack/stack.mjs provision [--only ...]
 //   node tools/stack/stack.mjs down [--purge] [--only-if-started F] [--only ...]
 //   node tools/stack/stack.mjs status [--json]
 //   node tools/stack/stack.mjs env
 //   node tools/stack/stack.mjs jars
 //
-// Environment: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), CLICKHOUSE_HTTP_PORT (8123),
+// Environment: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9095), CLICKHOUSE_HTTP_PORT (8123),
 // CLICKHOUSE_TCP_PORT (9000), MQTT_PORT (1883), MOSQUITTO_BIN, STACK_DIR (<repo>/.local), STACK_READY_TIMEOUT_SECS (90),
 // RAW_TOPIC / AGG_TOPIC / DLQ_TOPIC, KAFKA_HEAP_OPTS, KAFKA_LIBS_DIR, CLICKHOUSE_SERVER_BIN,
 // CLICKHOUSE_INIT_DIR; STACK_SECURED=1 adds a SASL_SSL listener (KAFKA_SASL_SSL_PORT, 9094) with
 // ACLs and a ClickHouse https port (CLICKHOUSE_HTTPS_PORT, 8443): security.mjs.
+// Monitoring (STACK_MONITORING, on for the repo's own stack dir): Prometheus (PROMETHEUS_PORT,
+// 9090), Alertmanager (ALERTMANAGER_PORT, 9093), the stack exporter (STACK_EXPORTER_PORT, 9308)
+// and the broker's JMX exporter agent (KAFKA_JMX_EXPORTER_PORT, 9404): prometheus.mjs, exporter.mjs.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { applySchema, clickhouseServer } from './clickhouse.mjs';
 import { clientEnv, loadConfig } from './config.mjs';
 import { ensureJars, kafkaServer, provisionTopics } from './kafka.mjs';
+import { exporterServer } from './exporter.mjs';
 import { mosquittoServer } from './mosquitto.mjs';
+import { alertmanagerServer, prometheusServer, reloadMonitoring } from './prometheus.mjs';
 import { clearHandoff, releaseLease, takeLease } from './leases.mjs';
 import { acquireLock } from './lock.mjs';
 import { StackError, say, shortPath } from './log.mjs';
@@ -33,30 +38,38 @@ import { probeOnce } from './readiness.mjs';
 
 const USAGE = `usage: node tools/stack/stack.mjs <command> [options]
   up          start Kafka, ClickHouse and Mosquitto (reusing running ones; any MQTT broker that
-              answers on MQTT_PORT is used as it is) and provision them
+              answers on MQTT_PORT is used as it is), and with STACK_MONITORING Prometheus,
+              Alertmanager and the stack exporter, and provision them
                 --env                 also print export lines for KAFKA_BROKERS / CLICKHOUSE_URL
                 --started-file F      write {"kafka":bool,"clickhouse":bool}: what this call started,
                                       and hold a lease on the stack for the calling run
                 --holder-pid N        the run holding that lease (default: our parent process)
-                --only kafka|clickhouse|mqtt   manage just these servers (comma-separated)
+                --only kafka|clickhouse|mqtt|prometheus|alertmanager|exporter
+                                      manage just these servers (comma-separated)
                 --no-provision        skip topics and schema
   provision   create the topics and apply the clickhouse/init files not applied yet, with the
-              project's migration runner (servers must be up)
+              project's migration runner, and reload Prometheus's and Alertmanager's
+              configuration and rules (servers must be up)
   down        stop the servers this tool started
                 --purge               also delete their data and logs (keeps the Kafka jars)
                 --only-if-started F   stop only what the \`up --started-file F\` call started
                                       (handed over instead while other runs hold leases)
   status      show each server's state [--json]
-  env         print export lines for KAFKA_BROKERS / CLICKHOUSE_URL
+  env         print export lines for KAFKA_BROKERS / CLICKHOUSE_URL / MQTT_URL
+              (and PROMETHEUS_URL / ALERTMANAGER_URL with STACK_MONITORING)
+  app-ports   print "<app> <metrics port>" per line: where Prometheus expects the apps that
+              \`npm start\` runs (PRODUCER_/AGGREGATOR_/INGEST_GATEWAY_METRICS_PORT)
   jars        resolve the Kafka jars with Maven if missing or infra/kafka/pom.xml changed`;
 
-const SERVER_NAMES = ['kafka', 'clickhouse', 'mqtt'];
+const SERVER_NAMES = ['kafka', 'clickhouse', 'mqtt', 'prometheus', 'alertmanager', 'exporter'];
+// Run only with STACK_MONITORING on (by default: the repo's own stack; see config.mjs).
+const MONITORING_NAMES = ['prometheus', 'alertmanager', 'exporter'];
 
 function parseArgs(argv) {
   const [command, ...rest] = argv;
   // The lease holder defaults to whoever ran us; scripts pass their own pid ($$) explicitly,
   // because from inside $(...) our parent is a short-lived subshell.
-  const opts = { command, only: SERVER_NAMES, holderPid: process.ppid };
+  const opts = { command, only: null, holderPid: process.ppid };
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i];
     const value = () => {
@@ -83,8 +96,17 @@ function parseArgs(argv) {
   return opts;
 }
 
+/** --only, else every server this stack runs (the monitoring ones only with STACK_MONITORING). */
+function selectServers(cfg, only) {
+  if (!only) return SERVER_NAMES.filter((n) => cfg.monitoring || !MONITORING_NAMES.includes(n));
+  const off = only.filter((n) => MONITORING_NAMES.includes(n) && !cfg.monitoring);
+  if (off.length) throw new StackError(`${off.join(', ')}: the monitoring servers run only with STACK_MONITORING=1 (the default for the repo's own stack dir).`);
+  return only;
+}
+
 function servers(cfg, only) {
   const all = [kafkaServer(cfg), clickhouseServer(cfg), mosquittoServer(cfg)];
+  if (cfg.monitoring) all.push(prometheusServer(cfg), alertmanagerServer(cfg), exporterServer(cfg));
   return all.filter((s) => only.includes(s.name));
 }
 
@@ -103,6 +125,7 @@ function writeJson(file, data) {
 async function provision(cfg, only) {
   if (only.includes('kafka')) await provisionTopics(cfg);
   if (only.includes('clickhouse')) await applySchema(cfg);
+  if (cfg.monitoring) await reloadMonitoring(cfg, only);
 }
 
 /** A server of ours is not running but another one answers on its port, and that one may be used. */
@@ -253,6 +276,7 @@ function purge(cfg, only) {
   const dirs = [];
   if (only.includes('kafka')) dirs.push(cfg.kafka.dir);
   if (only.includes('clickhouse')) dirs.push(cfg.clickhouse.dir);
+  for (const name of MONITORING_NAMES) if (only.includes(name)) dirs.push(cfg[name].dir);
   // The jars may live inside the kafka dir (the default); they are not data, keep them.
   const keep = new Set([cfg.kafka.libsDir, cfg.kafka.mvnLog]);
   for (const dir of dirs) {
@@ -296,6 +320,7 @@ function report(err) {
 async function main(argv) {
   const opts = parseArgs(argv);
   const cfg = loadConfig();
+  opts.only = selectServers(cfg, opts.only);
   switch (opts.command) {
     case 'up':
       return up(cfg, opts);
@@ -313,6 +338,9 @@ async function main(argv) {
       return status(cfg, opts);
     case 'env':
       return printEnv(cfg);
+    case 'app-ports':
+      for (const app of cfg.apps) process.stdout.write(`${app.name} ${app.metricsPort}\n`);
+      return;
     case 'jars': {
       const release = await acquireLock(cfg.lockDir, { command: 'jars', timeoutMs: lockTimeoutMs(cfg) });
       try {

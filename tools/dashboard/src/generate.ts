@@ -1,7 +1,7 @@
 /**
- * Writes grafana/dashboards/iot-streaming-overview.json, iot-devices.json,
- * docs/dashboard_queries.sql and dashboard_device_queries.sql from panels.ts
- * and device-panels.ts; --check only compares and exits
+ * Writes grafana/dashboards/iot-streaming-overview.json, iot-devices.json and
+ * pipeline-health.json, docs/dashboard_queries.sql and dashboard_device_queries.sql
+ * from panels.ts, device-panels.ts and pipeline-health.ts; --check only compares and exits
  * 1 when a file is out of date.
  *   npx nx run dashboard:generate [-- --check]
  */
@@ -17,6 +17,7 @@ import {
   renderDevicesDashboard,
   renderQueriesDoc,
 } from './lib/dashboard';
+import { PIPELINE_HEALTH_FILE, renderPipelineHealthDashboard } from './lib/pipeline-health';
 
 const root = path.resolve(__dirname, '../../..');
 const check = process.argv.includes('--check');
@@ -26,6 +27,7 @@ for (const [file, content] of [
   [QUERIES_FILE, renderQueriesDoc()],
   [DEVICES_DASHBOARD_FILE, renderDevicesDashboard()],
   [DEVICE_QUERIES_FILE, renderDeviceQueriesDoc()],
+  [PIPELINE_HEALTH_FILE, renderPipelineHealthDashboard()],
 ] as const) {
   const target = path.join(root, file);
   const current = fs.existsSync(target) ? fs.readFileSync(target, 'utf8') : undefined;

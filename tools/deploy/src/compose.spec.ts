@@ -45,9 +45,27 @@ describe('docker-compose.yml', () => {
     expect(validate({ services: { x: { image: 'a', ports: [{ nope: true }], restart: 3 } } })).toBe(false);
   });
 
-  it('has Redpanda, Redpanda Console, ClickHouse, Grafana, Mosquitto and the apps', () => {
-    expect(Object.keys(services).sort()).toEqual(['aggregator', 'clickhouse', 'clickhouse-migrate', 'console', 'dlq-replayer', 'grafana', 'ingest-gateway', 'mosquitto', 'producer', 'redpanda', 'topics']);
-    const ports = (s: string) => (services[s]['ports'] ?? []) as string[];
+  const ports = (s: string) => (services[s]['ports'] ?? []) as string[];
+
+  it('has Redpanda, Redpanda Console, ClickHouse, Grafana, Mosquitto, the apps, and their monitoring', () => {
+    expect(Object.keys(services).sort()).toEqual([
+      'aggregator',
+      'alertmanager',
+      'clickhouse',
+      'clickhouse-migrate',
+      'console',
+      'dlq-replayer',
+      'grafana',
+      'ingest-gateway',
+      'kafka-exporter',
+      'mosquitto',
+      'producer',
+      'prometheus',
+      'redpanda',
+      'topics',
+    ]);
+    expect(ports('prometheus')).toContain('9090:9090');
+    expect(ports('alertmanager')).toContain('9093:9093');
     expect(ports('console')).toContain('8080:8080');
     expect(ports('clickhouse')).toContain('8123:8123');
     expect(ports('grafana')).toContain('6363:3000');
@@ -55,6 +73,22 @@ describe('docker-compose.yml', () => {
     expect(ports('mosquitto')).toContain('1883:1883');
     expect(ports('ingest-gateway')).toEqual(['8088:8088', '9467:9467']);
     expect(services['grafana']['environment']).toMatchObject({ GF_SECURITY_ADMIN_USER: 'admin', GF_SECURITY_ADMIN_PASSWORD: 'admin', GF_INSTALL_PLUGINS: 'grafana-clickhouse-datasource' });
+  });
+
+  it('Prometheus scrapes every app on the port it publishes, ClickHouse\'s endpoint and broker-side lag, with the repo\'s rules', () => {
+    const config = YAML.parse(fs.readFileSync(path.join(path.dirname(composeFile), 'prometheus/prometheus.compose.yml'), 'utf8')) as {
+      rule_files: string[];
+      scrape_configs: Array<{ job_name: string; static_configs: Array<{ targets: string[] }> }>;
+    };
+    const targets = Object.fromEntries(config.scrape_configs.map((c) => [c.job_name, c.static_configs[0].targets[0]]));
+    for (const app of ['producer', 'aggregator', 'ingest-gateway']) {
+      const port = targets[app].split(':')[1];
+      expect({ app, published: ports(app).some((p) => p.endsWith(`:${port}`)) }).toEqual({ app, published: true });
+    }
+    expect(targets).toMatchObject({ clickhouse: 'clickhouse:9363', 'kafka-exporter': 'kafka-exporter:9308' });
+    expect(services['prometheus']['volumes']).toContain('./prometheus/rules:/etc/prometheus/rules:ro');
+    expect(config.rule_files).toEqual(['/etc/prometheus/rules/*.yml']);
+    expect(services['clickhouse']['volumes']).toContain('../clickhouse/config.d/prometheus.xml:/etc/clickhouse-server/config.d/prometheus.xml:ro');
   });
 
   it('every bind mount and Dockerfile it names exists', () => {

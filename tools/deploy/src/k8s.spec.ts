@@ -305,3 +305,39 @@ describe('prod overlay specifics', () => {
     expect(datasource).toMatch(/CLICKHOUSE_USER\s+the read-only reader/);
   });
 });
+
+describe('monitoring component (Prometheus Operator)', () => {
+  // An overlay of dev plus the component, rendered as an operator user would add it.
+  const overlay = path.join(k8s, 'overlays', `.test-monitoring-${process.pid}`);
+  let ms: Manifest[];
+  beforeAll(() => {
+    fs.mkdirSync(overlay, { recursive: true });
+    fs.writeFileSync(
+      path.join(overlay, 'kustomization.yaml'),
+      'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: stream-analytics-dev\nresources:\n  - ../dev\ncomponents:\n  - ../../components/monitoring\n',
+    );
+    try {
+      ms = kustomizeBuild(overlay);
+    } finally {
+      fs.rmSync(overlay, { recursive: true, force: true });
+    }
+  });
+
+  it('scrapes every long-running app on its metrics container port, with the app\u2019s name as the job', () => {
+    const monitor = find(ms, 'PodMonitor', 'stream-analytics-apps');
+    expect(monitor['metadata']['namespace']).toBe('stream-analytics-dev');
+    expect(monitor['spec']['jobLabel']).toBe('app.kubernetes.io/name');
+    const selected: string[] = monitor['spec']['selector']['matchExpressions'][0]['values'];
+    const port = monitor['spec']['podMetricsEndpoints'][0]['port'];
+    const workloads = ms.filter((m) => m.kind === 'Deployment' || m.kind === 'StatefulSet') as Obj[];
+    const withMetrics = workloads.filter((w) => w['spec']['template']['spec']['containers'].some((c: Obj) => (c['ports'] ?? []).some((p: Obj) => p['name'] === port)));
+    expect(withMetrics.map((w) => w['spec']['template']['metadata']['labels']['app.kubernetes.io/name']).sort()).toEqual([...selected].sort());
+  });
+
+  it('carries the pipeline\u2019s rules as a PrometheusRule in the overlay\u2019s namespace', () => {
+    const rule = find(ms, 'PrometheusRule', 'stream-analytics');
+    expect(rule['metadata']['namespace']).toBe('stream-analytics-dev');
+    const alerts = (rule['spec']['groups'] as Obj[]).flatMap((g) => g['rules']).filter((r: Obj) => r['alert']);
+    expect(alerts.map((a: Obj) => a['alert'])).toEqual(expect.arrayContaining(['AggregatorDown', 'ConsumerLagGrowing', 'EventToVisibleLatencyHigh']));
+  });
+});

@@ -10,6 +10,7 @@ describe('ops HTTP server', () => {
     try {
       const base = `http://127.0.0.1:${server.port}`;
       expect(await (await fetch(`${base}/metrics`)).text()).toContain('demo_events_total 3');
+      expect(await (await fetch(`${base}/metrics`)).text()).toMatch(/^# TYPE app_ready gauge\napp_ready 0$/m);
       expect((await fetch(`${base}/healthz`)).status).toBe(200);
       const notReady = await fetch(`${base}/readyz`);
       expect(notReady.status).toBe(503);
@@ -17,6 +18,7 @@ describe('ops HTTP server', () => {
       ready = true;
       const readyWithNote = await fetch(`${base}/readyz`);
       expect([readyWithNote.status, await readyWithNote.text()]).toEqual([200, 'ready: broker not reachable\n']);
+      expect(await (await fetch(`${base}/metrics`)).text()).toMatch(/^app_ready 1$/m);
       expect((await fetch(`${base}/nope`)).status).toBe(404);
     } finally {
       await server.close();

@@ -1,6 +1,8 @@
 /**
  * The operational HTTP endpoint every app exposes (node:http, no framework):
- *   GET /metrics  Prometheus text format from the given registry
+ *   GET /metrics  Prometheus text format from the given registry, plus `app_ready`
+ *                 (1 while /readyz answers 200), so alerts can tell "running but not
+ *                 ready" from "down" without probing each app
  *   GET /healthz  liveness: 200 while the process's main loop is alive
  *   GET /readyz   readiness: 200 only when the app says it is ready (e.g. the
  *                 broker and ClickHouse answered); 503 with the reason otherwise
@@ -26,6 +28,12 @@ export interface OpsServer {
   close(): Promise<void>;
 }
 
+/** The readiness gauge in the exposition format, after the registry's own metrics. */
+function readinessMetric(ready: boolean, before: string): string {
+  const separator = before === '' || before.endsWith('\n') ? '' : '\n';
+  return `${separator}# HELP app_ready 1 while the app answers /readyz with 200, else 0.\n# TYPE app_ready gauge\napp_ready ${ready ? 1 : 0}\n`;
+}
+
 export async function startOpsServer(opts: { port: number; host?: string; registry: MetricsSource; health: HealthState }): Promise<OpsServer> {
   const server = http.createServer((req, res) => {
     const url = (req.url ?? '/').split('?')[0];
@@ -35,7 +43,7 @@ export async function startOpsServer(opts: { port: number; host?: string; regist
     }
     if (url === '/metrics') {
       opts.registry.metrics().then(
-        (body) => res.writeHead(200, { 'content-type': opts.registry.contentType }).end(body),
+        (body) => res.writeHead(200, { 'content-type': opts.registry.contentType }).end(body + readinessMetric(opts.health.ready().ready, body)),
         (err: Error) => res.writeHead(500).end(err.message),
       );
     } else if (url === '/healthz') {

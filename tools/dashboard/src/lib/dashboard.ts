@@ -120,14 +120,14 @@ function options(p: PanelDef): Record<string, unknown> {
   return { legend: { displayMode: 'list', placement: 'bottom', showLegend: true }, tooltip: { mode: 'multi', sort: 'none' } };
 }
 
+/** The fields every panel of the generated dashboards starts with, in Grafana's order. */
+export function panelFrame(p: Pick<PanelDef, 'type' | 'title' | 'description' | 'gridPos'>, id: number, datasource: { type: string; uid: string }): Record<string, unknown> {
+  return { id, type: p.type, title: p.title, description: p.description, gridPos: p.gridPos, datasource };
+}
+
 export function buildPanel(p: PanelDef, id: number): Record<string, unknown> {
   return {
-    id,
-    type: p.type,
-    title: p.title,
-    description: p.description,
-    gridPos: p.gridPos,
-    datasource: datasourceRef,
+    ...panelFrame(p, id, datasourceRef),
     ...(p.interval ? { interval: p.interval } : {}),
     ...(p.maxDataPoints ? { maxDataPoints: p.maxDataPoints } : {}),
     targets: [
@@ -145,12 +145,10 @@ export function buildPanel(p: PanelDef, id: number): Record<string, unknown> {
   };
 }
 
-export function buildDashboard(panels: readonly PanelDef[] = PANELS, meta: DashboardMeta = OVERVIEW): Record<string, unknown> {
+/** What every generated dashboard shares: UTC, 5 s refresh, the last 30 minutes, in Grafana's order. */
+export function dashboardFrame(meta: { uid: string; title: string; description: string; tags: string[] }, templating: unknown[] = []): Record<string, unknown> {
   return {
-    uid: meta.uid,
-    title: meta.title,
-    description: meta.description,
-    tags: ['stream-analytics', 'iot'],
+    ...meta,
     timezone: 'utc',
     editable: true,
     graphTooltip: 1,
@@ -159,7 +157,13 @@ export function buildDashboard(panels: readonly PanelDef[] = PANELS, meta: Dashb
     version: 1,
     time: { from: 'now-30m', to: 'now' },
     timepicker: { refresh_intervals: ['5s', '10s', '30s', '1m', '5m', '15m'] },
-    templating: { list: meta.templating },
+    templating: { list: templating },
+  };
+}
+
+export function buildDashboard(panels: readonly PanelDef[] = PANELS, meta: DashboardMeta = OVERVIEW): Record<string, unknown> {
+  return {
+    ...dashboardFrame({ uid: meta.uid, title: meta.title, description: meta.description, tags: ['stream-analytics', 'iot'] }, meta.templating),
     annotations: {
       list: [
         {

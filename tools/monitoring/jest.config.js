@@ -1,0 +1,6 @@
+module.exports = {
+  displayName: 'monitoring',
+  preset: '../../jest.preset.js',
+  rootDir: __dirname,
+  coverageDirectory: '../../coverage/tools/monitoring',
+};
