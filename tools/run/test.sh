@@ -9,8 +9,9 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 
-# What `npm test` runs. Adjust targets/flags here.
-NX_TEST_CMD=(npx nx run-many -t lint test build --parallel=2 --outputStyle=stream)
+# What `npm test` runs. Adjust targets/flags here. `test` needs no server (unit and embedded-engine
+# tests), `integration` runs the *.int.spec.ts files against the servers below.
+NX_TEST_CMD=(npx nx run-many -t lint test integration build --parallel=2 --outputStyle=stream)
 # Tests that stop or restart the shared servers (a ClickHouse outage, a broker
 # restart) run afterwards, one project at a time, and only against servers
 # this run controls (the local stack).
