@@ -30,7 +30,8 @@ t0=$(now_ms)
 # Build dependencies of @confluentinc/kafka-javascript (librdkafka, built from source), and the
 # Debian ClickHouse that tools/stack runs as a user process.
 # openssl: the secured stack (STACK_SECURED=1) and its tests generate test certificates with it.
-packages=(zlib1g-dev libssl-dev libzstd-dev liblz4-dev libsasl2-dev libcurl4-openssl-dev clickhouse-server clickhouse-client mosquitto openssl)
+# faketime: npm test runs the no-server tests again with the wall clock moved (tools/run/test-clock.sh).
+packages=(zlib1g-dev libssl-dev libzstd-dev liblz4-dev libsasl2-dev libcurl4-openssl-dev clickhouse-server clickhouse-client mosquitto openssl faketime)
 missing=()
 have_dpkg=""
 command -v dpkg-query >/dev/null 2>&1 && have_dpkg=1

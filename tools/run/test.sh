@@ -12,9 +12,9 @@ cd "$ROOT"
 # What `npm test` runs. Adjust targets/flags here. `test` needs no server (unit and embedded-engine
 # tests), `integration` runs the *.int.spec.ts files against the servers below.
 NX_TEST_CMD=(npx nx run-many -t lint test integration build --parallel=2 --outputStyle=stream)
-# Tests that stop or restart the shared servers (a ClickHouse outage, a broker
-# restart) run afterwards, one project at a time, and only against servers
-# this run controls (the local stack).
+# Then tools/run/test-clock.sh (the no-server tests with the clock moved). Tests that stop or
+# restart the shared servers (a ClickHouse outage, a broker restart) run afterwards, one project
+# at a time, and only against servers this run controls (the local stack).
 NX_DISRUPTIVE_CMD=(npx nx run-many -t test-disruptive --parallel=1 --outputStyle=stream)
 
 say() { printf '[test] %s\n' "$*" >&2; }
@@ -75,6 +75,10 @@ summarize() {
 say "running: ${NX_TEST_CMD[*]}"
 rc=0
 "${NX_TEST_CMD[@]}" 2>&1 | tee -a "$test_log" || rc=${PIPESTATUS[0]}
+if [ "$rc" -eq 0 ]; then
+  # The no-server tests that could depend on the date, again at three wall-clock instants.
+  bash tools/run/test-clock.sh || rc=$?
+fi
 if [ "$rc" -eq 0 ]; then
   if [ -n "$started_file" ] && [ -z "${user_kafka:-}" ] && [ -z "${user_clickhouse:-}" ]; then
     export STACK_CONTROL=1
