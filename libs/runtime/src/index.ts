@@ -8,3 +8,4 @@ export * from './lib/topics';
 export * from './lib/kafka-clients';
 export * from './lib/windowing-options';
 export * from './lib/mqtt';
+export * from './lib/backoff';
