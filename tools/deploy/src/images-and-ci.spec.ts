@@ -164,6 +164,11 @@ describe('.github/workflows/ci.yml', () => {
     expect(runs(job)).not.toMatch(/clickhouse\/init|readdirSync/);
   });
 
+  it('runs the no-server tests again with the wall clock moved', () => {
+    expect(runs(job)).toMatch(/apt-get install .*faketime/);
+    expect(runs(job)).toMatch(/bash tools\/run\/test-clock\.sh/);
+  });
+
   it('builds the affected images', () => {
     expect(runs(wf['jobs']['images'])).toMatch(/npx nx affected -t docker-build/);
   });
