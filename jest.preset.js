@@ -12,6 +12,9 @@ module.exports = {
   moduleFileExtensions: ['ts', 'js', 'json'],
   moduleNameMapper: pathsToModuleNameMapper(path.join(__dirname, 'tsconfig.base.json'), __dirname),
   testMatch: ['**/?(*.)+(spec|test).ts'],
-  // Tests that stop shared servers run alone, in the test-disruptive targets.
-  testPathIgnorePatterns: ['/node_modules/', '\\.disruptive\\.spec\\.ts$'],
+  // By default (`jest -c <project>/jest.config.js`, the `test` target) only the tests that need no
+  // server: unit tests and those on the embedded engine (chdb). The `integration` target
+  // (*.int.spec.ts: real Kafka / ClickHouse) and the `test-disruptive` target (*.disruptive.spec.ts:
+  // they stop servers, so they run last and alone) select their files by name pattern in nx.json.
+  testPathIgnorePatterns: ['/node_modules/', '\\.int\\.spec\\.ts$', '\\.disruptive\\.spec\\.ts$'],
 };

@@ -32,7 +32,8 @@ t0=$(now_ms)
 # openssl: the secured stack (STACK_SECURED=1) and its tests generate test certificates with it.
 # prometheus, prometheus-alertmanager: the stack's monitoring (and promtool/amtool for the rule
 # tests); chromium: headless screenshots of the pages the stack serves.
-packages=(zlib1g-dev libssl-dev libzstd-dev liblz4-dev libsasl2-dev libcurl4-openssl-dev clickhouse-server clickhouse-client mosquitto openssl prometheus prometheus-alertmanager chromium)
+# faketime: npm test runs the no-server tests again with the wall clock moved (tools/run/test-clock.sh).
+packages=(zlib1g-dev libssl-dev libzstd-dev liblz4-dev libsasl2-dev libcurl4-openssl-dev clickhouse-server clickhouse-client mosquitto openssl prometheus prometheus-alertmanager chromium faketime)
 missing=()
 have_dpkg=""
 command -v dpkg-query >/dev/null 2>&1 && have_dpkg=1

@@ -9,11 +9,15 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 
-# What `npm test` runs. Adjust targets/flags here.
+# What `npm test` runs. Adjust targets/flags here. First what needs no server and keeps both cores
+# busy: lint, `test` (unit and embedded-engine tests) and build. Then `integration` (the
+# *.int.spec.ts files against the servers below): those tests mostly wait on servers and on the
+# apps they start, so three projects run at once.
 NX_TEST_CMD=(npx nx run-many -t lint test build --parallel=2 --outputStyle=stream)
-# Tests that stop or restart the shared servers (a ClickHouse outage, a broker
-# restart) run afterwards, one project at a time, and only against servers
-# this run controls (the local stack).
+NX_INTEGRATION_CMD=(npx nx run-many -t integration --parallel=3 --outputStyle=stream)
+# Then tools/run/test-clock.sh (the no-server tests with the clock moved). Tests that stop or
+# restart the shared servers (a ClickHouse outage, a broker restart) run afterwards, one project
+# at a time, and only against servers this run controls (the local stack).
 NX_DISRUPTIVE_CMD=(npx nx run-many -t test-disruptive --parallel=1 --outputStyle=stream)
 
 say() { printf '[test] %s\n' "$*" >&2; }
@@ -71,16 +75,26 @@ summarize() {
   rm -f "$test_log"
 }
 
-say "running: ${NX_TEST_CMD[*]}"
+phase() { # phase <command...>: runs one Nx phase into the log; its exit code is the phase's
+  say "running: $*"
+  local status=0
+  "$@" 2>&1 | tee -a "$test_log" || status=${PIPESTATUS[0]}
+  return "$status"
+}
 rc=0
-"${NX_TEST_CMD[@]}" 2>&1 | tee -a "$test_log" || rc=${PIPESTATUS[0]}
+phase "${NX_TEST_CMD[@]}" || rc=$?
+# Integration runs even when lint or a unit test failed, so that one run reports everything.
+phase "${NX_INTEGRATION_CMD[@]}" || rc=$?
+if [ "$rc" -eq 0 ]; then
+  # The no-server tests that could depend on the date, again at three wall-clock instants.
+  bash tools/run/test-clock.sh || rc=$?
+fi
 if [ "$rc" -eq 0 ]; then
   if [ -n "$started_file" ] && [ -z "${user_kafka:-}" ] && [ -z "${user_clickhouse:-}" ]; then
     export STACK_CONTROL=1
     export KAFKA_RESTART_CMD="node $ROOT/tools/stack/stack.mjs down --only kafka && node $ROOT/tools/stack/stack.mjs up --only kafka --no-provision"
   fi
-  say "running: ${NX_DISRUPTIVE_CMD[*]}"
-  "${NX_DISRUPTIVE_CMD[@]}" 2>&1 | tee -a "$test_log" || rc=${PIPESTATUS[0]}
+  phase "${NX_DISRUPTIVE_CMD[@]}" || rc=$?
 fi
 summarize
 exit "$rc"

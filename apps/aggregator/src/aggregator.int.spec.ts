@@ -11,16 +11,13 @@ import {
   createScenario,
   dataset,
   expectMatchesOracle,
-  metricValue,
   produceRecords,
-  startAggregator,
-  stopAggregator,
   waitFor,
   waitForTotals,
   windowsOfTopic,
   type Scenario,
 } from './testing/scenario';
-import { childPids } from '@stream-analytics/testing';
+import { aggregatorMetric, childPids, startAggregator, stopAggregator } from '@stream-analytics/testing';
 
 jest.setTimeout(300000);
 
@@ -44,10 +41,10 @@ describe('aggregator (real Kafka + ClickHouse)', () => {
 
     const aggregator = await startAggregator(s);
     await waitForTotals(s, oracle);
-    await waitFor('all messages consumed', async () => (await metricValue(aggregator, 'aggregator_events_consumed_total')) >= produced);
-    expect(await metricValue(aggregator, 'aggregator_events_future_total')).toBe(byReason('future_event_time').length);
-    expect(await metricValue(aggregator, 'aggregator_events_late_total')).toBe(byReason('late_event').length);
-    expect(await metricValue(aggregator, 'aggregator_events_late_folded_total')).toBe(oracle.windows.reduce((n, w) => n + w.lateEvents, 0));
+    await waitFor('all messages consumed', async () => (await aggregatorMetric(aggregator, 'aggregator_events_consumed_total')) >= produced);
+    expect(await aggregatorMetric(aggregator, 'aggregator_events_future_total')).toBe(byReason('future_event_time').length);
+    expect(await aggregatorMetric(aggregator, 'aggregator_events_late_total')).toBe(byReason('late_event').length);
+    expect(await aggregatorMetric(aggregator, 'aggregator_events_late_folded_total')).toBe(oracle.windows.reduce((n, w) => n + w.lateEvents, 0));
     await stopAggregator(aggregator);
     expect((await windowsOfTopic(s)).every((w) => w < base + 24 * 3_600_000)).toBe(true);
     // Every other device counted exactly; no window years ahead; the offline device in its own minutes.
@@ -82,11 +79,11 @@ describe('aggregator (real Kafka + ClickHouse)', () => {
     const second = await startAggregator(s);
     // Both members hold partitions before data arrives, so both consume some of it.
     await waitFor('both instances assigned', async () =>
-      (await metricValue(first, 'aggregator_assigned_partitions')) > 0 && (await metricValue(second, 'aggregator_assigned_partitions')) > 0,
+      (await aggregatorMetric(first, 'aggregator_assigned_partitions')) > 0 && (await aggregatorMetric(second, 'aggregator_assigned_partitions')) > 0,
     );
     await produceRecords(s, options, { from: 0, to: options.count / 2 });
     await waitFor('both instances consuming', async () =>
-      (await metricValue(first, 'aggregator_events_consumed_total')) > 0 && (await metricValue(second, 'aggregator_events_consumed_total')) > 0,
+      (await aggregatorMetric(first, 'aggregator_events_consumed_total')) > 0 && (await aggregatorMetric(second, 'aggregator_events_consumed_total')) > 0,
     );
     await stopAggregator(second);
     await produceRecords(s, options, { from: options.count / 2, to: options.count });
@@ -105,9 +102,9 @@ describe('aggregator (real Kafka + ClickHouse)', () => {
     await waitFor('both pipelines assigned', async () =>
       /"worker":1,"partitions":\[[\d,]+\],"msg":"partitions assigned"/.test(aggregator.run.stdout()) &&
       /"worker":0,"partitions":\[[\d,]+\],"msg":"partitions assigned"/.test(aggregator.run.stdout()) &&
-      (await metricValue(aggregator, 'aggregator_assigned_partitions')) === s.partitions,
+      (await aggregatorMetric(aggregator, 'aggregator_assigned_partitions')) === s.partitions,
     );
-    await waitFor('consuming', async () => (await metricValue(aggregator, 'aggregator_events_consumed_total')) > 0);
+    await waitFor('consuming', async () => (await aggregatorMetric(aggregator, 'aggregator_events_consumed_total')) > 0);
 
     // A pipeline process killed outright takes the aggregator down with a
     // non-zero exit (to be restarted), rather than leaving its partitions stalled.

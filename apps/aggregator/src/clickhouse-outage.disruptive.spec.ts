@@ -6,16 +6,13 @@
  */
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { workspaceRoot } from '@stream-analytics/testing';
+import { aggregatorMetric, startAggregator, stopAggregator, workspaceRoot } from '@stream-analytics/testing';
 import {
   computeScenarioOracle,
   createScenario,
   dataset,
   expectMatchesOracle,
-  metricValue,
   produceRecords,
-  startAggregator,
-  stopAggregator,
   waitFor,
   waitForTotals,
 } from './testing/scenario';
@@ -32,13 +29,13 @@ describe('aggregator through a ClickHouse outage', () => {
     const options = dataset(2024);
     const aggregator = await startAggregator(s);
     await produceRecords(s, options, { from: 0, to: options.count / 2 });
-    await waitFor('first half visible', async () => (await metricValue(aggregator, 'aggregator_rows_written_total')) > 0);
+    await waitFor('first half visible', async () => (await aggregatorMetric(aggregator, 'aggregator_rows_written_total')) > 0);
 
     stack('down', '--only', 'clickhouse');
     const outageStarted = Date.now();
     try {
       await produceRecords(s, options, { from: options.count / 2, to: options.count });
-      await waitFor('a failed flush', async () => (await metricValue(aggregator, 'aggregator_clickhouse_up')) === 0, 30000);
+      await waitFor('a failed flush', async () => (await aggregatorMetric(aggregator, 'aggregator_clickhouse_up')) === 0, 30000);
       const ready = await fetch(`http://127.0.0.1:${aggregator.metricsPort}/readyz`);
       expect(ready.status).toBe(503);
       await new Promise((r) => setTimeout(r, Math.max(0, 30000 - (Date.now() - outageStarted))));

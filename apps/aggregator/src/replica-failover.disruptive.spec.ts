@@ -8,16 +8,13 @@
  * it touches no shared server.
  */
 import { createClickHouseClient } from '@stream-analytics/clickhouse-sink';
-import { startReplicatedClickHouse, type ReplicatedClickHouse } from '@stream-analytics/testing';
+import { aggregatorMetric, type ReplicatedClickHouse, startAggregator, startReplicatedClickHouse, stopAggregator } from '@stream-analytics/testing';
 import {
   computeScenarioOracle,
   createScenario,
   dataset,
   expectMatchesOracle,
-  metricValue,
   produceRecords,
-  startAggregator,
-  stopAggregator,
   waitFor,
   waitForTotals,
   type Scenario,
@@ -47,7 +44,7 @@ describe('aggregator on ZooKeeper + two ClickHouse 18.16 replicas', () => {
 
     let aggregator = await startAggregator(s, REPLICATED_ENV);
     await produceRecords(s, options, { from: 0, to: third });
-    await waitFor('rows written with quorum', async () => (await metricValue(aggregator, 'aggregator_rows_written_total')) > 0, 60000);
+    await waitFor('rows written with quorum', async () => (await aggregatorMetric(aggregator, 'aggregator_rows_written_total')) > 0, 60000);
     const readyBefore = await fetch(`http://127.0.0.1:${aggregator.metricsPort}/readyz`);
     expect([readyBefore.status, await readyBefore.text()]).toEqual([200, 'ready\n']);
 
@@ -59,7 +56,7 @@ describe('aggregator on ZooKeeper + two ClickHouse 18.16 replicas', () => {
       return res.status === 200 && body.includes(`writes through ${second.url}`) && body.includes('degraded');
     }, 90000);
 
-    expect(await metricValue(aggregator, 'aggregator_clickhouse_quorum_degraded')).toBe(1);
+    expect(await aggregatorMetric(aggregator, 'aggregator_clickhouse_quorum_degraded')).toBe(1);
     aggregator.run.child.kill('SIGKILL');
     await aggregator.run.exited;
     // A new aggregator during the outage: it starts on the dead replica's URL,
@@ -68,8 +65,8 @@ describe('aggregator on ZooKeeper + two ClickHouse 18.16 replicas', () => {
     aggregator = await startAggregator(s, REPLICATED_ENV);
     const sixth = options.count / 6;
     await produceRecords(s, options, { from: 2 * third, to: 2 * third + sixth });
-    await waitFor('the restarted aggregator writes through the surviving replica', async () => (await metricValue(aggregator, 'aggregator_rows_written_total')) > 0, 90000);
-    expect(await metricValue(aggregator, 'aggregator_clickhouse_quorum_degraded')).toBe(1);
+    await waitFor('the restarted aggregator writes through the surviving replica', async () => (await aggregatorMetric(aggregator, 'aggregator_rows_written_total')) > 0, 90000);
+    expect(await aggregatorMetric(aggregator, 'aggregator_clickhouse_quorum_degraded')).toBe(1);
     expect(first.running()).toBe(false);
 
     await first.start();
@@ -77,7 +74,7 @@ describe('aggregator on ZooKeeper + two ClickHouse 18.16 replicas', () => {
     const oracle = await computeScenarioOracle(s);
     await waitForTotals(s, oracle);
     await waitForTotals(onReplica(s, first.url), oracle, 180000); // the returned replica caught up by itself
-    await waitFor('quorum inserts again', async () => (await metricValue(aggregator, 'aggregator_clickhouse_quorum_degraded')) === 0, 60000);
+    await waitFor('quorum inserts again', async () => (await aggregatorMetric(aggregator, 'aggregator_clickhouse_quorum_degraded')) === 0, 60000);
     const readyAfter = await fetch(`http://127.0.0.1:${aggregator.metricsPort}/readyz`);
     expect([readyAfter.status, await readyAfter.text()]).toEqual([200, 'ready\n']);
     await stopAggregator(aggregator);

@@ -21,24 +21,19 @@
  */
 import { readDeadLetterCounts, readMinuteAgg } from '@stream-analytics/clickhouse-sink';
 import { generateEvents, parseAndValidate, REPLAY_HEADERS } from '@stream-analytics/event-schema';
-import { computeOracle } from '@stream-analytics/testing';
+import { aggregatorMetric, comparableDeadLetterCounts, comparableWindows, computeOracle, startAggregator, stopAggregator } from '@stream-analytics/testing';
 import {
   asIfValidFromTheStart,
   clickhouse,
-  comparable,
-  comparableDeadLetterCounts,
   createReplayScenario,
   dlqEntries,
   expectedDlqEntries,
   expectSameAverages,
-  metricValue,
   produceRawRecords,
   readCommitted,
   replayedRecords,
   runReplayer,
-  startAggregator,
   startReplayer,
-  stopAggregator,
   waitFor,
   waitForDeadLetters,
   type RawRecordToWrite,
@@ -96,7 +91,7 @@ describe('late_event entries replayed into final windows (real Kafka + aggregato
       await waitFor(`${smallTotal} events in ClickHouse`, async () => (await readMinuteAgg(ch, from, to)).reduce((n, r) => n + r.totalEvents, 0) === smallTotal, 120000, 500);
       await stopAggregator(aggregator);
       const rows1 = await readMinuteAgg(ch, from, to);
-      expect(comparable(rows1)).toEqual(comparable(small.windows));
+      expect(comparableWindows(rows1)).toEqual(comparableWindows(small.windows));
       expectSameAverages(rows1, small.windows);
       expect(comparableDeadLetterCounts(await readDeadLetterCounts(ch, from, to))).toEqual(
         comparableDeadLetterCounts(small.deadLetterCounts.filter((c) => c.windowStartMs >= from && c.windowStartMs < to)),
@@ -157,10 +152,10 @@ describe('late_event entries replayed into final windows (real Kafka + aggregato
       expect(asIf.windows.reduce((n, w) => n + w.totalEvents, 0)).toBe(smallTotal + within.length);
       const expectedTotal = smallTotal + within.length;
       await waitFor(`${expectedTotal} events in ClickHouse`, async () => (await readMinuteAgg(ch, from, to)).reduce((n, r) => n + r.totalEvents, 0) === expectedTotal, 120000, 500);
-      await waitFor('every replayed record consumed', async () => (await metricValue(aggregator, 'aggregator_events_consumed_total')) >= replayed.length, 60000);
+      await waitFor('every replayed record consumed', async () => (await aggregatorMetric(aggregator, 'aggregator_events_consumed_total')) >= replayed.length, 60000);
       await stopAggregator(aggregator);
       const rows = await readMinuteAgg(ch, from, to);
-      expect(comparable(rows)).toEqual(comparable(asIf.windows));
+      expect(comparableWindows(rows)).toEqual(comparableWindows(asIf.windows));
       expectSameAverages(rows, asIf.windows);
       // Every replayed entry was counted as a late event of a final window.
       expect(rows.reduce((n, r) => n + r.lateEvents, 0) - rows1.reduce((n, r) => n + r.lateEvents, 0)).toBe(within.length);

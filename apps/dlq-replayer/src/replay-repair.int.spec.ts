@@ -13,18 +13,15 @@
  * repaired events of W1 are replayed into a final window and counted there, as
  * late events, exactly once; those of W2 land in an open window.
  */
-import { computeOracle, type OracleResult } from '@stream-analytics/testing';
+import { aggregatorMetric, comparableDeadLetterCounts, comparableWindows, computeOracle, type OracleResult, startAggregator, stopAggregator } from '@stream-analytics/testing';
 import { generateEvents, parseAndValidate, REPLAY_HEADERS, type GeneratedRecord } from '@stream-analytics/event-schema';
 import {
   asIfValidFromTheStart,
   clickhouse,
-  comparable,
-  comparableDeadLetterCounts,
   createReplayScenario,
   dlqEntries,
   expectedDlqEntries,
   expectSameAverages,
-  metricValue,
   produceDeadLetters,
   produceRaw,
   readCommitted,
@@ -33,8 +30,6 @@ import {
   replayedRecords,
   runInspect,
   runReplayer,
-  startAggregator,
-  stopAggregator,
   waitFor,
   waitForDeadLetters,
 } from './testing/harness';
@@ -170,17 +165,17 @@ describe('replay with repairs (real Kafka + aggregator + ClickHouse)', () => {
       const raw = await readCommitted(s.brokers, s.rawTopic);
       const oracle = computeOracle(raw);
       await waitFor(`${total(oracle)} events in ClickHouse`, async () => (await readWindows(ch, oracle)).reduce((n, r) => n + r.totalEvents, 0) === total(oracle), 120000, 500);
-      await waitFor('all raw records consumed', async () => (await metricValue(aggregator, 'aggregator_events_consumed_total')) >= raw.length, 60000);
+      await waitFor('all raw records consumed', async () => (await aggregatorMetric(aggregator, 'aggregator_events_consumed_total')) >= raw.length, 60000);
       await stopAggregator(aggregator);
       const rows = await readWindows(ch, oracle);
       // W1's repaired events arrived after its window was final: counted there, as late events.
-      expect(comparable(rows)).toEqual(comparable(oracle.windows));
+      expect(comparableWindows(rows)).toEqual(comparableWindows(oracle.windows));
       expectSameAverages(rows, oracle.windows);
       expect(comparableDeadLetterCounts(await readDeadLetterWindows(ch, oracle))).toEqual(comparableDeadLetterCounts(oracle.deadLetterCounts));
 
       // ...and the oracle as if the replayed events had been valid from the start (where they would not have been late).
       const asIf = computeOracle(asIfValidFromTheStart(raw));
-      expect(comparable(rows, false)).toEqual(comparable(asIf.windows, false));
+      expect(comparableWindows(rows, false)).toEqual(comparableWindows(asIf.windows, false));
       expectSameAverages(rows, asIf.windows);
       // Nothing replayed was dead-lettered again, and the DLQ holds exactly the oracle's entries.
       expect([...(await dlqEntries(s)).entries()].sort()).toEqual(expectedDlqEntries(oracle));

@@ -4,71 +4,18 @@
  * and options with @stream-analytics/event-schema and compared byte for byte
  * with what landed in the topic.
  */
-import { exec } from 'node:child_process';
-import { generateEvents, parseAndValidate, type GeneratedRecord, type GeneratorOptions } from '@stream-analytics/event-schema';
-import { createTestTopic, deleteTopic, endOffsets, getTestEndpoints, readTopic, runApp, startApp, type ConsumedMessage } from '@stream-analytics/testing';
+import { parseAndValidate } from '@stream-analytics/event-schema';
+import { endOffsets, readTopic, runApp, startApp } from '@stream-analytics/testing';
+import { commonArgs, dataset, expectTopicEquals, logLines, must, PARTITIONS, START, summaryOf, useProducerTopics } from './testing/producer-run';
 
 jest.setTimeout(180000);
 
-const PARTITIONS = 24;
-const START = '2026-11-24T09:00:00.000Z';
+const { topic, brokers: testBrokers } = useProducerTopics();
 let brokers: string;
-const topics: string[] = [];
-
-beforeAll(async () => {
-  brokers = (await getTestEndpoints()).kafkaBrokers;
+beforeAll(() => {
+  brokers = testBrokers();
 });
-afterAll(async () => {
-  for (const t of topics) await deleteTopic(brokers, t).catch(() => undefined);
-});
-
-async function topic(prefix: string): Promise<string> {
-  const t = await createTestTopic(brokers, { prefix: `producer.${prefix}`, partitions: PARTITIONS });
-  topics.push(t);
-  return t;
-}
-
-type LogLine = Record<string, unknown> & { msg: string };
-function logLines(stdout: string): LogLine[] {
-  return stdout
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as LogLine);
-}
-function summaryOf(stdout: string): LogLine {
-  const line = logLines(stdout).find((l) => l.msg === 'summary');
-  if (!line) throw new Error(`no summary line in:\n${stdout}`);
-  return line;
-}
-/** Non-null or fail the test. */
-function must<T>(value: T | null | undefined, what = 'value'): T {
-  if (value === null || value === undefined) throw new Error(`missing ${what}`);
-  return value;
-}
-
-const common = (t: string) => ['--brokers', brokers, '--topic', t, '--metrics-port', '0', '--start-time', START];
-
-/** Asserts the topic holds exactly `expected`, each device in one partition in generation order. */
-function expectTopicEquals(messages: ConsumedMessage[], expected: GeneratedRecord[]) {
-  expect(messages.length).toBe(expected.length);
-  const byDevice = new Map<string, ConsumedMessage[]>();
-  for (const m of [...messages].sort((a, b) => a.partition - b.partition || a.offset - b.offset)) {
-    const list = byDevice.get(String(m.key)) ?? [];
-    list.push(m);
-    byDevice.set(String(m.key), list);
-  }
-  const expectedByDevice = new Map<string, GeneratedRecord[]>();
-  for (const r of expected) expectedByDevice.set(r.key, [...(expectedByDevice.get(r.key) ?? []), r]);
-  expect(byDevice.size).toBe(expectedByDevice.size);
-  for (const [device, recs] of expectedByDevice) {
-    const got = byDevice.get(device) ?? [];
-    expect(new Set(got.map((m) => m.partition)).size).toBe(1); // one partition per device
-    // Generation order, exact bytes (an empty payload comes back as a null value).
-    expect(got.map((m) => (m.value ?? Buffer.alloc(0)).toString('latin1'))).toEqual(recs.map((r) => r.value.toString('latin1')));
-  }
-}
-
-const dataset = (opts: Partial<GeneratorOptions> & { count: number }) => [...generateEvents({ seed: 1, startTimeMs: Date.parse(START), ...opts })];
+const common = (t: string) => commonArgs(brokers, t);
 
 describe('producer against a real broker', () => {
   it('--count 100000 leaves exactly 100000 valid events, each device in one partition in generation order', async () => {
@@ -135,8 +82,7 @@ describe('producer against a real broker', () => {
 
   it.each(['errors', 'all'])('accounts exactly for events the broker rejects (--delivery-reports %s): acked + failed = count, exit 1', async (mode) => {
     // The topic takes records up to 4 KiB; the too_large payloads (8-12 KiB) are refused by the broker.
-    const t = await createTestTopic(brokers, { prefix: 'producer.reject', partitions: PARTITIONS, config: { 'max.message.bytes': '4096' } });
-    topics.push(t);
+    const t = await topic('reject', { 'max.message.bytes': '4096' });
     const args = ['--count', '20000', '--rate', '0', '--seed', '19', '--invalid-fraction', '0.05', '--invalid-kinds', 'too_large'];
     const run = await runApp('producer', [...common(t), ...args, '--compression', 'none', '--batch-size', '4000', '--delivery-reports', mode]);
     expect(run.code).toBe(1);
@@ -233,35 +179,5 @@ describe('producer against a real broker', () => {
     const run = await runApp('producer', [], { KAFKA_BROKERS: brokers, RAW_TOPIC: t, METRICS_PORT: '0', PRODUCER_COUNT: '500', PRODUCER_RATE: '0', PRODUCER_SEED: '17', PRODUCER_START_TIME: START, PRODUCER_DEVICES: '10' });
     expect(run.code).toBe(0);
     expectTopicEquals(await readTopic(brokers, t, { partitions: PARTITIONS }), dataset({ seed: 17, count: 500, devices: 10 }));
-  });
-
-  // Needs a way to restart the broker the tests talk to, e.g.
-  // KAFKA_RESTART_CMD (npm test sets it for the test-disruptive target, which
-  // runs this test alone after everything else, against the local stack).
-  const restartCmd = process.env['KAFKA_RESTART_CMD'];
-  if (!restartCmd) {
-    console.warn('[producer] skipping the broker-restart test: set KAFKA_RESTART_CMD to a command that restarts the broker at KAFKA_BROKERS');
-  }
-  (restartCmd ? it : it.skip)('loses and duplicates nothing when the broker restarts during a --count run (idempotent producer)', async () => {
-    const t = await topic('restart');
-    const count = 300000;
-    const app = startApp('producer', [...common(t), '--count', String(count), '--rate', '25000', '--seed', '18', '--status-interval', '1']);
-    await app.waitForOutput(/"msg":"status"/);
-    const restart = await new Promise<{ code: number | null; out: string }>((resolve) =>
-      exec(must(restartCmd), { timeout: 120000 }, (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr })),
-    );
-    expect(restart).toMatchObject({ code: 0 });
-    const exit = await app.exited;
-    const summary = summaryOf(exit.stdout);
-    expect(exit.code).toBe(0);
-    expect(summary).toMatchObject({ acked: count, failed: 0, undelivered: 0 });
-    expect(logLines(exit.stdout).some((l) => l.msg.startsWith('Kafka client error'))).toBe(true); // it did notice the outage
-    const messages = await readTopic(brokers, t, { partitions: PARTITIONS, timeoutMs: 120000 });
-    expect(messages.length).toBe(count);
-    const expected = dataset({ seed: 18, count, ratePerSec: 25000 });
-    const ids = new Set(messages.map((m) => (JSON.parse(must(m.value).toString()) as { event_id: string }).event_id));
-    expect(ids.size).toBe(count);
-    expect(ids).toEqual(new Set(expected.map((r) => must(r.event).event_id)));
-    expectTopicEquals(messages, expected);
   });
 });

@@ -27,7 +27,7 @@ export {
   isConnectionError,
   isRetryableError,
 } from './lib/errors';
-export { retryWithBackoff, computeBackoffDelay, exponentialDelay, type RetryOptions, type RetryInfo } from './lib/retry';
+export { retryWithBackoff, computeBackoffDelay, type RetryOptions, type RetryInfo } from './lib/retry';
 export type { WindowPartitionRow, DeviceStateRow, WindowUsersRow, DeadLetterRow } from './lib/rows';
 export { WindowRowWriter, type WindowRowWriterOptions, type WriteCallOptions, type WriteResult } from './lib/writer';
 export { SINGLE_SERVER_PROFILE, type SchemaProfile } from './lib/schema-profile';

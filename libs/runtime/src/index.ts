@@ -9,3 +9,4 @@ export * from './lib/kafka-clients';
 export * from './lib/windowing-options';
 export * from './lib/mqtt';
 export * from './lib/kafka-options';
+export * from './lib/backoff';

@@ -5,3 +5,4 @@ export * from './lib/oracle';
 export * from './lib/wait';
 export * from './lib/clickhouse-cluster';
 export * from './lib/mosquitto';
+export * from './lib/aggregator';

@@ -8,11 +8,11 @@
 import { createClickHouseClient } from '@stream-analytics/clickhouse-sink';
 import path from 'node:path';
 // eslint-disable-next-line @nx/enforce-module-boundaries
-import { computeScenarioOracle, createScenario, produceRecords, startAggregator, stopAggregator, waitForTotals } from '../../../apps/aggregator/src/testing/scenario';
+import { computeScenarioOracle, createScenario, produceRecords, waitForTotals } from '../../../apps/aggregator/src/testing/scenario';
 import { expandMacros } from './lib/macros';
 import { PANELS } from './lib/panels';
 import { clickhouseExec, clickhouseQuery, type HttpTarget } from './testing/clickhouse-http';
-import { clickhouseServerBinary } from '@stream-analytics/testing';
+import { clickhouseServerBinary, startAggregator, stopAggregator } from '@stream-analytics/testing';
 import { startPrivateClickHouse, type PrivateClickHouse } from './testing/clickhouse-server';
 
 jest.setTimeout(180_000);

@@ -17,9 +17,10 @@ import { Session } from 'chdb';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-// The aggregator's own test scenario (topics, seeded data, aggregator runs): imported by path on purpose.
+import { startAggregator, stopAggregator } from '@stream-analytics/testing';
+// The aggregator's own test scenario (topics, seeded data): imported by path on purpose.
 // eslint-disable-next-line @nx/enforce-module-boundaries
-import { computeScenarioOracle, createScenario, produceRecords, startAggregator, stopAggregator, waitForTotals, type Scenario } from '../../../apps/aggregator/src/testing/scenario';
+import { computeScenarioOracle, createScenario, produceRecords, waitForTotals, type Scenario } from '../../../apps/aggregator/src/testing/scenario';
 import { DEVICE_PANELS, expandDevicePanelSql } from './lib/device-panels';
 import { grafanaIntervalMs } from './lib/macros';
 import { expandPanelSql, MAX_DATA_POINTS, PANELS, type PanelDef } from './lib/panels';

@@ -144,7 +144,7 @@ describe('docker-compose.yml', () => {
   });
 
   it('provisions the topics with the tool before the apps start', () => {
-    expect(services['topics']['build'].dockerfile).toBe('tools/topics/Dockerfile');
+    expect(services['topics']['build']).toMatchObject({ dockerfile: 'infra/docker/Dockerfile', args: { APP: 'topics', APP_DIR: 'tools/topics' } });
     expect(services['topics']['command']).toEqual(['--profile', 'dev']);
     for (const app of ['aggregator', 'ingest-gateway', 'producer']) expect(services[app]['depends_on']['topics']).toEqual({ condition: 'service_completed_successfully' });
     for (const [, s] of Object.entries(services)) for (const dep of Object.keys(s['depends_on'] ?? {})) expect(services[dep]).toBeDefined();

@@ -5,25 +5,33 @@
  * transactional data (read_committed, end detected by partition EOF, so the
  * transaction markers at the end of a partition cost no waiting).
  *
- * Adapted from apps/aggregator/src/testing/scenario.ts (copied rather than
- * imported across projects); the oracle is the shared one (libs/testing).
+ * The aggregator is started, stopped and compared with the oracle by the
+ * shared helpers of libs/testing (startAggregator, oracleRange, ...).
  */
 import { createClickHouseClient, readDeadLetterCounts, readMinuteAgg, type ClickHouseSinkClient } from '@stream-analytics/clickhouse-sink';
 import { deadLetterHeaders, generateEvents, parseDeadLetterHeaders, REPLAY_HEADERS, type DeadLetterEntry, type GeneratorOptions } from '@stream-analytics/event-schema';
 import { disconnectClient, type KafkaMessage } from '@stream-analytics/runtime';
-import { connectTestProducer, createTestTopic, getTestEndpoints, runApp, scrapeMetric, startApp, toConsumedMessage, waitFor, type AppRun, type ConsumedMessage, type OracleResult } from '@stream-analytics/testing';
+import {
+  connectTestProducer,
+  createTestTopic,
+  getTestEndpoints,
+  oracleRange,
+  runApp,
+  startApp,
+  toConsumedMessage,
+  waitFor,
+  type AggregatorTopics,
+  type AppRun,
+  type ConsumedMessage,
+  type OracleResult,
+} from '@stream-analytics/testing';
 import { randomInt, randomUUID } from 'node:crypto';
 import { createConsumer, partitionCount, readRanges, resolveRanges } from '../app/kafka';
 import type { InspectReport, ReplayReport } from '../app/summary';
 
-export interface ReplayScenario {
-  brokers: string;
-  clickhouseUrl: string;
-  rawTopic: string;
-  dlqTopic: string;
-  aggTopic: string;
+/** Fresh topics and groups for one test; the aggregator (libs/testing startAggregator) runs on them as they are. */
+export interface ReplayScenario extends AggregatorTopics {
   ledgerTopic: string;
-  aggregatorGroup: string;
   replayerGroup: string;
   rawPartitions: number;
   dlqPartitions: number;
@@ -48,7 +56,7 @@ export async function createReplayScenario(rawPartitions = 6, dlqPartitions = 2)
     aggTopic,
     // Created by the replayer itself (compacted, one partition).
     ledgerTopic: `replay-test.ledger.${id}`,
-    aggregatorGroup: `replay-test-agg-${id}`,
+    group: `replay-test-agg-${id}`,
     replayerGroup: `replay-test-replayer-${id}`,
     rawPartitions,
     dlqPartitions,
@@ -158,54 +166,12 @@ export function startReplayer(s: ReplayScenario, args: string[], env: Record<str
   return startApp('dlq-replayer', args, { ...replayerEnv(s), ...env });
 }
 
-// ---------------------------------------------------------------- aggregator
-
-export interface RunningAggregator {
-  run: AppRun;
-  metricsPort: number;
-}
-
-/** Starts the built aggregator on the scenario's topics; `extraEnv` sets its knobs (e.g. ALLOWED_LATENESS_SECS). */
-export async function startAggregator(s: ReplayScenario, extraEnv: Record<string, string> = {}): Promise<RunningAggregator> {
-  const run = startApp('aggregator', [], {
-    KAFKA_BROKERS: s.brokers,
-    RAW_TOPIC: s.rawTopic,
-    DLQ_TOPIC: s.dlqTopic,
-    AGG_TOPIC: s.aggTopic,
-    CONSUMER_GROUP: s.aggregatorGroup,
-    CLICKHOUSE_URL: s.clickhouseUrl,
-    FLUSH_INTERVAL_SECS: '1',
-    // The oracle has no processing-time idleness.
-    IDLE_PARTITION_TIMEOUT_SECS: '3600',
-    METRICS_PORT: '0',
-    ...extraEnv,
-  });
-  const line = await run.waitForOutput(/"metricsPort":(\d+)/, 60000);
-  return { run, metricsPort: Number(/(\d+)/.exec(line)![1]) };
-}
-
-export async function stopAggregator(a: RunningAggregator): Promise<void> {
-  a.run.child.kill('SIGTERM');
-  const { code } = await a.run.exited;
-  if (code !== 0) throw new Error(`aggregator exited with ${code}:\n${a.run.stderr()}\n${a.run.stdout().slice(-4000)}`);
-}
-
-/** One counter (summed over labels) from the aggregator's /metrics. */
-export function metricValue(a: RunningAggregator, name: string): Promise<number> {
-  return scrapeMetric(a.metricsPort, name);
-}
-
 export { waitFor };
 
 // ---------------------------------------------------------------- ClickHouse
 
 export function clickhouse(s: ReplayScenario): ClickHouseSinkClient {
   return createClickHouseClient({ url: s.clickhouseUrl });
-}
-
-export function oracleRange(oracle: OracleResult): [number, number] {
-  const starts = [...oracle.windows.map((w) => w.windowStartMs), ...oracle.deadLetterCounts.map((c) => c.windowStartMs)];
-  return [Math.min(...starts), Math.max(...starts) + 60000];
 }
 
 export async function readWindows(ch: ClickHouseSinkClient, oracle: OracleResult) {
@@ -216,32 +182,10 @@ export async function readDeadLetterWindows(ch: ClickHouseSinkClient, oracle: Or
   return readDeadLetterCounts(ch, ...oracleRange(oracle));
 }
 
-/**
- * The per-window columns that must match exactly (avg within float rounding);
- * with `late`, also the events counted after their window was final (which
- * depends on where in the partition an event arrived, so not for as-if oracles).
- */
-export function comparable(rows: Array<{ windowStartMs: number; totalEvents: number; uniqueUsers: number; anomalyEvents: number; lateEvents: number }>, late = true) {
-  return rows.map((r) => ({
-    windowStartMs: r.windowStartMs,
-    totalEvents: r.totalEvents,
-    uniqueUsers: r.uniqueUsers,
-    anomalyEvents: r.anomalyEvents,
-    ...(late ? { lateEvents: r.lateEvents } : {}),
-  }));
-}
-
 /** Average metric per window equal within float rounding (sums in another order). */
 export function expectSameAverages(rows: Array<{ avgMetric: number }>, expected: Array<{ avgMetric: number }>): void {
   expect(rows.length).toBe(expected.length);
   rows.forEach((r, i) => expect(Math.abs(r.avgMetric - expected[i].avgMetric)).toBeLessThanOrEqual(1e-9 * Math.max(1, Math.abs(expected[i].avgMetric))));
-}
-
-/** The dead-letter counts per window (malformed, beyond the horizon, future), as the oracle has them. */
-export function comparableDeadLetterCounts(rows: Array<{ windowStartMs: number; invalidEvents: number; lateEvents: number; futureEvents: number }>) {
-  return rows
-    .filter((c) => c.invalidEvents + c.lateEvents + c.futureEvents > 0)
-    .map((c) => ({ windowStartMs: c.windowStartMs, invalidEvents: c.invalidEvents, lateEvents: c.lateEvents, futureEvents: c.futureEvents }));
 }
 
 /** Distinct DLQ entries (by source partition:offset) with their reasons. */

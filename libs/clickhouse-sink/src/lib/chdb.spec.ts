@@ -132,7 +132,15 @@ function engineClient(db = 'stream_analytics'): ClickHouseSinkClient {
   };
   return engine as ClickHouseSinkClient;
 }
-const writer = new WindowRowWriter(engineClient(), { maxAttempts: 1 });
+/**
+ * The writers' clock (the stamp of each refresh): a fixed instant that ticks a
+ * second at every reading, so each refresh is stamped after the one before and
+ * nothing depends on when the suite runs.
+ */
+let refreshClockMs = Date.UTC(2026, 0, 1);
+const refreshClock = () => (refreshClockMs += 1000);
+const writerOptions = { maxAttempts: 1, now: refreshClock };
+const writer = new WindowRowWriter(engineClient(), writerOptions);
 
 
 const readAgg = (fromMs: number, toMs: number, db = 'stream_analytics'): MinuteAggRow[] => rows(forDatabase(minuteAggQuery(fromMs, toMs), db)).map(parseMinuteAggRow);
@@ -271,7 +279,7 @@ describe('init SQL on current ClickHouse (chdb)', () => {
     // the materialized counts equal what the 007 view counted from the same rows
     const w2 = w0 + 10 * MINUTE;
     const replays = deadLetterReplayScenario(topic, w2);
-    const writer007 = new WindowRowWriter(engineClient(db), { maxAttempts: 1 });
+    const writer007 = new WindowRowWriter(engineClient(db), writerOptions);
     for (const f of replays.flushes) await writer007.writeDeadLetters(f);
     const counts007 = readDlq(w0, w2 + 2 * MINUTE, db);
     expect(counts007).toEqual([...dlq.expected, ...replays.expected[2]]);
@@ -371,7 +379,7 @@ describe('init SQL on current ClickHouse (chdb)', () => {
     const s = rollupOrderScenario('rollup.order', w0);
     const dbs = ['rollup_a_new_b_old', 'rollup_a_old_b_new', 'rollup_complete'];
     for (const db of dbs) await migrateInto(db);
-    const snapshotWriters = dbs.map((db) => new WindowRowWriter(engineClient(db), { maxAttempts: 1 }));
+    const snapshotWriters = dbs.map((db) => new WindowRowWriter(engineClient(db), writerOptions));
     for (const [i, w] of snapshotWriters.entries()) await writeFlush(w, s.snapshots[i]);
     // each snapshot's own result, as its refresh computed it
     expect(readAgg(w0, w0 + 6 * MINUTE, dbs[0])).toEqual(s.incomplete[0]);
@@ -380,7 +388,7 @@ describe('init SQL on current ClickHouse (chdb)', () => {
 
     // unmerged, each window's three results are rows of their own: the view picks the complete one
     session.query(`SYSTEM STOP MERGES ${TABLES.minuteRollup}`);
-    await insertRollupsInOrder(engineClient(), s, dbs);
+    await insertRollupsInOrder(engineClient(), s, dbs, refreshClock());
     expect(rows<Record<string, unknown>>(rollupTotalsQuery(s.windows)).map((r) => ({ totalEvents: Number(r['total_events']), rows: Number(r['c']) }))).toEqual(rollupTotals(s));
     expect(readAgg(w0, w0 + 6 * MINUTE)).toEqual(s.complete);
     session.query(`SYSTEM START MERGES ${TABLES.minuteRollup}`);
@@ -412,7 +420,7 @@ describe('init SQL on current ClickHouse (chdb)', () => {
     const list = windowStartList(s.asked);
     const lookups =
       rowsRead(`SELECT count() FROM ${TABLES.windowState} WHERE window_start IN (${list})`) + rowsRead(`SELECT count() FROM ${TABLES.windowUsers} WHERE window_start IN (${list})`);
-    const refreshRead = rowsRead(minuteRollupSelect(s.asked, Date.now()));
+    const refreshRead = rowsRead(minuteRollupSelect(s.asked, refreshClock()));
     expect(refreshRead).toBeLessThanOrEqual(lookups);
     expect(refreshRead).toBeLessThan(s.totalRows / 10);
     // the yardstick: the same view over the whole day reads every row of it
@@ -531,7 +539,7 @@ describe('init SQL on current ClickHouse (chdb)', () => {
     const s = deadLetterReplayScenario('dlq.order', w0);
     await writeDeadLetterFlush(writer, s.flushes[0]);
     // computed now, from the first flush only, stamped after every refresh below (another writer's clock)
-    const older = await deadLetterRollupSnapshot(engineClient(), s.windows, Date.now() + 3_600_000);
+    const older = await deadLetterRollupSnapshot(engineClient(), s.windows, refreshClockMs + 3_600_000);
     for (const f of s.flushes.slice(1)) await writeDeadLetterFlush(writer, f);
     session.query(`SYSTEM STOP MERGES ${TABLES.minuteDeadLetterRollup}`);
     await engineClient().insertValues(TABLES.minuteDeadLetterRollup, MINUTE_DEAD_LETTER_ROLLUP_COLUMNS, older);
@@ -550,7 +558,7 @@ describe('init SQL on current ClickHouse (chdb)', () => {
     const day = Date.UTC(2015, 0, 2);
     const s = busyDeadLetterDayScenario('dlq.busy', day);
     const lookup = () => rowsRead(`SELECT count() FROM ${TABLES.deadLetters} WHERE window_start IN (${windowStartList(s.asked)})`);
-    const refreshRead = () => rowsRead(minuteDeadLetterRollupSelect(s.asked, Date.now()));
+    const refreshRead = () => rowsRead(minuteDeadLetterRollupSelect(s.asked, refreshClock()));
     beforeAll(async () => {
       await writer.writeDeadLetters(s.rows);
     });

@@ -20,7 +20,7 @@ const CLICKHOUSE_URL = process.env['CLICKHOUSE_URL'];
 if (!CLICKHOUSE_URL) {
   throw new Error(
     'CLICKHOUSE_URL is not set: the ClickHouse integration tests (*.int.spec.ts) need a real server, ' +
-      'e.g. CLICKHOUSE_URL=http://127.0.0.1:8123 npx nx test clickhouse-sink',
+      'e.g. CLICKHOUSE_URL=http://127.0.0.1:8123 npx nx integration clickhouse-sink',
   );
 }
 

@@ -1,8 +1,13 @@
 /**
  * applyRetention on current ClickHouse (26.x, embedded through chdb): the
  * same day drops as on 18.16 (retention.int.spec.ts), plus the table TTL.
- * TTL runs on the server's own clock, so this scenario is built around the
- * real now.
+ *
+ * applyRetention takes its instant as an argument. The table TTL, though, is
+ * applied by the engine's merges against the engine's own clock, and chdb runs
+ * inside this process, so the TTL scenario is built around this process's
+ * clock (`engineNowMs`), with a 12 h margin on either side of every cutoff: the
+ * outcome does not depend on the hour or the day it runs (checked under
+ * faketime at 00:30, 23:59:30 and a month's last second; see tools/run/test.sh).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -17,6 +22,13 @@ import { countsOf, countsPerDaySql, dayId, insertRowsSql, retentionScenario, ret
 jest.setTimeout(120_000);
 
 const db = 'sink_retention';
+/** Fresh tables for the TTL change, so that it sees nothing the first scenario left behind. */
+const ttlChangeDb = 'sink_retention_ttl_change';
+/** The clock the engine's TTL merges read: chdb runs in this process, on its wall clock. */
+// eslint-disable-next-line no-restricted-syntax -- TTL has no clock option: the test must use the engine's
+const engineNowMs = () => Date.now();
+/** Distance of the TTL scenario's rows from each cutoff: whole-day errors in the TTL show, the hour does not matter. */
+const TTL_MARGIN_MS = 12 * 3_600_000;
 let dir: string;
 let session: Session;
 
@@ -41,8 +53,11 @@ const engine: RetentionClient = {
 beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'clickhouse-sink-retention-'));
   session = new Session(dir);
-  session.query(`CREATE DATABASE IF NOT EXISTS ${db}`);
-  for (const s of retentionTableStatements(await loadMigrationFiles(findMigrationsDir(__dirname)), db)) session.query(s);
+  const files = await loadMigrationFiles(findMigrationsDir(__dirname));
+  for (const d of [db, ttlChangeDb]) {
+    session.query(`CREATE DATABASE IF NOT EXISTS ${d}`);
+    for (const s of retentionTableStatements(files, d)) session.query(s);
+  }
 });
 afterAll(() => {
   session?.close();
@@ -50,11 +65,12 @@ afterAll(() => {
 });
 
 const countsPerDay = (tables: readonly ScenarioTable[]) => Object.fromEntries(tables.map((t) => [t.table, countsOf(rows<{ day: string; n: number }>(countsPerDaySql(t.physical)))]));
-const ttlOf = (table: string) => tableTtlOf(rows<{ e: string }>(`SELECT engine_full AS e FROM system.tables WHERE database = '${db}' AND name = '${table.split('.')[1]}'`)[0].e);
+const ttlOf = (table: string, database = db) =>
+  tableTtlOf(rows<{ e: string }>(`SELECT engine_full AS e FROM system.tables WHERE database = '${database}' AND name = '${table.split('.')[1]}'`)[0].e);
 
 describe('applyRetention on current ClickHouse (chdb)', () => {
   it('drops the expired days, keeps every row inside, sets the TTL once, and TTL then expires rows by the configured days', async () => {
-    const now = Math.floor(Date.now() / 1000) * 1000; // DateTime holds whole seconds
+    const now = Math.floor(engineNowMs() / 1000) * 1000; // DateTime holds whole seconds
     const scenario = retentionScenario(now, db);
     for (const t of scenario) session.query(insertRowsSql(t, scenarioInstants(t)));
     const before = countsPerDay(scenario);
@@ -83,28 +99,33 @@ describe('applyRetention on current ClickHouse (chdb)', () => {
     expect(again).toMatchObject({ dropped: [], ttlSet: [] });
     expect(countsPerDay(scenario)).toEqual(after);
 
-    // TTL by itself: fresh rows two hours on either side of each cutoff; a forced merge removes
-    // exactly the ones older than the table's days, and none of the rows kept above.
-    const tagged = scenario.map((t) => ({ t, old: now - t.days * DAY_MS - 2 * 3_600_000, young: now - t.days * DAY_MS + 2 * 3_600_000 }));
+    // TTL by itself: fresh rows 12 h on either side of each cutoff; a forced merge removes
+    // exactly the ones older than the table's days (a TTL a day too long or too short fails),
+    // and none of the rows kept above that are inside the retention by more than the margin.
+    const tagged = scenario.map((t) => ({ t, old: now - t.days * DAY_MS - TTL_MARGIN_MS, young: now - t.days * DAY_MS + TTL_MARGIN_MS }));
     for (const { t, old, young } of tagged) session.query(insertRowsSql(t, [old, young], 7));
     for (const t of scenario) session.query(`OPTIMIZE TABLE ${t.physical} FINAL`);
     for (const { t, old, young } of tagged) {
       const instants = rows<{ s: number }>(`SELECT toUInt32(window_start) AS s FROM ${t.physical} ORDER BY s`).map((r) => r.s * 1000);
       expect({ table: t.table, old: instants.includes(old), young: instants.includes(young) }).toEqual({ table: t.table, old: false, young: true });
-      const kept = scenarioInstants(t).filter((ms) => ms > Date.now() - t.days * DAY_MS && !t.expiredDayStarts.includes(Math.floor(ms / DAY_MS) * DAY_MS));
+      const kept = scenarioInstants(t).filter((ms) => ms > now - t.days * DAY_MS + TTL_MARGIN_MS && !t.expiredDayStarts.includes(Math.floor(ms / DAY_MS) * DAY_MS));
       expect(kept.filter((ms) => !instants.includes(ms))).toEqual([]);
     }
   });
 
   it('changes a TTL that differs from the policy, naming the previous one', async () => {
+    // Tables of their own, without rows: only the TTL change is under test, at any instant.
+    const now = Date.UTC(2026, 11, 6, 0, 30);
+    const options = { database: ttlChangeDb };
+    expect(await applyRetention(engine, TEST_POLICY, now, options)).toMatchObject({ dropped: [], ttlSet: retentionTables(TEST_POLICY).map((t) => ({ table: t.table, days: t.days })) });
     const longer = { aggregateDays: TEST_POLICY.aggregateDays + 2, deadLetterDays: TEST_POLICY.deadLetterDays };
-    const run = await applyRetention(engine, longer, Date.now(), { database: db });
+    const run = await applyRetention(engine, longer, now + DAY_MS, options);
     expect(run.dropped).toEqual([]);
     expect(run.ttlSet).toEqual(
       retentionTables(longer)
         .filter((t) => t.cls === 'aggregate')
         .map((t) => ({ table: t.table, days: t.days, previous: ttlExpression(TEST_POLICY.aggregateDays) })),
     );
-    for (const t of retentionTables(longer)) expect(ttlOf(t.table)).toBe(ttlExpression(t.days));
+    for (const t of retentionTables(longer)) expect(ttlOf(t.table, ttlChangeDb)).toBe(ttlExpression(t.days));
   });
 });

@@ -1,3 +1,4 @@
+import { backoffDelayMs } from '@stream-analytics/runtime';
 import {
   ClickHouseSinkError,
   NonRetryableClickHouseError,
@@ -61,26 +62,18 @@ export const DEFAULT_RETRY = {
   multiplier: 2,
 } as const;
 
-/**
- * The one backoff rule: `initialDelayMs * multiplier^(attempt - 1)`, capped at
- * maxDelayMs, before attempt `attempt + 1`. Deterministic; the pipeline's own
- * retries (state loads, flushes) use it as it is, writes add jitter.
- */
-export function exponentialDelay(attempt: number, options: Pick<RetryOptions, 'initialDelayMs' | 'maxDelayMs' | 'multiplier'> = {}): number {
-  const initial = options.initialDelayMs ?? DEFAULT_RETRY.initialDelayMs;
-  const max = options.maxDelayMs ?? DEFAULT_RETRY.maxDelayMs;
-  const multiplier = options.multiplier ?? DEFAULT_RETRY.multiplier;
-  return Math.min(max, initial * Math.pow(multiplier, Math.max(0, attempt - 1)));
-}
-
-/**
- * Backoff before attempt `attempt + 1`, "equal jitter": half of the
- * exponential delay is fixed, the other half random, so retries of several
- * writers spread out but never collapse to zero.
- */
+/** Backoff before attempt `attempt + 1`: the shared backoff (libs/runtime) with equal jitter. */
 export function computeBackoffDelay(attempt: number, options: RetryOptions = {}, random: () => number = Math.random): number {
-  const half = exponentialDelay(attempt, options) / 2;
-  return Math.round(half + random() * half);
+  return backoffDelayMs(
+    attempt,
+    {
+      initialDelayMs: options.initialDelayMs ?? DEFAULT_RETRY.initialDelayMs,
+      maxDelayMs: options.maxDelayMs ?? DEFAULT_RETRY.maxDelayMs,
+      multiplier: options.multiplier ?? DEFAULT_RETRY.multiplier,
+      jitter: 'equal',
+    },
+    random,
+  );
 }
 
 function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {

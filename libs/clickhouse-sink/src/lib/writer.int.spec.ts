@@ -65,7 +65,7 @@ const CLICKHOUSE_URL = process.env['CLICKHOUSE_URL'];
 if (!CLICKHOUSE_URL) {
   throw new Error(
     'CLICKHOUSE_URL is not set: the ClickHouse integration tests (*.int.spec.ts) need a real server, ' +
-      'e.g. CLICKHOUSE_URL=http://127.0.0.1:8123 npx nx test clickhouse-sink',
+      'e.g. CLICKHOUSE_URL=http://127.0.0.1:8123 npx nx integration clickhouse-sink',
   );
 }
 
@@ -84,6 +84,9 @@ const randomTopic = (what: string): string => `test.${what}.${randomInt(0, 2 ** 
 
 let client: ClickHouseSinkClient;
 let writer: WindowRowWriter;
+/** The writer's clock (the stamp of each refresh): a fixed instant that ticks a second at every reading. */
+let refreshClockMs = Date.UTC(2026, 0, 1);
+const refreshClock = () => (refreshClockMs += 1000);
 
 beforeAll(async () => {
   client = createClickHouseClient({
@@ -92,7 +95,7 @@ beforeAll(async () => {
     password: process.env['CLICKHOUSE_PASSWORD'],
   });
   await applyMigrations(client, findMigrationsDir(__dirname));
-  writer = new WindowRowWriter(client, { maxAttempts: 5 });
+  writer = new WindowRowWriter(client, { maxAttempts: 5, now: refreshClock });
 });
 afterAll(async () => {
   await client?.close();
@@ -255,7 +258,7 @@ describe('iot_minute_rollup refreshes on the real server', () => {
       // unmerged, each window's three results are rows of their own: the view picks the complete one
       await client.command(`SYSTEM STOP MERGES ${TABLES.minuteRollup}`);
       try {
-        await insertRollupsInOrder(client, s, dbs);
+        await insertRollupsInOrder(client, s, dbs, refreshClock());
         const totals = await client.queryRows<Record<string, unknown>>(rollupTotalsQuery(s.windows));
         expect(totals.map((r) => ({ totalEvents: Number(r['total_events']), rows: Number(r['c']) }))).toEqual(rollupTotals(s));
         expect(await readMinuteAggWindows(client, s.windows)).toEqual(s.complete);
@@ -291,7 +294,7 @@ describe('iot_minute_rollup refreshes on the real server', () => {
     await writer.writeWindowRows(s.rows);
     const list = windowStartList(s.asked);
     const lookups = (await rowsRead(`SELECT count() FROM ${TABLES.windowState} WHERE window_start IN (${list})`)) + (await rowsRead(`SELECT count() FROM ${TABLES.windowUsers} WHERE window_start IN (${list})`));
-    const refreshRead = await rowsRead(minuteRollupSelect(s.asked, Date.now()));
+    const refreshRead = await rowsRead(minuteRollupSelect(s.asked, refreshClock()));
     expect(refreshRead).toBeLessThanOrEqual(lookups);
     expect(refreshRead).toBeLessThan(s.totalRows / 10);
     // the yardstick: the same view over the whole day reads every row of it
@@ -437,7 +440,7 @@ describe('dead letters -> iot_minute_dead_letters on the real server', () => {
     const s = deadLetterReplayScenario(randomTopic('dlq-order'), w0);
     await writeDeadLetterFlush(writer, s.flushes[0]);
     // computed now, from the first flush only, stamped after every refresh below (another writer's clock)
-    const older = await deadLetterRollupSnapshot(client, s.windows, Date.now() + 3_600_000);
+    const older = await deadLetterRollupSnapshot(client, s.windows, refreshClockMs + 3_600_000);
     for (const f of s.flushes.slice(1)) await writeDeadLetterFlush(writer, f);
     await client.command(`SYSTEM STOP MERGES ${TABLES.minuteDeadLetterRollup}`);
     try {
@@ -459,7 +462,7 @@ describe('dead letters -> iot_minute_dead_letters on the real server', () => {
     const day = randomDay();
     const s = busyDeadLetterDayScenario(randomTopic('dlq-busy'), day);
     const lookup = () => rowsRead(`SELECT count() FROM ${TABLES.deadLetters} WHERE window_start IN (${windowStartList(s.asked)})`);
-    const refreshRead = () => rowsRead(minuteDeadLetterRollupSelect(s.asked, Date.now()));
+    const refreshRead = () => rowsRead(minuteDeadLetterRollupSelect(s.asked, refreshClock()));
     beforeAll(async () => {
       await writer.writeDeadLetters(s.rows);
     });

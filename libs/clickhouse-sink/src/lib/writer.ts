@@ -23,6 +23,8 @@ export interface WindowRowWriterOptions extends RetryOptions {
   usersTable?: string;
   /** Test seam for the retry loop. */
   retryRuntime?: RetryRuntime;
+  /** The clock that stamps each refresh (the results' updated_at), in ms. Default Date.now. */
+  now?: () => number;
 }
 
 export interface WriteCallOptions {
@@ -151,7 +153,8 @@ export class WindowRowWriter {
   ): Promise<WriteResult> {
     const windows = [...new Set(windowStartsMs)];
     if (windows.length === 0) return { rows: 0, attempts: 0, elapsedMs: 0 };
-    return this.write(table, windows.length, (t) => this.client.insertSelect(t, columns, select(windows, Date.now()), { settings: VIEW_READ_SETTINGS }), call);
+    const computedAtMs = (this.options.now ?? Date.now)();
+    return this.write(table, windows.length, (t) => this.client.insertSelect(t, columns, select(windows, computedAtMs), { settings: VIEW_READ_SETTINGS }), call);
   }
 
   private async write(table: string, count: number, insert: (table: string) => Promise<void>, call: WriteCallOptions): Promise<WriteResult> {

@@ -404,14 +404,19 @@ export async function writeFlush(writer: WindowRowWriter, w: Writes): Promise<vo
 /**
  * Inserts the results of `s.snapshots`, each computed by the refresh's own
  * SELECT in a database holding only that snapshot (`snapshotDbs[i]`), into
- * the rollup, in the order `s.orders[k]` for window k.
+ * the rollup, in the order `s.orders[k]` for window k, stamped `computedAtMs`.
  */
-export async function insertRollupsInOrder(client: ClickHouseSinkClient, s: ReturnType<typeof rollupOrderScenario>, snapshotDbs: readonly string[]): Promise<void> {
+export async function insertRollupsInOrder(
+  client: ClickHouseSinkClient,
+  s: ReturnType<typeof rollupOrderScenario>,
+  snapshotDbs: readonly string[],
+  computedAtMs: number,
+): Promise<void> {
   for (let position = 0; position < 3; position++) {
     for (let snapshot = 0; snapshot < 3; snapshot++) {
       const windows = s.windows.filter((_, k) => s.orders[k][position] === snapshot);
       if (windows.length === 0) continue;
-      const select = forDatabase(minuteRollupSelect(windows, Date.now()), snapshotDbs[snapshot]);
+      const select = forDatabase(minuteRollupSelect(windows, computedAtMs), snapshotDbs[snapshot]);
       await client.insertSelect(TABLES.minuteRollup, MINUTE_ROLLUP_COLUMNS, select, { settings: VIEW_READ_SETTINGS });
     }
   }

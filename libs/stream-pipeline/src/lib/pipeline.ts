@@ -29,7 +29,8 @@
  *     otherwise replay nothing that refreshes it). The newest result wins, so
  *     whichever writer refreshes last leaves the complete one.
  */
-import { BEYOND_RETENTION_REASON, exponentialDelay, isBeyondAggregateRetention, storedWindowOf } from '@stream-analytics/clickhouse-sink';
+import { BEYOND_RETENTION_REASON, isBeyondAggregateRetention, storedWindowOf } from '@stream-analytics/clickhouse-sink';
+import { backoffDelayMs, type BackoffPolicy } from '@stream-analytics/runtime';
 import { deadLetterHeaders, parseAndValidate, type DeadLetterEntry, type ValidationResult } from '@stream-analytics/event-schema';
 import { WindowingEngine, windowStartOf, type ProcessOutcome, type StoredWindow, type WindowingConfig, type WindowRecord } from '@stream-analytics/windowing';
 import { runCommitProtocol } from './commit-protocol';
@@ -76,8 +77,8 @@ export interface PipelineDeps {
 }
 
 /** Retry delays while ClickHouse cannot be read (state loads) or written (flushes). */
-const STATE_LOAD_BACKOFF = { initialDelayMs: 250, maxDelayMs: 10_000 };
-const FLUSH_BACKOFF = { initialDelayMs: 500, maxDelayMs: 10_000 };
+const STATE_LOAD_BACKOFF: BackoffPolicy = { initialDelayMs: 250, maxDelayMs: 10_000 };
+const FLUSH_BACKOFF: BackoffPolicy = { initialDelayMs: 500, maxDelayMs: 10_000 };
 const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export class StreamPipeline {
@@ -409,7 +410,7 @@ export class StreamPipeline {
   private onLoadFailed(err: Error, remaining: SourceRecord[]): void {
     this.failedLoads++;
     this.backlog = remaining;
-    const backoff = exponentialDelay(this.failedLoads, STATE_LOAD_BACKOFF);
+    const backoff = backoffDelayMs(this.failedLoads, STATE_LOAD_BACKOFF);
     this.backlogRetryAt = this.now() + backoff;
     this.pauseAll();
     this.setHealth(false, `cannot read window state from ClickHouse: ${err.message}`);
@@ -540,7 +541,7 @@ export class StreamPipeline {
     this.setHealth(false, `flush failing: ${err.message}`);
     // Stop fetching: state stays bounded by what the client already queued.
     this.pauseAll();
-    const backoff = exponentialDelay(this.failedFlushes, FLUSH_BACKOFF);
+    const backoff = backoffDelayMs(this.failedFlushes, FLUSH_BACKOFF);
     this.nextFlushAttemptAt = this.now() + backoff;
     this.deps.logger.warn({ err: err.message, attempt: this.failedFlushes, retryInMs: backoff, pendingRows: this.pending.rowCount }, 'flush failed; consumption paused, retrying');
   }
