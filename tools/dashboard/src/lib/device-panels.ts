@@ -10,7 +10,7 @@
  * the quantile from the merged bins with the same SQL the aggregator's refresh
  * uses (clickhouse-sink's sketchQuantileSql): within 1 % like the minutes.
  */
-import { deviceIdLiteral, sketchQuantileSql } from '@stream-analytics/clickhouse-sink';
+import { DEVICE_COMPLETENESS_COLUMNS, deviceCompletenessSql, deviceIdLiteral, sketchQuantileSql } from '@stream-analytics/clickhouse-sink';
 import { BUCKET_MINUTES, bucketOf, expandPanelSql, sql, TIME_SERIES, VIEW_SETTINGS, type PanelDef } from './panels';
 
 export const DEVICE_VARIABLE = 'device';
@@ -139,34 +139,8 @@ export const DEVICE_PANELS: PanelDef[] = [
     description:
       "What happened to the device's events in the range: counted (late ones within ALLOWED_LATENESS_SECS among them) and dead-lettered by reason: too late (late_event), future clock (future_event_time), beyond the aggregate retention (beyond_retention), invalid (schema violations of a parseable event; unparseable messages carry no device id). Each source message counts once.",
     ...TABLE,
-    sql: sql([
-      'SELECT',
-      "    sumIf(n, kind = 'counted') AS counted_events,",
-      "    sumIf(n, kind = 'late') AS counted_late,",
-      "    sumIf(n, kind = 'dead_letter' AND reason = 'late_event') AS too_late,",
-      "    sumIf(n, kind = 'dead_letter' AND reason = 'future_event_time') AS future_clock,",
-      "    sumIf(n, kind = 'dead_letter' AND reason = 'beyond_retention') AS beyond_retention,",
-      "    sumIf(n, kind = 'dead_letter' AND reason NOT IN ('late_event', 'future_event_time', 'beyond_retention')) AS invalid",
-      'FROM',
-      '(',
-      "    SELECT 'counted' AS kind, '' AS reason, total_events AS n FROM stream_analytics.iot_device_minute",
-      `    WHERE $__timeFilter(window_start)${ONE_DEVICE}`,
-      '    UNION ALL',
-      "    SELECT 'late' AS kind, '' AS reason, late_events AS n FROM stream_analytics.iot_device_minute",
-      `    WHERE $__timeFilter(window_start)${ONE_DEVICE}`,
-      '    UNION ALL',
-      "    SELECT 'dead_letter' AS kind, d_reason AS reason, toUInt64(1) AS n",
-      '    FROM',
-      '    (',
-      '        SELECT argMax(reason, recorded_at) AS d_reason',
-      '        FROM stream_analytics.dead_letters',
-      `        WHERE $__timeFilter(window_start)${ONE_DEVICE}`,
-      '        GROUP BY source_topic, source_partition, source_offset',
-      '    )',
-      ')',
-      VIEW_SETTINGS,
-    ]),
-    columns: ['counted_events', 'counted_late', 'too_late', 'future_clock', 'beyond_retention', 'invalid'],
+    sql: `${deviceCompletenessSql(DEVICE, '$__timeFilter(window_start)')}\n${VIEW_SETTINGS}`,
+    columns: [...DEVICE_COMPLETENESS_COLUMNS],
     gridPos: { x: 12, y: 8, w: 12, h: 8 },
   },
   {
