@@ -1,3 +1,4 @@
 export * from './lib/panels';
 export * from './lib/macros';
 export * from './lib/dashboard';
+export * from './lib/device-panels';
