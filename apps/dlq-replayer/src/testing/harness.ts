@@ -177,6 +177,9 @@ export async function startAggregator(s: ReplayScenario, extraEnv: Record<string
     FLUSH_INTERVAL_SECS: '1',
     // The oracle has no processing-time idleness.
     IDLE_PARTITION_TIMEOUT_SECS: '3600',
+    // The scenarios live in 2001 and replays carry today's record timestamps: with the default
+    // retention the aggregator would dead-letter replayed events as beyond_retention.
+    AGGREGATE_RETENTION_DAYS: '36500',
     METRICS_PORT: '0',
     ...extraEnv,
   });
