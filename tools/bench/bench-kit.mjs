@@ -77,8 +77,10 @@ export async function deleteTopic(topic) {
 export function startApp(app, args, env = {}, nodeArgs = []) {
   const bundle = app.endsWith('.js') ? app : requireBuilt(app); // a built app's name, or another build's main.js
   const child = spawn(process.execPath, [...nodeArgs, bundle, ...args], {
-    // No retention job: benchmark windows lie years in the past and would be dropped mid-run.
-    env: { ...process.env, KAFKA_BROKERS: brokers, CLICKHOUSE_URL: clickhouseUrl, METRICS_PORT: '0', RETENTION_INTERVAL_SECS: '0', ...env },
+    // No retention job: benchmark windows lie years in the past and would be dropped mid-run. For the
+    // same reason a century of aggregate retention: with the default 30 days the aggregator would
+    // dead-letter events of 2001 sent today as beyond_retention instead of folding them.
+    env: { ...process.env, KAFKA_BROKERS: brokers, CLICKHOUSE_URL: clickhouseUrl, METRICS_PORT: '0', RETENTION_INTERVAL_SECS: '0', AGGREGATE_RETENTION_DAYS: '36500', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
