@@ -57,6 +57,7 @@ describe('clickhouse/init files', () => {
       '006_iot_window_state.sql',
       '007_window_users_and_minute_rollup.sql',
       '008_minute_dead_letter_rollup.sql',
+      '010_window_and_device_accumulators.sql',
     ]);
     for (const f of files) {
       expect(f.name).toMatch(/^\d{3}_[a-z0-9_]+\.sql$/);
