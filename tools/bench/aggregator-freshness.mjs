@@ -8,7 +8,7 @@
 // The aggregator runs on a fresh topic with the default 5 s flush while the
 // producer sends at the given rate. Every 100 ms the script reads, per source
 // partition, the highest offset folded into a row in ClickHouse
-// (iot_window_state.last_offset). An event
+// (iot_window_agg_state.last_offset). An event
 // (partition, offset, Kafka timestamp) is visible from the first poll whose
 // highest offset for its partition is >= its offset; its latency is that poll
 // time minus its Kafka timestamp; and, for readers, when iot_minute_agg counts

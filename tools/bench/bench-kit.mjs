@@ -219,10 +219,10 @@ export async function readTopic(topic, partitions, onRecord) {
   return ends;
 }
 
-/** Per source partition, the highest offset folded into a stored window row of `topic` (iot_window_state.last_offset). */
+/** Per source partition, the highest offset folded into a stored window row of `topic` (the fleet rows' last_offset in iot_window_agg_state). */
 export async function visibleOffsets(topic, url = clickhouseUrl) {
   const text = await clickhouseQuery(
-    `SELECT source_partition, max(last_offset) AS v FROM stream_analytics.iot_window_state WHERE source_topic = '${topic}' GROUP BY source_partition FORMAT TabSeparated`,
+    `SELECT source_partition, max(last_offset) AS v FROM stream_analytics.iot_window_agg_state WHERE device_id = '' AND source_topic = '${topic}' GROUP BY source_partition FORMAT TabSeparated`,
     url,
   );
   return new Map(text.trim().split('\n').filter(Boolean).map((l) => l.split('\t').map(Number)));

@@ -417,7 +417,7 @@ async function tableShapes(fromMs, toMs) {
     ).split('\t');
     out[t] = { rows: Number(rows), parts: Number(partsCount), mb: round(Number(bytes) / 1e6) };
   }
-  const [windows, versions] = (await q(`SELECT uniqExact(window_start), count() FROM stream_analytics.iot_minute_rollup WHERE window_start >= toDateTime(${fromMs / 1000}) AND window_start < toDateTime(${toMs / 1000})`)).split('\t');
+  const [windows, versions] = (await q(`SELECT uniqExact(window_start), count() FROM stream_analytics.iot_minute_results WHERE window_start >= toDateTime(${fromMs / 1000}) AND window_start < toDateTime(${toMs / 1000})`)).split('\t');
   out.rollupRowsPerWindow = round(Number(versions) / Math.max(1, Number(windows)));
   return out;
 }
