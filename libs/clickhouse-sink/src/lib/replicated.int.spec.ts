@@ -87,12 +87,18 @@ describe('replicated profile on ZooKeeper + two 18.16 replicas', () => {
     expect(engines).toEqual([
       { name: 'dead_letter_events', engine: 'ReplicatedReplacingMergeTree' },
       { name: 'dead_letters', engine: 'ReplicatedReplacingMergeTree' },
+      { name: 'iot_device_minute', engine: 'View' },
+      { name: 'iot_device_minute_merged', engine: 'View' },
+      { name: 'iot_device_minute_results', engine: 'ReplicatedReplacingMergeTree' },
       { name: 'iot_minute_agg', engine: 'View' },
       { name: 'iot_minute_dead_letter_rollup', engine: 'ReplicatedReplacingMergeTree' },
       { name: 'iot_minute_dead_letters', engine: 'View' },
       { name: 'iot_minute_dead_letters_merged', engine: 'View' },
       { name: 'iot_minute_merged', engine: 'View' },
+      { name: 'iot_minute_results', engine: 'ReplicatedReplacingMergeTree' },
+      { name: 'iot_minute_results_merged', engine: 'View' },
       { name: 'iot_minute_rollup', engine: 'ReplicatedReplacingMergeTree' },
+      { name: 'iot_window_agg_state', engine: 'ReplicatedReplacingMergeTree' },
       { name: 'iot_window_partition_state', engine: 'ReplicatedReplacingMergeTree' },
       { name: 'iot_window_state', engine: 'ReplicatedReplacingMergeTree' },
       { name: 'iot_window_users', engine: 'ReplicatedReplacingMergeTree' },
@@ -102,7 +108,18 @@ describe('replicated profile on ZooKeeper + two 18.16 replicas', () => {
       `SELECT table, zookeeper_path, replica_name, total_replicas FROM system.replicas WHERE database = 'stream_analytics' ORDER BY table`,
     );
     expect(replicas.map((r) => [r.table, r.zookeeper_path, r.replica_name, Number(r.total_replicas)])).toEqual(
-      ['dead_letter_events', 'dead_letters', 'iot_minute_dead_letter_rollup', 'iot_minute_rollup', 'iot_window_partition_state', 'iot_window_state', 'iot_window_users'].map((t) => [
+      [
+        'dead_letter_events',
+        'dead_letters',
+        'iot_device_minute_results',
+        'iot_minute_dead_letter_rollup',
+        'iot_minute_results',
+        'iot_minute_rollup',
+        'iot_window_agg_state',
+        'iot_window_partition_state',
+        'iot_window_state',
+        'iot_window_users',
+      ].map((t) => [
         t,
         `/clickhouse/tables/01/stream_analytics/${t}`,
         'replica1',
@@ -139,12 +156,18 @@ describe('replicated profile on ZooKeeper + two 18.16 replicas', () => {
         'ReplicatedReplacingMergeTree', // added_later
         'ReplicatedReplacingMergeTree', // dead_letter_events
         'ReplicatedReplacingMergeTree', // dead_letters
+        'View', // iot_device_minute
+        'View', // iot_device_minute_merged
+        'ReplicatedReplacingMergeTree', // iot_device_minute_results
         'View', // iot_minute_agg
         'ReplicatedReplacingMergeTree', // iot_minute_dead_letter_rollup
         'View', // iot_minute_dead_letters
         'View', // iot_minute_dead_letters_merged
         'View', // iot_minute_merged
+        'ReplicatedReplacingMergeTree', // iot_minute_results
+        'View', // iot_minute_results_merged
         'ReplicatedReplacingMergeTree', // iot_minute_rollup
+        'ReplicatedReplacingMergeTree', // iot_window_agg_state
         'ReplicatedReplacingMergeTree', // iot_window_partition_state
         'ReplicatedReplacingMergeTree', // iot_window_state
         'ReplicatedReplacingMergeTree', // iot_window_users
