@@ -26,13 +26,17 @@
 -- highest reading (exact). Each point is a bucket of Grafana's interval: the
 -- mean over the bucket's events and the extremes of its minutes.
 -- Columns: time, avg_temperature, min_temperature, max_temperature
-SELECT toDateTime(intDiv(toUInt32(window_start), $__interval_s) * $__interval_s, 'UTC') AS time,
-    sum(temperature_sum) / sum(total_events) AS avg_temperature,
-    min(min_temperature) AS min_temperature,
-    max(max_temperature) AS max_temperature
-FROM stream_analytics.iot_device_minute
-WHERE $__timeFilter(window_start) AND device_id = '${device}' AND total_events > 0
-GROUP BY time
+SELECT time, avg_temperature, bucket_min AS min_temperature, bucket_max AS max_temperature
+FROM
+(
+    SELECT toDateTime(intDiv(toUInt32(window_start), $__interval_s) * $__interval_s, 'UTC') AS time,
+        sum(temperature_sum) / sum(total_events) AS avg_temperature,
+        min(min_temperature) AS bucket_min,
+        max(max_temperature) AS bucket_max
+    FROM stream_analytics.iot_device_minute
+    WHERE $__timeFilter(window_start) AND device_id = '${device}' AND total_events > 0
+    GROUP BY time
+)
 ORDER BY time
 SETTINGS enable_optimize_predicate_expression = 1;
 
@@ -42,15 +46,15 @@ SETTINGS enable_optimize_predicate_expression = 1;
 -- 1 %, merged over the bucket's minutes). Each point is a bucket of
 -- Grafana's interval.
 -- Columns: time, avg_metric, p50_metric, p95_metric, p99_metric
-SELECT time, avg_metric, least(greatest(if(arrayFirst((sketch_key, running_count) -> running_count > floor(0.5 * (toInt64(arraySum(metric_sketch_counts)) - 1)), metric_sketch_keys, arrayCumSum(metric_sketch_counts)) = 0, 0, if(arrayFirst((sketch_key, running_count) -> running_count > floor(0.5 * (toInt64(arraySum(metric_sketch_counts)) - 1)), metric_sketch_keys, arrayCumSum(metric_sketch_counts)) < 0, -1, 1) * (2 * pow(1.01999798000202, toFloat64(abs(arrayFirst((sketch_key, running_count) -> running_count > floor(0.5 * (toInt64(arraySum(metric_sketch_counts)) - 1)), metric_sketch_keys, arrayCumSum(metric_sketch_counts)))) - 2000) / 2.01999798000202)), min_metric), max_metric) AS p50_metric, least(greatest(if(arrayFirst((sketch_key, running_count) -> running_count > floor(0.95 * (toInt64(arraySum(metric_sketch_counts)) - 1)), metric_sketch_keys, arrayCumSum(metric_sketch_counts)) = 0, 0, if(arrayFirst((sketch_key, running_count) -> running_count > floor(0.95 * (toInt64(arraySum(metric_sketch_counts)) - 1)), metric_sketch_keys, arrayCumSum(metric_sketch_counts)) < 0, -1, 1) * (2 * pow(1.01999798000202, toFloat64(abs(arrayFirst((sketch_key, running_count) -> running_count > floor(0.95 * (toInt64(arraySum(metric_sketch_counts)) - 1)), metric_sketch_keys, arrayCumSum(metric_sketch_counts)))) - 2000) / 2.01999798000202)), min_metric), max_metric) AS p95_metric, least(greatest(if(arrayFirst((sketch_key, running_count) -> running_count > floor(0.99 * (toInt64(arraySum(metric_sketch_counts)) - 1)), metric_sketch_keys, arrayCumSum(metric_sketch_counts)) = 0, 0, if(arrayFirst((sketch_key, running_count) -> running_count > floor(0.99 * (toInt64(arraySum(metric_sketch_counts)) - 1)), metric_sketch_keys, arrayCumSum(metric_sketch_counts)) < 0, -1, 1) * (2 * pow(1.01999798000202, toFloat64(abs(arrayFirst((sketch_key, running_count) -> running_count > floor(0.99 * (toInt64(arraySum(metric_sketch_counts)) - 1)), metric_sketch_keys, arrayCumSum(metric_sketch_counts)))) - 2000) / 2.01999798000202)), min_metric), max_metric) AS p99_metric
+SELECT time, avg_metric, least(greatest(if(arrayFirst((sketch_key, running_count) -> running_count > floor(0.5 * (toInt64(arraySum(bucket_counts)) - 1)), bucket_keys, arrayCumSum(bucket_counts)) = 0, 0, if(arrayFirst((sketch_key, running_count) -> running_count > floor(0.5 * (toInt64(arraySum(bucket_counts)) - 1)), bucket_keys, arrayCumSum(bucket_counts)) < 0, -1, 1) * (2 * pow(1.01999798000202, toFloat64(abs(arrayFirst((sketch_key, running_count) -> running_count > floor(0.5 * (toInt64(arraySum(bucket_counts)) - 1)), bucket_keys, arrayCumSum(bucket_counts)))) - 2000) / 2.01999798000202)), bucket_min), bucket_max) AS p50_metric, least(greatest(if(arrayFirst((sketch_key, running_count) -> running_count > floor(0.95 * (toInt64(arraySum(bucket_counts)) - 1)), bucket_keys, arrayCumSum(bucket_counts)) = 0, 0, if(arrayFirst((sketch_key, running_count) -> running_count > floor(0.95 * (toInt64(arraySum(bucket_counts)) - 1)), bucket_keys, arrayCumSum(bucket_counts)) < 0, -1, 1) * (2 * pow(1.01999798000202, toFloat64(abs(arrayFirst((sketch_key, running_count) -> running_count > floor(0.95 * (toInt64(arraySum(bucket_counts)) - 1)), bucket_keys, arrayCumSum(bucket_counts)))) - 2000) / 2.01999798000202)), bucket_min), bucket_max) AS p95_metric, least(greatest(if(arrayFirst((sketch_key, running_count) -> running_count > floor(0.99 * (toInt64(arraySum(bucket_counts)) - 1)), bucket_keys, arrayCumSum(bucket_counts)) = 0, 0, if(arrayFirst((sketch_key, running_count) -> running_count > floor(0.99 * (toInt64(arraySum(bucket_counts)) - 1)), bucket_keys, arrayCumSum(bucket_counts)) < 0, -1, 1) * (2 * pow(1.01999798000202, toFloat64(abs(arrayFirst((sketch_key, running_count) -> running_count > floor(0.99 * (toInt64(arraySum(bucket_counts)) - 1)), bucket_keys, arrayCumSum(bucket_counts)))) - 2000) / 2.01999798000202)), bucket_min), bucket_max) AS p99_metric
 FROM
 (
     SELECT toDateTime(intDiv(toUInt32(window_start), $__interval_s) * $__interval_s, 'UTC') AS time,
         sum(metric_sum) / sum(total_events) AS avg_metric,
-        min(min_metric) AS min_metric,
-        max(max_metric) AS max_metric,
-        tupleElement(sumMap(metric_sketch_keys, metric_sketch_counts), 1) AS metric_sketch_keys,
-        tupleElement(sumMap(metric_sketch_keys, metric_sketch_counts), 2) AS metric_sketch_counts
+        min(min_metric) AS bucket_min,
+        max(max_metric) AS bucket_max,
+        tupleElement(sumMap(metric_sketch_keys, metric_sketch_counts), 1) AS bucket_keys,
+        tupleElement(sumMap(metric_sketch_keys, metric_sketch_counts), 2) AS bucket_counts
     FROM stream_analytics.iot_device_minute
     WHERE $__timeFilter(window_start) AND device_id = '${device}' AND total_events > 0
     GROUP BY time
@@ -132,13 +136,17 @@ SETTINGS enable_optimize_predicate_expression = 1;
 -- Mean temperature of all events per window, with the fleet's lowest and
 -- highest reading (exact). Each point is a bucket of Grafana's interval.
 -- Columns: time, avg_temperature, min_temperature, max_temperature
-SELECT toDateTime(intDiv(toUInt32(window_start), $__interval_s) * $__interval_s, 'UTC') AS time,
-    sum(temperature_sum) / sum(total_events) AS avg_temperature,
-    min(min_temperature) AS min_temperature,
-    max(max_temperature) AS max_temperature
-FROM stream_analytics.iot_minute_agg
-WHERE $__timeFilter(window_start) AND total_events > 0
-GROUP BY time
+SELECT time, avg_temperature, bucket_min AS min_temperature, bucket_max AS max_temperature
+FROM
+(
+    SELECT toDateTime(intDiv(toUInt32(window_start), $__interval_s) * $__interval_s, 'UTC') AS time,
+        sum(temperature_sum) / sum(total_events) AS avg_temperature,
+        min(min_temperature) AS bucket_min,
+        max(max_temperature) AS bucket_max
+    FROM stream_analytics.iot_minute_agg
+    WHERE $__timeFilter(window_start) AND total_events > 0
+    GROUP BY time
+)
 ORDER BY time
 SETTINGS enable_optimize_predicate_expression = 1;
 
@@ -148,15 +156,15 @@ SETTINGS enable_optimize_predicate_expression = 1;
 -- within 1 %, merged over the bucket's minutes). Each point is a bucket of
 -- Grafana's interval.
 -- Columns: time, p50_metric, p95_metric, p99_metric
-SELECT time, least(greatest(if(arrayFirst((sketch_key, running_count) -> running_count > floor(0.5 * (toInt64(arraySum(metric_sketch_counts)) - 1)), metric_sketch_keys, arrayCumSum(metric_sketch_counts)) = 0, 0, if(arrayFirst((sketch_key, running_count) -> running_count > floor(0.5 * (toInt64(arraySum(metric_sketch_counts)) - 1)), metric_sketch_keys, arrayCumSum(metric_sketch_counts)) < 0, -1, 1) * (2 * pow(1.01999798000202, toFloat64(abs(arrayFirst((sketch_key, running_count) -> running_count > floor(0.5 * (toInt64(arraySum(metric_sketch_counts)) - 1)), metric_sketch_keys, arrayCumSum(metric_sketch_counts)))) - 2000) / 2.01999798000202)), min_metric), max_metric) AS p50_metric, least(greatest(if(arrayFirst((sketch_key, running_count) -> running_count > floor(0.95 * (toInt64(arraySum(metric_sketch_counts)) - 1)), metric_sketch_keys, arrayCumSum(metric_sketch_counts)) = 0, 0, if(arrayFirst((sketch_key, running_count) -> running_count > floor(0.95 * (toInt64(arraySum(metric_sketch_counts)) - 1)), metric_sketch_keys, arrayCumSum(metric_sketch_counts)) < 0, -1, 1) * (2 * pow(1.01999798000202, toFloat64(abs(arrayFirst((sketch_key, running_count) -> running_count > floor(0.95 * (toInt64(arraySum(metric_sketch_counts)) - 1)), metric_sketch_keys, arrayCumSum(metric_sketch_counts)))) - 2000) / 2.01999798000202)), min_metric), max_metric) AS p95_metric, least(greatest(if(arrayFirst((sketch_key, running_count) -> running_count > floor(0.99 * (toInt64(arraySum(metric_sketch_counts)) - 1)), metric_sketch_keys, arrayCumSum(metric_sketch_counts)) = 0, 0, if(arrayFirst((sketch_key, running_count) -> running_count > floor(0.99 * (toInt64(arraySum(metric_sketch_counts)) - 1)), metric_sketch_keys, arrayCumSum(metric_sketch_counts)) < 0, -1, 1) * (2 * pow(1.01999798000202, toFloat64(abs(arrayFirst((sketch_key, running_count) -> running_count > floor(0.99 * (toInt64(arraySum(metric_sketch_counts)) - 1)), metric_sketch_keys, arrayCumSum(metric_sketch_counts)))) - 2000) / 2.01999798000202)), min_metric), max_metric) AS p99_metric
+SELECT time, least(greatest(if(arrayFirst((sketch_key, running_count) -> running_count > floor(0.5 * (toInt64(arraySum(bucket_counts)) - 1)), bucket_keys, arrayCumSum(bucket_counts)) = 0, 0, if(arrayFirst((sketch_key, running_count) -> running_count > floor(0.5 * (toInt64(arraySum(bucket_counts)) - 1)), bucket_keys, arrayCumSum(bucket_counts)) < 0, -1, 1) * (2 * pow(1.01999798000202, toFloat64(abs(arrayFirst((sketch_key, running_count) -> running_count > floor(0.5 * (toInt64(arraySum(bucket_counts)) - 1)), bucket_keys, arrayCumSum(bucket_counts)))) - 2000) / 2.01999798000202)), bucket_min), bucket_max) AS p50_metric, least(greatest(if(arrayFirst((sketch_key, running_count) -> running_count > floor(0.95 * (toInt64(arraySum(bucket_counts)) - 1)), bucket_keys, arrayCumSum(bucket_counts)) = 0, 0, if(arrayFirst((sketch_key, running_count) -> running_count > floor(0.95 * (toInt64(arraySum(bucket_counts)) - 1)), bucket_keys, arrayCumSum(bucket_counts)) < 0, -1, 1) * (2 * pow(1.01999798000202, toFloat64(abs(arrayFirst((sketch_key, running_count) -> running_count > floor(0.95 * (toInt64(arraySum(bucket_counts)) - 1)), bucket_keys, arrayCumSum(bucket_counts)))) - 2000) / 2.01999798000202)), bucket_min), bucket_max) AS p95_metric, least(greatest(if(arrayFirst((sketch_key, running_count) -> running_count > floor(0.99 * (toInt64(arraySum(bucket_counts)) - 1)), bucket_keys, arrayCumSum(bucket_counts)) = 0, 0, if(arrayFirst((sketch_key, running_count) -> running_count > floor(0.99 * (toInt64(arraySum(bucket_counts)) - 1)), bucket_keys, arrayCumSum(bucket_counts)) < 0, -1, 1) * (2 * pow(1.01999798000202, toFloat64(abs(arrayFirst((sketch_key, running_count) -> running_count > floor(0.99 * (toInt64(arraySum(bucket_counts)) - 1)), bucket_keys, arrayCumSum(bucket_counts)))) - 2000) / 2.01999798000202)), bucket_min), bucket_max) AS p99_metric
 FROM
 (
     SELECT toDateTime(intDiv(toUInt32(window_start), $__interval_s) * $__interval_s, 'UTC') AS time,
         sum(metric_sum) / sum(total_events) AS avg_metric,
-        min(min_metric) AS min_metric,
-        max(max_metric) AS max_metric,
-        tupleElement(sumMap(metric_sketch_keys, metric_sketch_counts), 1) AS metric_sketch_keys,
-        tupleElement(sumMap(metric_sketch_keys, metric_sketch_counts), 2) AS metric_sketch_counts
+        min(min_metric) AS bucket_min,
+        max(max_metric) AS bucket_max,
+        tupleElement(sumMap(metric_sketch_keys, metric_sketch_counts), 1) AS bucket_keys,
+        tupleElement(sumMap(metric_sketch_keys, metric_sketch_counts), 2) AS bucket_counts
     FROM stream_analytics.iot_minute_agg
     WHERE $__timeFilter(window_start) AND total_events > 0
     GROUP BY time
@@ -197,15 +205,15 @@ SETTINGS enable_optimize_predicate_expression = 1;
 -- Devices with the most dead-lettered events over the range (each source
 -- message once; unparseable messages carry no device id and are not here).
 -- Columns: device_id, dead_letters
-SELECT device_id, count() AS dead_letters
+SELECT message_device AS device_id, count() AS dead_letters
 FROM
 (
-    SELECT any(device_id) AS device_id
+    SELECT any(device_id) AS message_device
     FROM stream_analytics.dead_letters
     WHERE $__timeFilter(window_start) AND device_id != ''
     GROUP BY source_topic, source_partition, source_offset
 )
-GROUP BY device_id
+GROUP BY message_device
 ORDER BY dead_letters DESC, device_id
 LIMIT 10;
 

@@ -244,6 +244,7 @@ SELECT
     status_warning,
     status_error,
     status_offline,
+    temperature_sum,
     p50_metric,
     p95_metric,
     p99_metric,

@@ -15,7 +15,7 @@
 //    120 old windows), produced as a backlog; the aggregator is started again
 //    in the same group (restored from its checkpoint) and folds them. With the
 //    default ALLOWED_LATENESS_SECS (24 h) all are counted, each window read
-//    back from iot_window_state before its first late event is folded in.
+//    back from iot_window_agg_state before its first late event is folded in.
 //    Fold rate: late events / (first late event consumed -> the late windows'
 //    totals in iot_minute_agg include all of them).
 // 3. Exactness: the topic is read back and every window of [T, T + 4 h)
@@ -112,7 +112,7 @@ function between([from, to]) {
 }
 
 async function windowStateRows(range) {
-  return Number((await clickhouseQuery(`SELECT count() FROM stream_analytics.iot_window_state WHERE ${between(range)} FORMAT TabSeparated`)).trim());
+  return Number((await clickhouseQuery(`SELECT count() FROM stream_analytics.iot_window_agg_state WHERE device_id = '' AND ${between(range)} FORMAT TabSeparated`)).trim());
 }
 
 async function minuteAggTotal(range) {

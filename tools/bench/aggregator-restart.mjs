@@ -15,7 +15,7 @@
 //    consumed since the restart); caught up = lag at most half a second of
 //    traffic (the lag before the kill is reported for comparison);
 //  - per partition, the highest offset folded into a row in ClickHouse
-//    (iot_window_state.last_offset), as in aggregator-freshness.mjs. After the
+//    (iot_window_agg_state.last_offset), as in aggregator-freshness.mjs. After the
 //    run the records' Kafka timestamps give the staleness at each poll: the
 //    age of the oldest record not yet visible. Fresh again = from the first
 //    poll after which staleness stays within 6 s to the end of the run.

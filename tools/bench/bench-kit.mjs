@@ -77,8 +77,10 @@ export async function deleteTopic(topic) {
 export function startApp(app, args, env = {}, nodeArgs = []) {
   const bundle = app.endsWith('.js') ? app : requireBuilt(app); // a built app's name, or another build's main.js
   const child = spawn(process.execPath, [...nodeArgs, bundle, ...args], {
-    // No retention job: benchmark windows lie years in the past and would be dropped mid-run.
-    env: { ...process.env, KAFKA_BROKERS: brokers, CLICKHOUSE_URL: clickhouseUrl, METRICS_PORT: '0', RETENTION_INTERVAL_SECS: '0', ...env },
+    // No retention job: benchmark windows lie years in the past and would be dropped mid-run. For the
+    // same reason a century of aggregate retention: with the default 30 days the aggregator would
+    // dead-letter events of 2001 sent today as beyond_retention instead of folding them.
+    env: { ...process.env, KAFKA_BROKERS: brokers, CLICKHOUSE_URL: clickhouseUrl, METRICS_PORT: '0', RETENTION_INTERVAL_SECS: '0', AGGREGATE_RETENTION_DAYS: '36500', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -217,10 +219,10 @@ export async function readTopic(topic, partitions, onRecord) {
   return ends;
 }
 
-/** Per source partition, the highest offset folded into a stored window row of `topic` (iot_window_state.last_offset). */
+/** Per source partition, the highest offset folded into a stored window row of `topic` (the fleet rows' last_offset in iot_window_agg_state). */
 export async function visibleOffsets(topic, url = clickhouseUrl) {
   const text = await clickhouseQuery(
-    `SELECT source_partition, max(last_offset) AS v FROM stream_analytics.iot_window_state WHERE source_topic = '${topic}' GROUP BY source_partition FORMAT TabSeparated`,
+    `SELECT source_partition, max(last_offset) AS v FROM stream_analytics.iot_window_agg_state WHERE device_id = '' AND source_topic = '${topic}' GROUP BY source_partition FORMAT TabSeparated`,
     url,
   );
   return new Map(text.trim().split('\n').filter(Boolean).map((l) => l.split('\t').map(Number)));

@@ -15,6 +15,8 @@
 // the window is at least k. A flush counts every event consumed before it, so
 // the counted events are, to within one fetch, the earliest ones. That view
 // is not per topic: nothing else may write those minutes during the run.
+// The per-device reader contract (iot_device_minute) is measured the same way
+// per (window, device).
 import { clickhouseQuery, createTopic, deleteTopic, log, percentile, readTopic, rssBytes, sleep, startApp, visibleOffsets } from './bench-kit.mjs';
 
 const partitions = 24;
@@ -58,8 +60,12 @@ export async function measureFreshness({ label, seconds, rate, env = {}, pollUrl
   let maxRss = 0;
   const poller = (async () => {
     while (polling) {
-      const [versions, totals] = await Promise.all([visibleOffsets(topic, pollUrl).catch(() => new Map()), windowTotals(runStartSec, pollUrl).catch(() => new Map())]);
-      polls.push({ at: Date.now(), versions, totals });
+      const [versions, totals, deviceTotals] = await Promise.all([
+        visibleOffsets(topic, pollUrl).catch(() => new Map()),
+        windowTotals(runStartSec, pollUrl).catch(() => new Map()),
+        deviceWindowTotals(runStartSec, pollUrl).catch(() => new Map()),
+      ]);
+      polls.push({ at: Date.now(), versions, totals, deviceTotals });
       maxRss = Math.max(maxRss, rssBytes(aggregator.child.pid) || 0);
       await sleep(100);
     }
@@ -78,30 +84,41 @@ export async function measureFreshness({ label, seconds, rate, env = {}, pollUrl
   // Every produced record: partition, offset, Kafka (producer create) timestamp.
   const records = [];
   const byWindow = new Map(); // windowStartMs -> Kafka timestamps
+  const byDeviceWindow = new Map(); // `${windowStartMs}|${device}` -> Kafka timestamps
   await readTopic(topic, partitions, (m) => {
     records.push([m.partition, m.offset, m.timestamp]);
-    const w = Math.floor(Date.parse(JSON.parse(m.value.toString()).event_time) / 60000) * 60000;
-    const list = byWindow.get(w) ?? [];
-    list.push(m.timestamp);
-    byWindow.set(w, list);
+    const event = JSON.parse(m.value.toString());
+    const w = Math.floor(Date.parse(event.event_time) / 60000) * 60000;
+    for (const [map, key] of [[byWindow, w], [byDeviceWindow, `${w}|${event.device_id}`]]) {
+      const list = map.get(key) ?? [];
+      list.push(m.timestamp);
+      map.set(key, list);
+    }
   });
   await deleteTopic(topic);
 
-  const readerLatencies = [];
-  let readerInvisible = 0;
-  for (const [w, stamps] of byWindow) {
-    stamps.sort((a, b) => a - b);
-    let poll = 0;
-    for (let k = 1; k <= stamps.length; k++) {
-      while (poll < polls.length && (polls[poll].totals.get(w) ?? 0) < k) poll++;
-      if (poll === polls.length) {
-        readerInvisible += stamps.length - k + 1;
-        break;
+  /** The k-th event of a group (by Kafka timestamp) is visible from the first poll whose total for the group is at least k. */
+  const readerLatency = (groups, totalOf) => {
+    const out = [];
+    let notVisible = 0;
+    for (const [key, stamps] of groups) {
+      stamps.sort((a, b) => a - b);
+      let poll = 0;
+      for (let k = 1; k <= stamps.length; k++) {
+        while (poll < polls.length && (totalOf(polls[poll], key) ?? 0) < k) poll++;
+        if (poll === polls.length) {
+          notVisible += stamps.length - k + 1;
+          break;
+        }
+        out.push(polls[poll].at - stamps[k - 1]);
       }
-      readerLatencies.push(polls[poll].at - stamps[k - 1]);
     }
-  }
-  readerLatencies.sort((a, b) => a - b);
+    return { latencies: out.sort((a, b) => a - b), notVisible };
+  };
+  const fleetReader = readerLatency(byWindow, (p, w) => p.totals.get(w));
+  const readerLatencies = fleetReader.latencies;
+  const readerInvisible = fleetReader.notVisible;
+  const deviceReader = readerLatency(byDeviceWindow, (p, key) => p.deviceTotals.get(key));
 
   const latencies = [];
   let invisible = 0;
@@ -129,6 +146,9 @@ export async function measureFreshness({ label, seconds, rate, env = {}, pollUrl
     /** Visible in the reader contract (iot_minute_agg), after the flush's result refresh. */
     readerLatencyMs: { p50: percentile(readerLatencies, 50), p90: percentile(readerLatencies, 90), p99: percentile(readerLatencies, 99), max: readerLatencies.at(-1) },
     readerNotVisible: readerInvisible,
+    /** Visible in the per-device reader contract (iot_device_minute), per (window, device). */
+    deviceReaderLatencyMs: { p50: percentile(deviceReader.latencies, 50), p90: percentile(deviceReader.latencies, 90), p99: percentile(deviceReader.latencies, 99), max: deviceReader.latencies.at(-1) },
+    deviceReaderNotVisible: deviceReader.notVisible,
     aggregatorMaxRssMb: Math.round(maxRss / 1048576),
     flush,
   };
@@ -141,4 +161,22 @@ async function windowTotals(fromSec, url) {
     url,
   );
   return new Map(text.trim().split('\n').filter(Boolean).map((l) => l.split('\t').map(Number)));
+}
+
+/** total_events per (window, device) of iot_device_minute since `fromSec`, keyed `${windowStartMs}|${device}`. */
+async function deviceWindowTotals(fromSec, url) {
+  const text = await clickhouseQuery(
+    `SELECT toUInt32(window_start) * 1000, device_id, total_events FROM stream_analytics.iot_device_minute WHERE window_start >= toDateTime(${fromSec}) SETTINGS enable_optimize_predicate_expression = 1 FORMAT TabSeparated`,
+    url,
+  );
+  return new Map(
+    text
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => {
+        const [w, device, total] = l.split('\t');
+        return [`${w}|${device}`, Number(total)];
+      }),
+  );
 }

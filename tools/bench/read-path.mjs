@@ -57,7 +57,7 @@ const FLUSHES_PER_MINUTE = MINUTE / FLUSH_MS;
 const LIVE_VERSIONS = FLUSHES_PER_MINUTE + 1;
 const HISTORY_VERSIONS = 2;
 const RAW_TOPIC = 'iot.telemetry.raw.v1';
-const TABLES = ['iot_window_state', 'iot_window_users', 'iot_minute_rollup', 'dead_letters', 'iot_minute_dead_letter_rollup'];
+const TABLES = ['iot_window_agg_state', 'iot_window_users', 'iot_minute_results', 'iot_device_minute_results', 'dead_letters', 'iot_minute_dead_letter_rollup'];
 const RANGES = [
   ['1h', HOUR],
   ['24h', DAY],
@@ -417,7 +417,7 @@ async function tableShapes(fromMs, toMs) {
     ).split('\t');
     out[t] = { rows: Number(rows), parts: Number(partsCount), mb: round(Number(bytes) / 1e6) };
   }
-  const [windows, versions] = (await q(`SELECT uniqExact(window_start), count() FROM stream_analytics.iot_minute_rollup WHERE window_start >= toDateTime(${fromMs / 1000}) AND window_start < toDateTime(${toMs / 1000})`)).split('\t');
+  const [windows, versions] = (await q(`SELECT uniqExact(window_start), count() FROM stream_analytics.iot_minute_results WHERE window_start >= toDateTime(${fromMs / 1000}) AND window_start < toDateTime(${toMs / 1000})`)).split('\t');
   out.rollupRowsPerWindow = round(Number(versions) / Math.max(1, Number(windows)));
   return out;
 }

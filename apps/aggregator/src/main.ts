@@ -77,8 +77,19 @@ async function migrate(config: AggregatorConfig, logger: Logger, shutdown: Shutd
     });
     if (result.unreachable.length > 0) logger.warn({ unreachable: result.unreachable }, 'ClickHouse nodes not answering were left out of the migration; they keep the schema they had');
     logger.info({ applied: result.applied, skipped: result.skipped.length, profile: config.clickhouseSchemaProfile, dir }, 'ClickHouse schema up to date');
-    // The health view carries this deployment's silence rule and retention (SILENT_FACTOR, SILENT_MIN_SECS, AGGREGATE_RETENTION_DAYS).
-    await ensureDeviceHealthView(clickhouse, { rule: { silentFactor: config.silentFactor, silentMinSecs: config.silentMinSecs }, retentionDays: config.retention.aggregateDays });
+    // The health view carries this deployment's silence rule and retention (SILENT_FACTOR, SILENT_MIN_SECS,
+    // AGGREGATE_RETENTION_DAYS). A view is local to a server: created on every node that answers.
+    const health = { rule: { silentFactor: config.silentFactor, silentMinSecs: config.silentMinSecs }, retentionDays: config.retention.aggregateDays };
+    for (const url of clickhouse.config.urls) {
+      const node = clickhouse.config.urls.length > 1 ? clickhouse.forEndpoint(url) : clickhouse;
+      try {
+        await ensureDeviceHealthView(node, health);
+      } catch (err) {
+        logger.warn({ url, err: (err as Error).message }, 'could not create iot_device_health on this ClickHouse node; it keeps the view it had');
+      } finally {
+        if (node !== clickhouse) await node.close();
+      }
+    }
     return true;
   } catch (err) {
     if (shutdown.isRequested()) return false;

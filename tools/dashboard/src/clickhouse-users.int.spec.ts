@@ -99,7 +99,7 @@ if (!binary) {
   });
 
   it('the aggregator user wrote the rows the dashboard reads', async () => {
-    const r = await clickhouseQuery(aggregatorUser, 'SELECT count() FROM stream_analytics.iot_window_state');
+    const r = await clickhouseQuery(aggregatorUser, 'SELECT count() FROM stream_analytics.iot_window_agg_state');
     expect(Number(r.rows[0][0])).toBeGreaterThan(0);
     const migrations = await clickhouseQuery(grafana, 'SELECT count() FROM stream_analytics.schema_migrations');
     expect(Number(migrations.rows[0][0])).toBeGreaterThanOrEqual(6);

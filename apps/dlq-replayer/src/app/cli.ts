@@ -20,6 +20,7 @@ import {
   type OptionSpecs,
   type ParsedConfig,
 } from '@stream-analytics/runtime';
+import { RETENTION_OPTIONS } from '@stream-analytics/clickhouse-sink';
 import { resolveWindowingConfig, type WindowingConfig } from '@stream-analytics/windowing';
 import type { Selection } from './selection';
 
@@ -93,6 +94,7 @@ export const replayCommand = {
     progressSecs: { type: 'number', env: 'REPLAY_PROGRESS_SECS', default: 5, min: 0.1, max: 3600, description: 'Seconds between progress lines on stderr.' },
     // The aggregator's event-time knobs, same flags and environment: entries are judged by its rules.
     ...windowingOptions,
+    aggregateRetentionDays: RETENTION_OPTIONS.aggregateRetentionDays,
     tailRecords: {
       type: 'integer',
       env: 'REPLAY_TAIL_RECORDS',

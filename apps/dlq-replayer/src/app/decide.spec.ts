@@ -159,6 +159,16 @@ describe('decide', () => {
     expect(decide(fresh({ reason: 'late_event' }), context({ maxEventTime: () => T0 + 69_999 + DAY }))).toMatchObject({ kind: 'replay', intoFinalWindow: true });
   });
 
+  it('refuses an entry whose window is beyond the aggregate retention at the replay time as beyond_retention', () => {
+    // Window T0 (2026-11-24); the replay runs 40 days later.
+    const later = T0 + 40 * DAY;
+    const d = decide(fresh({ reason: 'late_event' }), context({ replayTimestampMs: later, aggregateRetentionDays: 30 }));
+    expect(d).toMatchObject({ kind: 'refused', code: 'beyond_retention' });
+    if (d.kind === 'refused') expect(d.message).toMatch(/AGGREGATE_RETENTION_DAYS.*raise the retention first/);
+    // With the retention raised (or within it) the same entry is replayed.
+    expect(decide(fresh({ reason: 'late_event' }), context({ replayTimestampMs: later, aggregateRetentionDays: 60 }))).toMatchObject({ kind: 'replay' });
+  });
+
   it('refuses an entry beyond the horizon as late_event, with the watermark it was judged by', () => {
     const d = decide(fresh({ reason: 'late_event' }), context({ maxEventTime: () => T0 + 70_000 + DAY }));
     expect(d).toMatchObject({ kind: 'refused', code: 'late_event', applied: [] });

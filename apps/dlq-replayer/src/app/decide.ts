@@ -24,6 +24,7 @@
  * repaired entry of a window final by now, is replayed and counted.
  */
 import { parseAndValidate, repairPayload, type RepairName, type TelemetryEvent } from '@stream-analytics/event-schema';
+import { BEYOND_RETENTION_REASON, isBeyondAggregateRetention } from '@stream-analytics/clickhouse-sink';
 import { isFutureEvent, judgeEventTime, type WindowingConfig } from '@stream-analytics/windowing';
 import { ledgerKey, sourceKey, type DlqRecord } from './dlq-record';
 import { selects, type Selection } from './selection';
@@ -132,6 +133,8 @@ export interface DecisionContext {
   maxEventTime: (partition: number) => number | undefined;
   /** Kafka timestamp a record replayed now carries (the replay's clock): the future guard judges with it. */
   replayTimestampMs: number;
+  /** AGGREGATE_RETENTION_DAYS of the aggregator: an entry whose window is beyond it would be dead-lettered again (beyond_retention). */
+  aggregateRetentionDays?: number;
 }
 
 /** Decides and records the record in ctx.seen (readable, selected records only). */
@@ -165,6 +168,14 @@ export function decide(rec: DlqRecord, ctx: DecisionContext): Decision {
       kind: 'refused',
       code: 'late_event',
       message: `beyond the lateness horizon: window ${iso(verdict.windowStart)} ended ALLOWED_LATENESS_SECS = ${secs(cfg.allowedLatenessMs)} or more before the watermark of ${ctx.targetTopic}[${partition}] (at least ${iso(watermark)}); the aggregator would dead-letter it again as late_event`,
+      applied: repaired.applied,
+    };
+  }
+  if (ctx.aggregateRetentionDays !== undefined && isBeyondAggregateRetention(verdict.windowStart, ctx.replayTimestampMs, ctx.aggregateRetentionDays)) {
+    return {
+      kind: 'refused',
+      code: BEYOND_RETENTION_REASON,
+      message: `window ${iso(verdict.windowStart)} is older than the aggregate retention of ${ctx.aggregateRetentionDays} days (AGGREGATE_RETENTION_DAYS) at the replay's timestamp ${iso(ctx.replayTimestampMs)}: the aggregator would dead-letter it again as beyond_retention; raise the retention first to backfill it`,
       applied: repaired.applied,
     };
   }

@@ -138,6 +138,7 @@ export async function runReplay(cl: ReplayCommandLine, out: Output): Promise<Rep
       ledger: ledger.keys,
       maxEventTime: (p) => maxEventTime.get(p),
       replayTimestampMs: Date.now(),
+      aggregateRetentionDays: config.aggregateRetentionDays,
     };
     const ensureTail = async (p: number) => {
       if (maxEventTime.has(p)) return;

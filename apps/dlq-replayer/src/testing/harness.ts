@@ -142,6 +142,8 @@ export function replayerEnv(s: ReplayScenario): Record<string, string> {
     DLQ_TOPIC: s.dlqTopic,
     LEDGER_TOPIC: s.ledgerTopic,
     REPLAYER_GROUP: s.replayerGroup,
+    // As the aggregator's (startAggregator): the scenarios' windows are in 2001.
+    AGGREGATE_RETENTION_DAYS: '36500',
   };
 }
 

@@ -6,7 +6,7 @@
 import type { ClickHouseSinkClient, RequestOptions } from './client';
 import { RowValidationError } from './errors';
 import { VIEW_READ_SETTINGS } from './readers';
-import { FUTURE_EVENT_TIME, LATE_EVENT } from '@stream-analytics/event-schema';
+import { BEYOND_RETENTION, FUTURE_EVENT_TIME, LATE_EVENT } from '@stream-analytics/event-schema';
 import { TABLES } from './schema';
 
 /** Statuses by column, in EVENT_STATUSES order. */
@@ -129,58 +129,70 @@ export async function readDeviceMinute(client: ClickHouseSinkClient, fromMs: num
   return rows.map(parseDeviceMinuteRow);
 }
 
-/** What happened to a device's events over a range: counted (late among them) and dead-lettered by reason. */
+/** What happened to a device's events over a range: counted (late ones among them) and dead-lettered, by reason. */
 export interface DeviceCompleteness {
-  deviceId: string;
   countedEvents: number;
   /** Counted after their window was final (within ALLOWED_LATENESS_SECS). */
   countedLate: number;
-  /** Dead letters of the device by reason code (each source message once). */
-  deadLetters: Record<string, number>;
+  /** Dead letters: beyond the lateness horizon (late_event). */
+  tooLate: number;
+  /** Dead letters: event time too far ahead of the record timestamp (future_event_time). */
+  futureClock: number;
+  /** Dead letters: window older than the aggregate retention (beyond_retention). */
+  beyondRetention: number;
+  /** Dead letters for any other reason (a parseable event breaking the schema; unparseable messages carry no device id). */
+  invalid: number;
 }
 
+/** The columns of deviceCompletenessSql, in order. */
+export const DEVICE_COMPLETENESS_COLUMNS = ['counted_events', 'counted_late', 'too_late', 'future_clock', 'beyond_retention', 'invalid'] as const;
+
 /**
- * One query: the device's counted and late-counted events from
- * iot_device_minute and its dead letters by reason (each source message once,
- * by its newest record) over window_start in [fromMs, toMs). Dead letters of
- * messages that could not be parsed carry no device id and are not here.
+ * The one definition of a device's completeness, as one query returning one
+ * row: its counted and late-counted events from iot_device_minute and its
+ * dead letters by reason (each source message once, by its newest record),
+ * for the minutes `windowFilter` selects (a condition on window_start).
+ * `device` is an SQL expression: a quoted literal (deviceIdLiteral), or the
+ * dashboard's '${device}'.
  */
-export function deviceCompletenessQuery(deviceId: string, fromMs: number, toMs: number): string {
-  const device = deviceIdLiteral(deviceId);
-  const from = secondsOf('fromMs', fromMs);
-  const to = secondsOf('toMs', toMs);
-  return `SELECT kind, reason, sum(n) AS n
+export function deviceCompletenessSql(device: string, windowFilter: string): string {
+  const aside = [LATE_EVENT, FUTURE_EVENT_TIME, BEYOND_RETENTION].map((r) => `'${r}'`).join(', ');
+  return `SELECT
+    sumIf(n, kind = 'counted') AS counted_events,
+    sumIf(n, kind = 'late') AS counted_late,
+    sumIf(n, kind = 'dead_letter' AND reason = '${LATE_EVENT}') AS too_late,
+    sumIf(n, kind = 'dead_letter' AND reason = '${FUTURE_EVENT_TIME}') AS future_clock,
+    sumIf(n, kind = 'dead_letter' AND reason = '${BEYOND_RETENTION}') AS beyond_retention,
+    sumIf(n, kind = 'dead_letter' AND reason NOT IN (${aside})) AS invalid
 FROM
 (
     SELECT 'counted' AS kind, '' AS reason, total_events AS n FROM ${TABLES.deviceMinute}
-    WHERE device_id = ${device} AND window_start >= toDateTime(${from}) AND window_start < toDateTime(${to})
+    WHERE ${windowFilter} AND device_id = ${device}
     UNION ALL
     SELECT 'late' AS kind, '' AS reason, late_events AS n FROM ${TABLES.deviceMinute}
-    WHERE device_id = ${device} AND window_start >= toDateTime(${from}) AND window_start < toDateTime(${to})
+    WHERE ${windowFilter} AND device_id = ${device}
     UNION ALL
     SELECT 'dead_letter' AS kind, d_reason AS reason, toUInt64(1) AS n
     FROM
     (
         SELECT argMax(reason, recorded_at) AS d_reason
         FROM ${TABLES.deadLetters}
-        WHERE device_id = ${device} AND window_start >= toDateTime(${from}) AND window_start < toDateTime(${to})
+        WHERE ${windowFilter} AND device_id = ${device}
         GROUP BY source_topic, source_partition, source_offset
     )
-)
-GROUP BY kind, reason
-ORDER BY kind, reason`;
+)`;
 }
 
+/** A device's completeness over window_start in [fromMs, toMs). */
 export async function readDeviceCompleteness(client: ClickHouseSinkClient, deviceId: string, fromMs: number, toMs: number, options: RequestOptions = {}): Promise<DeviceCompleteness> {
-  const rows = await client.queryRows<Record<string, unknown>>(deviceCompletenessQuery(deviceId, fromMs, toMs), { ...options, settings: { ...VIEW_READ_SETTINGS, ...options.settings } });
-  const out: DeviceCompleteness = { deviceId, countedEvents: 0, countedLate: 0, deadLetters: {} };
-  for (const r of rows) {
-    if (r['kind'] === 'counted') out.countedEvents = num(r['n']);
-    else if (r['kind'] === 'late') out.countedLate = num(r['n']);
-    else out.deadLetters[String(r['reason'])] = num(r['n']);
-  }
-  return out;
+  const filter = `window_start >= toDateTime(${secondsOf('fromMs', fromMs)}) AND window_start < toDateTime(${secondsOf('toMs', toMs)})`;
+  const [r] = await client.queryRows<Record<string, unknown>>(deviceCompletenessSql(deviceIdLiteral(deviceId), filter), { ...options, settings: { ...VIEW_READ_SETTINGS, ...options.settings } });
+  return {
+    countedEvents: num(r?.['counted_events'] ?? 0),
+    countedLate: num(r?.['counted_late'] ?? 0),
+    tooLate: num(r?.['too_late'] ?? 0),
+    futureClock: num(r?.['future_clock'] ?? 0),
+    beyondRetention: num(r?.['beyond_retention'] ?? 0),
+    invalid: num(r?.['invalid'] ?? 0),
+  };
 }
-
-/** The dead-letter reasons the completeness panel shows apart; every other reason is an invalid message. */
-export const COMPLETENESS_REASONS = Object.freeze({ tooLate: LATE_EVENT, futureClock: FUTURE_EVENT_TIME });

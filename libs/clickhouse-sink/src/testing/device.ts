@@ -8,7 +8,7 @@
 import { quantileRank, SKETCH_RELATIVE_ACCURACY, WindowingEngine, type WindowRecord } from '@stream-analytics/windowing';
 import type { ClickHouseSinkClient } from '../lib/client';
 import { isSilent, readDeviceHealth, silentAfterMs, TYPICAL_INTERVAL_LOOKBACK_MS, type SilenceRule } from '../lib/device-health';
-import { readDeviceMinute, readMinuteStats, type DeviceMinuteRow, type MinuteStats } from '../lib/device-readers';
+import { readDeviceCompleteness, readDeviceMinute, readMinuteStats, type DeviceMinuteRow, type MinuteStats } from '../lib/device-readers';
 import { windowPartitionRowOf } from '../lib/engine-rows';
 import { readWindowStates } from '../lib/readers';
 import type { WindowPartitionRow } from '../lib/rows';
@@ -212,7 +212,12 @@ export function statsDifferences<T extends MinuteStats>(got: readonly T[], want:
  * back equals, bit for bit, the newest row written of every (window,
  * partition) with its device rows.
  */
-export async function deviceScenarioDifferences(client: ClickHouseSinkClient, writer: WindowRowWriter, topic: string, w0: number): Promise<{ devices: string[]; fleet: string[]; states: string[] }> {
+export async function deviceScenarioDifferences(
+  client: ClickHouseSinkClient,
+  writer: WindowRowWriter,
+  topic: string,
+  w0: number,
+): Promise<{ devices: string[]; fleet: string[]; states: string[]; completeness: string[] }> {
   const s = deviceScenario(w0);
   const written = new Map<string, WindowPartitionRow>();
   await runDeviceScenario(
@@ -243,7 +248,16 @@ export async function deviceScenarioDifferences(client: ClickHouseSinkClient, wr
     if (!Object.is(st.aggregate.metricSum, w?.aggregate?.metricSum)) states.push(`state ${st.sourcePartition}:${st.windowStartMs}: metric_sum not bit-exact`);
   }
   if (states.length === 0 && written.size !== (await readWindowStates(client, topic, wanted)).length) states.push('not every (window, partition) written was read back');
-  return { devices, fleet, states };
+
+  // Completeness of dev-0: its counted events and its dead letters by reason, a replayed record once.
+  const dead = (offset: number, reason: string, recordedAtMs = w0 + 70_000) => ({ sourceTopic: topic, sourcePartition: 0, sourceOffset: 10_000 + offset, windowStartMs: w0, reason, deviceId: 'dev-0', recordedAtMs });
+  await writer.writeDeadLetters([dead(1, 'late_event'), dead(2, 'late_event'), dead(2, 'late_event', w0 + 90_000), dead(3, 'future_event_time'), dead(4, 'beyond_retention'), dead(5, 'out_of_range'), { ...dead(6, 'late_event'), deviceId: 'dev-1' }]);
+  const mine = expectedDeviceMinutes(s.flushes).filter((d) => d.deviceId === 'dev-0');
+  const want = { countedEvents: mine.reduce((n, d) => n + d.totalEvents, 0), countedLate: mine.reduce((n, d) => n + d.lateEvents, 0), tooLate: 2, futureClock: 1, beyondRetention: 1, invalid: 1 };
+  const got = await readDeviceCompleteness(client, 'dev-0', w0, to);
+  const completeness = JSON.stringify(got) === JSON.stringify(want) ? [] : [`completeness of dev-0: ${JSON.stringify(got)}, want ${JSON.stringify(want)}`];
+  if (want.countedLate === 0) completeness.push('the scenario has no late events of dev-0');
+  return { devices, fleet, states, completeness };
 }
 
 /** Devices of different rhythms, some stopping: [id, period ms, stops this long before the end (0: never)]. */

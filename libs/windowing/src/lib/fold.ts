@@ -158,11 +158,12 @@ export function addToAccumulator(acc: Accumulator, e: FoldableEvent, anomalyThre
   if (!Number.isFinite(e.temperature)) throw new RangeError(`temperature must be finite, got ${e.temperature}`);
   acc.totalEvents++;
   acc.metricSum += e.metricValue;
-  if (e.metricValue < acc.metricMin) acc.metricMin = e.metricValue;
-  if (e.metricValue > acc.metricMax) acc.metricMax = e.metricValue;
+  // Math.min/max, as the merge: of -0 and 0 the minimum is -0 and the maximum 0, in any order.
+  acc.metricMin = Math.min(acc.metricMin, e.metricValue);
+  acc.metricMax = Math.max(acc.metricMax, e.metricValue);
   acc.temperatureSum += e.temperature;
-  if (e.temperature < acc.temperatureMin) acc.temperatureMin = e.temperature;
-  if (e.temperature > acc.temperatureMax) acc.temperatureMax = e.temperature;
+  acc.temperatureMin = Math.min(acc.temperatureMin, e.temperature);
+  acc.temperatureMax = Math.max(acc.temperatureMax, e.temperature);
   acc.statusCounts[e.status]++;
   if (e.anomalyScore >= anomalyThreshold) acc.anomalyEvents++;
   if (late) acc.lateEvents++;

@@ -10,7 +10,7 @@
  * the quantile from the merged bins with the same SQL the aggregator's refresh
  * uses (clickhouse-sink's sketchQuantileSql): within 1 % like the minutes.
  */
-import { deviceIdLiteral, sketchQuantileSql } from '@stream-analytics/clickhouse-sink';
+import { DEVICE_COMPLETENESS_COLUMNS, deviceCompletenessSql, deviceIdLiteral, sketchQuantileSql } from '@stream-analytics/clickhouse-sink';
 import { BUCKET_MINUTES, bucketOf, expandPanelSql, sql, TIME_SERIES, VIEW_SETTINGS, type PanelDef } from './panels';
 
 export const DEVICE_VARIABLE = 'device';
@@ -40,14 +40,19 @@ function statusSeries(source: string, filter: string): string {
 
 /** Mean temperature of the bucket's events with its exact min-max band. */
 function temperatureSeries(source: string, filter: string): string {
+  // Aggregates are named apart from the columns they read (18.16: "Cyclic aliases").
   return sql([
-    `SELECT ${bucketOf('window_start')} AS time,`,
-    '    sum(temperature_sum) / sum(total_events) AS avg_temperature,',
-    '    min(min_temperature) AS min_temperature,',
-    '    max(max_temperature) AS max_temperature',
-    `FROM ${source}`,
-    `WHERE $__timeFilter(window_start)${filter} AND total_events > 0`,
-    'GROUP BY time',
+    'SELECT time, avg_temperature, bucket_min AS min_temperature, bucket_max AS max_temperature',
+    'FROM',
+    '(',
+    `    SELECT ${bucketOf('window_start')} AS time,`,
+    '        sum(temperature_sum) / sum(total_events) AS avg_temperature,',
+    '        min(min_temperature) AS bucket_min,',
+    '        max(max_temperature) AS bucket_max',
+    `    FROM ${source}`,
+    `    WHERE $__timeFilter(window_start)${filter} AND total_events > 0`,
+    '    GROUP BY time',
+    ')',
     'ORDER BY time',
     VIEW_SETTINGS,
   ]);
@@ -55,17 +60,17 @@ function temperatureSeries(source: string, filter: string): string {
 
 /** Metric percentiles of the bucket from its minutes' merged sketch bins (and the mean when asked). */
 function percentileSeries(source: string, filter: string, withMean: boolean): string {
-  const q = (p: number) => sketchQuantileSql('metric_sketch_keys', 'metric_sketch_counts', p, 'min_metric', 'max_metric');
+  const q = (p: number) => sketchQuantileSql('bucket_keys', 'bucket_counts', p, 'bucket_min', 'bucket_max');
   return sql([
     `SELECT time,${withMean ? ' avg_metric,' : ''} ${q(0.5)} AS p50_metric, ${q(0.95)} AS p95_metric, ${q(0.99)} AS p99_metric`,
     'FROM',
     '(',
     `    SELECT ${bucketOf('window_start')} AS time,`,
     '        sum(metric_sum) / sum(total_events) AS avg_metric,',
-    '        min(min_metric) AS min_metric,',
-    '        max(max_metric) AS max_metric,',
-    '        tupleElement(sumMap(metric_sketch_keys, metric_sketch_counts), 1) AS metric_sketch_keys,',
-    '        tupleElement(sumMap(metric_sketch_keys, metric_sketch_counts), 2) AS metric_sketch_counts',
+    '        min(min_metric) AS bucket_min,',
+    '        max(max_metric) AS bucket_max,',
+    '        tupleElement(sumMap(metric_sketch_keys, metric_sketch_counts), 1) AS bucket_keys,',
+    '        tupleElement(sumMap(metric_sketch_keys, metric_sketch_counts), 2) AS bucket_counts',
     `    FROM ${source}`,
     `    WHERE $__timeFilter(window_start)${filter} AND total_events > 0`,
     '    GROUP BY time',
@@ -134,34 +139,8 @@ export const DEVICE_PANELS: PanelDef[] = [
     description:
       "What happened to the device's events in the range: counted (late ones within ALLOWED_LATENESS_SECS among them) and dead-lettered by reason: too late (late_event), future clock (future_event_time), beyond the aggregate retention (beyond_retention), invalid (schema violations of a parseable event; unparseable messages carry no device id). Each source message counts once.",
     ...TABLE,
-    sql: sql([
-      'SELECT',
-      "    sumIf(n, kind = 'counted') AS counted_events,",
-      "    sumIf(n, kind = 'late') AS counted_late,",
-      "    sumIf(n, kind = 'dead_letter' AND reason = 'late_event') AS too_late,",
-      "    sumIf(n, kind = 'dead_letter' AND reason = 'future_event_time') AS future_clock,",
-      "    sumIf(n, kind = 'dead_letter' AND reason = 'beyond_retention') AS beyond_retention,",
-      "    sumIf(n, kind = 'dead_letter' AND reason NOT IN ('late_event', 'future_event_time', 'beyond_retention')) AS invalid",
-      'FROM',
-      '(',
-      "    SELECT 'counted' AS kind, '' AS reason, total_events AS n FROM stream_analytics.iot_device_minute",
-      `    WHERE $__timeFilter(window_start)${ONE_DEVICE}`,
-      '    UNION ALL',
-      "    SELECT 'late' AS kind, '' AS reason, late_events AS n FROM stream_analytics.iot_device_minute",
-      `    WHERE $__timeFilter(window_start)${ONE_DEVICE}`,
-      '    UNION ALL',
-      "    SELECT 'dead_letter' AS kind, d_reason AS reason, toUInt64(1) AS n",
-      '    FROM',
-      '    (',
-      '        SELECT argMax(reason, recorded_at) AS d_reason',
-      '        FROM stream_analytics.dead_letters',
-      `        WHERE $__timeFilter(window_start)${ONE_DEVICE}`,
-      '        GROUP BY source_topic, source_partition, source_offset',
-      '    )',
-      ')',
-      VIEW_SETTINGS,
-    ]),
-    columns: ['counted_events', 'counted_late', 'too_late', 'future_clock', 'beyond_retention', 'invalid'],
+    sql: `${deviceCompletenessSql(DEVICE, '$__timeFilter(window_start)')}\n${VIEW_SETTINGS}`,
+    columns: [...DEVICE_COMPLETENESS_COLUMNS],
     gridPos: { x: 12, y: 8, w: 12, h: 8 },
   },
   {
@@ -223,15 +202,15 @@ export const DEVICE_PANELS: PanelDef[] = [
     description: 'Devices with the most dead-lettered events over the range (each source message once; unparseable messages carry no device id and are not here).',
     ...TABLE,
     sql: sql([
-      'SELECT device_id, count() AS dead_letters',
+      'SELECT message_device AS device_id, count() AS dead_letters',
       'FROM',
       '(',
-      '    SELECT any(device_id) AS device_id',
+      '    SELECT any(device_id) AS message_device',
       '    FROM stream_analytics.dead_letters',
       "    WHERE $__timeFilter(window_start) AND device_id != ''",
       '    GROUP BY source_topic, source_partition, source_offset',
       ')',
-      'GROUP BY device_id',
+      'GROUP BY message_device',
       'ORDER BY dead_letters DESC, device_id',
       'LIMIT 10',
     ]),
