@@ -57,7 +57,7 @@ export function kafkaRecordSource(consumer: NativeConsumer, topic: string): Reco
   };
 }
 
-/** The durable window state in ClickHouse (iot_window_state and iot_window_users). */
+/** The durable window state in ClickHouse (iot_window_agg_state and iot_window_users). */
 export function clickhouseWindowStateStore(clickhouse: ClickHouseSinkClient, writer: WindowRowWriter): WindowStateStore {
   return {
     loadWindows: (topic, wanted) => readWindowStates(clickhouse, topic, wanted),
