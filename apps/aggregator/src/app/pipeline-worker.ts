@@ -23,6 +23,7 @@ import { aggregateTopicPublisher, clickhouseResultSink, clickhouseWindowStateSto
 import { clickhouseClientConfig, type AggregatorConfig } from './config';
 import { createAggregatorMetrics } from './metrics';
 import { startRetentionJob, type RetentionJob } from './retention-job';
+import { readDeviceSilence, registerSilentDevicesGauges } from './silent-devices-gauge';
 
 /** How long a Kafka security failure keeps the pipeline unready after it was last reported. */
 const KAFKA_FAULT_HOLD_MS = 30_000;
@@ -215,7 +216,9 @@ export async function runPipelineWorker(
     });
     if (stopRequested) pipeline.stop();
     channel.post(status());
-    retention = startRetentionJob(config, { clickhouse, isOwner: () => pipeline?.holdsPartition(0) ?? false, logger, metrics });
+    const holdsPartitionZero = () => pipeline?.holdsPartition(0) ?? false;
+    retention = startRetentionJob(config, { clickhouse, isOwner: holdsPartitionZero, logger, metrics });
+    registerSilentDevicesGauges({ registry: metrics.registry, isOwner: holdsPartitionZero, read: () => readDeviceSilence(clickhouse), logger });
     await pipeline.run();
     return 0;
   } finally {
