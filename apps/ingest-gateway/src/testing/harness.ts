@@ -10,7 +10,7 @@ import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { createClickHouseClient, readMinuteAgg } from '@stream-analytics/clickhouse-sink';
 import { DLQ_HEADERS, type GeneratedRecord } from '@stream-analytics/event-schema';
-import { createTestTopic, deleteTopic, freePort, getTestEndpoints, scrapeMetric, startApp, startMosquitto, waitFor, type AppRun, type ConsumedMessage, type PrivateMosquitto } from '@stream-analytics/testing';
+import { createTestTopic, deleteTopic, freePort, getTestEndpoints, scrapeMetric, startAggregator, startApp, startMosquitto, waitFor, type AppRun, type ConsumedMessage, type PrivateMosquitto } from '@stream-analytics/testing';
 
 export type MinuteAggRow = Awaited<ReturnType<typeof readMinuteAgg>>[number];
 
@@ -214,17 +214,7 @@ export async function aggregate(bed: TestBed, rawTopic: string, range: { fromMs:
   const { clickhouseUrl } = await getTestEndpoints();
   const { raw: aggTopic, dlq } = await bed.topicPair('agg', 1, 1);
   const clickhouse = createClickHouseClient({ url: clickhouseUrl });
-  const run = startApp('aggregator', [], {
-    KAFKA_BROKERS: bed.brokers,
-    RAW_TOPIC: rawTopic,
-    DLQ_TOPIC: dlq,
-    AGG_TOPIC: aggTopic,
-    CONSUMER_GROUP: `gw-agg-${randomUUID().slice(0, 8)}`,
-    CLICKHOUSE_URL: clickhouseUrl,
-    FLUSH_INTERVAL_SECS: '1',
-    IDLE_PARTITION_TIMEOUT_SECS: '3600',
-    METRICS_PORT: '0',
-  });
+  const { run } = await startAggregator({ brokers: bed.brokers, clickhouseUrl, rawTopic, dlqTopic: dlq, aggTopic, group: `gw-agg-${randomUUID().slice(0, 8)}` });
   try {
     const total = async () => (await readMinuteAgg(clickhouse, range.fromMs, range.toMs)).reduce((n, r) => n + r.totalEvents, 0);
     await waitFor(`${expectedEvents} events in iot_minute_agg`, async () => (await total()) === expectedEvents, 120000, 500);
