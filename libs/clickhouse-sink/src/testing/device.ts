@@ -273,13 +273,16 @@ export const RHYTHMS: ReadonlyArray<readonly [string, number, number]> = [
 /**
  * Two hours of traffic from the RHYTHMS devices ending at `endMs`, arriving
  * 200 ms after their event time, as one flush per 10 minutes of traffic.
+ * Device ids start with `devicePrefix`: health is per device across all
+ * topics, so a run must not meet the devices of an earlier run.
  */
-export function rhythmScenario(endMs: number): { flushes: PartitionedRecord[][]; arrivals: Map<string, number[]> } {
+export function rhythmScenario(endMs: number, devicePrefix = ''): { flushes: PartitionedRecord[][]; arrivals: Map<string, number[]> } {
   const startMs = endMs - 2 * 3_600_000;
   const offsets = [0, 0, 0];
   const all: PartitionedRecord[] = [];
   const arrivals = new Map<string, number[]>();
-  RHYTHMS.forEach(([deviceId, period, stoppedFor], i) => {
+  RHYTHMS.forEach(([name, period, stoppedFor], i) => {
+    const deviceId = devicePrefix + name;
     const partition = i % 3;
     const list: number[] = [];
     for (let t = startMs; t < endMs - stoppedFor; t += period) {
@@ -321,7 +324,7 @@ export function expectedSilence(arrivals: ReadonlyMap<string, readonly number[]>
  * Returns the disagreements with the oracle (empty when none).
  */
 export async function silenceDifferences(client: ClickHouseSinkClient, writer: WindowRowWriter, topic: string, endMs: number, rule: SilenceRule): Promise<string[]> {
-  const s = rhythmScenario(endMs);
+  const s = rhythmScenario(endMs, `${topic}/`);
   await runDeviceScenario(topic, s.flushes, (rows) => writer.writeWindowRows(rows).then(() => undefined), (w) => writer.refreshDeviceMinuteRollup(w).then(() => undefined));
   const want = expectedSilence(s.arrivals, rule);
   const probes = [...want.values()].flatMap((w) => [w.lastSeenMs + w.silentAfterMs, w.lastSeenMs + w.silentAfterMs + 1]);
