@@ -6,6 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { buildSync } from 'esbuild';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { clientEnv, loadConfig as loadStackConfig } from '../stack/config.mjs';
@@ -25,17 +26,40 @@ export const clickhouseUrl = process.env.CLICKHOUSE_URL || stackEndpoints.CLICKH
 export const kafkaLibs = process.env.KAFKA_LIBS || stack.kafka.libsDir;
 
 /**
+ * Project libraries for a benchmark, bundled from their TypeScript sources
+ * with esbuild (tsconfig paths, npm packages left external) into tmp/bench and
+ * loaded: `source` is an ES module of re-exports, e.g.
+ * "export { WindowRowWriter } from '@stream-analytics/clickhouse-sink';".
+ * No prior build needed, and the sources measured are the checkout's.
+ */
+export function bundledLibs(name, source) {
+  const dir = join(repoRoot, 'tmp/bench');
+  mkdirSync(dir, { recursive: true });
+  const outfile = join(dir, `${name}.cjs`);
+  buildSync({
+    stdin: { contents: source, resolveDir: repoRoot, loader: 'ts' },
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    packages: 'external',
+    tsconfig: join(repoRoot, 'tsconfig.base.json'),
+    outfile,
+    logLevel: 'warning',
+  });
+  return require(outfile);
+}
+
+let runtimeLib;
+
+/**
  * librdkafka security settings from the same KAFKA_SECURITY_PROTOCOL / KAFKA_SASL_* / KAFKA_SSL_*
- * environment as the apps, through libs/runtime's one mapping (built by `npx nx run-many -t build`),
- * so the benchmarks' own clients reach a secured broker too. Kafka's Java perf tools (the
- * yardsticks) stay plaintext.
+ * environment as the apps, through libs/runtime's one mapping, so the benchmarks' own clients reach
+ * a secured broker too. Kafka's Java perf tools (the yardsticks) stay plaintext.
  */
 export function kafkaSecuritySettings(env = process.env) {
-  const file = join(repoRoot, 'dist/libs/runtime/src/index.js');
-  if (!existsSync(file)) throw new Error(`${file} is missing: run npx nx run-many -t build first`);
-  const runtime = require(file);
-  const { config } = runtime.parseConfig({ name: 'bench', summary: '', options: runtime.KAFKA_SECURITY_OPTIONS }, [], env);
-  return runtime.resolveKafkaSecurity(config).librdkafkaConfig();
+  runtimeLib ??= bundledLibs('bench-runtime', "export { parseConfig, KAFKA_SECURITY_OPTIONS, resolveKafkaSecurity } from '@stream-analytics/runtime';");
+  const { config } = runtimeLib.parseConfig({ name: 'bench', summary: '', options: runtimeLib.KAFKA_SECURITY_OPTIONS }, [], env);
+  return runtimeLib.resolveKafkaSecurity(config).librdkafkaConfig();
 }
 
 export function log(message) {

@@ -41,12 +41,10 @@
 // to, in the days before now, and drops those day partitions at the end (and
 // between loads): it refuses to start when those days already hold rows. Run
 // it on a stack of its own.
-import { build } from 'esbuild';
-import { mkdirSync, statfsSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { statfsSync } from 'node:fs';
 import { cpus, freemem, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { clickhouseQuery, clickhouseUrl, log, percentile, repoRoot, sleep, writeResult } from './bench-kit.mjs';
+import { bundledLibs, clickhouseQuery, clickhouseUrl, log, percentile, repoRoot, sleep, writeResult } from './bench-kit.mjs';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -109,36 +107,17 @@ function parseArgs(argv) {
 }
 
 const opts = parseArgs(process.argv.slice(2));
-const lib = await loadLibs();
+const lib = bundledLibs(
+  'read-path-libs',
+  [
+    "export { WindowRowWriter, createClickHouseClient } from '@stream-analytics/clickhouse-sink';",
+    "export { PANELS, expandPanelSql } from '@stream-analytics/dashboard';",
+    "export { rowVersionOf } from '@stream-analytics/windowing';",
+  ].join('\n'),
+);
 const { PANELS, expandPanelSql, rowVersionOf, WindowRowWriter, createClickHouseClient } = lib;
 for (const fn of ['writeWindowUsers', 'writeWindowRows', 'writeDeadLetters', 'refreshMinuteRollup', 'refreshDeadLetterRollup']) {
   if (typeof WindowRowWriter.prototype[fn] !== 'function') usage(`libs/clickhouse-sink's WindowRowWriter has no ${fn} (this benchmark needs the window-users write path)`);
-}
-
-/** The libraries the benchmark drives, bundled from their TypeScript sources (esbuild, tsconfig paths). */
-async function loadLibs() {
-  const dir = join(repoRoot, 'tmp/bench');
-  mkdirSync(dir, { recursive: true });
-  const outfile = join(dir, 'read-path-libs.cjs');
-  await build({
-    stdin: {
-      contents: [
-        "export { WindowRowWriter, createClickHouseClient } from '@stream-analytics/clickhouse-sink';",
-        "export { PANELS, expandPanelSql } from '@stream-analytics/dashboard';",
-        "export { rowVersionOf } from '@stream-analytics/windowing';",
-      ].join('\n'),
-      resolveDir: repoRoot,
-      loader: 'ts',
-    },
-    bundle: true,
-    platform: 'node',
-    format: 'cjs',
-    packages: 'external',
-    tsconfig: join(repoRoot, 'tsconfig.base.json'),
-    outfile,
-    logLevel: 'warning',
-  });
-  return createRequire(import.meta.url)(outfile);
 }
 
 // ---------------------------------------------------------------------------
