@@ -43,7 +43,6 @@
 // it on a stack of its own.
 import { statfsSync } from 'node:fs';
 import { cpus, freemem, loadavg } from 'node:os';
-import { join } from 'node:path';
 import { bundledLibs, clickhouseQuery, clickhouseUrl, log, percentile, repoRoot, sleep, writeResult } from './bench-kit.mjs';
 
 const MINUTE = 60_000;
