@@ -62,6 +62,20 @@ export function kafkaSecuritySettings(env = process.env) {
   return runtimeLib.resolveKafkaSecurity(config).librdkafkaConfig();
 }
 
+/**
+ * One query over HTTP as a dashboard sends it, timed: wall time in ms, rows
+ * returned, and the server's own rows read and elapsed time.
+ */
+export async function timedClickhouseQuery(sql, url = clickhouseUrl) {
+  const t0 = performance.now();
+  const res = await fetch(`${url}/`, { method: 'POST', body: `${sql}\nFORMAT JSONCompact` });
+  const text = await res.text();
+  const ms = performance.now() - t0;
+  if (!res.ok) throw new Error(`ClickHouse ${res.status}: ${text.slice(0, 500)}\n${sql}`);
+  const json = JSON.parse(text);
+  return { ms, rows: json.data.length, rowsRead: Number(json.statistics?.rows_read ?? NaN), serverMs: Number(json.statistics?.elapsed ?? NaN) * 1000 };
+}
+
 export function log(message) {
   process.stderr.write(`[bench] ${message}\n`);
 }

@@ -43,7 +43,7 @@
 // it on a stack of its own.
 import { statfsSync } from 'node:fs';
 import { cpus, freemem, loadavg } from 'node:os';
-import { bundledLibs, clickhouseQuery, clickhouseUrl, log, percentile, repoRoot, sleep, writeResult } from './bench-kit.mjs';
+import { bundledLibs, clickhouseQuery, timedClickhouseQuery, clickhouseUrl, log, percentile, repoRoot, sleep, writeResult } from './bench-kit.mjs';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -54,7 +54,7 @@ const FLUSHES_PER_MINUTE = MINUTE / FLUSH_MS;
 const LIVE_VERSIONS = FLUSHES_PER_MINUTE + 1;
 const HISTORY_VERSIONS = 2;
 const RAW_TOPIC = 'iot.telemetry.raw.v1';
-const TABLES = ['iot_window_agg_state', 'iot_window_users', 'iot_minute_results', 'iot_device_minute_results', 'dead_letters', 'iot_minute_dead_letter_rollup'];
+const TABLES = ['iot_window_agg_state', 'iot_window_users', 'iot_minute_results', 'iot_device_partition_minute', 'dead_letters', 'iot_minute_dead_letter_rollup'];
 const RANGES = [
   ['1h', HOUR],
   ['24h', DAY],
@@ -338,25 +338,15 @@ async function liveFlushes(model, startMs, minutes) {
 // ---------------------------------------------------------------------------
 // Reading, as Grafana does
 
-async function timedQuery(sql) {
-  const t0 = performance.now();
-  const res = await fetch(`${clickhouseUrl}/`, { method: 'POST', body: `${sql}\nFORMAT JSONCompact` });
-  const text = await res.text();
-  const ms = performance.now() - t0;
-  if (!res.ok) throw new Error(`ClickHouse ${res.status}: ${text.slice(0, 500)}\n${sql}`);
-  const json = JSON.parse(text);
-  return { ms, rows: json.data.length, rowsRead: Number(json.statistics?.rows_read ?? NaN), serverMs: Number(json.statistics?.elapsed ?? NaN) * 1000 };
-}
-
 async function timePanels(endMs) {
   const out = [];
   for (const [label, span] of RANGES) {
     const range = { fromMs: endMs - span, toMs: endMs };
     for (const p of PANELS) {
       const sql = expandPanelSql(p, range);
-      await timedQuery(sql);
+      await timedClickhouseQuery(sql);
       const runs = [];
-      for (let i = 0; i < opts.samples; i++) runs.push(await timedQuery(sql));
+      for (let i = 0; i < opts.samples; i++) runs.push(await timedClickhouseQuery(sql));
       const ms = runs.map((r) => r.ms).sort((a, b) => a - b);
       out.push({ range: label, panel: p.key, p50: round(percentile(ms, 50)), p95: round(percentile(ms, 95)), points: runs[0].rows, rowsRead: runs[0].rowsRead });
     }
@@ -364,7 +354,7 @@ async function timePanels(endMs) {
     const refreshes = [];
     for (let i = 0; i < opts.samples; i++) {
       const t0 = performance.now();
-      await Promise.all(PANELS.map((p) => timedQuery(expandPanelSql(p, range))));
+      await Promise.all(PANELS.map((p) => timedClickhouseQuery(expandPanelSql(p, range))));
       refreshes.push(performance.now() - t0);
     }
     refreshes.sort((a, b) => a - b);

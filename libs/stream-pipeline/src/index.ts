@@ -1,5 +1,5 @@
 export { StreamPipeline, type PipelineDeps, type PipelineOptions } from './lib/pipeline';
-export { runCommitProtocol, SETTLE_TIMEOUT_MS, type CommitOutcome, type CommitProtocolHooks, type CommitProtocolPorts, type FlushBatch } from './lib/commit-protocol';
+export { runCommitProtocol, SETTLE_TIMEOUT_MS, type CommitOutcome, type CommitProtocolHooks, type CommitProtocolPorts, type FlushBatch, type FlushStep } from './lib/commit-protocol';
 export type {
   CommittedPosition,
   Headers,

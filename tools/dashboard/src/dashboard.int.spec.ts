@@ -274,7 +274,7 @@ describe('dashboard panels on real aggregator output', () => {
       const from = Math.floor(range.fromMs / 1000) - 3600;
       const to = Math.floor(range.toMs / 1000) + 3600;
       await ensureDeviceHealthView(sessionMigrationTarget(session), { retentionDays: 30 });
-      for (const table of ['iot_window_agg_state', 'iot_window_users', 'iot_minute_results', 'iot_device_minute_results', 'dead_letters', 'iot_minute_dead_letter_rollup']) {
+      for (const table of ['iot_window_agg_state', 'iot_window_users', 'iot_minute_results', 'iot_device_partition_minute', 'dead_letters', 'iot_minute_dead_letter_rollup']) {
         const columns = (await clickhouseQuery(target, `SELECT * FROM stream_analytics.${table} LIMIT 0`)).columns;
         const tsv = await clickhouseExec(
           target,

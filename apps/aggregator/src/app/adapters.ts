@@ -113,14 +113,16 @@ export function metricsObserver(metrics: AggregatorMetrics, onHealthChange?: (he
       metrics.windowsLoaded.inc(n);
       metrics.stateLoadDuration.observe(ms / 1000);
     },
-    flushed: (outcome, ms, rows) => {
+    flushed: (outcome, ms, rows, deviceRows) => {
       metrics.flushes.inc({ outcome });
       if (outcome === 'ok') {
         metrics.flushDuration.observe(ms / 1000);
         metrics.rowsWritten.inc(rows);
+        metrics.deviceRowsWritten.inc(deviceRows);
       }
       metrics.clickhouseUp.set(outcome === 'ok' ? 1 : 0);
     },
+    flushStep: (step, ms) => metrics.flushStepDuration.observe({ step }, ms / 1000),
     visible: (s) => metrics.visibleLatency.observe(s),
     commitFailed: () => metrics.commitFailures.inc(),
     healthChanged: (healthy) => onHealthChange?.(healthy),

@@ -6,7 +6,7 @@ function setup(read: () => Promise<DeviceSilence>) {
   const clock = { t: 1_000_000 };
   const owner = { is: true };
   const warnings: string[] = [];
-  const update = registerSilentDevicesGauges({ registry, isOwner: () => owner.is, read, logger: { warn: (_o: object, m: string) => void warnings.push(m) }, maxAgeMs: 60_000, now: () => clock.t });
+  const update = registerSilentDevicesGauges({ registry, isOwner: () => owner.is, read, logger: { warn: (...args: unknown[]) => void warnings.push(String(args[1])) }, maxAgeMs: 60_000, now: () => clock.t });
   const value = async (name: string) => (await registry.getSingleMetric(name)?.get())?.values.map((v) => v.value);
   return { registry, clock, owner, warnings, update, value };
 }

@@ -1,6 +1,8 @@
+import { Readable } from 'node:stream';
 import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
 import { LOG_LEVELS, resolveClickHouseConfig, type ClickHouseConfig, type ReplicationState, type ResolvedClickHouseConfig } from './client-config';
 import { EndpointRouter, selectRows } from './endpoint-router';
+import type { RowBinarySchema } from './row-binary';
 
 export type { ClickHouseConfig, ReplicationConfig, ReplicationState, ResolvedClickHouseConfig } from './client-config';
 export { splitUrls } from './client-config';
@@ -146,6 +148,23 @@ export class ClickHouseSinkClient {
   async insertValues(table: string, columns: readonly string[], values: string, options: RequestOptions = {}): Promise<void> {
     if (values.length === 0) return;
     await this.insertStatement(table, `INSERT INTO ${table} (${columns.join(', ')}) VALUES ${values}`, options);
+  }
+
+  /**
+   * One synchronous `INSERT INTO table (columns) FORMAT RowBinary` of `body`
+   * (rows encoded by row-binary.ts for `schema`), with the same guarantees as
+   * {@link insertJsonEachRow}: the only text-free path, so floats arrive with
+   * their exact bits.
+   */
+  async insertRowBinary(table: string, schema: RowBinarySchema, body: Buffer, options: RequestOptions = {}): Promise<void> {
+    if (body.length === 0) return;
+    const settings: ClickHouseSettings = { wait_end_of_query: 1, ...(await this.insertSettings()), ...options.settings };
+    const query = `INSERT INTO ${table} (${schema.map(([column]) => column).join(', ')}) FORMAT RowBinary`;
+    await this.insertOnRouter(table, async (client, extra = {}) => {
+      const result = await client.exec({ query, values: Readable.from([body]), clickhouse_settings: { ...settings, ...extra }, abort_signal: options.signal });
+      // The answer is empty; reading it to the end frees the connection.
+      for await (const chunk of result.stream) void chunk;
+    });
   }
 
   /**

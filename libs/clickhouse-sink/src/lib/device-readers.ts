@@ -1,11 +1,12 @@
 /**
- * Reads of the device-level results (010): the per-device reader contract
+ * Reads of the device-level results (010, 011): the per-device reader contract
  * (iot_device_minute), the fleet minute's accumulator columns
  * (iot_minute_agg), and the completeness of a device's data.
  */
 import type { ClickHouseSinkClient, RequestOptions } from './client';
 import { RowValidationError } from './errors';
 import { VIEW_READ_SETTINGS } from './readers';
+import { QUANTILE_COLUMNS, selectWithQuantiles } from './results-sql';
 import { BEYOND_RETENTION, FUTURE_EVENT_TIME, LATE_EVENT } from '@stream-analytics/event-schema';
 import { TABLES } from './schema';
 
@@ -63,8 +64,24 @@ function secondsOf(name: string, ms: number): number {
   return Math.ceil(ms / 1000);
 }
 
-const STATS_COLUMNS = `toUInt32(window_start) AS ws, total_events, avg_metric, min_metric, max_metric, avg_temperature, min_temperature, max_temperature,
-       status_ok, status_warning, status_error, status_offline, anomaly_events, late_events, p50_metric, p95_metric, p99_metric, p95_temperature`;
+/** The accumulator columns both readers return; the quantiles are stored for the fleet and computed for devices. */
+const STATS_COLUMNS = [
+  'toUInt32(window_start) AS ws',
+  'total_events',
+  'avg_metric',
+  'min_metric',
+  'max_metric',
+  'avg_temperature',
+  'min_temperature',
+  'max_temperature',
+  'status_ok',
+  'status_warning',
+  'status_error',
+  'status_offline',
+  'anomaly_events',
+  'late_events',
+  ...Object.values(QUANTILE_COLUMNS),
+];
 
 function parseStats(r: Record<string, unknown>): MinuteStats {
   return {
@@ -91,7 +108,7 @@ function parseStats(r: Record<string, unknown>): MinuteStats {
 
 /** The fleet minute's accumulator columns, window_start in [fromMs, toMs). */
 export function minuteStatsQuery(fromMs: number, toMs: number): string {
-  return `SELECT ${STATS_COLUMNS}
+  return `SELECT ${STATS_COLUMNS.join(', ')}
 FROM ${TABLES.minuteAgg}
 WHERE window_start >= toDateTime(${secondsOf('fromMs', fromMs)}) AND window_start < toDateTime(${secondsOf('toMs', toMs)})
 ORDER BY ws`;
@@ -105,9 +122,9 @@ export async function readMinuteStats(client: ClickHouseSinkClient, fromMs: numb
 /** Per-device reader contract rows, window_start in [fromMs, toMs), of one device or all; ordered by device, then window. */
 export function deviceMinuteQuery(fromMs: number, toMs: number, deviceId?: string): string {
   const device = deviceId === undefined ? '' : ` AND device_id = ${deviceIdLiteral(deviceId)}`;
-  return `SELECT device_id, ${STATS_COLUMNS}, last_event_time_ms, first_seen_ms, last_seen_ms, last_status, last_temperature, source_partitions
-FROM ${TABLES.deviceMinute}
-WHERE window_start >= toDateTime(${secondsOf('fromMs', fromMs)}) AND window_start < toDateTime(${secondsOf('toMs', toMs)})${device}
+  const columns = ['device_id', ...STATS_COLUMNS, 'last_event_time_ms', 'first_seen_ms', 'last_seen_ms', 'last_status', 'last_temperature', 'source_partitions'];
+  const where = `window_start >= toDateTime(${secondsOf('fromMs', fromMs)}) AND window_start < toDateTime(${secondsOf('toMs', toMs)})${device}`;
+  return `${selectWithQuantiles(columns, TABLES.deviceMinute, where)}
 ORDER BY device_id, ws`;
 }
 

@@ -87,8 +87,8 @@ describe('replicated profile on ZooKeeper + two 18.16 replicas', () => {
     expect(engines).toEqual([
       { name: 'dead_letters', engine: 'ReplicatedReplacingMergeTree' },
       { name: 'iot_device_minute', engine: 'View' },
-      { name: 'iot_device_minute_merged', engine: 'View' },
-      { name: 'iot_device_minute_results', engine: 'ReplicatedReplacingMergeTree' },
+      { name: 'iot_device_partition_minute', engine: 'ReplicatedReplacingMergeTree' },
+      { name: 'iot_device_partition_minute_copy', engine: 'MaterializedView' },
       { name: 'iot_minute_agg', engine: 'View' },
       { name: 'iot_minute_dead_letter_rollup', engine: 'ReplicatedReplacingMergeTree' },
       { name: 'iot_minute_dead_letters', engine: 'View' },
@@ -108,7 +108,7 @@ describe('replicated profile on ZooKeeper + two 18.16 replicas', () => {
     expect(replicas.map((r) => [r.table, r.zookeeper_path, r.replica_name, Number(r.total_replicas)])).toEqual(
       [
         'dead_letters',
-        'iot_device_minute_results',
+        'iot_device_partition_minute',
         'iot_minute_dead_letter_rollup',
         'iot_minute_results',
         'iot_minute_rollup',
@@ -152,8 +152,8 @@ describe('replicated profile on ZooKeeper + two 18.16 replicas', () => {
         'ReplicatedReplacingMergeTree', // added_later
         'ReplicatedReplacingMergeTree', // dead_letters
         'View', // iot_device_minute
-        'View', // iot_device_minute_merged
-        'ReplicatedReplacingMergeTree', // iot_device_minute_results
+        'ReplicatedReplacingMergeTree', // iot_device_partition_minute
+        'MaterializedView', // iot_device_partition_minute_copy
         'View', // iot_minute_agg
         'ReplicatedReplacingMergeTree', // iot_minute_dead_letter_rollup
         'View', // iot_minute_dead_letters

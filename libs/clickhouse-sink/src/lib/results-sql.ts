@@ -83,53 +83,51 @@ export const MINUTE_RESULT_COLUMNS = [
   'computed_at_ms',
 ] as const;
 
-/** The columns of stream_analytics.iot_device_minute_results that a refresh writes, in order. */
-export const DEVICE_MINUTE_RESULT_COLUMNS = [
-  'window_start',
-  'device_id',
-  ...ACCUMULATOR_RESULT_COLUMNS,
-  'anomaly_events',
-  'late_events',
-  ...SKETCH_RESULT_COLUMNS,
-  'last_event_time_ms',
-  'first_seen_ms',
-  'last_seen_ms',
-  'last_status',
-  'last_temperature',
-  'source_partitions',
-  'updated_at_ms',
-  'state_version',
-  'computed_at_ms',
-] as const;
 
 const QUANTILE_COLUMN_SET = new Set<string>(Object.values(QUANTILE_COLUMNS));
 
-/**
- * A refresh's SELECT: the view's rows of the given windows (`extraFilter`
- * narrows them), the quantile columns computed from their merged bins, the
- * rest as the view gives them, stamped with computedAtMs. Run as INSERT ...
- * SELECT with VIEW_READ_SETTINGS.
- */
-function resultsRefreshSelect(view: string, columns: readonly string[], windowStartsList: string, computedAtMs: number, extraFilter = ''): string {
-  if (!Number.isSafeInteger(computedAtMs) || computedAtMs < 0) throw new RowValidationError(`computedAtMs must be an epoch millisecond value, got ${computedAtMs}`);
-  const names = Object.keys(RESULT_QUANTILES) as QuantileName[];
-  const keyColumns = names.map((n) => {
+const QUANTILE_NAMES = Object.keys(RESULT_QUANTILES) as QuantileName[];
+
+/** `<bin key> AS <quantile column>_key` of every quantile, over the columns of SOURCES. */
+function quantileKeyColumnsSql(): string {
+  return QUANTILE_NAMES.map((n) => {
     const src = SOURCES[RESULT_QUANTILES[n].of];
     return `${sketchQuantileKeySql(src.keys, src.counts, RESULT_QUANTILES[n].q)} AS ${QUANTILE_COLUMNS[n]}_key`;
-  });
-  const outer = columns.slice(0, -1).map((c) => {
-    if (!QUANTILE_COLUMN_SET.has(c)) return c;
-    const n = names.find((x) => QUANTILE_COLUMNS[x] === c) as QuantileName;
-    const src = SOURCES[RESULT_QUANTILES[n].of];
-    return `${sketchKeyValueSql(`${c}_key`, src.min, src.max)} AS ${c}`;
-  });
-  return `SELECT ${outer.join(', ')}, toUInt64(${computedAtMs}) AS computed_at_ms
+  }).join(', ');
+}
+
+/** The value of a quantile column from its `_key` column and the exact extremes. */
+function quantileValueSql(column: string): string {
+  const n = QUANTILE_NAMES.find((x) => QUANTILE_COLUMNS[x] === column) as QuantileName;
+  const src = SOURCES[RESULT_QUANTILES[n].of];
+  return `${sketchKeyValueSql(`${column}_key`, src.min, src.max)} AS ${column}`;
+}
+
+/**
+ * Rows of `source` (a table or view with the bins and extremes of SOURCES)
+ * that `where` selects, with the quantile columns computed from their bins:
+ * `columns` may name p50_metric, p95_metric, p99_metric and p95_temperature
+ * beside the source's own columns (and expressions of them).
+ */
+export function selectWithQuantiles(columns: readonly string[], source: string, where: string): string {
+  const outer = columns.map((c) => (QUANTILE_COLUMN_SET.has(c) ? quantileValueSql(c) : c));
+  return `SELECT ${outer.join(', ')}
 FROM
 (
-    SELECT *, ${keyColumns.join(', ')}
-    FROM ${view}
-    WHERE window_start IN (${windowStartsList})${extraFilter}
+    SELECT *, ${quantileKeyColumnsSql()}
+    FROM ${source}
+    WHERE ${where}
 )`;
+}
+
+/**
+ * A refresh's SELECT: the view's rows of the given windows, the quantile
+ * columns computed from their merged bins, the rest as the view gives them,
+ * stamped with computedAtMs. Run as INSERT ... SELECT with VIEW_READ_SETTINGS.
+ */
+function resultsRefreshSelect(view: string, columns: readonly string[], windowStartsList: string, computedAtMs: number): string {
+  if (!Number.isSafeInteger(computedAtMs) || computedAtMs < 0) throw new RowValidationError(`computedAtMs must be an epoch millisecond value, got ${computedAtMs}`);
+  return selectWithQuantiles([...columns.slice(0, -1), `toUInt64(${computedAtMs}) AS computed_at_ms`], view, `window_start IN (${windowStartsList})`);
 }
 
 /** The SELECT of a fleet results refresh: the windows' results as iot_minute_results_merged defines them now. */
@@ -137,11 +135,3 @@ export function minuteResultsSelect(windowStartsList: string, computedAtMs: numb
   return resultsRefreshSelect(TABLES.minuteMerged, MINUTE_RESULT_COLUMNS, windowStartsList, computedAtMs);
 }
 
-/**
- * The SELECT of a device results refresh: every device of the windows, as
- * iot_device_minute_merged defines its result now (a device whose row a
- * flush did not change gets the same result again: harmless).
- */
-export function deviceMinuteResultsSelect(windowStartsList: string, computedAtMs: number): string {
-  return resultsRefreshSelect(TABLES.deviceMinuteMerged, DEVICE_MINUTE_RESULT_COLUMNS, windowStartsList, computedAtMs);
-}

@@ -5,8 +5,7 @@ import {
   toDeadLetterRecord,
   toJsonEachRow,
   toWindowPartitionRecord,
-  toWindowStateValues,
-  toWindowStateValueChunks,
+  toWindowStateChunks,
   toWindowUserRecords,
   WINDOW_STATE_COLUMNS,
   type WindowPartitionRow,
@@ -94,7 +93,7 @@ describe('toWindowPartitionRecord', () => {
   });
 });
 
-describe('toWindowStateValues', () => {
+describe('toWindowStateChunks', () => {
   const bitsOf = (x: number): string => {
     const b = Buffer.alloc(8);
     b.writeDoubleLE(x);
@@ -105,48 +104,15 @@ describe('toWindowStateValues', () => {
     expect([...WINDOW_STATE_COLUMNS]).toEqual(Object.keys(toWindowPartitionRecord(base)));
   });
 
-  it('writes one Values tuple per record: UTC DateTimes, quoted strings, metric_sum as its IEEE-754 bytes', () => {
-    const second = { ...base, sourcePartition: 8, metricSum: 0.1 + 0.2, isFinal: true, rowVersion: rowVersionOf(1234, true) };
-    const zero = `reinterpretAsFloat64(unhex('0000000000000000'))`;
-    const empty = `${zero},${zero},${zero},${zero},${zero},0,0,0,0,[],[],[],[],0,0,0,'',${zero}`;
-    expect(toWindowStateValues([base, second].map(toWindowPartitionRecord))).toBe(
-      `('2026-11-24 09:00:00','','iot.telemetry.raw.v1',7,3,reinterpretAsFloat64(unhex('0000000000001240')),${empty},1,2,1234,0,2468,'2026-11-24 09:00:05',${Date.UTC(2026, 10, 24, 9, 0, 5, 250)}),` +
-        `('2026-11-24 09:00:00','','iot.telemetry.raw.v1',8,3,reinterpretAsFloat64(unhex('343333333333d33f')),${empty},1,2,1234,1,2469,'2026-11-24 09:00:05',${Date.UTC(2026, 10, 24, 9, 0, 5, 250)})`,
-    );
-    expect(toWindowStateValues([])).toBe('');
-  });
-
-  it('encodes every double by its exact bits, little-endian', () => {
+  it('encodes every record as RowBinary in column order: each double by its exact bits', () => {
     for (const x of TRICKY_DOUBLES) {
-      const text = toWindowStateValues([toWindowPartitionRecord({ ...base, metricSum: x })]);
-      const hex = /reinterpretAsFloat64\(unhex\('([0-9a-f]{16})'\)\)/.exec(text)?.[1];
-      expect(hex).toBe(bitsOf(x));
-      expect(Object.is(Buffer.from(hex as string, 'hex').readDoubleLE(0), x)).toBe(true);
+      const [{ body, rows }] = toWindowStateChunks([toWindowPartitionRecord({ ...base, metricSum: x })]);
+      expect(rows).toBe(1);
+      // window_start (4 bytes), device_id '' (1), source_topic (1 + length), source_partition (2), total_events (8), then metric_sum.
+      const at = 4 + 1 + 1 + Buffer.byteLength(base.sourceTopic) + 2 + 8;
+      expect(body.subarray(at, at + 8).toString('hex')).toBe(bitsOf(x));
     }
-  });
-
-  it('splits into chunks of at most the given length that join back to the whole text, a tuple never split', () => {
-    const records = Array.from({ length: 50 }, (_, i) => toWindowPartitionRecord({ ...base, sourcePartition: i, metricSum: i / 3 }));
-    const whole = toWindowStateValues(records);
-    const limit = 7 * toWindowStateValues(records.slice(0, 1)).length;
-    const chunks = toWindowStateValueChunks(records, limit);
-    expect(chunks.length).toBeGreaterThan(5);
-    expect(chunks.map((c) => c.values).join(',')).toBe(whole);
-    expect(chunks.reduce((n, c) => n + c.rows, 0)).toBe(50);
-    let at = 0;
-    for (const [i, c] of chunks.entries()) {
-      expect(c.values.length).toBeLessThanOrEqual(limit);
-      at += c.rows;
-      // Full: the next tuple would not have fitted.
-      if (i < chunks.length - 1) expect(c.values.length + 1 + toWindowStateValues(records.slice(at, at + 1)).length).toBeGreaterThan(limit);
-    }
-    expect(toWindowStateValueChunks(records.slice(0, 1), 10)).toEqual([{ values: toWindowStateValues(records.slice(0, 1)), rows: 1 }]);
-    expect(toWindowStateValueChunks([])).toEqual([]);
-  });
-
-  it("escapes backslashes and quotes in strings (ClickHouse's quoted-string rules)", () => {
-    expect(toWindowStateValues([toWindowPartitionRecord({ ...base, sourceTopic: "t'x" })])).toContain(",'t\\'x',");
-    expect(toWindowStateValues([toWindowPartitionRecord({ ...base, sourceTopic: "a\\'b\\" })])).toContain(",'a\\\\\\'b\\\\',");
+    expect(toWindowStateChunks([])).toEqual([]);
   });
 });
 

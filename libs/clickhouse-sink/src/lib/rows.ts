@@ -1,6 +1,7 @@
 import { EVENT_STATUSES } from '@stream-analytics/event-schema';
 import type { AggregateState } from '@stream-analytics/windowing';
 import { RowValidationError } from './errors';
+import { toRowBinaryChunks, type RowBinaryType } from './row-binary';
 
 /**
  * Cumulative aggregate of one window as seen by one source partition: a
@@ -293,113 +294,53 @@ export function toDeadLetterRecord(row: DeadLetterRow): DeadLetterRecord {
   };
 }
 
-/** The columns of stream_analytics.iot_window_agg_state in the order {@link toWindowStateValues} writes them. */
-export const WINDOW_STATE_COLUMNS = [
-  'window_start',
-  'device_id',
-  'source_topic',
-  'source_partition',
-  'total_events',
-  'metric_sum',
-  'metric_min',
-  'metric_max',
-  'temperature_sum',
-  'temperature_min',
-  'temperature_max',
-  'status_ok',
-  'status_warning',
-  'status_error',
-  'status_offline',
-  'metric_sketch_keys',
-  'metric_sketch_counts',
-  'temperature_sketch_keys',
-  'temperature_sketch_counts',
-  'last_event_time_ms',
-  'first_seen_ms',
-  'last_seen_ms',
-  'last_status',
-  'last_temperature',
-  'anomaly_events',
-  'late_events',
-  'last_offset',
-  'is_final',
-  'row_version',
-  'updated_at',
-  'updated_at_ms',
-] as const satisfies readonly (keyof WindowPartitionRecord)[];
+/** The columns of stream_analytics.iot_window_agg_state with their types, in the order {@link toWindowStateChunks} writes them. */
+export const WINDOW_STATE_SCHEMA = [
+  ['window_start', 'DateTime'],
+  ['device_id', 'String'],
+  ['source_topic', 'String'],
+  ['source_partition', 'UInt16'],
+  ['total_events', 'UInt64'],
+  ['metric_sum', 'Float64'],
+  ['metric_min', 'Float64'],
+  ['metric_max', 'Float64'],
+  ['temperature_sum', 'Float64'],
+  ['temperature_min', 'Float64'],
+  ['temperature_max', 'Float64'],
+  ['status_ok', 'UInt64'],
+  ['status_warning', 'UInt64'],
+  ['status_error', 'UInt64'],
+  ['status_offline', 'UInt64'],
+  ['metric_sketch_keys', 'Array(Int32)'],
+  ['metric_sketch_counts', 'Array(UInt64)'],
+  ['temperature_sketch_keys', 'Array(Int32)'],
+  ['temperature_sketch_counts', 'Array(UInt64)'],
+  ['last_event_time_ms', 'Int64'],
+  ['first_seen_ms', 'Int64'],
+  ['last_seen_ms', 'Int64'],
+  ['last_status', 'String'],
+  ['last_temperature', 'Float64'],
+  ['anomaly_events', 'UInt64'],
+  ['late_events', 'UInt64'],
+  ['last_offset', 'UInt64'],
+  ['is_final', 'UInt8'],
+  ['row_version', 'UInt64'],
+  ['updated_at', 'DateTime'],
+  ['updated_at_ms', 'UInt64'],
+] as const satisfies ReadonlyArray<readonly [keyof WindowPartitionRecord, RowBinaryType]>;
 
-/** A quoted string literal of the Values format (backslash escapes, as ClickHouse reads them). */
-function quoted(s: string): string {
-  return `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-}
+/** The column names of {@link WINDOW_STATE_SCHEMA}. */
+export const WINDOW_STATE_COLUMNS = WINDOW_STATE_SCHEMA.map(([column]) => column);
 
-/** A UTC DateTime literal ('YYYY-MM-DD hh:mm:ss'); the columns are DateTime('UTC'). */
-function dateTimeLiteral(epochSeconds: number): string {
-  return quoted(new Date(epochSeconds * 1000).toISOString().slice(0, 19).replace('T', ' '));
-}
+/** The most RowBinary bytes one INSERT of window-state records carries (a catch-up flush goes as several). */
+export const MAX_STATE_INSERT_BYTES = 8 * 1024 * 1024;
 
 /**
- * The exact bits of a Float64 as an expression. ClickHouse 18.16 parses
- * floats in text formats (JSONEachRow, Values, TSV) with a fast, inexact
- * routine: about one random double in five is stored one unit in the last
- * place off. metric_sum is window state the aggregator keeps summing from, so
- * it is sent as its IEEE-754 bytes (little-endian) instead, on every version;
- * so are the other Float64 state columns (extremes, temperature sum), which
- * must come back exactly as folded.
+ * RowBinary of window-state records (every Float64 with its exact bits, see
+ * row-binary.ts), in INSERTs of at most `maxBytes`, with the rows of each.
  */
-function float64Literal(x: number): string {
-  const b = Buffer.alloc(8);
-  b.writeDoubleLE(x);
-  return `reinterpretAsFloat64(unhex('${b.toString('hex')}'))`;
-}
-
-function windowStateTuple(r: WindowPartitionRecord): string {
-  const f = float64Literal;
-  return (
-    `(${dateTimeLiteral(r.window_start)},${quoted(r.device_id)},${quoted(r.source_topic)},${r.source_partition},${r.total_events},${f(r.metric_sum)},` +
-    `${f(r.metric_min)},${f(r.metric_max)},${f(r.temperature_sum)},${f(r.temperature_min)},${f(r.temperature_max)},` +
-    `${r.status_ok},${r.status_warning},${r.status_error},${r.status_offline},` +
-    `[${r.metric_sketch_keys.join(',')}],[${r.metric_sketch_counts.join(',')}],[${r.temperature_sketch_keys.join(',')}],[${r.temperature_sketch_counts.join(',')}],` +
-    `${r.last_event_time_ms},${r.first_seen_ms},${r.last_seen_ms},${quoted(r.last_status)},${f(r.last_temperature)},` +
-    `${r.anomaly_events},${r.late_events},${r.last_offset},${r.is_final},${r.row_version},` +
-    `${dateTimeLiteral(r.updated_at)},${r.updated_at_ms})`
-  );
-}
-
-/**
- * Values-format text (`(...),(...)`) of window-state records, columns in
- * {@link WINDOW_STATE_COLUMNS} order, metric_sum bit-exact (see float64Literal).
- */
-export function toWindowStateValues(records: readonly WindowPartitionRecord[]): string {
-  return records.map(windowStateTuple).join(',');
-}
-
-/**
- * The most Values text one INSERT of window-state records may carry. 18.16
- * evaluates the metric_sum expressions from its read buffer: from about 2 MiB
- * of Values text on, an expression cut by a buffer boundary fails the whole
- * INSERT ("Unknown identifier: reinterpret", measured at 2.15 MB, never at
- * 2.0 MB), so batches are split well below that.
- */
-export const MAX_VALUES_CHARS = 1_000_000;
-
-/** {@link toWindowStateValues} in pieces of at most `maxChars` characters, with their row counts (a tuple is never split). */
-export function toWindowStateValueChunks(records: readonly WindowPartitionRecord[], maxChars = MAX_VALUES_CHARS): Array<{ values: string; rows: number }> {
-  const chunks: Array<{ values: string; rows: number }> = [];
-  let current: string[] = [];
-  let length = 0;
-  for (const r of records) {
-    const tuple = windowStateTuple(r);
-    if (current.length > 0 && length + 1 + tuple.length > maxChars) {
-      chunks.push({ values: current.join(','), rows: current.length });
-      current = [];
-      length = 0;
-    }
-    length += (current.length > 0 ? 1 : 0) + tuple.length;
-    current.push(tuple);
-  }
-  if (current.length > 0) chunks.push({ values: current.join(','), rows: current.length });
-  return chunks;
+export function toWindowStateChunks(records: readonly WindowPartitionRecord[], maxBytes = MAX_STATE_INSERT_BYTES): Array<{ body: Buffer; rows: number }> {
+  return toRowBinaryChunks(WINDOW_STATE_SCHEMA, records, maxBytes);
 }
 
 /** JSONEachRow text (one JSON object per line, trailing newline) of records. */

@@ -21,11 +21,9 @@ export const TABLES = {
   minuteRollup: `${DATABASE}.iot_minute_results`,
   /** The results of earlier releases (007); copied into minuteRollup by 010, no longer written. */
   legacyMinuteRollup: `${DATABASE}.iot_minute_rollup`,
-  /** View: a (window, device) result computed from the device state rows of all partitions (010). */
-  deviceMinuteMerged: `${DATABASE}.iot_device_minute_merged`,
-  /** That result materialized after every flush, ordered by device, then window (010). */
-  deviceMinuteRollup: `${DATABASE}.iot_device_minute_results`,
-  /** Per-device reader contract: the newest result per (window, device) (010). */
+  /** The device rows of windowState, copied on insert and ordered by device first (011). */
+  devicePartitionMinute: `${DATABASE}.iot_device_partition_minute`,
+  /** Per-device reader contract: per (window, device), the newest row of each partition summed (011). */
   deviceMinute: `${DATABASE}.iot_device_minute`,
   /** View: per device, last seen (by arrival), typical interval, silent (created by ensureDeviceHealthView). */
   deviceHealth: `${DATABASE}.iot_device_health`,

@@ -59,6 +59,7 @@ describe('clickhouse/init files', () => {
       '008_minute_dead_letter_rollup.sql',
       '009_drop_legacy_tables.sql',
       '010_window_and_device_accumulators.sql',
+      '011_device_minute_from_state.sql',
     ]);
     for (const f of files) {
       expect(f.name).toMatch(/^\d{3}_[a-z0-9_]+\.sql$/);

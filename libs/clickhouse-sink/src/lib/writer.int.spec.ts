@@ -57,7 +57,7 @@ import {
   type MinuteAggRow,
   type StoredWindowRow,
 } from './readers';
-import { MAX_VALUES_CHARS, toWindowPartitionRecord, toWindowStateValues, type WindowPartitionRow, type WindowUsersRow } from './rows';
+import { toWindowPartitionRecord, toWindowStateChunks, type WindowPartitionRow, type WindowUsersRow } from './rows';
 import { TABLES } from './schema';
 import { WindowRowWriter } from './writer';
 
@@ -306,15 +306,15 @@ describe('iot_minute_rollup refreshes on the real server', () => {
   });
 });
 
-describe('window rows in the Values format on the real server', () => {
-  it('writes a batch far larger than max_query_size (the data after VALUES is streamed)', async () => {
+describe('window rows in the RowBinary format on the real server', () => {
+  it('writes a batch far larger than max_query_size (the rows are the request body, not part of the query)', async () => {
     const w0 = randomDay();
     const topic = randomTopic('large');
     const rows = Array.from({ length: 24 * 300 }, (_, i) =>
       stateRow({ sourceTopic: topic, windowStartMs: w0 + Math.floor(i / 24) * MINUTE, sourcePartition: i % 24, lastOffset: i, totalEvents: 10, metricSum: i / 7 }),
     );
     const [{ max }] = await client.queryRows<{ max: string }>(`SELECT value AS max FROM system.settings WHERE name = 'max_query_size'`);
-    expect(toWindowStateValues(rows.map(toWindowPartitionRecord)).length).toBeGreaterThan(3 * Number(max));
+    expect(toWindowStateChunks(rows.map(toWindowPartitionRecord))[0].body.length).toBeGreaterThan(3 * Number(max));
     expect(await writer.writeWindowRows(rows)).toMatchObject({ rows: rows.length, attempts: 1 });
     const wanted = Array.from({ length: 24 }, (_, p) => ({ partition: p, windowStartsMs: Array.from({ length: 300 }, (_, w) => w0 + w * MINUTE) }));
     const states = await readStates(topic, wanted);
@@ -322,15 +322,15 @@ describe('window rows in the Values format on the real server', () => {
     expect(states).toEqual(expectedWindowStates(rows, topic, wanted));
   });
 
-  it('writes a catch-up batch whose Values text is many times what one 18.16 INSERT of expressions takes (split into INSERTs)', async () => {
+  it('writes a catch-up batch as several INSERTs of at most maxStateInsertBytes, every row exact', async () => {
     const w0 = randomDay();
     const topic = randomTopic('huge');
     const rows = Array.from({ length: 24 * 1250 }, (_, i) =>
       stateRow({ sourceTopic: topic, windowStartMs: w0 + Math.floor(i / 24) * MINUTE, sourcePartition: i % 24, lastOffset: i, totalEvents: 3, metricSum: Math.sqrt(i) }),
     );
-    // One INSERT of this text fails on 18.16 ("Unknown identifier: reinterpret..."): measured from about 2.1 MB.
-    expect(toWindowStateValues(rows.map(toWindowPartitionRecord)).length).toBeGreaterThan(4 * MAX_VALUES_CHARS);
-    expect(await writer.writeWindowRows(rows)).toMatchObject({ rows: rows.length });
+    const maxStateInsertBytes = 256 * 1024;
+    expect(toWindowStateChunks(rows.map(toWindowPartitionRecord), maxStateInsertBytes).length).toBeGreaterThan(4);
+    expect(await new WindowRowWriter(client, { maxAttempts: 5, now: refreshClock, maxStateInsertBytes }).writeWindowRows(rows)).toMatchObject({ rows: rows.length });
     const wanted = Array.from({ length: 24 }, (_, p) => ({ partition: p, windowStartsMs: Array.from({ length: 1250 }, (_, w) => w0 + w * MINUTE) }));
     const states = await readStates(topic, wanted);
     expect(states).toHaveLength(rows.length);

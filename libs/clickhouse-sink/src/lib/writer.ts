@@ -1,13 +1,12 @@
 import type { ClickHouseSinkClient } from './client';
 import { retryWithBackoff, type RetryOptions, type RetryRuntime } from './retry';
-import { minuteDeadLetterRollupSelect, MINUTE_DEAD_LETTER_ROLLUP_COLUMNS, minuteRollupSelect, MINUTE_ROLLUP_COLUMNS, VIEW_READ_SETTINGS, windowStartList } from './readers';
-import { DEVICE_MINUTE_RESULT_COLUMNS, deviceMinuteResultsSelect } from './results-sql';
+import { minuteDeadLetterRollupSelect, MINUTE_DEAD_LETTER_ROLLUP_COLUMNS, minuteRollupSelect, MINUTE_ROLLUP_COLUMNS, VIEW_READ_SETTINGS } from './readers';
 import {
   toDeadLetterRecord,
   toWindowStateRecords,
-  toWindowStateValueChunks,
+  toWindowStateChunks,
   toWindowUserRecords,
-  WINDOW_STATE_COLUMNS,
+  WINDOW_STATE_SCHEMA,
   type DeadLetterRow,
   type WindowPartitionRow,
   type WindowUsersRow,
@@ -21,6 +20,8 @@ export interface WindowRowWriterOptions extends RetryOptions {
   deadLetterTable?: string;
   /** Target of writeWindowUsers. Default stream_analytics.iot_window_users. */
   usersTable?: string;
+  /** The most RowBinary bytes per INSERT of window-state rows. Default MAX_STATE_INSERT_BYTES (8 MiB). */
+  maxStateInsertBytes?: number;
   /** Test seam for the retry loop. */
   retryRuntime?: RetryRuntime;
   /** The clock that stamps each refresh (the results' updated_at), in ms. Default Date.now. */
@@ -77,16 +78,16 @@ export class WindowRowWriter {
   }
 
   async writeWindowRows(rows: readonly WindowPartitionRow[], call: WriteCallOptions = {}): Promise<WriteResult> {
-    // Values with metric_sum as its exact bits: the window state must round-trip bit for bit (see toWindowStateValues).
-    // Large batches (a catch-up flush) go as several INSERTs (MAX_VALUES_CHARS); rows are idempotent, so a
+    // RowBinary: every Float64 with its exact bits, the window state must round-trip bit for bit (see row-binary.ts).
+    // Large batches (a catch-up flush) go as several INSERTs (MAX_STATE_INSERT_BYTES); rows are idempotent, so a
     // batch cut short by a failure is simply written again.
     // Each row goes with its device rows; every record carries its own version, so a batch cut
     // between them leaves nothing a replay does not write again.
-    const chunks = toWindowStateValueChunks(rows.flatMap(toWindowStateRecords));
+    const chunks = toWindowStateChunks(rows.flatMap(toWindowStateRecords), this.options.maxStateInsertBytes);
     const started = Date.now();
     let attempts = 0;
     for (const chunk of chunks) {
-      const r = await this.write(this.windowTable, chunk.rows, (table) => this.client.insertValues(table, WINDOW_STATE_COLUMNS, chunk.values), call);
+      const r = await this.write(this.windowTable, chunk.rows, (table) => this.client.insertRowBinary(table, WINDOW_STATE_SCHEMA, chunk.body), call);
       attempts = Math.max(attempts, r.attempts);
     }
     return { rows: rows.length, attempts, elapsedMs: Date.now() - started };
@@ -103,10 +104,13 @@ export class WindowRowWriter {
     return { rows: u.rows + r.rows, attempts: Math.max(u.attempts, r.attempts), elapsedMs: u.elapsedMs + r.elapsedMs };
   }
 
-  /** The readers' results of these windows (fleet and devices) and the dead-letter counts of these minutes, recomputed. */
+  /**
+   * The readers' fleet results of these windows and the dead-letter counts of
+   * these minutes, recomputed. (Device results need no refresh: readers sum
+   * the device state rows, which the state write copies (011).)
+   */
   async refreshResults(windowStartsMs: readonly number[], deadLetterWindowStartsMs: readonly number[], call: WriteCallOptions = {}): Promise<void> {
     await this.refreshMinuteRollup(windowStartsMs, call);
-    await this.refreshDeviceMinuteRollup(windowStartsMs, call);
     await this.refreshDeadLetterRollup(deadLetterWindowStartsMs, call);
   }
 
@@ -126,14 +130,6 @@ export class WindowRowWriter {
     return this.refresh(TABLES.minuteRollup, MINUTE_ROLLUP_COLUMNS, minuteRollupSelect, windowStartsMs, call);
   }
 
-  /**
-   * Recomputes the results of every device of these windows from their device
-   * state rows (iot_device_minute_merged) into iot_device_minute_results,
-   * which iot_device_minute reads. Same rules as refreshMinuteRollup.
-   */
-  async refreshDeviceMinuteRollup(windowStartsMs: readonly number[], call: WriteCallOptions = {}): Promise<WriteResult> {
-    return this.refresh(TABLES.deviceMinuteRollup, DEVICE_MINUTE_RESULT_COLUMNS, (w, at) => deviceMinuteResultsSelect(windowStartList(w), at), windowStartsMs, call);
-  }
 
   /**
    * Recomputes the dead-letter counts of these minutes (the windowStartMs of

@@ -78,4 +78,41 @@ describe('runCommitProtocol', () => {
     expect(out).toEqual({ kind: 'nothing_to_commit' });
     expect(r.calls).toEqual(['settle', 'state', 'dead', 'refresh', 'durable']);
   });
+
+  it('times each step that resolved by the given clock, and none after a failure', async () => {
+    const clock = { t: 0 };
+    const cost: Record<string, number> = { settle: 1, state: 40, dead: 2, refresh: 300, publish: 5, commit: 7 };
+    const timed = (failAt?: Step) => {
+      const r = recorder(failAt);
+      for (const [port, fn] of [
+        [r.ports.output, 'settled'],
+        [r.ports.state, 'writeWindows'],
+        [r.ports.results, 'writeDeadLetters'],
+        [r.ports.results, 'refreshResults'],
+        [r.ports.publisher, 'publish'],
+        [r.ports.source, 'commit'],
+      ] as const) {
+        const inner = (port as unknown as Record<string, () => Promise<void>>)[fn];
+        (port as unknown as Record<string, () => Promise<void>>)[fn] = async () => {
+          await inner();
+          clock.t += cost[r.calls.at(-1) as string];
+        };
+      }
+      const steps: Array<[string, number]> = [];
+      return { r, steps, hooks: { ...r.hooks, timing: { now: () => clock.t, stepDone: (step: string, ms: number) => void steps.push([step, ms]) } } };
+    };
+    const ok = timed();
+    await runCommitProtocol(ok.r.ports, BATCH, ok.hooks);
+    expect(ok.steps).toEqual([
+      ['settle', 1],
+      ['state', 40],
+      ['dead_letters', 2],
+      ['refresh', 300],
+      ['publish', 5],
+      ['commit', 7],
+    ]);
+    const failed = timed('refresh');
+    await expect(runCommitProtocol(failed.r.ports, BATCH, failed.hooks)).rejects.toThrow('refresh failed');
+    expect(failed.steps.map(([step]) => step)).toEqual(['settle', 'state', 'dead_letters']);
+  });
 });

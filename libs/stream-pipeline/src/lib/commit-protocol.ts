@@ -50,11 +50,16 @@ export interface CommitProtocolPorts {
   readonly source: Pick<RecordSource, 'commit'>;
 }
 
+/** The steps a flush spends its time in (step 5, durable, is in-memory bookkeeping). */
+export type FlushStep = 'settle' | 'state' | 'dead_letters' | 'refresh' | 'publish' | 'commit';
+
 export interface CommitProtocolHooks {
   /** Step 5: the batch is durable (the engine may evict final windows). */
   durable(): void;
   /** Commits of partitions the pipeline no longer owns (a rebalance happened meanwhile) are left out. */
   stillOwned(commit: PartitionCommit): boolean;
+  /** How long each step that resolved took, by the clock `now` (ms); both or neither. */
+  timing?: { now(): number; stepDone(step: FlushStep, durationMs: number): void };
 }
 
 export type CommitOutcome =
@@ -72,17 +77,23 @@ export const SETTLE_TIMEOUT_MS = 15_000;
  * having committed nothing, when any step before the commit fails.
  */
 export async function runCommitProtocol(ports: CommitProtocolPorts, batch: FlushBatch, hooks: CommitProtocolHooks): Promise<CommitOutcome> {
-  await ports.output.settled(SETTLE_TIMEOUT_MS);
-  await ports.state.writeWindows(batch.users, batch.rows);
-  await ports.results.writeDeadLetters(batch.deadLetters);
+  const { timing } = hooks;
+  const step = async (name: FlushStep, run: () => Promise<unknown>): Promise<void> => {
+    const started = timing?.now();
+    await run();
+    if (timing && started !== undefined) timing.stepDone(name, timing.now() - started);
+  };
+  await step('settle', () => ports.output.settled(SETTLE_TIMEOUT_MS));
+  await step('state', () => ports.state.writeWindows(batch.users, batch.rows));
+  await step('dead_letters', () => ports.results.writeDeadLetters(batch.deadLetters));
   // A dead letter has no stored state: a replay after a crash records it again, and refreshes its minute then.
-  await ports.results.refreshResults(batch.refreshWindows, [...new Set(batch.deadLetters.map((d) => d.windowStartMs))]);
+  await step('refresh', () => ports.results.refreshResults(batch.refreshWindows, [...new Set(batch.deadLetters.map((d) => d.windowStartMs))]));
   hooks.durable();
-  if (batch.refreshWindows.length > 0) await ports.publisher.publish(batch.refreshWindows);
+  if (batch.refreshWindows.length > 0) await step('publish', () => ports.publisher.publish(batch.refreshWindows));
   const commits = batch.commits.filter((c) => hooks.stillOwned(c));
   if (commits.length === 0) return { kind: 'nothing_to_commit' };
   try {
-    await ports.source.commit(commits);
+    await step('commit', async () => ports.source.commit(commits));
     return { kind: 'committed', partitions: commits.length };
   } catch (err) {
     return { kind: 'commit_failed', error: err instanceof Error ? err : new Error(String(err)) };

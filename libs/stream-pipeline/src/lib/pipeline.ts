@@ -29,7 +29,7 @@
  *     otherwise replay nothing that refreshes it). The newest result wins, so
  *     whichever writer refreshes last leaves the complete one.
  */
-import { BEYOND_RETENTION_REASON, isBeyondAggregateRetention, storedWindowOf } from '@stream-analytics/clickhouse-sink';
+import { BEYOND_RETENTION_REASON, isBeyondAggregateRetention, storedWindowOf, type WindowPartitionRow } from '@stream-analytics/clickhouse-sink';
 import { backoffDelayMs, type BackoffPolicy } from '@stream-analytics/runtime';
 import { deadLetterHeaders, parseAndValidate, type DeadLetterEntry, type ValidationResult } from '@stream-analytics/event-schema';
 import { WindowingEngine, windowStartOf, type ProcessOutcome, type StoredWindow, type WindowingConfig, type WindowRecord } from '@stream-analytics/windowing';
@@ -489,6 +489,7 @@ export class StreamPipeline {
         },
         // Only the checkpoints of partitions still ours in this generation.
         stillOwned: (c) => owner() && this.assigned.has(c.partition) && this.restored.has(c.partition),
+        timing: this.observer.flushStep && { now: () => this.now(), stepDone: (step, ms) => this.observer.flushStep?.(step, ms) },
       });
       if (outcome.kind === 'committed') {
         if (this.failedCommits > 0) logger.info({ failedCommits: this.failedCommits }, 'offset commits work again');
@@ -501,7 +502,7 @@ export class StreamPipeline {
         // An idle advance must not outlive a flush that failed to commit it.
         if (advancedIdle) this.generation++;
       }
-      this.onFlushSucceeded(started, batch.rows.length, batch.deadLetters.length);
+      this.onFlushSucceeded(started, batch.rows, batch.deadLetters.length);
       return true;
     } catch (err) {
       // An idle advance must not outlive a flush that failed to commit it:
@@ -513,9 +514,11 @@ export class StreamPipeline {
     }
   }
 
-  private onFlushSucceeded(started: number, rows: number, deadLetters: number): void {
+  private onFlushSucceeded(started: number, written: readonly WindowPartitionRow[], deadLetters: number): void {
     const now = this.now();
-    this.observer.flushed?.('ok', now - started, rows);
+    const rows = written.length;
+    const deviceRows = written.reduce((n, r) => n + (r.devices?.length ?? 0), 0);
+    this.observer.flushed?.('ok', now - started, rows, deviceRows);
     const commitLimit = this.o.commitFailuresUnhealthy ?? 3;
     if (this.failedCommits >= commitLimit) this.setHealth(false, `the last ${this.failedCommits} offset commits failed`);
     else if (this.failedLoads === 0) this.setHealth(true);
@@ -530,14 +533,14 @@ export class StreamPipeline {
     const lag = new Map((this.deps.source.lag?.([...this.assigned]) ?? []).map((l) => [l.partition, l.lag]));
     this.observer.partitionStats?.(stats.partitions.filter((p) => Number.isFinite(p.watermark)).map((p) => ({ partition: p.partition, watermarkMs: p.watermark, lag: lag.get(p.partition) })));
     this.deps.logger.info(
-      { rows, deadLetters, flushMs: now - started, openWindows: stats.openWindows, cachedWindows: stats.cachedWindows, folded: stats.eventsFolded, lateFolded: stats.lateFolded, tooLate: stats.tooLate, future: stats.future, partitions: this.assigned.size },
+      { rows, deviceRows, deadLetters, flushMs: now - started, openWindows: stats.openWindows, cachedWindows: stats.cachedWindows, folded: stats.eventsFolded, lateFolded: stats.lateFolded, tooLate: stats.tooLate, future: stats.future, partitions: this.assigned.size },
       'flush',
     );
   }
 
   private onFlushFailed(err: Error): void {
     this.failedFlushes++;
-    this.observer.flushed?.('error', 0, 0);
+    this.observer.flushed?.('error', 0, 0, 0);
     this.setHealth(false, `flush failing: ${err.message}`);
     // Stop fetching: state stays bounded by what the client already queued.
     this.pauseAll();

@@ -3,6 +3,7 @@
  * librdkafka consumer and producer, ClickHouse), the unit tests fakes. Nothing
  * here knows about processes, signals, ports or Prometheus.
  */
+import type { FlushStep } from './commit-protocol';
 import type { DeadLetterRow, StoredWindowRow, WindowPartitionRow, WindowUsersRow } from '@stream-analytics/clickhouse-sink';
 
 export interface SourceRecord {
@@ -118,7 +119,10 @@ export interface PipelineObserver {
   future?(): void;
   alreadyCounted?(): void;
   windowsLoaded?(windows: number, durationMs: number): void;
-  flushed?(outcome: 'ok' | 'error', durationMs: number, rows: number): void;
+  /** A flush ended: its fleet rows (one per window and partition) and device rows written. */
+  flushed?(outcome: 'ok' | 'error', durationMs: number, rows: number, deviceRows: number): void;
+  /** How long a step of a successful flush's commit protocol took. */
+  flushStep?(step: FlushStep, durationMs: number): void;
   /** Age of the oldest event of a flush when it became visible (s). */
   visible?(seconds: number): void;
   commitFailed?(): void;

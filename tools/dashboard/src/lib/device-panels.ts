@@ -18,7 +18,7 @@ export const DEVICE_VARIABLE = 'device';
 const DEVICE = `'\${${DEVICE_VARIABLE}}'`;
 
 /** The $device variable's query: the devices with minutes in the time range. */
-export const DEVICE_VARIABLE_SQL = 'SELECT DISTINCT device_id FROM stream_analytics.iot_device_minute_results WHERE $__timeFilter(window_start) ORDER BY device_id';
+export const DEVICE_VARIABLE_SQL = 'SELECT DISTINCT device_id FROM stream_analytics.iot_device_partition_minute WHERE $__timeFilter(window_start) ORDER BY device_id';
 
 const BUCKET_NOTE = "Each point is a bucket of Grafana's interval";
 
