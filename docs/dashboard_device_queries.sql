@@ -175,11 +175,12 @@ SETTINGS enable_optimize_predicate_expression = 1;
 -- ============================================================================
 -- Panel 8: Top 10 devices by anomalies [top_anomalies] (table)
 -- Devices with the most anomaly events (anomaly_score at or above the
--- threshold) over the range, with their events.
+-- threshold) over the whole hours overlapping the range (the hourly device
+-- rollup, refreshed every DEVICE_ROLLUP_INTERVAL_SECS), with their events.
 -- Columns: device_id, anomalies, events
 SELECT device_id, sum(anomaly_events) AS anomalies, sum(total_events) AS events
-FROM stream_analytics.iot_device_minute
-WHERE $__timeFilter(window_start)
+FROM stream_analytics.iot_device_hourly
+WHERE window_start >= toStartOfHour($__fromTime) AND window_start <= $__toTime
 GROUP BY device_id
 HAVING anomalies > 0
 ORDER BY anomalies DESC, device_id
@@ -188,12 +189,13 @@ SETTINGS enable_optimize_predicate_expression = 1;
 
 -- ============================================================================
 -- Panel 9: Top 10 devices by errors [top_errors] (table)
--- Devices with the most events of status 'error' over the range, with their
--- events.
+-- Devices with the most events of status 'error' over the whole hours
+-- overlapping the range (the hourly device rollup, refreshed every
+-- DEVICE_ROLLUP_INTERVAL_SECS), with their events.
 -- Columns: device_id, errors, events
 SELECT device_id, sum(status_error) AS errors, sum(total_events) AS events
-FROM stream_analytics.iot_device_minute
-WHERE $__timeFilter(window_start)
+FROM stream_analytics.iot_device_hourly
+WHERE window_start >= toStartOfHour($__fromTime) AND window_start <= $__toTime
 GROUP BY device_id
 HAVING errors > 0
 ORDER BY errors DESC, device_id

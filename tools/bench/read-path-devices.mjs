@@ -23,6 +23,7 @@
 // --samples runs (p50, p95 wall time over HTTP). Targets: device panels 7 d
 // <= 200 ms, 30 d <= 500 ms; top-10 and silent tables over 24 h <= 500 ms.
 import { cpus, loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
 import { bundledLibs, clickhouseQuery, clickhouseUrl, log, percentile, sleep, timedClickhouseQuery, writeResult } from './bench-kit.mjs';
 
 const MINUTE = 60_000;
@@ -42,29 +43,34 @@ function usage(message) {
   process.exit(2);
 }
 
-function parseArgs(argv) {
-  const opts = { devices: 100_000, hours: 24, longDevices: 100, longDays: 30, samples: 10, keep: false };
-  const int = (flag, v, min, max) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min || n > max) usage(`${flag} must be a whole number in [${min}, ${max}] (got ${JSON.stringify(v)})`);
+function parseOptions(argv) {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        devices: { type: 'string', default: '100000' },
+        hours: { type: 'string', default: '24' },
+        'long-devices': { type: 'string', default: '100' },
+        'long-days': { type: 'string', default: '30' },
+        samples: { type: 'string', default: '10' },
+        keep: { type: 'boolean', default: false },
+      },
+    }));
+  } catch (err) {
+    usage(err.message);
+  }
+  const int = (flag, min, max) => {
+    const n = Number(values[flag]);
+    if (!Number.isInteger(n) || n < min || n > max) usage(`--${flag} must be a whole number in [${min}, ${max}] (got ${JSON.stringify(values[flag])})`);
     return n;
   };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const next = () => (i + 1 < argv.length ? argv[++i] : usage(`${a} needs a value`));
-    if (a === '--devices') opts.devices = int(a, next(), 1, 1_000_000);
-    else if (a === '--hours') opts.hours = int(a, next(), 1, 48);
-    else if (a === '--long-devices') opts.longDevices = int(a, next(), 1, 10_000);
-    else if (a === '--long-days') opts.longDays = int(a, next(), 1, 30);
-    else if (a === '--samples') opts.samples = int(a, next(), 1, 1000);
-    else if (a === '--keep') opts.keep = true;
-    else usage(`unknown argument ${JSON.stringify(a)}`);
-  }
+  const opts = { devices: int('devices', 1, 1_000_000), hours: int('hours', 1, 48), longDevices: int('long-devices', 1, 10_000), longDays: int('long-days', 1, 30), samples: int('samples', 1, 1000), keep: values.keep };
   if (opts.longDevices > opts.devices) usage('--long-devices cannot exceed --devices');
   return opts;
 }
 
-const opts = parseArgs(process.argv.slice(2));
+const opts = parseOptions(process.argv.slice(2));
 const lib = bundledLibs(
   'read-path-devices-libs',
   [

@@ -86,3 +86,4 @@ export {
   type DeviceHealthOptions,
   type DeviceHealthRow,
 } from './lib/device-health';
+export { changedHoursQuery, deviceHourRollupSelect, MAX_HOURS_PER_RUN, rollupDeviceHours, rollupHours, rollupResumePointMs, ROLLUP_OVERLAP_MS, type DeviceRollupRun } from './lib/device-rollup';

@@ -76,6 +76,15 @@ export const aggregatorCommand = {
       min: 1,
       description: 'iot_device_health: a device is silent after this many of its typical sending intervals without an arrival (and at least SILENT_MIN_SECS).',
     },
+    deviceRollupIntervalSecs: {
+      type: 'integer',
+      env: 'DEVICE_ROLLUP_INTERVAL_SECS',
+      default: 60,
+      min: 0,
+      max: 3600,
+      description:
+        'How often the device rollup sums the changed hours of device minutes into iot_device_hour (top devices, device health); 0 turns it off. One pipeline of the group runs it (the holder of partition 0).',
+    },
     silentMinSecs: { type: 'number', env: 'SILENT_MIN_SECS', default: DEFAULT_SILENCE_RULE.silentMinSecs, min: 0, description: 'iot_device_health: a device is never silent sooner than this many seconds after its last arrival.' },
     idleTimeoutSecs: { type: 'number', env: 'IDLE_PARTITION_TIMEOUT_SECS', default: 30, min: 1, description: 'A partition without events this long stops holding its windows open.' },
     workers: {

@@ -53,6 +53,9 @@ export function createAggregatorMetrics(options: { processMetrics: boolean }) {
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers: [registry],
     }),
+    deviceRollupRuns: new Counter({ name: 'aggregator_device_rollup_runs_total', help: 'Device rollup runs (iot_device_hour), by outcome.', labelNames: ['outcome'], registers: [registry] }),
+    deviceRollupHours: new Counter({ name: 'aggregator_device_rollup_hours_total', help: 'Hours of device minutes summed into iot_device_hour.', registers: [registry] }),
+    deviceRollupLastRun: new Gauge({ name: 'aggregator_device_rollup_last_run_timestamp_seconds', help: 'When the last successful device rollup run ended (unix seconds).', registers: [registry] }),
     visibleLatency: new Histogram({
       name: 'aggregator_event_to_visible_seconds',
       help: 'Age (from the Kafka record timestamp) of the oldest event of a flush when that flush became visible in ClickHouse.',

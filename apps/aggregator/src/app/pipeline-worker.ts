@@ -22,6 +22,7 @@ import { StreamPipeline } from '@stream-analytics/stream-pipeline';
 import { aggregateTopicPublisher, clickhouseResultSink, clickhouseWindowStateStore, kafkaRecordSource, metricsObserver } from './adapters';
 import { clickhouseClientConfig, type AggregatorConfig } from './config';
 import { createAggregatorMetrics } from './metrics';
+import { startDeviceRollupJob, type DeviceRollupJob } from './device-rollup-job';
 import { startRetentionJob, type RetentionJob } from './retention-job';
 import { readDeviceSilence, registerSilentDevicesGauges } from './silent-devices-gauge';
 
@@ -96,6 +97,7 @@ export async function runPipelineWorker(
   let stopRequested = false;
   let pipeline: StreamPipeline | undefined;
   let retention: RetentionJob | undefined;
+  let deviceRollup: DeviceRollupJob | undefined;
   let wakeUp: () => void = () => undefined;
   let replication: ReplicationState | undefined;
   // A security failure during the run (credentials revoked, certificate rotated): librdkafka keeps
@@ -218,6 +220,7 @@ export async function runPipelineWorker(
     channel.post(status());
     const holdsPartitionZero = () => pipeline?.holdsPartition(0) ?? false;
     retention = startRetentionJob(config, { clickhouse, isOwner: holdsPartitionZero, logger, metrics });
+    deviceRollup = startDeviceRollupJob(config, { clickhouse, isOwner: holdsPartitionZero, logger, metrics });
     registerSilentDevicesGauges({ registry: metrics.registry, isOwner: holdsPartitionZero, read: () => readDeviceSilence(clickhouse), logger });
     await pipeline.run();
     return 0;
@@ -226,6 +229,7 @@ export async function runPipelineWorker(
     clearInterval(statusTimer);
     abort.abort();
     await retention?.stop();
+    await deviceRollup?.stop();
     await disconnectClient(consumer);
     await disconnectClient(producer);
     await clickhouse.close();

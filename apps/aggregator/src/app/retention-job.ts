@@ -3,10 +3,9 @@
  * partition 0 of the raw topic applies the retention (applyRetention: drop
  * the expired whole-day partitions, set the TTL where the server has it).
  *
- * A partition has exactly one owner in a consumer group, so of all the
- * aggregator instances and their pipelines exactly one runs it, with no
- * election of its own. During a rebalance two may briefly both run it, which
- * is harmless: dropping a partition that is gone is a no-op and setting the
+ * An OwnerJob: of all the aggregator instances and their pipelines exactly
+ * one runs it. During a rebalance two may briefly both run it, which is
+ * harmless: dropping a partition that is gone is a no-op and setting the
  * same TTL is never even sent. A failed run is logged and counted, and
  * retried at the next interval; it never stops the pipeline.
  */
@@ -14,6 +13,7 @@ import { applyRetention, type ClickHouseSinkClient, type RetentionRunResult } fr
 import type { Logger } from '@stream-analytics/runtime';
 import { schemaProfile, type AggregatorConfig } from './config';
 import type { AggregatorMetrics } from './metrics';
+import { OwnerJob } from './owner-job';
 
 /** First check soon after start (once partitions are assigned), then every interval. */
 const FIRST_RUN_DELAY_MS = 60_000;
@@ -35,50 +35,16 @@ export interface RetentionJobOptions {
 
 export type RetentionOutcome = { kind: 'not-owner' } | { kind: 'done'; result: RetentionRunResult } | { kind: 'failed'; error: unknown };
 
-export class RetentionJob {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<RetentionOutcome> | undefined;
-  private stopped = false;
+export class RetentionJob extends OwnerJob<RetentionOutcome> {
   private readonly now: () => number;
 
   constructor(private readonly options: RetentionJobOptions) {
     if (!(options.intervalMs > 0)) throw new RangeError(`retention interval must be > 0 ms (got ${options.intervalMs})`);
+    super(options.intervalMs, options.firstDelayMs ?? Math.min(FIRST_RUN_DELAY_MS, options.intervalMs));
     this.now = options.now ?? Date.now;
   }
 
-  start(): void {
-    if (this.stopped || this.timer) return;
-    this.schedule(this.options.firstDelayMs ?? Math.min(FIRST_RUN_DELAY_MS, this.options.intervalMs));
-  }
-
-  /** Stops the timer and waits for a run in progress. */
-  async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.running;
-  }
-
-  /** One check: runs the retention when this pipeline owns the job. Never throws. */
-  runOnce(): Promise<RetentionOutcome> {
-    this.running ??= this.check().finally(() => {
-      this.running = undefined;
-    });
-    return this.running;
-  }
-
-  private schedule(delayMs: number): void {
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      void this.runOnce().then(() => {
-        if (!this.stopped) this.schedule(this.options.intervalMs);
-      });
-    }, delayMs);
-    // The job never keeps a stopping process alive.
-    this.timer.unref();
-  }
-
-  private async check(): Promise<RetentionOutcome> {
+  protected async check(): Promise<RetentionOutcome> {
     const { logger, metrics } = this.options;
     try {
       if (!this.options.isOwner()) {

@@ -222,6 +222,10 @@ describe('init SQL on current ClickHouse (chdb)', () => {
     expect(aggBefore).toMatchObject([{ totalEvents: 2, metricSum: 1.5, uniqueUsers: 2 }]);
     expect(before.tables.map((t) => [t['name'], t['engine']])).toEqual([
       ['dead_letters', 'ReplacingMergeTree'],
+      ['iot_device_hour', 'ReplacingMergeTree'],
+      ['iot_device_hourly', 'View'],
+      ['iot_device_last_seen', 'AggregatingMergeTree'],
+      ['iot_device_last_seen_copy', 'MaterializedView'],
       ['iot_device_minute', 'View'],
       ['iot_device_partition_minute', 'ReplacingMergeTree'],
       ['iot_device_partition_minute_copy', 'MaterializedView'],
@@ -595,7 +599,7 @@ describe('init SQL on current ClickHouse (chdb)', () => {
 describe('device-level results on current ClickHouse (chdb)', () => {
   it('iot_device_minute and the fleet columns of iot_minute_agg equal the brute-force oracle (devices on several partitions, late events); state round-trips bit for bit; completeness per device in one query', async () => {
     const diff = await deviceScenarioDifferences(engineClient(), writer, 'devices.chdb', Date.UTC(2007, 2, 1, 8, 0));
-    expect(diff).toEqual({ devices: [], fleet: [], states: [], completeness: [] });
+    expect(diff).toEqual({ devices: [], fleet: [], states: [], completeness: [], hours: [] });
   });
 
   it('device health: devices sending every 1 s, 10 s and 5 min, some stopping, are silent exactly when the rule says, none too early (default and other knobs)', async () => {
@@ -632,6 +636,8 @@ describe('replicated profile of the init SQL on current ClickHouse (chdb)', () =
       "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/stream_analytics/iot_minute_results', '{replica}', state_version)",
       "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/stream_analytics/iot_device_minute_results', '{replica}', state_version)",
       "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/stream_analytics/iot_device_partition_minute', '{replica}', row_version)",
+      "ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/stream_analytics/iot_device_last_seen', '{replica}')",
+      "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/stream_analytics/iot_device_hour', '{replica}', computed_at_ms)",
     ]);
     // Every DDL statement, not the data copy of 006 (an INSERT runs once and replicates).
     const ddl = formatted.filter((q) => !/^\s*INSERT\b/i.test(q));

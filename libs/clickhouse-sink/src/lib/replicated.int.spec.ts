@@ -86,6 +86,10 @@ describe('replicated profile on ZooKeeper + two 18.16 replicas', () => {
     const engines = await node(1).queryRows<{ name: string; engine: string }>(`SELECT name, engine FROM system.tables WHERE database = 'stream_analytics' ORDER BY name`);
     expect(engines).toEqual([
       { name: 'dead_letters', engine: 'ReplicatedReplacingMergeTree' },
+      { name: 'iot_device_hour', engine: 'ReplicatedReplacingMergeTree' },
+      { name: 'iot_device_hourly', engine: 'View' },
+      { name: 'iot_device_last_seen', engine: 'ReplicatedAggregatingMergeTree' },
+      { name: 'iot_device_last_seen_copy', engine: 'MaterializedView' },
       { name: 'iot_device_minute', engine: 'View' },
       { name: 'iot_device_partition_minute', engine: 'ReplicatedReplacingMergeTree' },
       { name: 'iot_device_partition_minute_copy', engine: 'MaterializedView' },
@@ -108,6 +112,8 @@ describe('replicated profile on ZooKeeper + two 18.16 replicas', () => {
     expect(replicas.map((r) => [r.table, r.zookeeper_path, r.replica_name, Number(r.total_replicas)])).toEqual(
       [
         'dead_letters',
+        'iot_device_hour',
+        'iot_device_last_seen',
         'iot_device_partition_minute',
         'iot_minute_dead_letter_rollup',
         'iot_minute_results',
@@ -151,6 +157,10 @@ describe('replicated profile on ZooKeeper + two 18.16 replicas', () => {
       expect(engines.map((e) => e.engine)).toEqual([
         'ReplicatedReplacingMergeTree', // added_later
         'ReplicatedReplacingMergeTree', // dead_letters
+        'ReplicatedReplacingMergeTree', // iot_device_hour
+        'View', // iot_device_hourly
+        'ReplicatedAggregatingMergeTree', // iot_device_last_seen
+        'MaterializedView', // iot_device_last_seen_copy
         'View', // iot_device_minute
         'ReplicatedReplacingMergeTree', // iot_device_partition_minute
         'MaterializedView', // iot_device_partition_minute_copy

@@ -26,7 +26,7 @@ const dropped = (present: PartitionRef[], nowMs: number, p = policy) => expiredP
 describe('retention rules', () => {
   it('covers the tables that hold data, by class, and leaves the legacy tables alone', () => {
     expect(RETENTION_TABLES).toEqual({
-      aggregate: [TABLES.windowState, TABLES.windowUsers, TABLES.minuteRollup, TABLES.devicePartitionMinute, TABLES.legacyWindowState, TABLES.legacyMinuteRollup],
+      aggregate: [TABLES.windowState, TABLES.windowUsers, TABLES.minuteRollup, TABLES.devicePartitionMinute, TABLES.deviceHour, TABLES.legacyWindowState, TABLES.legacyMinuteRollup],
       deadLetter: [TABLES.deadLetters, TABLES.minuteDeadLetterRollup],
     });
     expect(retentionTables(policy)).toEqual([
@@ -34,6 +34,7 @@ describe('retention rules', () => {
       { table: 'stream_analytics.iot_window_users', cls: 'aggregate', days: 30 },
       { table: 'stream_analytics.iot_minute_results', cls: 'aggregate', days: 30 },
       { table: 'stream_analytics.iot_device_partition_minute', cls: 'aggregate', days: 30 },
+      { table: 'stream_analytics.iot_device_hour', cls: 'aggregate', days: 30 },
       { table: 'stream_analytics.iot_window_state', cls: 'aggregate', days: 30 },
       { table: 'stream_analytics.iot_minute_rollup', cls: 'aggregate', days: 30 },
       { table: 'stream_analytics.dead_letters', cls: 'deadLetter', days: 14 },

@@ -31,7 +31,7 @@ export type RetentionClass = 'aggregate' | 'deadLetter';
  * days they hold.
  */
 export const RETENTION_TABLES: Readonly<Record<RetentionClass, readonly string[]>> = Object.freeze({
-  aggregate: Object.freeze([TABLES.windowState, TABLES.windowUsers, TABLES.minuteRollup, TABLES.devicePartitionMinute, TABLES.legacyWindowState, TABLES.legacyMinuteRollup]),
+  aggregate: Object.freeze([TABLES.windowState, TABLES.windowUsers, TABLES.minuteRollup, TABLES.devicePartitionMinute, TABLES.deviceHour, TABLES.legacyWindowState, TABLES.legacyMinuteRollup]),
   deadLetter: Object.freeze([TABLES.deadLetters, TABLES.minuteDeadLetterRollup]),
 });
 

@@ -25,6 +25,12 @@ export const TABLES = {
   devicePartitionMinute: `${DATABASE}.iot_device_partition_minute`,
   /** Per-device reader contract: per (window, device), the newest row of each partition summed (011). */
   deviceMinute: `${DATABASE}.iot_device_minute`,
+  /** Per device: last arrival and its status and temperature, kept by a materialized view (012). */
+  deviceLastSeen: `${DATABASE}.iot_device_last_seen`,
+  /** Per (hour, device): the device's minutes summed, written by the device rollup (012). */
+  deviceHour: `${DATABASE}.iot_device_hour`,
+  /** View: the newest rollup row per (hour, device) (012). */
+  deviceHourly: `${DATABASE}.iot_device_hourly`,
   /** View: per device, last seen (by arrival), typical interval, silent (created by ensureDeviceHealthView). */
   deviceHealth: `${DATABASE}.iot_device_health`,
   /** Reader contract: the newest rollup row per window. */

@@ -60,6 +60,7 @@ describe('clickhouse/init files', () => {
       '009_drop_legacy_tables.sql',
       '010_window_and_device_accumulators.sql',
       '011_device_minute_from_state.sql',
+      '012_device_hours_and_last_seen.sql',
     ]);
     for (const f of files) {
       expect(f.name).toMatch(/^\d{3}_[a-z0-9_]+\.sql$/);

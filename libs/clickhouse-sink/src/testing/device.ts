@@ -10,7 +10,9 @@ import type { ClickHouseSinkClient } from '../lib/client';
 import { isSilent, readDeviceHealth, silentAfterMs, TYPICAL_INTERVAL_LOOKBACK_MS, type SilenceRule } from '../lib/device-health';
 import { readDeviceCompleteness, readDeviceMinute, readMinuteStats, type DeviceMinuteRow, type MinuteStats } from '../lib/device-readers';
 import { windowPartitionRowOf } from '../lib/engine-rows';
+import { rollupHours } from '../lib/device-rollup';
 import { readWindowStates } from '../lib/readers';
+import { TABLES } from '../lib/schema';
 import type { WindowPartitionRow } from '../lib/rows';
 import type { WindowRowWriter } from '../lib/writer';
 
@@ -217,7 +219,7 @@ export async function deviceScenarioDifferences(
   writer: WindowRowWriter,
   topic: string,
   w0: number,
-): Promise<{ devices: string[]; fleet: string[]; states: string[]; completeness: string[] }> {
+): Promise<{ devices: string[]; fleet: string[]; states: string[]; completeness: string[]; hours: string[] }> {
   const s = deviceScenario(w0);
   const written = new Map<string, WindowPartitionRow>();
   await runDeviceScenario(
@@ -254,7 +256,69 @@ export async function deviceScenarioDifferences(
   const got = await readDeviceCompleteness(client, 'dev-0', w0, to);
   const completeness = JSON.stringify(got) === JSON.stringify(want) ? [] : [`completeness of dev-0: ${JSON.stringify(got)}, want ${JSON.stringify(want)}`];
   if (want.countedLate === 0) completeness.push('the scenario has no late events of dev-0');
-  return { devices, fleet, states, completeness };
+  await rollupHours(client, scenarioHoursS(s.flushes), w0);
+  return { devices, fleet, states, completeness, hours: await deviceHourDifferences(client, expectedDeviceMinutes(s.flushes)) };
+}
+
+/** The hour starts (epoch seconds) of a scenario's events. */
+function scenarioHoursS(flushes: readonly (readonly PartitionedRecord[])[]): number[] {
+  return [...new Set(flushes.flat().map((r) => Math.floor(r.eventTimeMs / 3_600_000) * 3600))];
+}
+
+/**
+ * Every (hour, device) of iot_device_hourly against the sum of the expected
+ * device minutes of that hour (events, anomalies, statuses, late events,
+ * first and last arrival, events per minute).
+ */
+async function deviceHourDifferences(client: ClickHouseSinkClient, minutes: readonly DeviceMinuteRow[]): Promise<string[]> {
+  const HOUR = 3_600_000;
+  const want = new Map<string, Record<string, unknown>>();
+  for (const m of minutes) {
+    const hour = Math.floor(m.windowStartMs / HOUR) * HOUR;
+    const key = `${hour}|${m.deviceId}`;
+    const w = (want.get(key) ?? { events: 0, anomalies: 0, ok: 0, warning: 0, error: 0, offline: 0, late: 0, first: Infinity, last: -Infinity, minutes: new Array(60).fill(0) }) as Record<string, number> & { minutes: number[] };
+    w.events += m.totalEvents;
+    w.anomalies += m.anomalyEvents;
+    w.ok += m.statusOk;
+    w.warning += m.statusWarning;
+    w.error += m.statusError;
+    w.offline += m.statusOffline;
+    w.late += m.lateEvents;
+    w.first = Math.min(w.first, m.firstSeenMs);
+    w.last = Math.max(w.last, m.lastSeenMs);
+    w.minutes[(m.windowStartMs - hour) / 60_000] += m.totalEvents;
+    want.set(key, w);
+  }
+  const hours = [...new Set([...want.keys()].map((k) => Number(k.split('|')[0])))];
+  const devices = [...new Set(minutes.map((m) => m.deviceId))].map((d) => `'${d}'`).join(', ');
+  const rows = await client.queryRows<Record<string, number | string | Array<number | string>>>(
+    `SELECT toUInt32(window_start) AS h, device_id, total_events, anomaly_events, status_ok, status_warning, status_error, status_offline, late_events, first_seen_ms, last_seen_ms, minute_events
+FROM ${TABLES.deviceHourly}
+WHERE window_start IN (${hours.map((h) => `toDateTime(${h / 1000})`).join(', ')}) AND device_id IN (${devices})`,
+    { settings: { enable_optimize_predicate_expression: 1 } },
+  );
+  const got = new Map(
+    rows.map((r) => [
+      `${Number(r['h']) * 1000}|${String(r['device_id'])}`,
+      {
+        events: Number(r['total_events']),
+        anomalies: Number(r['anomaly_events']),
+        ok: Number(r['status_ok']),
+        warning: Number(r['status_warning']),
+        error: Number(r['status_error']),
+        offline: Number(r['status_offline']),
+        late: Number(r['late_events']),
+        first: Number(r['first_seen_ms']),
+        last: Number(r['last_seen_ms']),
+        minutes: (r['minute_events'] as Array<number | string>).map(Number),
+      },
+    ]),
+  );
+  const problems: string[] = [];
+  for (const [key, w] of want) if (JSON.stringify(got.get(key)) !== JSON.stringify(w)) problems.push(`hour|device ${key}: ${JSON.stringify(got.get(key))}, want ${JSON.stringify(w)}`);
+  for (const key of got.keys()) if (!want.has(key)) problems.push(`hour|device ${key} in the rollup but in no expected minute`);
+  if (want.size === 0) problems.push('the scenario has no device minutes');
+  return problems;
 }
 
 /** Devices of different rhythms, some stopping: [id, period ms, stops this long before the end (0: never)]. */
@@ -301,7 +365,9 @@ export function rhythmScenario(endMs: number, devicePrefix = ''): { flushes: Par
 /**
  * The silence oracle from the arrivals alone: per device its last arrival,
  * typical interval (mean gap over the 24 h up to its last arrival) and when
- * the rule (silentAfterMs, the one definition) makes it silent.
+ * the rule (silentAfterMs, the one definition) makes it silent. (Health learns
+ * the interval from whole hours within the lookback: over scenarios shorter
+ * than a day, the same arrivals.)
  */
 export function expectedSilence(arrivals: ReadonlyMap<string, readonly number[]>, rule: SilenceRule): Map<string, { lastSeenMs: number; typicalIntervalMs: number | undefined; silentAfterMs: number }> {
   const out = new Map<string, { lastSeenMs: number; typicalIntervalMs: number | undefined; silentAfterMs: number }>();
@@ -322,8 +388,9 @@ export function expectedSilence(arrivals: ReadonlyMap<string, readonly number[]>
  */
 export async function silenceDifferences(client: ClickHouseSinkClient, writer: WindowRowWriter, topic: string, endMs: number, rule: SilenceRule): Promise<string[]> {
   const s = rhythmScenario(endMs, `${topic}/`);
-  // Device health reads the device rows themselves: no refresh.
   await runDeviceScenario(topic, s.flushes, (rows) => writer.writeWindowRows(rows).then(() => undefined), async () => undefined);
+  // The device rollup over the scenario's hours (which hours a job finds is the job's own test).
+  await rollupHours(client, scenarioHoursS(s.flushes), endMs);
   const want = expectedSilence(s.arrivals, rule);
   const probes = [...want.values()].flatMap((w) => [w.lastSeenMs + w.silentAfterMs, w.lastSeenMs + w.silentAfterMs + 1]);
   const problems: string[] = [];
@@ -332,6 +399,11 @@ export async function silenceDifferences(client: ClickHouseSinkClient, writer: W
     for (const [deviceId, w] of want) {
       const h = health.get(deviceId);
       const silent = isSilent(nowMs - w.lastSeenMs, w.typicalIntervalMs, rule);
+      // Events whose minute (by event time; arrivals are 200 ms after it) starts within the last hour and day (now in whole seconds).
+      const since = (spanMs: number) => (s.arrivals.get(deviceId) ?? []).filter((t) => Math.floor((t - 200) / 60_000) * 60_000 >= Math.floor(nowMs / 1000) * 1000 - spanMs).length;
+      if (h && (h.eventsLastHour !== since(3_600_000) || h.eventsLast24h !== since(86_400_000))) {
+        problems.push(`${deviceId} at now=${new Date(nowMs).toISOString()}: events in the last hour ${h.eventsLastHour} (want ${since(3_600_000)}), 24 h ${h.eventsLast24h} (want ${since(86_400_000)})`);
+      }
       if (!h) problems.push(`${deviceId} missing at ${nowMs}`);
       else if (h.silent !== silent || h.lastSeenMs !== w.lastSeenMs || h.typicalIntervalMs !== w.typicalIntervalMs || h.silentAfterMs !== w.silentAfterMs) {
         problems.push(`${deviceId} at now=${new Date(nowMs).toISOString()}: silent ${h.silent} (want ${silent}), last seen ${h.lastSeenMs} (want ${w.lastSeenMs}), interval ${h.typicalIntervalMs} (want ${w.typicalIntervalMs}), silent after ${h.silentAfterMs} (want ${w.silentAfterMs})`);

@@ -33,7 +33,7 @@ describe('devices dashboard', () => {
     expect(dashboard.uid).toBe(DEVICES_DASHBOARD_UID);
     expect(dashboard.refresh).toBe('5s');
     expect(dashboard.templating.list).toEqual([expect.objectContaining({ name: DEVICE_VARIABLE, type: 'query', multi: false })]);
-    expect(dashboard.templating.list[0].query).toMatch(/FROM stream_analytics\.iot_device_partition_minute WHERE \$__timeFilter\(window_start\)/);
+    expect(dashboard.templating.list[0].query).toMatch(/FROM stream_analytics\.iot_device_last_seen GROUP BY device_id HAVING maxMerge\(last_seen_state\) >= toInt64\(toUInt32\(\$__fromTime\)\) \* 1000/);
   });
 
   it('every panel has a query with only known macros; the device panels use the variable, quoted', () => {

@@ -17,10 +17,18 @@ export const DEVICE_VARIABLE = 'device';
 /** How panels name the selected device (Grafana substitutes it; single value, ids match the event schema's ID pattern). */
 const DEVICE = `'\${${DEVICE_VARIABLE}}'`;
 
-/** The $device variable's query: the devices with minutes in the time range. */
-export const DEVICE_VARIABLE_SQL = 'SELECT DISTINCT device_id FROM stream_analytics.iot_device_partition_minute WHERE $__timeFilter(window_start) ORDER BY device_id';
+/**
+ * The $device variable's query: the devices heard from since the range start
+ * (iot_device_last_seen: one row per device, so the picker stays quick at
+ * 100,000 devices).
+ */
+export const DEVICE_VARIABLE_SQL =
+  'SELECT device_id FROM stream_analytics.iot_device_last_seen GROUP BY device_id HAVING maxMerge(last_seen_state) >= toInt64(toUInt32($__fromTime)) * 1000 ORDER BY device_id';
 
 const BUCKET_NOTE = "Each point is a bucket of Grafana's interval";
+
+/** The hours (of iot_device_hourly, by their start) overlapping the dashboard's range. */
+const WHOLE_HOURS_OF_RANGE = 'window_start >= toStartOfHour($__fromTime) AND window_start <= $__toTime';
 
 /** Statuses per minute over the buckets of `source` (optionally one device's rows). */
 function statusSeries(source: string, filter: string): string {
@@ -80,12 +88,17 @@ function percentileSeries(source: string, filter: string, withMean: boolean): st
   ]);
 }
 
-/** A top-10 table of the devices by a per-minute column summed over the range. */
+/**
+ * A top-10 table of the devices by a column summed over the range, read from
+ * the hourly device rollup (iot_device_hourly, one row per device and hour):
+ * the whole hours overlapping the range, the current one as of the rollup's
+ * last run.
+ */
 function topDevices(column: string, alias: string): string {
   return sql([
     `SELECT device_id, sum(${column}) AS ${alias}, sum(total_events) AS events`,
-    'FROM stream_analytics.iot_device_minute',
-    'WHERE $__timeFilter(window_start)',
+    'FROM stream_analytics.iot_device_hourly',
+    `WHERE ${WHOLE_HOURS_OF_RANGE}`,
     'GROUP BY device_id',
     `HAVING ${alias} > 0`,
     `ORDER BY ${alias} DESC, device_id`,
@@ -181,7 +194,8 @@ export const DEVICE_PANELS: PanelDef[] = [
   {
     key: 'top_anomalies',
     title: 'Top 10 devices by anomalies',
-    description: 'Devices with the most anomaly events (anomaly_score at or above the threshold) over the range, with their events.',
+    description:
+      'Devices with the most anomaly events (anomaly_score at or above the threshold) over the whole hours overlapping the range (the hourly device rollup, refreshed every DEVICE_ROLLUP_INTERVAL_SECS), with their events.',
     ...TABLE,
     sql: topDevices('anomaly_events', 'anomalies'),
     columns: ['device_id', 'anomalies', 'events'],
@@ -190,7 +204,7 @@ export const DEVICE_PANELS: PanelDef[] = [
   {
     key: 'top_errors',
     title: 'Top 10 devices by errors',
-    description: "Devices with the most events of status 'error' over the range, with their events.",
+    description: "Devices with the most events of status 'error' over the whole hours overlapping the range (the hourly device rollup, refreshed every DEVICE_ROLLUP_INTERVAL_SECS), with their events.",
     ...TABLE,
     sql: topDevices('status_error', 'errors'),
     columns: ['device_id', 'errors', 'events'],

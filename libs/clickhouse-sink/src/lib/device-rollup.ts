@@ -1,0 +1,133 @@
+/**
+ * The device rollup (012): per (hour, device), the device's minutes of that
+ * hour summed into iot_device_hour, so that the fleet-wide device views (top
+ * devices over a range, device health) read one row per device and hour
+ * instead of one per device and minute: at 100,000 devices a day is 144
+ * million device minutes but 2.4 million device hours.
+ *
+ * Which hours to recompute: every flush that writes device rows refreshes the
+ * fleet results of their windows afterwards, stamping them computed_at_ms, so
+ * the hours holding a fleet result computed at or after a point in time are
+ * exactly the hours whose device minutes may have changed since then (a
+ * late event, a replayed dead letter, a catch-up of old data included). A run
+ * recomputes those hours from iot_device_minute (the per-device reader
+ * contract, the one definition of a device minute) and stamps its rows with
+ * its own start time: the newest row per (hour, device) is the complete one.
+ * Recomputing an hour again is harmless, so the caller overlaps its runs.
+ */
+import type { ClickHouseSinkClient, RequestOptions } from './client';
+import { RowValidationError } from './errors';
+import { VIEW_READ_SETTINGS } from './readers';
+import { TABLES } from './schema';
+
+/** The columns of iot_device_hour a rollup writes, in order. */
+export const DEVICE_HOUR_COLUMNS = [
+  'window_start',
+  'device_id',
+  'total_events',
+  'anomaly_events',
+  'status_ok',
+  'status_warning',
+  'status_error',
+  'status_offline',
+  'late_events',
+  'first_seen_ms',
+  'last_seen_ms',
+  'minute_events',
+  'computed_at_ms',
+] as const;
+
+/**
+ * A result stamped at t may become visible a little after t (its INSERT is
+ * still running, or another instance's clock is behind): each run looks back
+ * this far before the newest stamp the previous run saw.
+ */
+export const ROLLUP_OVERLAP_MS = 60_000;
+
+/** The most hours one run recomputes (the oldest changes first); the rest wait for the next run. */
+export const MAX_HOURS_PER_RUN = 24;
+
+const HOUR_S = 3600;
+
+function epochMs(name: string, v: number): number {
+  if (!Number.isSafeInteger(v) || v < 0) throw new RowValidationError(`${name} must be an epoch millisecond value, got ${v}`);
+  return v;
+}
+
+/** The hours (start, in seconds) whose fleet results were computed at or after sinceMs, with the newest stamp of each, oldest change first. */
+export function changedHoursQuery(sinceMs: number): string {
+  return `SELECT toUInt32(toStartOfHour(window_start)) AS hour_s, max(computed_at_ms) AS newest_ms
+FROM ${TABLES.minuteRollup}
+WHERE computed_at_ms >= ${epochMs('sinceMs', sinceMs)}
+GROUP BY hour_s
+ORDER BY newest_ms, hour_s`;
+}
+
+/** The INSERT ... SELECT of one hour's rollup rows, stamped computedAtMs. */
+export function deviceHourRollupSelect(hourStartS: number, computedAtMs: number): string {
+  if (!Number.isSafeInteger(hourStartS) || hourStartS % HOUR_S !== 0) throw new RowValidationError(`hourStartS must be a whole hour in epoch seconds, got ${hourStartS}`);
+  epochMs('computedAtMs', computedAtMs);
+  // Aggregates named apart from the columns they read (18.16: "Cyclic aliases"); the INSERT maps by position.
+  // h_minutes goes into the lambda as an argument: 18.16 does not see a subquery column used only inside a lambda.
+  return `SELECT toDateTime(${hourStartS}, 'UTC'), device_id, h_events, h_anomalies, h_ok, h_warning, h_error, h_offline, h_late, h_first_seen, h_last_seen,
+    arrayMap((m, minutes) -> if(has(tupleElement(minutes, 1), m), tupleElement(minutes, 2)[indexOf(tupleElement(minutes, 1), m)], toUInt64(0)), range(60), arrayResize([h_minutes], 60, h_minutes)),
+    toUInt64(${computedAtMs})
+FROM
+(
+    SELECT
+        device_id,
+        sum(total_events) AS h_events,
+        sum(anomaly_events) AS h_anomalies,
+        sum(status_ok) AS h_ok,
+        sum(status_warning) AS h_warning,
+        sum(status_error) AS h_error,
+        sum(status_offline) AS h_offline,
+        sum(late_events) AS h_late,
+        min(first_seen_ms) AS h_first_seen,
+        max(last_seen_ms) AS h_last_seen,
+        sumMap([toUInt8(intDiv(toUInt32(window_start) - ${hourStartS}, 60))], [toUInt64(total_events)]) AS h_minutes
+    FROM ${TABLES.deviceMinute}
+    WHERE window_start >= toDateTime(${hourStartS}) AND window_start < toDateTime(${hourStartS + HOUR_S})
+    GROUP BY device_id
+)`;
+}
+
+export interface DeviceRollupRun {
+  /** Hour starts (epoch ms) recomputed, in the order they were. */
+  hoursMs: number[];
+  /** Where the next run starts looking (pass as sinceMs). */
+  nextSinceMs: number;
+  /** Hours that changed but wait for the next run (MAX_HOURS_PER_RUN). */
+  deferred: number;
+}
+
+/**
+ * One rollup run at nowMs: recomputes the hours whose results changed since
+ * sinceMs (at most MAX_HOURS_PER_RUN, oldest change first).
+ */
+export async function rollupDeviceHours(client: Pick<ClickHouseSinkClient, 'queryRows' | 'insertSelect'>, sinceMs: number, nowMs: number, request: RequestOptions = {}): Promise<DeviceRollupRun> {
+  const changed = await client.queryRows<{ hour_s: number | string; newest_ms: number | string }>(changedHoursQuery(sinceMs), request);
+  // Hours changed by the same refresh share a stamp: they go together, or a run could never move past them.
+  let take = Math.min(MAX_HOURS_PER_RUN, changed.length);
+  while (take < changed.length && Number(changed[take].newest_ms) === Number(changed[take - 1].newest_ms)) take++;
+  const batch = changed.slice(0, take);
+  await rollupHours(client, batch.map((h) => Number(h.hour_s)), nowMs, request);
+  const newest = batch.length > 0 ? Number(batch[batch.length - 1].newest_ms) : undefined;
+  // Deferred hours are newer than every one done, so the next run still finds them.
+  const nextSinceMs = newest === undefined ? sinceMs : Math.max(sinceMs, newest - ROLLUP_OVERLAP_MS);
+  return { hoursMs: batch.map((h) => Number(h.hour_s) * 1000), nextSinceMs, deferred: changed.length - batch.length };
+}
+
+/** Sums these hours (starts in epoch seconds) of device minutes into iot_device_hour, stamped nowMs. */
+export async function rollupHours(client: Pick<ClickHouseSinkClient, 'insertSelect'>, hoursS: readonly number[], nowMs: number, request: RequestOptions = {}): Promise<void> {
+  for (const h of hoursS) {
+    await client.insertSelect(TABLES.deviceHour, DEVICE_HOUR_COLUMNS, deviceHourRollupSelect(h, nowMs), { ...request, settings: { ...VIEW_READ_SETTINGS, ...request.settings } });
+  }
+}
+
+/** Where a rollup job starts after a restart: shortly before the newest rollup written (0 when none). */
+export async function rollupResumePointMs(client: Pick<ClickHouseSinkClient, 'queryRows'>, request: RequestOptions = {}): Promise<number> {
+  const [r] = await client.queryRows<{ newest: number | string }>(`SELECT max(computed_at_ms) AS newest FROM ${TABLES.deviceHour}`, request);
+  const newest = Number(r?.newest ?? 0);
+  return newest > 0 ? Math.max(0, newest - ROLLUP_OVERLAP_MS) : 0;
+}
