@@ -8,7 +8,10 @@
  * reason. Retries are the caller's (it knows whether to wait or give up).
  */
 import https from 'node:https';
-import { RestError, SchemaRegistryClient, type ClientConfig, type ServerConfig } from '@confluentinc/schemaregistry';
+// The client's own modules, not the package index: that one also loads the serdes and the cloud KMS drivers (AWS, Azure, GCP).
+import { RestError } from '@confluentinc/schemaregistry/dist/rest-error';
+import type { ClientConfig } from '@confluentinc/schemaregistry/dist/rest-service';
+import { SchemaRegistryClient, type ServerConfig } from '@confluentinc/schemaregistry/dist/schemaregistry-client';
 import type { RegistrySchema } from '@stream-analytics/event-schema';
 import { describeConnection, type RegistryConnection } from './options';
 
@@ -44,6 +47,25 @@ function reasonOf(err: unknown): string {
     .replace(/^.*?"message":"/, '')
     .replace(/","error_code".*$/, '')
     .replace(/;? ?Error code: \d+\s*$/, '');
+}
+
+/**
+ * The registry's reason as one sentence: the causes it lists (Apicurio says
+ * "Incompatible artifact: ..., list of diff types: [...] Causes: <causes>"),
+ * with an Avro field path (/fields/4) named by the field it points at.
+ */
+export function incompatibilityReason(raw: string, schema: RegistrySchema): string {
+  const causes = /Causes: (.*)$/s.exec(raw)?.[1] ?? raw;
+  let fields: Array<{ name?: string }> = [];
+  try {
+    fields = (JSON.parse(schema.schema) as { fields?: Array<{ name?: string }> }).fields ?? [];
+  } catch {
+    // not an Avro record: paths stay as the registry wrote them
+  }
+  return causes
+    .replace(/\/fields\/(\d+)(\S*)/g, (path, i: string) => (fields[Number(i)]?.name ? `field ${fields[Number(i)].name} (${path})` : path))
+    .replace(/\s+/g, ' ')
+    .trim();
 }
 
 export interface SchemaRegistry {
@@ -102,7 +124,7 @@ export function createSchemaRegistry(connection: RegistryConnection, opts: Regis
         if (id === undefined) throw new Error(`schema registry ${where} answered 404 registering ${subject}`);
         return id;
       } catch (err) {
-        if (isIncompatible(err)) throw new IncompatibleSchemaError(subject, reasonOf(err));
+        if (isIncompatible(err)) throw new IncompatibleSchemaError(subject, incompatibilityReason(reasonOf(err), schema));
         throw err;
       }
     },
