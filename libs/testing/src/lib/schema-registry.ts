@@ -1,8 +1,8 @@
 /**
  * A real schema registry for integration tests: Apicurio Registry (its
  * Confluent-compatible API under /apis/ccompat/v7), built once from Maven
- * Central by infra/apicurio/pom.xml into .local/apicurio/build (rebuilt when
- * the pom or its build settings change), run from its jar on a free port.
+ * Central by infra/apicurio/pom.xml (tools/stack/registry.mjs), run from its
+ * jar on a free port.
  * Its storage is an H2 file in a private folder, so a test can stop and start
  * it again (an outage) and find the schemas it had; the folder dies with it.
  *
@@ -11,7 +11,6 @@
  * always start their own.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -28,44 +27,20 @@ export interface TestSchemaRegistry {
   close(): Promise<void>;
 }
 
-/** The runnable jar, building it with Maven when missing or when its inputs changed. */
-export function ensureApicurioBuild(): string {
-  const root = workspaceRoot();
-  const dir = path.join(root, 'infra', 'apicurio');
-  const inputs = [path.join(dir, 'pom.xml'), path.join(dir, 'src', 'main', 'resources', 'application.properties')];
-  const build = path.join(root, '.local', 'apicurio', 'build');
-  const jar = path.join(build, 'local-apicurio-registry-1.0.0-runner.jar');
-  const stamp = path.join(build, '.inputs.sha256');
-  const hash = createHash('sha256');
-  for (const f of inputs) hash.update(fs.readFileSync(f));
-  const digest = hash.digest('hex');
-  if (fs.existsSync(jar) && fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8').trim() === digest) return jar;
-  const mvn = spawnSync('mvn', ['-q', '-B', '-f', path.join(dir, 'pom.xml'), '-DskipTests', 'package'], { encoding: 'utf8', timeout: 15 * 60_000 });
-  if (mvn.error) throw new Error(`Maven (mvn) is needed to build the schema registry from ${dir}/pom.xml: ${mvn.error.message} (Debian: apt-get install -y maven)`);
-  if (mvn.status !== 0 || !fs.existsSync(jar)) throw new Error(`Maven could not build the schema registry from ${dir}/pom.xml (exit ${mvn.status}):\n${(mvn.stdout + mvn.stderr).slice(-3000)}`);
-  fs.writeFileSync(stamp, `${digest}\n`);
-  return jar;
-}
-
-/** The JVM command line of the registry on `port`, storing in `dataDir` (also used by the stack tool's docs). */
-export function registryCommand(jar: string, port: number): string[] {
-  return [
-    // A small, quickly started JVM: the registry serves a handful of schemas.
-    '-Xmx256m',
-    '-XX:TieredStopAtLevel=1',
-    '-XX:+UseSerialGC',
-    '-Dquarkus.http.host=127.0.0.1',
-    `-Dquarkus.http.port=${port}`,
-    '-Dquarkus.datasource.jdbc.min-size=1',
-    '-Dquarkus.datasource.jdbc.initial-size=1',
-    '-jar',
-    jar,
-  ];
+/**
+ * The command that runs the registry on `port`, building it first when
+ * needed: tools/stack/registry.mjs holds the one definition of both.
+ */
+export function registryCommand(port: number): string[] {
+  const script = path.join(workspaceRoot(), 'tools', 'stack', 'registry.mjs');
+  const res = spawnSync(process.execPath, [script, 'command', '--port', String(port)], { encoding: 'utf8', timeout: 20 * 60_000 });
+  if (res.status !== 0) throw new Error(`cannot build the schema registry (node ${script} command):\n${res.stderr.slice(-3000)}`);
+  return JSON.parse(res.stdout) as string[];
 }
 
 export async function startTestSchemaRegistry(): Promise<TestSchemaRegistry> {
-  const jar = ensureApicurioBuild();
   const port = await freePort();
+  const [java, ...args] = registryCommand(port);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'schema-registry-'));
   const url = `http://127.0.0.1:${port}/apis/ccompat/v7`;
   const log = path.join(dir, 'registry.log');
@@ -75,7 +50,7 @@ export async function startTestSchemaRegistry(): Promise<TestSchemaRegistry> {
 
   const start = async () => {
     const out = fs.openSync(log, 'a');
-    child = spawn('java', registryCommand(jar, port), {
+    child = spawn(java, args, {
       cwd: dir,
       stdio: ['ignore', out, out],
       env: { ...process.env, REGISTRY_DATASOURCE_URL: `jdbc:h2:file:${path.join(dir, 'registry_db')}` },
