@@ -51,6 +51,14 @@ export function describeSubjectChange(c: SubjectChange): string {
   }
 }
 
+/** The subjects' section of a plan, as the topics tool prints it. */
+export function formatSubjectPlan(specs: readonly SubjectSpec[], changes: readonly SubjectChange[]): string {
+  const lines = ['Schema registry subjects:'];
+  for (const c of changes) lines.push(`  ${describeSubjectChange(c)}`);
+  if (changes.length === 0) lines.push(`  = ${specs.length} subjects as wanted (${specs.map((s) => s.subject).join(', ')}), no change`);
+  return lines.join('\n');
+}
+
 /** Applies the changes: the compatibility level first, so the registration is checked under it. Idempotent. */
 export async function applySubjects(registry: SchemaRegistry, changes: readonly SubjectChange[]): Promise<void> {
   for (const c of changes) if (c.kind === 'set_compatibility') await registry.setCompatibility(c.spec.subject, c.spec.compatibility);
