@@ -20,8 +20,8 @@
 import { performance } from 'node:perf_hooks';
 import Kafka from '@confluentinc/kafka-javascript';
 import { EventGenerator, type BinaryFormat, type EventEncoder, type GeneratedPayload, type TelemetryEvent, type WireEvent } from '@stream-analytics/event-schema';
-import { createSchemaRegistry, registeredEncoder, RegistryUnavailableError } from '@stream-analytics/schema-registry';
-import { backoffDelayMs, describeKafkaSecurityError, startOpsServer, type Logger, type ShutdownSignal } from '@stream-analytics/runtime';
+import { startEncoder } from '@stream-analytics/schema-registry';
+import { describeKafkaSecurityError, startOpsServer, type Logger, type ShutdownSignal } from '@stream-analytics/runtime';
 import { Accounting, createMetrics } from './accounting';
 import { generatorOptions, type ProducerConfig } from './config';
 import { connectProducer, producerSettings, type NativeProducer } from './kafka';
@@ -431,26 +431,11 @@ function withFirmwareFields(e: TelemetryEvent, index: number): WireEvent {
   return { ...e, battery_level: 20 + (index % 80), firmware_version: '2.0.0' };
 }
 
-/**
- * The encoder of --format avro|protobuf: the schema registered (idempotently)
- * under the topic's subject. An unreachable registry is reported and retried
- * until it answers or a signal stops the producer; a refused schema exits.
- */
-async function binaryEncoder(cfg: ProducerConfig, logger: Logger, shutdown: ShutdownSignal): Promise<EventEncoder | undefined> {
-  if (cfg.format === 'json' || cfg.registry === undefined) return undefined;
-  const registry = createSchemaRegistry(cfg.registry);
-  try {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await registeredEncoder(registry, cfg.topic, cfg.format as BinaryFormat, cfg.schemaVersion as 1 | 2);
-      } catch (err) {
-        if (!(err instanceof RegistryUnavailableError) || shutdown.isRequested()) throw err;
-        const delay = backoffDelayMs(attempt, { initialDelayMs: 500, maxDelayMs: 10_000 });
-        logger.warn({ err: err.message, attempt, retryInMs: delay }, 'schema registry unreachable; retrying');
-        await sleep(delay);
-      }
-    }
-  } finally {
-    registry.close();
-  }
+/** The encoder of --format avro|protobuf (undefined for json); retries while the registry does not answer. */
+function binaryEncoder(cfg: ProducerConfig, logger: Logger, shutdown: ShutdownSignal): Promise<EventEncoder | undefined> {
+  if (cfg.format === 'json' || cfg.registry === undefined) return Promise.resolve(undefined);
+  return startEncoder(cfg.registry, cfg.topic, cfg.format as BinaryFormat, cfg.schemaVersion as 1 | 2, {
+    shouldStop: () => shutdown.isRequested(),
+    onRetry: (err, attempt, retryInMs) => logger.warn({ err: err.message, attempt, retryInMs }, 'schema registry unreachable; retrying'),
+  });
 }

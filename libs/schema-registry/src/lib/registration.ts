@@ -6,7 +6,9 @@
  * side: an encoder for a format, under the id the registry gives its schema.
  */
 import { REGISTRY_SCHEMA_TYPE, createEventEncoder, schemaTextFor, subjectFor, type BinaryFormat, type EventEncoder, type RegistrySchema } from '@stream-analytics/event-schema';
-import type { CompatibilityLevel, SchemaRegistry } from './client';
+import { backoffDelayMs } from '@stream-analytics/runtime';
+import { createSchemaRegistry, RegistryUnavailableError, type CompatibilityLevel, type SchemaRegistry } from './client';
+import type { RegistryConnection } from './options';
 
 export const DEFAULT_COMPATIBILITY: CompatibilityLevel = 'BACKWARD';
 
@@ -73,4 +75,37 @@ export async function applySubjects(registry: SchemaRegistry, changes: readonly 
 export async function registeredEncoder(registry: SchemaRegistry, topic: string, format: BinaryFormat, version: 1 | 2 = 1): Promise<EventEncoder> {
   const id = await registry.register(subjectFor(topic, format), schemaOf(format, version));
   return createEventEncoder(format, id, version);
+}
+
+export interface EncoderStartOptions {
+  /** Called before each wait while the registry does not answer. */
+  onRetry?: (err: Error, attempt: number, delayMs: number) => void;
+  /** Gives up (rethrows) once this says so, e.g. when a signal asked the app to stop. */
+  shouldStop?: () => boolean;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/**
+ * The writers' start: the encoder of --format avro|protobuf, its schema
+ * registered under the topic's subject. An unreachable registry is reported
+ * (onRetry) and retried with backoff until it answers or shouldStop(); a
+ * refused schema (IncompatibleSchemaError) is thrown at once.
+ */
+export async function startEncoder(connection: RegistryConnection, topic: string, format: BinaryFormat, version: 1 | 2 = 1, opts: EncoderStartOptions = {}): Promise<EventEncoder> {
+  const registry = createSchemaRegistry(connection);
+  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  try {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await registeredEncoder(registry, topic, format, version);
+      } catch (err) {
+        if (!(err instanceof RegistryUnavailableError) || opts.shouldStop?.()) throw err;
+        const delay = backoffDelayMs(attempt, { initialDelayMs: 500, maxDelayMs: 10_000 });
+        opts.onRetry?.(err, attempt, delay);
+        await sleep(delay);
+      }
+    }
+  } finally {
+    registry.close();
+  }
 }
