@@ -46,18 +46,21 @@ function compileAvro(id: number, text: string): CompiledSchema {
   // Avro resolves records by name: accept the writer's name as an alias of ours.
   const name = writer.name;
   const reader = avro.Type.forSchema(name && name !== `${AVRO_SCHEMA_V1.namespace}.${AVRO_SCHEMA_V1.name}` ? ({ ...AVRO_SCHEMA_V1, aliases: [name] } as avro.Schema) : (AVRO_SCHEMA_V1 as avro.Schema));
-  let resolver: avro.Resolver;
-  try {
-    resolver = reader.createResolver(writer);
-  } catch (err) {
-    return unreadable(id, 'avro', describeError(err));
+  // A writer of the reader's own shape (v1 as this repo registers it) needs no resolution step.
+  let resolver: avro.Resolver | undefined;
+  if (!reader.equals(writer)) {
+    try {
+      resolver = reader.createResolver(writer);
+    } catch (err) {
+      return unreadable(id, 'avro', describeError(err));
+    }
   }
   return {
     id,
     format: 'avro',
     decode(value, offset) {
       try {
-        const r = reader.decode(value, offset, resolver);
+        const r = resolver ? reader.decode(value, offset, resolver) : reader.decode(value, offset);
         if (r.offset < 0) return { ok: false, message: `Avro payload is truncated (writer schema ${id})` };
         if (r.offset !== value.length) return { ok: false, message: `Avro payload has ${value.length - r.offset} trailing bytes after the record (writer schema ${id})` };
         return { ok: true, value: { ...(r.value as Record<string, unknown>) } };
