@@ -1,17 +1,8 @@
-import { compileWriterSchema, createEventEncoder, parseDeadLetterHeaders, schemaTextFor, serializeEvent, staticDecoder, type KafkaHeaders, type TelemetryEvent } from '@stream-analytics/event-schema';
+import { compileWriterSchema, createEventEncoder, generateEvents, parseDeadLetterHeaders, schemaTextFor, serializeEvent, staticDecoder, type KafkaHeaders, type TelemetryEvent } from '@stream-analytics/event-schema';
 import { Ingest } from './acks';
 import { DeadLetterSequence, routeItems, validateItems, type Router } from './route';
 
-const event: TelemetryEvent = {
-  event_id: '2149f46c-57f3-4ddf-a16b-26b708ef9fc4',
-  event_time: '2026-11-24T09:00:00.123Z',
-  device_id: 'dev-000001',
-  user_id: 'user-00001',
-  temperature: 21.5,
-  metric_value: 426.1,
-  status: 'ok',
-  anomaly_score: 0.1571,
-};
+const event = [...generateEvents({ seed: 5, count: 1, startTimeMs: Date.parse('2026-11-24T09:00:00Z') })][0].event as TelemetryEvent;
 
 function router(format: 'json' | 'avro' | 'protobuf') {
   const sent: Array<{ topic: string; value: Buffer; key: string | Buffer | null; headers?: KafkaHeaders }> = [];
@@ -35,7 +26,7 @@ describe('routeItems', () => {
     expect(sent.map((s) => s.topic)).toEqual(['raw', 'dlq']);
     expect(sent[0].value[0]).toBe(0);
     expect(decoder.decode(sent[0].value)).toEqual({ ok: true, event, eventTimeMs: Date.parse(event.event_time) });
-    expect(sent[0].key).toBe('dev-000001');
+    expect(sent[0].key).toBe(event.device_id);
     expect(sent[1].value).toEqual(items[1]);
     expect(parseDeadLetterHeaders(sent[1].headers)).toMatchObject({ ok: true, entry: { reason: 'invalid_json' } });
   });
