@@ -46,6 +46,8 @@ export const provisionCommand = {
     ledgerTopic: { type: 'string', env: 'LEDGER_TOPIC', default: DEFAULT_ACL_SETTINGS.ledgerTopic, description: 'Ledger topic of the replayer.' },
     replayerTransactionalId: { type: 'string', env: 'REPLAYER_TRANSACTIONAL_ID', description: 'Transactional id of the replayer (default dlq-replayer.<ledger topic>, as the replayer picks it).' },
     ...SCHEMA_REGISTRY_OPTIONS,
+    // The topics tool registers subjects only when asked to: no registry unless SCHEMA_REGISTRY_URL is given.
+    schemaRegistryUrl: { ...SCHEMA_REGISTRY_OPTIONS.schemaRegistryUrl, default: '' },
     schemaCompatibility: {
       type: 'string',
       env: 'SCHEMA_COMPATIBILITY',

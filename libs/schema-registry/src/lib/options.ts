@@ -24,13 +24,20 @@ function validateUrl(v: string): string | undefined {
   }
 }
 
+/**
+ * The apps' registry options. The URL defaults to the local registry: it is
+ * contacted only when a binary message (or --format avro|protobuf) needs a
+ * schema, so JSON-only traffic never touches it; an empty value turns the
+ * registry off (binary messages are then unknown_schema).
+ */
 export const SCHEMA_REGISTRY_OPTIONS = {
   schemaRegistryUrl: {
     type: 'string',
     env: 'SCHEMA_REGISTRY_URL',
-    default: '',
+    default: DEFAULT_LOCAL_REGISTRY_URL,
     validate: validateUrl,
-    description: `Confluent-compatible schema registry REST API (Confluent, Redpanda, Apicurio's /apis/ccompat/v7, Karapace), e.g. ${DEFAULT_LOCAL_REGISTRY_URL}; needed to read or write avro and protobuf.`,
+    description:
+      "Confluent-compatible schema registry REST API (Confluent, Redpanda, Apicurio's /apis/ccompat/v7, Karapace) where Avro and Protobuf schemas are read and registered; asked only when a binary message or --format needs it; empty: none.",
   },
   schemaRegistryUser: { type: 'string', env: 'SCHEMA_REGISTRY_USER', description: 'Basic-auth user of the schema registry (Confluent Cloud: the API key).' },
   schemaRegistryPassword: { type: 'string', env: 'SCHEMA_REGISTRY_PASSWORD', description: 'Basic-auth password of the schema registry; prefer --schema-registry-password-file. Never logged.' },
