@@ -7,7 +7,7 @@
  * incompatible schema refused; malformed binary input dead-lettered with its
  * reason and schema id; and the registry stopped mid-run.
  */
-import { createEventEncoder, generateEvents, parseDeadLetterHeaders, schemaIdOf, subjectFor, type BinaryFormat, type WireFormat } from '@stream-analytics/event-schema';
+import { createEventEncoder, generateEvents, parseDeadLetterHeaders, schemaIdOf, subjectFor, type BinaryFormat, type TelemetryEvent, type WireFormat } from '@stream-analytics/event-schema';
 import { applySubjects, createSchemaRegistry, eventSubjects, IncompatibleSchemaError, planSubjects, RegistryDecoder, registeredEncoder, schemaOf } from '@stream-analytics/schema-registry';
 import { connectTestProducer, readTopic, startAggregator, startApp, startTestSchemaRegistry, stopAggregator, waitFor, type TestSchemaRegistry } from '@stream-analytics/testing';
 import { computeScenarioOracle, createScenario, expectMatchesOracle, waitForTotals, type Scenario } from './testing/scenario';
@@ -91,10 +91,8 @@ describe('wire formats with a schema registry (real registry, Kafka, ClickHouse)
     expect(ids.size).toBe(4); // Avro v1, v2, Protobuf v1, v2
 
     // Malformed binary input.
-    const known = (await client().lookup(avroSubject, schemaOf('avro', 1)))!;
-    const valid = createEventEncoder('avro', known).encode(
-      [...generateEvents({ seed: 9, count: 1, startTimeMs: base + 10 * MIN })][0].event!,
-    );
+    const known = Number(await client().lookup(avroSubject, schemaOf('avro', 1)));
+    const valid = createEventEncoder('avro', known).encode([...generateEvents({ seed: 9, count: 1, startTimeMs: base + 10 * MIN })][0].event as TelemetryEvent);
     const bad = [
       { key: 'dev-bad-1', value: valid.subarray(0, valid.length - 3) }, // truncated Avro
       { key: 'dev-bad-2', value: Buffer.concat([Buffer.from([0, 0, 0x0f, 0x42, 0x3f]), valid.subarray(5)]) }, // id 999999: unknown
