@@ -21,7 +21,7 @@ describe('routeItems', () => {
   it.each(['avro', 'protobuf'] as const)('with --format %s re-encodes the devices\u2019 JSON; invalid items keep their bytes in the DLQ', (format) => {
     const { r, sent } = router(format);
     const items = [Buffer.from(serializeEvent(event)), Buffer.from('{"device_id":"dev-2","temperature":1')];
-    routeItems(r, items, validateItems(items), { transport: 'mqtt', topic: 'devices/dev-000001/telemetry' }, 0, new Ingest());
+    routeItems(r, items, validateItems(items), { transport: 'mqtt', topic: 'devices/dev-000001/telemetry' }, 0, new Ingest(0, () => undefined, () => 0));
     const decoder = staticDecoder([compileWriterSchema(7, { schemaType: format === 'avro' ? 'AVRO' : 'PROTOBUF', schema: schemaTextFor(format) })]);
     expect(sent.map((s) => s.topic)).toEqual(['raw', 'dlq']);
     expect(sent[0].value[0]).toBe(0);
@@ -34,7 +34,7 @@ describe('routeItems', () => {
   it('with json sends the device\u2019s bytes unchanged', () => {
     const { r, sent } = router('json');
     const items = [Buffer.from(` ${serializeEvent(event)}`)];
-    routeItems(r, items, validateItems(items), { transport: 'mqtt', topic: 't' }, 0, new Ingest());
+    routeItems(r, items, validateItems(items), { transport: 'mqtt', topic: 't' }, 0, new Ingest(0, () => undefined, () => 0));
     expect(sent[0].value).toBe(items[0]);
   });
 });
