@@ -3,6 +3,7 @@
 #   1. Debian packages: build deps of the native Kafka client, ClickHouse, Mosquitto, a JDK and Maven.
 #   2. npm packages: `npm install` when node_modules is missing or package-lock.json changed.
 #   3. Kafka jars: Maven copies them into .local/kafka/libs when missing or the pom changed.
+#   4. The schema registry (Apicurio) built by Maven into .local/apicurio/build when missing or changed.
 # Re-running it on a ready machine takes well under a second. Used by test.sh and start.sh.
 set -euo pipefail
 
@@ -134,3 +135,13 @@ if ! jars_out="$(node tools/stack/stack.mjs jars 2>&1)"; then
   exit 1
 fi
 say "${jars_out##*\[stack\] } ($(took "$t0"))"
+
+# --- 4. Schema registry ---------------------------------------------------------------------------
+# Apicurio Registry built from Maven Central (infra/apicurio/pom.xml) when missing or changed: the
+# integration tests and `npm start -- --format avro|protobuf` run it.
+t0=$(now_ms)
+if ! registry_out="$(node tools/stack/registry.mjs build 2>&1 >/dev/null)"; then
+  printf '%s\n' "$registry_out" >&2
+  exit 1
+fi
+say "${registry_out##*\[registry\] } ($(took "$t0"))"

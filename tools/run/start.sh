@@ -8,6 +8,10 @@
 # mqtt://127.0.0.1:1883" sends the simulated devices over MQTT through the gateway);
 # GATEWAY_ARGS adds gateway flags. The gateway's HTTP bearer token for local use is written to
 # .local/ingest-tokens (created once, printed at start).
+# `npm start -- --format avro|protobuf` (or EVENT_FORMAT) makes the producer and the gateway write
+# that format: without SCHEMA_REGISTRY_URL the local schema registry (tools/stack/registry.mjs,
+# Apicurio, in memory) is started on 127.0.0.1:8081 for the run and stopped with it. With json
+# (the default) no registry is started.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -30,6 +34,21 @@ BUILD_CMD=(npx nx run-many -t build)
 STOP_TIMEOUT_SECS=20
 
 say() { printf '[start] %s\n' "$*" >&2; }
+
+FORMAT="${EVENT_FORMAT:-json}"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --format) FORMAT="${2:-}"; shift 2 ;;
+    --format=*) FORMAT="${1#--format=}"; shift ;;
+    *) say "unknown argument $1 (usage: npm start [-- --format json|avro|protobuf])"; exit 2 ;;
+  esac
+done
+case "$FORMAT" in
+  json | avro | protobuf) ;;
+  *) say "--format must be json, avro or protobuf (got \"$FORMAT\")"; exit 2 ;;
+esac
+REGISTRY_PORT="${SCHEMA_REGISTRY_PORT:-8081}"
+registry_pid=""
 started_file=""
 app_names=()
 app_pids=()
@@ -74,6 +93,10 @@ cleanup() {
   trap '' INT TERM
   if [ -n "$status_pid" ]; then kill -TERM "$status_pid" 2>/dev/null || true; fi
   stop_apps
+  if [ -n "$registry_pid" ]; then
+    kill -TERM "$registry_pid" 2>/dev/null || true
+    wait "$registry_pid" 2>/dev/null || true
+  fi
   if [ -n "$started_file" ]; then
     node tools/stack/stack.mjs down --only-if-started "$started_file" || true
     rm -f "$started_file"
@@ -104,6 +127,23 @@ else
   if [ -n "$user_kafka" ]; then export KAFKA_BROKERS="$user_kafka"; fi
   if [ -n "$user_clickhouse" ]; then export CLICKHOUSE_URL="$user_clickhouse"; fi
 fi
+
+# The schema registry, only when a binary format asks for it and none is configured.
+if [ "$FORMAT" != json ] && [ -z "${SCHEMA_REGISTRY_URL:-}" ]; then
+  node tools/stack/registry.mjs build >/dev/null
+  mkdir -p .local/apicurio
+  node tools/stack/registry.mjs run --port "$REGISTRY_PORT" >.local/apicurio/registry.log 2>&1 &
+  registry_pid=$!
+  export SCHEMA_REGISTRY_URL="http://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7"
+  for _ in $(seq 1 600); do
+    if curl -sf "$SCHEMA_REGISTRY_URL/subjects" >/dev/null 2>&1; then break; fi
+    if ! kill -0 "$registry_pid" 2>/dev/null; then say "the schema registry did not start; see .local/apicurio/registry.log"; exit 1; fi
+    sleep 0.1
+  done
+  say "schema registry (Apicurio, in memory) at $SCHEMA_REGISTRY_URL"
+fi
+export EVENT_FORMAT="$FORMAT"
+if [ "$FORMAT" != json ]; then say "producer and ingest-gateway write $FORMAT (Confluent wire format); the aggregator reads every format"; fi
 
 if [ -n "${START_SKIP_BUILD:-}" ]; then
   say "START_SKIP_BUILD is set; using the existing dist/apps"

@@ -7,3 +7,4 @@ export * from './lib/generator';
 export * from './lib/docs';
 export * from './lib/dead-letter';
 export * from './lib/repair';
+export * from './lib/wire';

@@ -6,3 +6,4 @@ export * from './lib/wait';
 export * from './lib/clickhouse-cluster';
 export * from './lib/mosquitto';
 export * from './lib/aggregator';
+export * from './lib/schema-registry';

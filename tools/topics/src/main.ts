@@ -1,6 +1,8 @@
 /**
  * provision-topics: creates or updates the three pipeline topics from a
- * profile (dev or prod), and with --acls each app's least-privilege ACLs.
+ * profile (dev or prod), with --acls each app's least-privilege ACLs, and
+ * with SCHEMA_REGISTRY_URL the raw topic's event schemas (Avro, Protobuf)
+ * and their compatibility level.
  * Shows the diff, refuses unsafe changes, applies the rest, and verifies the
  * result; a second run changes nothing.
  *
@@ -12,6 +14,17 @@ import { DEFAULT_ACL_SETTINGS, formatAclPlan, planAcls, wantedAcls, type AclSett
 import { TopicAdmin } from './lib/cluster';
 import { formatPlan, planChanges, planRefusals, planTopics } from './lib/plan';
 import { profile, type ProfileName } from './lib/profiles';
+import {
+  applySubjects,
+  createSchemaRegistry,
+  eventSubjects,
+  formatSubjectPlan,
+  IncompatibleSchemaError,
+  planSubjects,
+  registryConnection,
+  SCHEMA_REGISTRY_OPTIONS,
+  type CompatibilityLevel,
+} from '@stream-analytics/schema-registry';
 
 export const provisionCommand = {
   name: 'provision-topics',
@@ -32,6 +45,16 @@ export const provisionCommand = {
     replayerGroup: { type: 'string', env: 'REPLAYER_GROUP', default: DEFAULT_ACL_SETTINGS.replayerGroup, description: 'Consumer group of the replayer.' },
     ledgerTopic: { type: 'string', env: 'LEDGER_TOPIC', default: DEFAULT_ACL_SETTINGS.ledgerTopic, description: 'Ledger topic of the replayer.' },
     replayerTransactionalId: { type: 'string', env: 'REPLAYER_TRANSACTIONAL_ID', description: 'Transactional id of the replayer (default dlq-replayer.<ledger topic>, as the replayer picks it).' },
+    ...SCHEMA_REGISTRY_OPTIONS,
+    // The topics tool registers subjects only when asked to: no registry unless SCHEMA_REGISTRY_URL is given.
+    schemaRegistryUrl: { ...SCHEMA_REGISTRY_OPTIONS.schemaRegistryUrl, default: '' },
+    schemaCompatibility: {
+      type: 'string',
+      env: 'SCHEMA_COMPATIBILITY',
+      default: 'BACKWARD',
+      choices: ['BACKWARD', 'BACKWARD_TRANSITIVE', 'FORWARD', 'FORWARD_TRANSITIVE', 'FULL', 'FULL_TRANSITIVE', 'NONE'],
+      description: 'With SCHEMA_REGISTRY_URL: compatibility level of the raw topic\u2019s subjects (Avro and Protobuf event schemas), set before they are registered.',
+    },
     dryRun: { type: 'boolean', default: false, description: 'Print the diff only; change nothing.' },
     timeoutSecs: { type: 'integer', env: 'PROVISION_TIMEOUT_SECS', default: 600, min: 1, description: 'Longest wait for replica reassignments to finish.' },
   },
@@ -43,6 +66,7 @@ export const provisionCommand = {
     '  KAFKA_BROKERS=redpanda-0:9092,redpanda-1:9092,redpanda-2:9092 provision-topics --profile prod',
     '  npx nx run topics:provision-topics --profile dev',
     '  KAFKA_SECURITY_PROTOCOL=SASL_SSL KAFKA_SASL_MECHANISM=SCRAM-SHA-512 KAFKA_SASL_USERNAME=admin KAFKA_SASL_PASSWORD_FILE=/run/secrets/kafka-admin provision-topics --profile prod --acls',
+    '  SCHEMA_REGISTRY_URL=http://127.0.0.1:8081/apis/ccompat/v7 provision-topics --profile dev   # also the event schemas (Avro, Protobuf), BACKWARD',
   ].join('\n'),
 } satisfies CommandSpec<OptionSpecs>;
 
@@ -61,6 +85,9 @@ runMain(async () => {
     ledgerTopic: config.ledgerTopic,
     replayerTransactionalId: config.replayerTransactionalId ?? `dlq-replayer.${config.ledgerTopic}`,
   };
+  const registryConn = registryConnection(config, provisionCommand);
+  const registry = registryConn ? createSchemaRegistry(registryConn) : undefined;
+  const subjectSpecs = eventSubjects(config.rawTopic, config.schemaCompatibility as CompatibilityLevel);
   const admin = new TopicAdmin(config.brokers, 30000, security);
   try {
     const state = await admin.readState(names);
@@ -69,14 +96,28 @@ runMain(async () => {
     const wantedBindings = config.acls ? wantedAcls(wanted, aclSettings) : [];
     const aclPlan = config.acls ? planAcls(wantedBindings, await admin.readAcls()) : undefined;
     if (aclPlan) say(formatAclPlan(aclPlan));
+    const subjectChanges = registry ? await planSubjects(registry, subjectSpecs) : [];
+    if (registry) say(formatSubjectPlan(subjectSpecs, subjectChanges));
     if (planRefusals(plan).length) {
       process.stderr.write(`refused: the ${wanted.name} profile asks for changes that are unsafe on this cluster (lines marked "!" above); nothing was changed.\n`);
       return EXIT_REFUSED;
     }
     const aclChanges = aclPlan ? aclPlan.add.length + aclPlan.remove.length : 0;
-    if ((planChanges(plan).length === 0 && aclChanges === 0) || config.dryRun) {
-      if (config.dryRun && (planChanges(plan).length || aclChanges)) say('Dry run: nothing applied.');
+    if ((planChanges(plan).length === 0 && aclChanges === 0 && subjectChanges.length === 0) || config.dryRun) {
+      if (config.dryRun && (planChanges(plan).length || aclChanges || subjectChanges.length)) say('Dry run: nothing applied.');
       return 0;
+    }
+    if (registry && subjectChanges.length) {
+      try {
+        await applySubjects(registry, subjectChanges);
+      } catch (err) {
+        if (!(err instanceof IncompatibleSchemaError)) throw err;
+        process.stderr.write(`refused: ${err.message}\n`);
+        return EXIT_REFUSED;
+      }
+      const left = await planSubjects(registry, subjectSpecs);
+      if (left.length) throw new Error(`after applying, ${left.length} subject change(s) are still pending`);
+      say(`  applied: ${subjectChanges.length} subject change(s)`);
     }
     if (aclPlan && aclChanges) {
       await admin.applyAcls(aclPlan);
@@ -101,6 +142,7 @@ runMain(async () => {
     say(`Done: the cluster matches the ${wanted.name} profile.`);
     return 0;
   } finally {
+    registry?.close();
     await admin.close();
   }
 });

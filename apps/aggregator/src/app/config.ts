@@ -22,6 +22,7 @@ import {
   type ParsedConfig,
   UsageError,
 } from '@stream-analytics/runtime';
+import { registryConnection, SCHEMA_REGISTRY_OPTIONS, type RegistryConnection } from '@stream-analytics/schema-registry';
 
 export const aggregatorCommand = {
   name: 'aggregator',
@@ -32,6 +33,7 @@ export const aggregatorCommand = {
     topic: topicOption('raw', 'Raw telemetry topic to consume.'),
     aggTopic: topicOption('aggregate', 'Topic receiving window results (JSON, keyed by window start).'),
     dlqTopic: topicOption('deadLetter', 'Dead-letter topic for invalid and late events.'),
+    ...SCHEMA_REGISTRY_OPTIONS,
     group: { type: 'string', env: 'CONSUMER_GROUP', default: 'iot-aggregator', description: 'Consumer group id; instances in one group share the partitions.' },
     groupInstanceId: { type: 'string', env: 'GROUP_INSTANCE_ID', description: 'Static group membership id (e.g. the pod name) so restarts do not rebalance.' },
     ...CLICKHOUSE_CONNECTION_OPTIONS,
@@ -107,6 +109,7 @@ export const aggregatorCommand = {
     '  aggregator                                   # local stack defaults',
     '  KAFKA_BROKERS=redpanda:9092 CLICKHOUSE_URL=http://clickhouse:8123 aggregator',
     '  aggregator --flush-interval-secs 1 --group demo',
+    '  SCHEMA_REGISTRY_URL=http://127.0.0.1:8081/apis/ccompat/v7 aggregator   # also read Avro and Protobuf (Confluent wire format)',
     '  aggregator --workers 2                      # two pipelines on a 2-core machine',
     '  aggregator --migrate-only                   # apply the schema and exit (deploy job, init container)',
     '  AGGREGATE_RETENTION_DAYS=90 ALLOWED_LATENESS_SECS=604800 aggregator   # a week of lateness, 90 days of aggregates',
@@ -120,6 +123,8 @@ export type AggregatorConfig = ParsedConfig<typeof aggregatorCommand.options> & 
   clickhouse: ClickHouseConfig;
   /** Days each class of rows is kept, checked against the lateness horizon. */
   retention: RetentionPolicy;
+  /** Where Avro and Protobuf writer schemas are read (JSON needs none); undefined without SCHEMA_REGISTRY_URL. */
+  registry: RegistryConnection | undefined;
 };
 
 /** The sink client's settings for this configuration (one rule for the migrations and every pipeline). */
@@ -161,5 +166,6 @@ export function parseAggregatorConfig(argv: readonly string[], env: NodeJS.Proce
     kafkaSecurity: parseKafkaSecurity(config, aggregatorCommand),
     clickhouse: clickHouseConnection(config, aggregatorCommand),
     retention: retentionPolicyOf(config, config.allowedLatenessSecs, aggregatorCommand),
+    registry: registryConnection(config, aggregatorCommand),
   };
 }

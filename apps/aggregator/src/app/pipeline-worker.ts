@@ -18,6 +18,7 @@ import {
   windowingConfigOf,
   type Logger,
 } from '@stream-analytics/runtime';
+import { createSchemaRegistry, RegistryDecoder } from '@stream-analytics/schema-registry';
 import { StreamPipeline } from '@stream-analytics/stream-pipeline';
 import { aggregateTopicPublisher, clickhouseResultSink, clickhouseWindowStateStore, kafkaRecordSource, metricsObserver } from './adapters';
 import { clickhouseClientConfig, type AggregatorConfig } from './config';
@@ -207,6 +208,8 @@ export async function runPipelineWorker(
       results: clickhouseResultSink(writer),
       publisher: aggregateTopicPublisher(clickhouse, output, config.aggTopic),
       logger,
+      // JSON always; Avro and Protobuf through the registry's schemas, cached by id.
+      ...(config.registry ? { decoder: new RegistryDecoder(createSchemaRegistry(config.registry)) } : {}),
       // Readiness must not trail the flush outcome (and clickhouse_up) by a report interval.
       observer: {
         ...metricsObserver(metrics, () => channel.post(status())),

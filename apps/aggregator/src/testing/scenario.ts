@@ -5,7 +5,7 @@
  * brute-force oracle.
  */
 import { createClickHouseClient, readDeadLetterCounts, readDeviceMinute, readMinuteAgg, readMinuteStats, TABLES, type ClickHouseSinkClient } from '@stream-analytics/clickhouse-sink';
-import { generateEvents, parseDeadLetterHeaders, type GeneratorOptions } from '@stream-analytics/event-schema';
+import { generateEvents, parseDeadLetterHeaders, type EventDecoder, type GeneratorOptions } from '@stream-analytics/event-schema';
 import {
   comparableDeadLetterCounts,
   comparableWindows,
@@ -204,9 +204,11 @@ export async function windowsOfTopic(s: Scenario): Promise<number[]> {
   return rows.map((r) => Number(r.ws) * 1000);
 }
 
-export async function computeScenarioOracle(s: Scenario): Promise<OracleResult> {
+/** The oracle of everything on the scenario's raw topic; Avro and Protobuf messages are read with `decoder` (prepared here). */
+export async function computeScenarioOracle(s: Scenario, decoder?: EventDecoder): Promise<OracleResult> {
   const messages = await readTopic(s.brokers, s.rawTopic, { partitions: s.partitions });
-  return computeOracle(messages);
+  await decoder?.prepare(messages.map((m) => m.value));
+  return computeOracle(messages, decoder ? { decoder } : {});
 }
 
 type Stats = Pick<OracleWindow, 'windowStartMs' | 'totalEvents' | 'anomalyEvents' | 'lateEvents' | 'minMetric' | 'maxMetric' | 'minTemperature' | 'maxTemperature' | 'statusOk' | 'statusWarning' | 'statusError' | 'statusOffline'>;

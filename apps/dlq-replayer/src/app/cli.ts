@@ -21,6 +21,7 @@ import {
   type ParsedConfig,
 } from '@stream-analytics/runtime';
 import { RETENTION_OPTIONS } from '@stream-analytics/clickhouse-sink';
+import { registryConnection, SCHEMA_REGISTRY_OPTIONS, type RegistryConnection } from '@stream-analytics/schema-registry';
 import { resolveWindowingConfig, type WindowingConfig } from '@stream-analytics/windowing';
 import type { Selection } from './selection';
 
@@ -94,6 +95,8 @@ export const replayCommand = {
     progressSecs: { type: 'number', env: 'REPLAY_PROGRESS_SECS', default: 5, min: 0.1, max: 3600, description: 'Seconds between progress lines on stderr.' },
     // The aggregator's event-time knobs, same flags and environment: entries are judged by its rules.
     ...windowingOptions,
+    // Avro and Protobuf entries are read with the registry's schemas, as the aggregator reads them.
+    ...SCHEMA_REGISTRY_OPTIONS,
     aggregateRetentionDays: RETENTION_OPTIONS.aggregateRetentionDays,
     tailRecords: {
       type: 'integer',
@@ -116,7 +119,7 @@ export const replayCommand = {
 
 /** Kafka security is resolved once at start (password file read). */
 export type InspectConfig = ParsedConfig<typeof inspectCommand.options> & { kafkaSecurity: KafkaSecurity };
-export type ReplayConfig = ParsedConfig<typeof replayCommand.options> & { kafkaSecurity: KafkaSecurity };
+export type ReplayConfig = ParsedConfig<typeof replayCommand.options> & { kafkaSecurity: KafkaSecurity; registry: RegistryConnection | undefined };
 
 /** Where reading of the DLQ starts. */
 export type StartPosition =
@@ -309,7 +312,7 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
     };
     rejectClosedWindows(args, env, fail);
     const { config: parsed } = parseConfig(replayCommand, args, env);
-    const config = { ...parsed, kafkaSecurity: parseKafkaSecurity(parsed, replayCommand) };
+    const config = { ...parsed, kafkaSecurity: parseKafkaSecurity(parsed, replayCommand), registry: registryConnection(parsed, replayCommand) };
     const common = parseCommon(config, Boolean(config.resume), usage);
     const repairs = list(config.repair) ?? [];
     if (config.repair !== undefined && repairs.length === 0) fail('--repair needs at least one repair name');

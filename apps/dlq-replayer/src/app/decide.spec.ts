@@ -1,4 +1,4 @@
-import { deadLetterHeaders, type DeadLetterEntry } from '@stream-analytics/event-schema';
+import { compileWriterSchema, createEventEncoder, deadLetterHeaders, schemaTextFor, staticDecoder, type DeadLetterEntry, type TelemetryEvent } from '@stream-analytics/event-schema';
 import { resolveWindowingConfig } from '@stream-analytics/windowing';
 import { acceptedEventTime, decide, murmur2, targetPartition, watermarkEstimate, type DecisionContext } from './decide';
 import { decodeDlqMessage, ledgerKey, type DlqRecord } from './dlq-record';
@@ -262,5 +262,22 @@ describe('decide', () => {
     const ctx = context({ selection: { reasons: new Set(['bad_timestamp']) } });
     expect(decide(record({ reason: 'wrong_type' }), ctx).kind).toBe('not_selected');
     expect(ctx.seen.size).toBe(0);
+  });
+});
+
+describe('binary (Confluent wire format) entries', () => {
+  const avro = createEventEncoder('avro', 42);
+  const bytes = avro.encode(valid as TelemetryEvent);
+  const decoder = staticDecoder([compileWriterSchema(42, { schema: schemaTextFor('avro') })]);
+
+  it('are judged by the decoder and replayed as their original bytes (no JSON repair applies)', () => {
+    const d = decide(fresh({ reason: 'unknown_schema' }, bytes), context({ decoder }));
+    expect(d).toMatchObject({ kind: 'replay', payload: bytes, applied: [], event: valid });
+    expect(acceptedEventTime(bytes, T0, windowing, decoder)).toBe(Date.parse(valid.event_time));
+  });
+
+  it('are refused with the decoder\u2019s reason: unknown_schema without a registry, undecodable when cut short', () => {
+    expect(decide(fresh({ reason: 'unknown_schema' }, bytes), context())).toMatchObject({ kind: 'refused', code: 'unknown_schema' });
+    expect(decide(fresh({ reason: 'undecodable' }, bytes.subarray(0, 9)), context({ decoder }))).toMatchObject({ kind: 'refused', code: 'undecodable' });
   });
 });

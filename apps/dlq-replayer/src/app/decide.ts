@@ -23,7 +23,7 @@
  * same knobs: a late_event entry dead-lettered under a smaller horizon, or a
  * repaired entry of a window final by now, is replayed and counted.
  */
-import { parseAndValidate, repairPayload, type RepairName, type TelemetryEvent } from '@stream-analytics/event-schema';
+import { JSON_ONLY_DECODER, repairPayload, type EventDecoder, type RepairName, type TelemetryEvent } from '@stream-analytics/event-schema';
 import { BEYOND_RETENTION_REASON, isBeyondAggregateRetention } from '@stream-analytics/clickhouse-sink';
 import { isFutureEvent, judgeEventTime, type WindowingConfig } from '@stream-analytics/windowing';
 import { ledgerKey, sourceKey, type DlqRecord } from './dlq-record';
@@ -43,8 +43,8 @@ export function watermarkEstimate(maxAcceptedEventTimeMs: number | undefined, cf
  * undefined when it moves nothing: invalid, or in the future of its own
  * record timestamp (the aggregator dead-letters it and its watermark ignores it).
  */
-export function acceptedEventTime(value: Buffer | null, recordTimestampMs: number | undefined, cfg: WindowingConfig): number | undefined {
-  const r = parseAndValidate(value);
+export function acceptedEventTime(value: Buffer | null, recordTimestampMs: number | undefined, cfg: WindowingConfig, decoder: EventDecoder = JSON_ONLY_DECODER): number | undefined {
+  const r = decoder.decode(value);
   if (!r.ok || isFutureEvent(cfg, r.eventTimeMs, recordTimestampMs)) return undefined;
   return r.eventTimeMs;
 }
@@ -135,6 +135,12 @@ export interface DecisionContext {
   replayTimestampMs: number;
   /** AGGREGATE_RETENTION_DAYS of the aggregator: an entry whose window is beyond it would be dead-lettered again (beyond_retention). */
   aggregateRetentionDays?: number;
+  /**
+   * How the aggregator reads a payload (JSON, Avro, Protobuf); prepared for
+   * the batch before decide(). Binary entries are replayed as they are (the
+   * repairs are JSON text repairs). Default: JSON only.
+   */
+  decoder?: EventDecoder;
 }
 
 /** Decides and records the record in ctx.seen (readable, selected records only). */
@@ -145,7 +151,7 @@ export function decide(rec: DlqRecord, ctx: DecisionContext): Decision {
   if (ctx.seen.has(key)) return { kind: 'duplicate' };
   ctx.seen.add(key);
   if (ctx.ledger.has(ledgerKey(ctx.targetTopic, rec.entry))) return { kind: 'already_replayed' };
-  const repaired = repairPayload(rec.value, ctx.repairs);
+  const repaired = repairPayload(rec.value, ctx.repairs, ctx.decoder ?? JSON_ONLY_DECODER);
   if (!repaired.ok) return { kind: 'refused', code: repaired.reason, message: repaired.message, applied: repaired.applied };
   const cfg = ctx.windowing;
   const partition = targetPartition(rec, ctx.targetTopic, ctx.targetPartitions);

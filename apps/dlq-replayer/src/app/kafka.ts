@@ -7,6 +7,7 @@ import Kafka from '@confluentinc/kafka-javascript';
 import { baseKafkaConfig, connectClient, consumeBatch, disconnectClient, type KafkaMessage, type KafkaTarget } from '@stream-analytics/runtime';
 import { randomUUID } from 'node:crypto';
 import type { WindowingConfig } from '@stream-analytics/windowing';
+import { JSON_ONLY_DECODER, type EventDecoder } from '@stream-analytics/event-schema';
 import type { StartPosition } from './cli';
 import { acceptedEventTime } from './decide';
 import type { PartitionRange } from './summary';
@@ -266,18 +267,30 @@ export async function loadLedger(kafka: KafkaTarget, topic: string, timeoutMs: n
  * aggregator's progress, because it reads every one of them before a
  * replayed record.
  */
-export async function tailMaxEventTime(consumer: Consumer, topic: string, partition: number, records: number, windowing: WindowingConfig, timeoutMs: number): Promise<{ max: number; complete: boolean }> {
+export async function tailMaxEventTime(
+  consumer: Consumer,
+  topic: string,
+  partition: number,
+  records: number,
+  windowing: WindowingConfig,
+  timeoutMs: number,
+  decoder: EventDecoder = JSON_ONLY_DECODER,
+  prepare: (values: ReadonlyArray<Buffer | null>) => Promise<void> = (v) => decoder.prepare(v),
+): Promise<{ max: number; complete: boolean }> {
   const { low, high } = await watermarks(consumer, topic, partition, timeoutMs);
-  let max = -Infinity;
+  const tail: Array<{ value: Buffer | null; timestamp: number | undefined }> = [];
   const complete = await readRanges(
     consumer,
     topic,
     [{ partition, startOffset: Math.max(low, high - records), endOffset: high }],
-    (m) => {
-      const t = acceptedEventTime(m.value ?? null, m.timestamp, windowing);
-      if (t !== undefined && t > max) max = t;
-    },
+    (m) => void tail.push({ value: m.value ?? null, timestamp: m.timestamp }),
     timeoutMs,
   );
+  await prepare(tail.map((m) => m.value));
+  let max = -Infinity;
+  for (const m of tail) {
+    const t = acceptedEventTime(m.value, m.timestamp, windowing, decoder);
+    if (t !== undefined && t > max) max = t;
+  }
   return { max, complete };
 }

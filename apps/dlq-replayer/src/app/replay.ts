@@ -18,8 +18,9 @@
  *  committed transaction published before.
  */
 import Kafka from '@confluentinc/kafka-javascript';
-import { REPLAY_HEADERS } from '@stream-analytics/event-schema';
-import { baseKafkaConfig, connectClient, disconnectClient, onShutdownSignal } from '@stream-analytics/runtime';
+import { JSON_ONLY_DECODER, REPLAY_HEADERS } from '@stream-analytics/event-schema';
+import { backoffDelayMs, baseKafkaConfig, connectClient, disconnectClient, onShutdownSignal } from '@stream-analytics/runtime';
+import { createSchemaRegistry, RegistryDecoder } from '@stream-analytics/schema-registry';
 import type { ReplayCommandLine } from './cli';
 import { decide, targetPartition, type Decision, type DecisionContext } from './decide';
 import { decodeDlqMessage, ledgerKey, type DlqRecord } from './dlq-record';
@@ -128,6 +129,20 @@ export async function runReplay(cl: ReplayCommandLine, out: Output): Promise<Rep
     const ranges = await resolveRanges(consumer, config.dlqTopic, dlqPartitions, start, timeoutMs);
     const reader = new RangeReader(consumer, config.dlqTopic, ranges);
     const maxEventTime = new Map<number, number>();
+    const decoder = config.registry ? new RegistryDecoder(createSchemaRegistry(config.registry)) : JSON_ONLY_DECODER;
+    /** decoder.prepare, retried while the registry does not answer, for at most --timeout-secs. */
+    const prepare = async (values: ReadonlyArray<Buffer | null>) => {
+      const giveUpAt = Date.now() + timeoutMs;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await decoder.prepare(values);
+        } catch (err) {
+          if (Date.now() >= giveUpAt || shutdown.isRequested()) throw err;
+          out.warn(`${(err as Error).message}; retrying`);
+          await sleep(backoffDelayMs(attempt, { initialDelayMs: 500, maxDelayMs: 5000 }));
+        }
+      }
+    };
     const ctx: DecisionContext = {
       selection,
       repairs,
@@ -139,10 +154,11 @@ export async function runReplay(cl: ReplayCommandLine, out: Output): Promise<Rep
       maxEventTime: (p) => maxEventTime.get(p),
       replayTimestampMs: Date.now(),
       aggregateRetentionDays: config.aggregateRetentionDays,
+      decoder,
     };
     const ensureTail = async (p: number) => {
       if (maxEventTime.has(p)) return;
-      const tail = await tailMaxEventTime(tailConsumer, config.topic, p, config.tailRecords, cl.windowing, timeoutMs);
+      const tail = await tailMaxEventTime(tailConsumer, config.topic, p, config.tailRecords, cl.windowing, timeoutMs, decoder, prepare);
       if (!tail.complete) out.warn(`could not read the tail of ${config.topic}[${p}] to its end; the lateness check uses what was read`);
       maxEventTime.set(p, tail.max);
     };
@@ -173,6 +189,8 @@ export async function runReplay(cl: ReplayCommandLine, out: Output): Promise<Rep
         continue;
       }
       idleSince = Date.now();
+      // Binary entries need their writer schemas before they can be judged (waits while the registry is down).
+      await prepare(batch.map((m) => m.value ?? null));
 
       // Decide the batch (the ledger and the seen set make every entry's decision final).
       const decided: Array<[DlqRecord, Decision]> = [];

@@ -4,6 +4,8 @@
  * INGEST_HTTP_PORT) come from the design contract; the rest are INGEST_* and
  * MQTT_*.
  */
+import type { WireFormat } from '@stream-analytics/event-schema';
+import { EVENT_FORMAT_OPTION, registryConnection, SCHEMA_REGISTRY_OPTIONS, type RegistryConnection } from '@stream-analytics/schema-registry';
 import os from 'node:os';
 import {
   formatUsage,
@@ -30,6 +32,8 @@ export const GATEWAY_SPEC = {
     ...KAFKA_CONNECTION_OPTIONS,
     topic: topicOption('raw', 'Raw topic for valid events (must exist).'),
     dlqTopic: topicOption('deadLetter', 'Dead-letter topic for invalid events (must exist).'),
+    ...EVENT_FORMAT_OPTION,
+    ...SCHEMA_REGISTRY_OPTIONS,
     mqttUrl: { type: 'string', env: 'MQTT_URL', default: 'mqtt://127.0.0.1:1883', validate: validateMqttUrl, description: 'MQTT broker URL (mqtt://, mqtts://, ws://, wss://); empty disables MQTT ingress.' },
     mqttTopic: { type: 'string', env: 'MQTT_TOPIC', default: 'devices/+/telemetry', validate: nonEmpty, description: 'Topic filter to subscribe to with QoS 1.' },
     mqttShareGroup: {
@@ -84,6 +88,8 @@ export const GATEWAY_SPEC = {
 export type GatewayConfig = ParsedConfig<typeof GATEWAY_SPEC.options> & {
   /** Resolved once at start (password files read). */
   kafkaSecurity: KafkaSecurity;
+  /** The schema registry (--format avro or protobuf only). */
+  registry: RegistryConnection | undefined;
 };
 
 export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): GatewayConfig {
@@ -91,5 +97,5 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Gat
   if (config.httpAuth === 'tokens' && !config.tokensFile) {
     throw new UsageError('--tokens-file (INGEST_TOKENS_FILE) is required with --http-auth tokens; use --http-auth none only on a trusted network.', formatUsage(GATEWAY_SPEC));
   }
-  return { ...config, kafkaSecurity: parseKafkaSecurity(config, GATEWAY_SPEC) };
+  return { ...config, kafkaSecurity: parseKafkaSecurity(config, GATEWAY_SPEC), registry: registryConnection(config, GATEWAY_SPEC, config.format as WireFormat) };
 }

@@ -4,7 +4,7 @@
  * DLQ with the shared envelope (reason, message, source) and the gateway's
  * origin headers. Every record is added to the ingest it belongs to.
  */
-import { deadLetterHeaders, parseAndValidate, type KafkaHeaders, type ReasonCode, type ValidationResult } from '@stream-analytics/event-schema';
+import { deadLetterHeaders, parseAndValidate, type EventEncoder, type KafkaHeaders, type ReasonCode, type ValidationResult } from '@stream-analytics/event-schema';
 import type { Ingest } from './acks';
 
 /** Headers the gateway adds to a dead letter, saying where the event came from. */
@@ -51,6 +51,8 @@ export interface Router {
   gatewayId: string;
   sink: RecordSink;
   sequence: DeadLetterSequence;
+  /** --format avro|protobuf: valid events are re-encoded (devices send JSON); undefined: the device's bytes as they are. */
+  encoder?: EventEncoder;
 }
 
 function deviceOf(item: Buffer): string | null {
@@ -81,7 +83,7 @@ export function routeItems(router: Router, items: readonly Buffer[], results: re
     const item = items[index];
     const result = results[index];
     if (result.ok) {
-      router.sink.send(router.rawTopic, item, result.event.device_id, undefined, ingest);
+      router.sink.send(router.rawTopic, router.encoder ? router.encoder.encode(result.event) : item, result.event.device_id, undefined, ingest);
       continue;
     }
     rejected.push({ index, reason: result.reason, message: result.message });

@@ -4,6 +4,8 @@
  * drain: stop taking messages and requests, wait until Kafka acknowledged
  * everything in flight (acknowledging it: PUBACKs, responses), then close.
  */
+import type { BinaryFormat } from '@stream-analytics/event-schema';
+import { startEncoder } from '@stream-analytics/schema-registry';
 import fs from 'node:fs';
 import os from 'node:os';
 import { startOpsServer, type Logger, type ShutdownSignal } from '@stream-analytics/runtime';
@@ -38,7 +40,14 @@ export async function runGateway(cfg: GatewayConfig, logger: Logger, shutdown: S
   const http: { ingress?: HttpIngress } = {};
   try {
     await sink.connect();
-    const router: Router = { rawTopic: cfg.topic, dlqTopic: cfg.dlqTopic, gatewayId: `${os.hostname()}/${process.pid}`, sink, sequence: new DeadLetterSequence() };
+    // Devices send JSON; with --format avro|protobuf valid events go to the raw topic re-encoded.
+    const encoder =
+      cfg.format === 'json' || cfg.registry === undefined
+        ? undefined
+        : await startEncoder(cfg.registry, cfg.topic, cfg.format as BinaryFormat, 1, {
+            onRetry: (err, attempt, retryInMs) => logger.warn({ err: err.message, attempt, retryInMs }, 'schema registry unreachable; retrying'),
+          });
+    const router: Router = { rawTopic: cfg.topic, dlqTopic: cfg.dlqTopic, gatewayId: `${os.hostname()}/${process.pid}`, sink, sequence: new DeadLetterSequence(), encoder };
     http.ingress = new HttpIngress(cfg, router, sink, tokens, metrics, logger);
     const httpPort = await http.ingress.start();
     if (cfg.mqttUrl) {
@@ -47,7 +56,7 @@ export async function runGateway(cfg: GatewayConfig, logger: Logger, shutdown: S
     }
     started = true;
     logger.info(
-      { brokers: cfg.brokers, topic: cfg.topic, dlqTopic: cfg.dlqTopic, httpPort, httpAuth: cfg.httpAuth, tokens: tokens?.size, mqtt: cfg.mqttUrl ? cfg.mqttTopic : 'disabled', metricsPort: ops.port },
+      { brokers: cfg.brokers, topic: cfg.topic, dlqTopic: cfg.dlqTopic, format: cfg.format, ...(encoder ? { schemaId: encoder.schemaId } : {}), httpPort, httpAuth: cfg.httpAuth, tokens: tokens?.size, mqtt: cfg.mqttUrl ? cfg.mqttTopic : 'disabled', metricsPort: ops.port },
       'started',
     );
   } catch (err) {

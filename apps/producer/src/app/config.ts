@@ -18,7 +18,8 @@ import {
   type OptionSpecs,
   type ParsedConfig,
 } from '@stream-analytics/runtime';
-import { GENERATOR_DEFAULTS, MALFORMED_KINDS, parseUtcInstant, type GeneratorOptions, type MalformedKind } from '@stream-analytics/event-schema';
+import { EVENT_FORMAT_OPTION, registryConnection, SCHEMA_REGISTRY_OPTIONS, type RegistryConnection } from '@stream-analytics/schema-registry';
+import { GENERATOR_DEFAULTS, MALFORMED_KINDS, parseUtcInstant, type WireFormat, type GeneratorOptions, type MalformedKind } from '@stream-analytics/event-schema';
 
 const fractionOption = (env: string, description: string) => ({ type: 'number', env, default: 0, min: 0, max: 1, description }) as const;
 
@@ -29,6 +30,16 @@ export const PRODUCER_SPEC = {
   options: {
     ...KAFKA_CONNECTION_OPTIONS,
     topic: topicOption('raw', 'Topic to produce to (must exist).'),
+    ...EVENT_FORMAT_OPTION,
+    schemaVersion: {
+      type: 'integer',
+      env: 'PRODUCER_SCHEMA_VERSION',
+      default: 1,
+      min: 1,
+      max: 2,
+      description: 'With avro or protobuf: the event schema version written (2 adds battery_level and firmware_version, as a newer firmware would); registered under the topic\u2019s subject if needed.',
+    },
+    ...SCHEMA_REGISTRY_OPTIONS,
     rate: { type: 'integer', env: 'PRODUCER_RATE', default: 10000, min: 0, description: 'Target events per second; 0 = as fast as possible.' },
     devices: { type: 'integer', env: 'PRODUCER_DEVICES', default: GENERATOR_DEFAULTS.devices, min: 1, max: 1_000_000, description: 'Number of simulated devices.' },
     users: { type: 'integer', env: 'PRODUCER_USERS', default: GENERATOR_DEFAULTS.users, min: 1, max: 1_000_000, description: 'Number of users owning the devices (device i belongs to user i mod users).' },
@@ -112,6 +123,8 @@ export interface ProducerConfig extends Omit<ProducerOptions, 'seed' | 'startTim
   invalidKinds: MalformedKind[];
   /** Resolved once at start (password file read). */
   kafkaSecurity: KafkaSecurity;
+  /** The schema registry (avro and protobuf only). */
+  registry: RegistryConnection | undefined;
 }
 
 /** Parses argv/env into a complete config; throws UsageError / HelpRequested. */
@@ -131,6 +144,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv, nowM
     eventRate: c.eventRate ?? (c.rate > 0 ? c.rate : GENERATOR_DEFAULTS.ratePerSec),
     invalidKinds: c.invalidKinds === 'all' ? [...MALFORMED_KINDS] : (c.invalidKinds.split(',').map((k) => k.trim()) as MalformedKind[]),
     kafkaSecurity: parseKafkaSecurity(c, PRODUCER_SPEC),
+    registry: registryConnection(c, PRODUCER_SPEC, c.format as WireFormat),
   };
 }
 

@@ -19,7 +19,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import Kafka from '@confluentinc/kafka-javascript';
-import { EventGenerator, type GeneratedPayload } from '@stream-analytics/event-schema';
+import { EventGenerator, type BinaryFormat, type EventEncoder, type GeneratedPayload, type TelemetryEvent, type WireEvent } from '@stream-analytics/event-schema';
+import { startEncoder } from '@stream-analytics/schema-registry';
 import { describeKafkaSecurityError, startOpsServer, type Logger, type ShutdownSignal } from '@stream-analytics/runtime';
 import { Accounting, createMetrics } from './accounting';
 import { generatorOptions, type ProducerConfig } from './config';
@@ -178,12 +179,28 @@ export async function runProducer(cfg: ProducerConfig, logger: Logger, shutdown:
   connected = true;
   producer.setPollInBackground(true);
 
+  let encoder: EventEncoder | undefined;
+  try {
+    encoder = await binaryEncoder(cfg, logger, shutdown);
+  } catch (err) {
+    await ops.close();
+    await disconnect(producer, 2000);
+    throw err;
+  }
   const gen = new EventGenerator(generatorOptions(cfg));
+  // Binary formats re-encode each valid event; malformed payloads stay as generated (they are dead letters either way).
+  const nextPayload = (): GeneratedPayload => {
+    if (encoder === undefined) return gen.nextPayload();
+    const r = gen.next();
+    return r.event === undefined ? r : { index: r.index, key: r.key, value: encoder.encode(cfg.schemaVersion === 2 ? withFirmwareFields(r.event, r.index) : r.event), ...(r.fault ? { fault: r.fault } : {}) };
+  };
   const startTime = new Date(cfg.startTimeMs).toISOString();
   logger.info(
     {
       brokers: cfg.brokers,
       topic: cfg.topic,
+      format: cfg.format,
+      ...(encoder ? { schemaId: encoder.schemaId, schemaVersion: cfg.schemaVersion } : {}),
       partitions,
       rate: cfg.rate,
       eventRate: cfg.eventRate,
@@ -257,7 +274,7 @@ export async function runProducer(cfg: ProducerConfig, logger: Logger, shutdown:
     while (budget-- > 0) {
       let rec = pending;
       if (rec === undefined) {
-        rec = gen.nextPayload();
+        rec = nextPayload();
         acc.generated++;
         if (rec.fault !== undefined) acc.countFault(rec.fault);
       }
@@ -406,5 +423,19 @@ function disconnect(producer: NativeProducer, timeoutMs: number): Promise<void> 
       clearTimeout(timer);
       resolve();
     }
+  });
+}
+
+/** v2's optional fields, as a newer firmware reports them (deterministic from the record index). */
+function withFirmwareFields(e: TelemetryEvent, index: number): WireEvent {
+  return { ...e, battery_level: 20 + (index % 80), firmware_version: '2.0.0' };
+}
+
+/** The encoder of --format avro|protobuf (undefined for json); retries while the registry does not answer. */
+function binaryEncoder(cfg: ProducerConfig, logger: Logger, shutdown: ShutdownSignal): Promise<EventEncoder | undefined> {
+  if (cfg.format === 'json' || cfg.registry === undefined) return Promise.resolve(undefined);
+  return startEncoder(cfg.registry, cfg.topic, cfg.format as BinaryFormat, cfg.schemaVersion as 1 | 2, {
+    shouldStop: () => shutdown.isRequested(),
+    onRetry: (err, attempt, retryInMs) => logger.warn({ err: err.message, attempt, retryInMs }, 'schema registry unreachable; retrying'),
   });
 }

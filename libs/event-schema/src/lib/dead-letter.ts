@@ -18,6 +18,8 @@ export const DLQ_HEADERS = {
   /** Event-time window start (ISO-8601) for late events; empty for unparseable ones. */
   windowStart: 'dlq.window.start',
   recordedAt: 'dlq.recorded.at',
+  /** Binary formats only: the schema id the message named (absent for JSON). */
+  schemaId: 'dlq.schema.id',
 } as const;
 
 export interface DeadLetterEntry {
@@ -30,12 +32,14 @@ export interface DeadLetterEntry {
   sourceTimestampMs: number;
   windowStartMs?: number;
   recordedAtMs: number;
+  /** The schema id of a Confluent wire-format message (header only when set). */
+  schemaId?: number;
 }
 
 export type KafkaHeaders = Array<Record<string, string | Buffer>>;
 
 export function deadLetterHeaders(entry: DeadLetterEntry): KafkaHeaders {
-  return [
+  const headers: KafkaHeaders = [
     { [DLQ_HEADERS.reason]: entry.reason },
     { [DLQ_HEADERS.message]: entry.message },
     { [DLQ_HEADERS.sourceTopic]: entry.sourceTopic },
@@ -45,6 +49,8 @@ export function deadLetterHeaders(entry: DeadLetterEntry): KafkaHeaders {
     { [DLQ_HEADERS.windowStart]: entry.windowStartMs === undefined ? '' : new Date(entry.windowStartMs).toISOString() },
     { [DLQ_HEADERS.recordedAt]: String(entry.recordedAtMs) },
   ];
+  if (entry.schemaId !== undefined) headers.push({ [DLQ_HEADERS.schemaId]: String(entry.schemaId) });
+  return headers;
 }
 
 export type ParsedDeadLetter = { ok: true; entry: DeadLetterEntry } | { ok: false; problem: string };
@@ -78,6 +84,7 @@ export function parseDeadLetterHeaders(headers: KafkaHeaders | undefined): Parse
       sourceTimestampMs: Number(flat.get(DLQ_HEADERS.sourceTimestamp) ?? NaN),
       windowStartMs: windowStartMs !== undefined && Number.isFinite(windowStartMs) ? windowStartMs : undefined,
       recordedAtMs: Number(flat.get(DLQ_HEADERS.recordedAt) ?? NaN),
+      ...(flat.has(DLQ_HEADERS.schemaId) ? { schemaId: Number(flat.get(DLQ_HEADERS.schemaId)) } : {}),
     },
   };
 }

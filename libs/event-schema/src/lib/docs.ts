@@ -3,7 +3,7 @@
  * these tables between markers and a unit test keeps them in sync.
  */
 import { MALFORMED_REASONS, REPAIRABLE_KINDS, type MalformedKind } from './generator';
-import { BEYOND_RETENTION, FUTURE_EVENT_TIME, LATE_EVENT, REASON_CODES, type ReasonCode } from './reasons';
+import { BEYOND_RETENTION, BINARY_FORMAT_REASONS, FUTURE_EVENT_TIME, LATE_EVENT, REASON_CODES, type ReasonCode } from './reasons';
 import { TELEMETRY_EVENT_SCHEMA } from './schema';
 
 const cell = (text: string) => text.replace(/\|/g, '\\|');
@@ -48,7 +48,7 @@ export function renderReasonTable(): string {
       .map(([k]) => `\`${k}\`${REPAIRABLE_KINDS.includes(k) ? ' (repairable)' : ''}`)
       .join(', ');
   const rows = (Object.entries(REASON_CODES) as Array<[ReasonCode, string]>).map(
-    ([code, meaning]) => `| \`${code}\` | ${cell(meaning)} | ${kindsFor(code) || (code === LATE_EVENT ? 'fault `late` (assigned by the aggregator)' : code === FUTURE_EVENT_TIME || code === BEYOND_RETENTION ? 'assigned by the aggregator' : '')} |`,
+    ([code, meaning]) => `| \`${code}\` | ${cell(meaning)} | ${kindsFor(code) || (code === LATE_EVENT ? 'fault `late` (assigned by the aggregator)' : code === FUTURE_EVENT_TIME || code === BEYOND_RETENTION ? 'assigned by the aggregator' : BINARY_FORMAT_REASONS.includes(code) ? 'binary formats (assigned by the decoder)' : '')} |`,
   );
   return ['| reason | meaning | generator fault kinds |', '| --- | --- | --- |', ...rows].join('\n');
 }

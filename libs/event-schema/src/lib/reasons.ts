@@ -14,6 +14,9 @@ export const REASON_CODES = {
   out_of_range: 'A number is outside its allowed range (or not finite, e.g. 1e999).',
   invalid_value: 'A string breaks its constraint: not one of the status values, wrong length, or forbidden characters.',
   bad_timestamp: 'event_time is not a UTC ISO-8601 instant such as 2026-11-24T09:00:00.123Z (offset, space separator, no Z, impossible date).',
+  undecodable:
+    'A binary message that does not decode: an unknown magic byte (neither JSON nor the Confluent wire format), a truncated header, or an Avro/Protobuf payload its writer schema cannot read.',
+  unknown_schema: 'A Confluent wire-format message whose schema id the schema registry does not know (or no registry is configured).',
   late_event: "Valid event whose window ended ALLOWED_LATENESS_SECS (default 24 h) or more before its partition's watermark: beyond the lateness horizon; assigned by the aggregator.",
   future_event_time: 'Valid event whose event_time is more than MAX_FUTURE_SKEW_SECS (default 300 s) ahead of its Kafka record timestamp (a device clock far ahead); never moves a watermark; assigned by the aggregator.',
   beyond_retention:
@@ -29,6 +32,9 @@ export const LATE_EVENT = 'late_event' satisfies ReasonCode;
 export const FUTURE_EVENT_TIME = 'future_event_time' satisfies ReasonCode;
 /** Valid event whose window is older than the aggregate retention (assigned by the aggregator). */
 export const BEYOND_RETENTION = 'beyond_retention' satisfies ReasonCode;
+
+/** The reasons of the binary wire formats (Avro, Protobuf), assigned by the decoder (wire/decoder.ts), never by the JSON validator. */
+export const BINARY_FORMAT_REASONS: readonly ReasonCode[] = ['undecodable', 'unknown_schema'];
 
 /** The reasons the aggregator assigns to valid events (the validator never emits them). */
 export const EVENT_TIME_REASONS: readonly ReasonCode[] = [LATE_EVENT, FUTURE_EVENT_TIME, BEYOND_RETENTION];

@@ -33,6 +33,8 @@ import { type ReasonCode } from './reasons';
 import { MAX_EVENT_BYTES, type TelemetryEvent } from './schema';
 import { parseUtcInstant } from './time';
 import { parseAndValidate, serializeEvent, validateEvent } from './validator';
+import { payloadKind } from './wire/confluent';
+import type { EventDecoder } from './wire/decoder';
 
 export const REPAIRS = {
   'numeric-strings':
@@ -170,7 +172,13 @@ const toBuffer = (payload: Buffer | Uint8Array): Buffer => (Buffer.isBuffer(payl
  * Validates a payload with the current schema, applying the chosen repairs
  * when it does not validate as it is. Never throws.
  */
-export function repairPayload(payload: Buffer | Uint8Array | null | undefined, repairs: readonly RepairName[]): RepairResult {
+export function repairPayload(payload: Buffer | Uint8Array | null | undefined, repairs: readonly RepairName[], decoder?: EventDecoder): RepairResult {
+  // Binary formats (Avro, Protobuf) are judged by the decoder as they are: the repairs are JSON text repairs.
+  if (decoder !== undefined && payloadKind(payload) !== 'json') {
+    const r = decoder.decode(toBuffer(payload as Buffer | Uint8Array));
+    if (r.ok) return { ok: true, event: r.event, eventTimeMs: r.eventTimeMs, payload: toBuffer(payload as Buffer | Uint8Array), applied: [], changes: [] };
+    return { ok: false, reason: r.reason, message: r.message, ...(r.field === undefined ? {} : { field: r.field }), applied: [], changes: [] };
+  }
   const first = parseAndValidate(payload);
   if (first.ok) return { ok: true, event: first.event, eventTimeMs: first.eventTimeMs, payload: toBuffer(payload as Buffer | Uint8Array), applied: [], changes: [] };
   const failed = (r: { reason: ReasonCode; message: string; field?: string }, changes: RepairChange[] = []): UnrepairablePayload => ({

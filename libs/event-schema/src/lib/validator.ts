@@ -24,6 +24,8 @@ export interface InvalidEvent {
   message: string;
   /** The offending field, when the failure is about one field. */
   field?: string;
+  /** Binary formats: the schema id the message named (Confluent wire format). */
+  schemaId?: number;
 }
 
 export type ValidationResult = ValidEvent | InvalidEvent;

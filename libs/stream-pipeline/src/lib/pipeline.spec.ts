@@ -4,7 +4,7 @@
  * results compared with what the events must give.
  */
 import type { DeadLetterRow, DeviceStateRow, StoredWindowRow, WindowPartitionRow, WindowUsersRow } from '@stream-analytics/clickhouse-sink';
-import { parseDeadLetterHeaders } from '@stream-analytics/event-schema';
+import { compileWriterSchema, createEventEncoder, parseDeadLetterHeaders, schemaTextFor, staticDecoder, type EventDecoder, type TelemetryEvent } from '@stream-analytics/event-schema';
 import { StreamPipeline, type PipelineOptions } from './pipeline';
 import type { CommittedPosition, Headers, OffsetCommit, OutputSink, RebalanceEvent, RecordSource, ResultSink, SourceRecord, WindowStateStore } from './ports';
 
@@ -31,7 +31,7 @@ class FakeSource implements RecordSource {
   commits = 0;
   constructor(private readonly clock: Clock) {}
 
-  append(partition: number, eventTimeMs: number | undefined, opts: { value?: string; timestamp?: number; user?: string; metric?: number } = {}): void {
+  append(partition: number, eventTimeMs: number | undefined, opts: { value?: string; timestamp?: number; user?: string; metric?: number; encode?: (json: string) => Buffer } = {}): void {
     const log = this.logs.get(partition) ?? [];
     const value =
       opts.value ??
@@ -45,7 +45,7 @@ class FakeSource implements RecordSource {
         status: 'ok',
         anomaly_score: 0,
       });
-    log.push({ topic: TOPIC, partition, offset: log.length, timestamp: opts.timestamp ?? eventTimeMs, key: Buffer.from(`dev-${partition}`), value: Buffer.from(value) });
+    log.push({ topic: TOPIC, partition, offset: log.length, timestamp: opts.timestamp ?? eventTimeMs, key: Buffer.from(`dev-${partition}`), value: opts.encode ? opts.encode(value) : Buffer.from(value) });
     this.logs.set(partition, log);
   }
   assign(partitions: number[]): void {
@@ -208,7 +208,7 @@ const OPTIONS: PipelineOptions = {
   batchSize: 7,
 };
 
-function harness(store = new FakeStore(), source?: FakeSource, clock = new Clock(), options: PipelineOptions = OPTIONS) {
+function harness(store = new FakeStore(), source?: FakeSource, clock = new Clock(), options: PipelineOptions = OPTIONS, decoder?: EventDecoder) {
   const src = source ?? new FakeSource(clock);
   const output = new FakeOutput();
   const published: number[][] = [];
@@ -224,6 +224,7 @@ function harness(store = new FakeStore(), source?: FakeSource, clock = new Clock
     results: store,
     publisher: { publish: async (w) => void published.push([...w]) },
     logger: { info: log('info'), warn: log('warn'), error: log('error') },
+    decoder,
     observer: {
       healthChanged: (h, r) => health.push([h, r]),
       engineStats: (open, cached) => Object.assign(engineStats, { open, cached }),
@@ -357,6 +358,33 @@ describe('StreamPipeline (fakes)', () => {
     expect(h.health.at(-1)).toEqual([true, undefined]);
     expect(Object.fromEntries(h.store.totals())).toEqual({ [T0]: 10, [T0 + MIN]: 6, [T0 + 2 * MIN]: 6, [T0 + 3 * MIN]: 6, [T0 + 4 * MIN]: 6 });
     expect(h.source.pausedSet.size).toBe(0);
+  });
+
+  it('reads JSON, Avro and Protobuf on one partition; waits (unready, nothing dead-lettered) while the registry cannot resolve a schema id, then counts exactly', async () => {
+    const avro = createEventEncoder('avro', 7, 2);
+    const proto = createEventEncoder('protobuf', 8);
+    const known = staticDecoder([compileWriterSchema(7, { schema: schemaTextFor('avro', 2) }), compileWriterSchema(8, { schemaType: 'PROTOBUF', schema: schemaTextFor('protobuf') })]);
+    let outage = 3;
+    const decoder: EventDecoder = {
+      decode: known.decode,
+      prepare: async () => {
+        if (outage-- > 0) throw new Error('connect ECONNREFUSED 127.0.0.1:8081');
+      },
+    };
+    const h = harness(undefined, undefined, undefined, undefined, decoder);
+    const encodings = [undefined, (j: string) => avro.encode(JSON.parse(j) as TelemetryEvent), (j: string) => proto.encode(JSON.parse(j) as TelemetryEvent)];
+    for (let i = 0; i < 30; i++) h.source.append(0, T0 + i * 5000, { user: `u${i % 4}`, encode: encodings[i % 3] });
+    h.source.append(0, undefined, { value: 'x', encode: () => Buffer.from([0, 0, 0, 0, 7, 0xff]) }); // truncated Avro
+    h.source.append(0, undefined, { value: 'x', encode: () => Buffer.from([0, 0, 0, 1, 44, 0]) }); // id 300: unknown
+    h.source.assign([0]);
+    await h.runUntil(() => h.source.drained() && h.source.committedOffsets.get(0)?.offset === 32);
+    expect(h.health.some(([ok, why]) => !ok && /waiting for the schema registry: connect ECONNREFUSED/.test(why ?? ''))).toBe(true);
+    expect(h.logs.some((l) => l.startsWith('warn schema lookup failed'))).toBe(true);
+    expect(Object.fromEntries(h.store.totals())).toEqual({ [T0]: 12, [T0 + MIN]: 12, [T0 + 2 * MIN]: 6 });
+    expect(Object.fromEntries(h.output.deadLetters())).toEqual({ '0:30': 'undecodable', '0:31': 'unknown_schema' });
+    const schemaIds = h.output.acked.filter((m) => m.topic === 'dlq').map((m) => parseDeadLetterHeaders(m.headers));
+    expect(schemaIds.map((p) => (p.ok ? p.entry.schemaId : p.problem))).toEqual([7, 300]);
+    expect(h.health.at(-1)).toEqual([true, undefined]);
   });
 
   it('never commits past a dead letter the broker has not acknowledged', async () => {

@@ -31,7 +31,7 @@
  */
 import { BEYOND_RETENTION_REASON, isBeyondAggregateRetention, storedWindowOf, type WindowPartitionRow } from '@stream-analytics/clickhouse-sink';
 import { backoffDelayMs, type BackoffPolicy } from '@stream-analytics/runtime';
-import { deadLetterHeaders, parseAndValidate, type DeadLetterEntry, type ValidationResult } from '@stream-analytics/event-schema';
+import { deadLetterHeaders, JSON_ONLY_DECODER, type DeadLetterEntry, type EventDecoder, type ValidationResult } from '@stream-analytics/event-schema';
 import { WindowingEngine, windowStartOf, type ProcessOutcome, type StoredWindow, type WindowingConfig, type WindowRecord } from '@stream-analytics/windowing';
 import { runCommitProtocol } from './commit-protocol';
 import { futureMessage, tooLateMessage } from './dead-letter-messages';
@@ -71,6 +71,13 @@ export interface PipelineDeps {
   /** The aggregate topic. */
   publisher: ResultPublisher;
   logger: PipelineLogger;
+  /**
+   * Turns a record's value into an event (JSON, Avro or Protobuf: the record
+   * says which). Default: JSON only. Its prepare() runs before a batch is
+   * folded; while it rejects (schema registry unreachable for an id not yet
+   * known) the batch waits like a failed state load, nothing is dead-lettered.
+   */
+  decoder?: EventDecoder;
   observer?: PipelineObserver;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
@@ -87,6 +94,7 @@ export class StreamPipeline {
   private readonly now: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly observer: PipelineObserver;
+  private readonly decoder: EventDecoder;
   /** Partitions assigned by the group, and those restored from their checkpoint in this generation. */
   private readonly assigned = new Set<number>();
   private readonly restored = new Set<number>();
@@ -119,6 +127,7 @@ export class StreamPipeline {
     this.now = deps.now ?? Date.now;
     this.sleep = deps.sleep ?? defaultSleep;
     this.observer = deps.observer ?? {};
+    this.decoder = deps.decoder ?? JSON_ONLY_DECODER;
     this.engine = new WindowingEngine(this.o.windowing);
     this.nextFlushAttemptAt = this.now() + this.o.flushIntervalMs;
     this.lastLoopAt = this.now();
@@ -276,8 +285,15 @@ export class StreamPipeline {
    * backoff; consumption pauses meanwhile.
    */
   private async processRecords(records: SourceRecord[], generation: number): Promise<void> {
+    try {
+      await this.decoder.prepare(records.map((m) => m.value));
+    } catch (err) {
+      this.onLoadFailed(err as Error, records, 'waiting for the schema registry', 'schema lookup failed');
+      return;
+    }
+    if (generation !== this.generation) return;
     const parsed: Array<ValidationResult | undefined> = new Array(records.length);
-    const parseAt = (i: number): ValidationResult => (parsed[i] ??= parseAndValidate(records[i].value ?? Buffer.alloc(0)));
+    const parseAt = (i: number): ValidationResult => (parsed[i] ??= this.decoder.decode(records[i].value ?? Buffer.alloc(0)));
     const now = this.now();
     let folded = 0;
     for (let i = 0; i < records.length; i++) {
@@ -288,7 +304,7 @@ export class StreamPipeline {
       if (!result.ok) {
         this.engine.skip(m.partition, m.offset);
         this.observer.invalid?.(result.reason);
-        this.deadLetter(m, result.reason, result.message, windowStartOf(recordTime(m, now), this.engine.config.windowSizeMs), undefined);
+        this.deadLetter(m, result.reason, result.message, windowStartOf(recordTime(m, now), this.engine.config.windowSizeMs), undefined, result.schemaId);
         continue;
       }
       const windowStartMs = windowStartOf(result.eventTimeMs, this.engine.config.windowSizeMs);
@@ -407,25 +423,26 @@ export class StreamPipeline {
     await this.loadWindows(wanted);
   }
 
-  private onLoadFailed(err: Error, remaining: SourceRecord[]): void {
+  private onLoadFailed(err: Error, remaining: SourceRecord[], what = 'cannot read window state from ClickHouse', event = 'window state load failed'): void {
     this.failedLoads++;
     this.backlog = remaining;
     const backoff = backoffDelayMs(this.failedLoads, STATE_LOAD_BACKOFF);
     this.backlogRetryAt = this.now() + backoff;
     this.pauseAll();
-    this.setHealth(false, `cannot read window state from ClickHouse: ${err.message}`);
-    this.deps.logger.warn({ err: err.message, attempt: this.failedLoads, retryInMs: backoff, waiting: remaining.length }, 'window state load failed; consumption paused, retrying');
+    this.setHealth(false, `${what}: ${err.message}`);
+    this.deps.logger.warn({ err: err.message, attempt: this.failedLoads, retryInMs: backoff, waiting: remaining.length }, `${event}; consumption paused, retrying`);
   }
 
   private onLoadRecovered(): void {
-    this.deps.logger.info({ failedLoads: this.failedLoads }, 'window state loads work again');
+    this.deps.logger.info({ failedLoads: this.failedLoads }, 'window state loads and schema lookups work again');
     this.failedLoads = 0;
     this.backlogRetryAt = 0;
     if (this.failedFlushes === 0) this.resumeAll();
   }
 
-  private deadLetter(m: SourceRecord, reason: string, message: string, windowStartMs: number, deviceId: string | undefined): void {
+  private deadLetter(m: SourceRecord, reason: string, message: string, windowStartMs: number, deviceId: string | undefined, schemaId?: number): void {
     const entry: DeadLetterEntry = {
+      ...(schemaId === undefined ? {} : { schemaId }),
       reason,
       message,
       sourceTopic: m.topic,

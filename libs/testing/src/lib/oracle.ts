@@ -9,7 +9,7 @@
  * late_event dead letter; every other valid event counts, late or not.
  * Invalid messages are dead letters of the minute of their Kafka timestamp.
  */
-import { deadLetterClassOf, FUTURE_EVENT_TIME, LATE_EVENT, parseAndValidate } from '@stream-analytics/event-schema';
+import { deadLetterClassOf, FUTURE_EVENT_TIME, JSON_ONLY_DECODER, LATE_EVENT, type EventDecoder } from '@stream-analytics/event-schema';
 import type { ConsumedMessage } from './kafka';
 
 export interface OracleOptions {
@@ -18,6 +18,8 @@ export interface OracleOptions {
   allowedLatenessMs?: number;
   maxFutureSkewMs?: number;
   anomalyThreshold?: number;
+  /** How a message value reads (Avro and Protobuf need their schemas, already prepared); default JSON only. */
+  decoder?: EventDecoder;
 }
 
 /** What a window accumulates beyond the counts, exact (quantiles: the value of rank floor(q * (n - 1)) among the sorted values). */
@@ -81,6 +83,7 @@ export function computeOracle(messages: readonly ConsumedMessage[], opts: Oracle
   const lateness = opts.allowedLatenessMs ?? 86_400_000;
   const skew = opts.maxFutureSkewMs ?? 300_000;
   const threshold = opts.anomalyThreshold ?? 0.9;
+  const decoder = opts.decoder ?? JSON_ONLY_DECODER;
   const windowOf = (t: number) => Math.floor(t / size) * size;
 
   const byPartition = new Map<number, ConsumedMessage[]>();
@@ -97,7 +100,7 @@ export function computeOracle(messages: readonly ConsumedMessage[], opts: Oracle
     list.sort((a, b) => a.offset - b.offset);
     let maxEventTime = -Infinity;
     for (const m of list) {
-      const parsed = parseAndValidate(m.value ?? Buffer.alloc(0));
+      const parsed = decoder.decode(m.value ?? Buffer.alloc(0));
       if (!parsed.ok) {
         deadLetters.push({ partition, offset: m.offset, reason: parsed.reason, windowStartMs: windowOf(m.timestamp ?? 0) });
         continue;

@@ -1,0 +1,4 @@
+export * from './schemas';
+export * from './confluent';
+export * from './codecs';
+export * from './decoder';
