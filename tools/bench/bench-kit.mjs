@@ -26,16 +26,36 @@ export const kafkaLibs = process.env.KAFKA_LIBS || stack.kafka.libsDir;
 
 /**
  * librdkafka security settings from the same KAFKA_SECURITY_PROTOCOL / KAFKA_SASL_* / KAFKA_SSL_*
- * environment as the apps, through libs/runtime's one mapping (built by `npx nx run-many -t build`),
+ * environment as the apps, through libs/runtime's one mapping,
  * so the benchmarks' own clients reach a secured broker too. Kafka's Java perf tools (the
  * yardsticks) stay plaintext.
  */
 export function kafkaSecuritySettings(env = process.env) {
-  const file = join(repoRoot, 'dist/libs/runtime/src/index.js');
-  if (!existsSync(file)) throw new Error(`${file} is missing: run npx nx run-many -t build first`);
-  const runtime = require(file);
+  const runtime = runtimeLib();
   const { config } = runtime.parseConfig({ name: 'bench', summary: '', options: runtime.KAFKA_SECURITY_OPTIONS }, [], env);
   return runtime.resolveKafkaSecurity(config).librdkafkaConfig();
+}
+
+let runtimeBundle;
+/**
+ * libs/runtime, bundled with esbuild on first use (the built dist/libs/runtime requires the
+ * other libraries by their @stream-analytics/* names, which only the bundlers resolve).
+ */
+function runtimeLib() {
+  if (runtimeBundle) return runtimeBundle;
+  const outfile = join(repoRoot, 'tmp/bench/runtime-lib.cjs');
+  require('esbuild').buildSync({
+    entryPoints: [join(repoRoot, 'libs/runtime/src/index.ts')],
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    outfile,
+    external: ['@confluentinc/kafka-javascript'],
+    logLevel: 'silent',
+  });
+  runtimeBundle = require(outfile);
+  return runtimeBundle;
 }
 
 export function log(message) {
