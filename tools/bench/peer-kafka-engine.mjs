@@ -24,14 +24,16 @@
 //  3. after each run, the per-window results (fleet minute and device minute, the exact
 //     columns) are compared with the engine's: counts, minima and maxima equal, averages to
 //     1e-9 relative (the sums are added in another order);
-//  4. CPU per million events from /proc: the aggregator's threads (main, libuv pool,
-//     librdkafka's rdk:* threads, the rest), the broker's and ClickHouse's processes;
+//  4. CPU per million events from /proc: the aggregator's threads (main, libuv pool
+//     when its threads are named, librdkafka's rdk:* threads, the rest: on Node 20 the libuv
+//     pool and V8's workers are unnamed and counted as "other"), the broker's and ClickHouse's processes;
 //  5. medians over the rounds, the ratio aggregator / engine per round and of the medians,
 //     load averages at every phase; JSON in tmp/bench/peer-kafka-engine-*.json.
 //
 // BENCH_BASELINE_AGGREGATOR=<main.js> also runs another aggregator build (e.g. main's) with
 // --workers 2 in every round; BENCH_AGGREGATOR=<main.js> measures that build instead of
-// dist/apps/aggregator; BENCH_KEEP_STACK=1 leaves the stack's directory in place.
+// dist/apps/aggregator; BENCH_CPU_PROF_DIR=<dir> writes V8 CPU profiles of the aggregator's
+// main process there (not comparable rates); BENCH_KEEP_STACK=1 leaves the stack's directory.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
@@ -117,7 +119,7 @@ try {
       res.loadAtStart = loadAtStart;
       res.loadAtEnd = load();
       r.runs[runner.name] = res;
-      log(`round ${round}: ${runner.name}: ${res.eventsPerSec} events/s (${res.seconds} s), CPU ${JSON.stringify(res.cpuSecondsPerMillion)} s per 1M events${res.identical === undefined ? '' : `, results ${res.identical ? 'identical' : 'DIFFERENT'}`}`);
+      log(`round ${round}: ${runner.name}: ${res.eventsPerSec} events/s (${res.seconds} s)${res.flushes ? `, ${res.flushes} flushes taking ${res.flushSeconds} s` : ''}, peak RSS ${res.peakRssMB ?? '-'} MB, CPU ${JSON.stringify(res.cpuSecondsPerMillion)} s per 1M events${res.identical === undefined ? '' : `, results ${res.identical ? 'identical' : 'DIFFERENT'}`}`);
     }
     for (const name of Object.keys(r.runs)) if (name !== 'engine') r.runs[name].ratioToEngine = Number((r.runs[name].eventsPerSec / r.runs.engine.eventsPerSec).toFixed(3));
     results.push(r);
@@ -211,7 +213,9 @@ try {
       await q(`TRUNCATE TABLE stream_analytics.\`${name}\``);
     }
     const started = Date.now();
-    const app = startApp(bundle, ['--workers', String(workers)], { RAW_TOPIC: topic, CONSUMER_GROUP: `bench-peer-${workers}-${Date.now()}`, FLUSH_INTERVAL_SECS: '5', CLICKHOUSE_MIGRATE: 'false' });
+    // BENCH_CPU_PROF_DIR: a V8 CPU profile of the first pipeline's process (it slows it down).
+    const profile = process.env.BENCH_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`] : [];
+    const app = startApp(bundle, ['--workers', String(workers)], { RAW_TOPIC: topic, CONSUMER_GROUP: `bench-peer-${workers}-${Date.now()}`, FLUSH_INTERVAL_SECS: '5', CLICKHOUSE_MIGRATE: 'false' }, profile);
     const cpu = cpuTracker([app.child.pid]);
     const port = await app.metricsPort;
     let peakRss = 0;
@@ -231,6 +235,9 @@ try {
       cpu,
       sampleMemory,
     );
+    // Time the pipelines spent in flushes (consumption waits for each one), summed over them.
+    const flushSeconds = await scrape(port, 'aggregator_flush_duration_seconds_sum').catch(() => NaN);
+    const flushes = await scrape(port, 'aggregator_flush_duration_seconds_count').catch(() => NaN);
     app.child.kill('SIGTERM');
     const code = await app.exited;
     if (code !== 0) throw new Error(`aggregator exited with ${code}:\n${app.output().slice(-3000)}`);
@@ -246,6 +253,8 @@ try {
       ...done,
       consumedEventsPerSec: firstConsumed && lastConsumed ? Math.round((events - firstConsumed.consumed) / ((lastConsumed - firstConsumed.at) / 1000)) : undefined,
       peakRssMB: Math.round(peakRss / 2 ** 20),
+      flushes,
+      flushSeconds: Number(flushSeconds.toFixed(2)),
       identical: diff === undefined,
       difference: diff,
       cpuSecondsPerMillion: cpu.perMillion({ brokerPid, clickhousePid }),

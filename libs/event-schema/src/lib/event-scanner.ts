@@ -32,7 +32,6 @@ export interface ScannedEvent {
 }
 
 const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
 const COMMA = 0x2c;
 const COLON = 0x3a;
 const OPEN = 0x7b;
@@ -71,6 +70,7 @@ const DIGIT = 2;
 const HEX = 4;
 const ALNUM = 8;
 const ID_CHAR = 16;
+const TIME_CHAR = 32;
 const CLASS = new Uint8Array(256);
 for (const c of [0x20, 0x0a, 0x0d, 0x09]) CLASS[c] |= WS;
 for (let c = 0; c < 128; c++) {
@@ -79,6 +79,7 @@ for (let c = 0; c < 128; c++) {
   if (/[0-9a-fA-F]/.test(ch)) CLASS[c] |= HEX;
   if (/[0-9a-zA-Z]/.test(ch)) CLASS[c] |= ALNUM | ID_CHAR;
   if (/[._:-]/.test(ch)) CLASS[c] |= ID_CHAR; // ID_PATTERN's later characters: letters, digits and . _ : -
+  if (/[0-9TZ:.-]/.test(ch)) CLASS[c] |= TIME_CHAR;
 }
 const isWs = (c: number) => (CLASS[c] & WS) !== 0;
 const isDigit = (c: number) => (CLASS[c] & DIGIT) !== 0;
@@ -96,9 +97,8 @@ const INTERN_SLOTS = 8192;
 const internBytes: Array<Buffer | undefined> = new Array(INTERN_SLOTS).fill(undefined);
 const internStrings: string[] = new Array(INTERN_SLOTS).fill('');
 
-function intern(b: Buffer, start: number, end: number): string {
-  let h = 0x811c9dc5;
-  for (let i = start; i < end; i++) h = Math.imul(h ^ b[i], 0x01000193);
+/** The string of b[start, end), whose FNV-1a hash is h. */
+function intern(b: Buffer, start: number, end: number, h: number): string {
   const slot = (h >>> 0) & (INTERN_SLOTS - 1);
   const known = internBytes[slot];
   if (known !== undefined && known.length === end - start) {
@@ -112,21 +112,26 @@ function intern(b: Buffer, start: number, end: number): string {
   return text;
 }
 
+/** The 8 names have 8 different lengths: the length picks the one candidate. */
+const FIELD_BY_LENGTH = new Int8Array(16).fill(-1);
+FIELD_BYTES.forEach((name, f) => {
+  if (FIELD_BY_LENGTH[name.length] !== -1) throw new Error('two event fields have the same length');
+  FIELD_BY_LENGTH[name.length] = f;
+});
+
 function fieldOf(b: Buffer, start: number, end: number): number {
   const len = end - start;
-  for (let f = 0; f < FIELD_BYTES.length; f++) {
-    const name = FIELD_BYTES[f];
-    if (name.length !== len) continue;
-    let i = 0;
-    while (i < len && b[start + i] === name[i]) i++;
-    if (i === len) return f;
-  }
-  return -1;
+  if (len >= FIELD_BY_LENGTH.length) return -1;
+  const f = FIELD_BY_LENGTH[len];
+  if (f < 0) return -1;
+  const name = FIELD_BYTES[f];
+  for (let i = 0; i < len; i++) if (b[start + i] !== name[i]) return -1;
+  return f;
 }
 
-/** UUID_PATTERN: 8-4-4-4-12 hex digits. */
-function isUuid(b: Buffer, start: number, end: number): boolean {
-  if (end - start !== 36) return false;
+/** UUID_PATTERN: 8-4-4-4-12 hex digits at b[start, start + 36). */
+function isUuidAt(b: Buffer, start: number): boolean {
+  if (start + 36 > b.length) return false;
   for (let i = 0; i < 36; i++) {
     const c = b[start + i];
     if (i === 8 || i === 13 || i === 18 || i === 23) {
@@ -136,18 +141,35 @@ function isUuid(b: Buffer, start: number, end: number): boolean {
   return true;
 }
 
-/** ID_PATTERN with the schema's length 1-64. */
-function isId(b: Buffer, start: number, end: number): boolean {
-  const len = end - start;
-  if (len < 1 || len > 64 || (CLASS[b[start]] & ALNUM) === 0) return false;
-  for (let i = start + 1; i < end; i++) if ((CLASS[b[i]] & ID_CHAR) === 0) return false;
-  return true;
+// The hash of the id scanScanId just read (FNV-1a over its bytes), for intern().
+let idHash = 0;
+
+/**
+ * Scans an id string's characters from b[start] (after its opening quote) and
+ * returns the index of its closing quote when it matches ID_PATTERN with the
+ * schema's length 1-64, else -1. Hashes the bytes on the way (idHash).
+ */
+function scanId(b: Buffer, start: number, end: number): number {
+  if (start >= end || (CLASS[b[start]] & ALNUM) === 0) return -1;
+  let h = 0x811c9dc5;
+  let i = start;
+  while (i < end) {
+    const c = b[i];
+    if ((CLASS[c] & ID_CHAR) === 0) break;
+    h = Math.imul(h ^ c, 0x01000193);
+    i++;
+  }
+  if (i >= end || b[i] !== QUOTE || i - start > 64) return -1;
+  idHash = h;
+  return i;
 }
 
-function statusOf(b: Buffer, start: number, end: number): EventStatus | undefined {
+/** The status written at b[start] (after the opening quote) up to a closing quote, else undefined. */
+function statusAt(b: Buffer, start: number, end: number): EventStatus | undefined {
   for (let s = 0; s < STATUS_BYTES.length; s++) {
     const name = STATUS_BYTES[s];
-    if (name.length !== end - start) continue;
+    const stop = start + name.length;
+    if (stop >= end || b[stop] !== QUOTE) continue;
     let i = 0;
     while (i < name.length && b[start + i] === name[i]) i++;
     if (i === name.length) return STATUSES[s];
@@ -263,34 +285,35 @@ export function scanEvent(b: Buffer): ScannedEvent | undefined {
       }
     } else {
       if (b[i] !== QUOTE) return undefined;
-      const start = ++i;
-      for (;;) {
-        if (i >= end) return undefined;
-        const c = b[i];
-        if (c === QUOTE) break;
-        if (c < 0x20 || c === BACKSLASH || c >= 0x80) return undefined;
-        i++;
-      }
-      const stop = i++;
+      const start = i + 1;
       switch (field) {
         case EVENT_ID:
-          if (!isUuid(b, start, stop)) return undefined;
-          eventId = latin1(b, start, stop);
+          if (!isUuidAt(b, start) || b[start + 36] !== QUOTE) return undefined;
+          eventId = latin1(b, start, start + 36);
+          i = start + 37;
           break;
-        case EVENT_TIME:
+        case EVENT_TIME: {
+          // Only the characters of UTC_INSTANT_PATTERN; parseUtcInstant judges the rest.
+          let stop = start;
+          while (stop < end && (CLASS[b[stop]] & TIME_CHAR) !== 0) stop++;
+          if (stop >= end || b[stop] !== QUOTE) return undefined;
           eventTime = latin1(b, start, stop);
+          i = stop + 1;
           break;
+        }
         case DEVICE_ID:
-          if (!isId(b, start, stop)) return undefined;
-          deviceId = intern(b, start, stop);
+        case USER_ID: {
+          const stop = scanId(b, start, end);
+          if (stop < 0) return undefined;
+          if (field === DEVICE_ID) deviceId = intern(b, start, stop, idHash);
+          else userId = intern(b, start, stop, idHash);
+          i = stop + 1;
           break;
-        case USER_ID:
-          if (!isId(b, start, stop)) return undefined;
-          userId = intern(b, start, stop);
-          break;
+        }
         default:
-          status = statusOf(b, start, stop);
+          status = statusAt(b, start, end);
           if (status === undefined) return undefined;
+          i = start + status.length + 1;
       }
     }
     while (i < end && isWs(b[i])) i++;
