@@ -193,8 +193,9 @@ try {
     await q(`DROP TABLE ${db}.fleet_mv`);
     await q(`DROP TABLE ${db}.device_mv`);
     await q(`DROP TABLE ${db}.raw`);
-    // Kept for the aggregator runs' comparison (exact columns, as the reader contract names them).
-    engineResults = {
+    // Kept for the aggregator runs' comparison (exact columns, as the reader contract names them),
+    // unless this run counted events twice (then the last exact run's results stay the reference).
+    const results = {
       fleet: await rowsOf(`SELECT toUInt32(window_start), countMerge(total_events) AS t, sumMerge(metric_sum) / t, uniqExactMerge(users), sumMerge(anomaly_events),
         minMerge(min_metric), maxMerge(max_metric), sumMerge(temperature_sum) / t, minMerge(min_temperature), maxMerge(max_temperature),
         sumMerge(status_ok), sumMerge(status_warning), sumMerge(status_error), sumMerge(status_offline)
@@ -204,7 +205,9 @@ try {
         sumMerge(status_ok), sumMerge(status_warning), sumMerge(status_error), sumMerge(status_offline), sumMerge(anomaly_events), maxMerge(last_event_time_ms)
         FROM ${db}.device GROUP BY window_start, device_id ORDER BY window_start, device_id`),
     };
-    return { ...done, windows: engineResults.fleet.length, deviceRows: engineResults.device.length, cpuSecondsPerMillion: cpu.perMillion({ brokerPid, clickhousePid }) };
+    if (done.countedTwice === 0) engineResults = results;
+    else log(`the engine counted ${done.countedTwice} events twice (at-least-once): its results of this round are not the reference`);
+    return { ...done, windows: results.fleet.length, deviceRows: results.device.length, cpuSecondsPerMillion: cpu.perMillion({ brokerPid, clickhousePid }) };
   }
 
   async function aggregatorRun(workers, bundle = 'aggregator') {
@@ -247,7 +250,8 @@ try {
       device: await rowsOf(`SELECT toUInt32(window_start), device_id, total_events, avg_metric, min_metric, max_metric, avg_temperature, min_temperature, max_temperature,
         status_ok, status_warning, status_error, status_offline, anomaly_events, last_event_time_ms FROM stream_analytics.iot_device_minute ORDER BY window_start, device_id`),
     };
-    const diff = compareResults(ours, engineResults);
+    if (done.countedTwice !== 0) throw new Error(`the aggregator counted ${done.countedTwice} events more than were produced`);
+    const diff = engineResults ? compareResults(ours, engineResults) : 'no exact engine run to compare with yet';
     if (diff) log(`results differ from the engine's: ${diff}`);
     return {
       ...done,
@@ -278,12 +282,14 @@ try {
     const at = Date.now();
     cpu.sample();
     cpu.stop(brokerPid, clickhousePid);
-    if (visible !== events) throw new Error(`${visible} of ${events} events visible after 20 minutes`);
+    // More than were produced: the engine is at-least-once and counts a re-read batch again.
+    if (visible < events) throw new Error(`${visible} of ${events} events visible after 20 minutes`);
     const seconds = (at - started) / 1000;
     return {
       eventsPerSec: Math.round(events / seconds),
       seconds: Number(seconds.toFixed(2)),
       firstVisibleToAllEventsPerSec: first ? Math.round((events - first.visible) / ((at - first.at) / 1000)) : undefined,
+      countedTwice: visible - events,
     };
   }
 } finally {
