@@ -185,6 +185,7 @@ async function consumeOnly(topic, partitions, expected) {
     { 'auto.offset.reset': 'earliest' },
   );
   consumer.setDefaultConsumeTimeout(100);
+  consumer.setDefaultIsTimeoutOnlyForFirstMessage(true);
   await new Promise((resolve, reject) => consumer.connect({}, (err) => (err ? reject(err) : resolve())));
   consumer.assign(Array.from({ length: partitions }, (_, partition) => ({ topic, partition, offset: 0 })));
   // The aggregator's default CONSUME_BATCH_SIZE.

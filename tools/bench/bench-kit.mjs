@@ -76,6 +76,7 @@ export async function timedClickhouseQuery(sql, url = clickhouseUrl) {
   return { ms, rows: json.data.length, rowsRead: Number(json.statistics?.rows_read ?? NaN), serverMs: Number(json.statistics?.elapsed ?? NaN) * 1000 };
 }
 
+
 export function log(message) {
   process.stderr.write(`[bench] ${message}\n`);
 }

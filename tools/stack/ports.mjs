@@ -15,6 +15,18 @@ export function isPortFree(port, host = '127.0.0.1') {
   });
 }
 
+/** A port free on loopback right now. */
+export function freePort() {
+  return new Promise((resolvePromise, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolvePromise(port));
+    });
+  });
+}
+
 /**
  * Best effort: the pid listening on a port, found through /proc/net/tcp{,6} socket inodes and
  * /proc/<pid>/fd links. Only used to make the "port in use" message more helpful; returns null

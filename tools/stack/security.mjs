@@ -6,7 +6,7 @@
 // the ACLs the topics tool applies.
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from './ports.mjs';
 import { join } from 'node:path';
 import { StackError, say, shortPath } from './log.mjs';
 import { run } from './process.mjs';
@@ -165,18 +165,6 @@ export function securedClientEnv(cfg) {
     CLICKHOUSE_HTTPS_URL: `https://${cfg.host}:${s.clickhouseHttpsPort}`,
     CLICKHOUSE_CA_CERT: s.tls.ca,
   };
-}
-
-/** A port free on loopback right now. */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** The environment of a fresh secured stack in `dir` on free ports (tests and benchmarks). */

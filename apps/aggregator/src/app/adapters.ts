@@ -16,17 +16,14 @@ export function kafkaRecordSource(consumer: NativeConsumer, topic: string): Reco
   return {
     subscribe: (t) => void consumer.subscribe([t]),
     consume: async (max) => {
+      // The client's messages already have a SourceRecord's fields: they are handed on as they
+      // are (no second object per record), with a key or value that is not a Buffer made one.
       const messages = await consumeBatch(consumer, max);
-      return messages.map(
-        (m): SourceRecord => ({
-          topic: m.topic,
-          partition: m.partition,
-          offset: m.offset,
-          timestamp: m.timestamp,
-          key: m.key == null ? null : Buffer.isBuffer(m.key) ? m.key : Buffer.from(String(m.key)),
-          value: m.value ?? null,
-        }),
-      );
+      for (const m of messages) {
+        if (m.key != null && !Buffer.isBuffer(m.key)) m.key = Buffer.from(String(m.key));
+        if (m.value === undefined) m.value = null;
+      }
+      return messages as SourceRecord[];
     },
     committed: async (partitions) => (await committedOffsets(consumer, tp(partitions), 30000)).map((c) => ({ partition: c.partition, offset: c.offset, metadata: c.metadata })),
     seek: (partition, offset) =>

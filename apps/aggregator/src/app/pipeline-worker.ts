@@ -151,6 +151,8 @@ export async function runPipelineWorker(
 
   const consumer = new Kafka.KafkaConsumer(consumerConfig(config, workerIndex), { 'auto.offset.reset': 'earliest' });
   consumer.setDefaultConsumeTimeout(100);
+  // The 100 ms wait is for the first message of a batch only: a batch never waits for its last ones.
+  (consumer as unknown as { setDefaultIsTimeoutOnlyForFirstMessage(only: boolean): void }).setDefaultIsTimeoutOnlyForFirstMessage(true);
   const producer = new Kafka.Producer({
     ...baseKafkaConfig({ brokers: config.brokers, clientId: `aggregator-dlq-${process.pid}${config.workers > 1 ? `-${workerIndex}` : ''}`, security: config.kafkaSecurity }),
     dr_cb: true,

@@ -1,11 +1,15 @@
 /**
- * Hot-path validation: size check, UTF-8 check, JSON.parse, then the ajv
- * function compiled once from TELEMETRY_EVENT_SCHEMA (first error only). On
- * failure the first ajv error is turned into a reason code and a message; that
- * slower path runs only for bad events.
+ * Hot-path validation: size check, then the event scanner (event-scanner.ts),
+ * which accepts only events it is sure are valid; everything else takes the
+ * general path: UTF-8 check, JSON.parse, then the ajv function compiled once
+ * from TELEMETRY_EVENT_SCHEMA (first error only). On failure the first ajv
+ * error is turned into a reason code and a message; that slower path runs
+ * only for bad (or unusually written) events, so every reason code and message
+ * comes from it.
  */
 import { isUtf8 } from 'node:buffer';
 import Ajv, { type ErrorObject } from 'ajv';
+import { scanEvent } from './event-scanner';
 import { type ReasonCode } from './reasons';
 import { MAX_EVENT_BYTES, TELEMETRY_EVENT_SCHEMA, type TelemetryEvent } from './schema';
 import { parseUtcInstant } from './time';
@@ -120,6 +124,18 @@ export function validateEvent(data: unknown): ValidationResult {
  * throws; every failure comes back with its reason code and message.
  */
 export function parseAndValidate(payload: Buffer | Uint8Array | string | null | undefined): ValidationResult {
+  if (payload !== null && payload !== undefined && typeof payload !== 'string' && payload.length <= MAX_EVENT_BYTES) {
+    const scanned = scanEvent(Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.length));
+    if (scanned !== undefined) return scanned;
+  }
+  return parseJsonAndValidate(payload);
+}
+
+/**
+ * The general path of parseAndValidate (and the whole of it for what the
+ * scanner does not accept): UTF-8, JSON.parse, ajv. Never throws.
+ */
+export function parseJsonAndValidate(payload: Buffer | Uint8Array | string | null | undefined): ValidationResult {
   if (payload === null || payload === undefined) return fail('invalid_json', 'empty payload (null message value)');
   let text: string;
   if (typeof payload === 'string') {
