@@ -1,14 +1,18 @@
 #!/usr/bin/env node
 // The devices dashboard's read path at fleet scale (the device side of read-path.mjs).
 //
-//   node tools/bench/read-path-devices.mjs [--devices 100000] [--hours 24] [--long-devices 100] [--long-days 30]
-//                                          [--samples 10] [--keep]
+//   node tools/bench/read-path-devices.mjs [--devices 100000] [--hours 24] [--minute-hours 2] [--long-devices 100]
+//                                          [--long-days 30] [--samples 10] [--keep]
 //
 // ClickHouse is filled with the device rows the aggregator writes into
 // iot_window_agg_state (one row per (window, device), the device on its key's
-// partition, six events a minute: one event every 10 s; the materialized view
-// of 011 copies them into iot_device_partition_minute as in production) for
-// every device over the last --hours, and for the first --long-devices devices
+// partition, six events a minute: one event every 10 s; the materialized views
+// of 011 and 012 copy them as in production) for every device over the last
+// --minute-hours, summed into iot_device_hour by the rollup (rollupHours, timed:
+// what the aggregator's rollup job costs per hour at this fleet size), and the
+// hourly rows of the --hours before those written directly (generating 144
+// million device minutes for a day takes this machine longer than the
+// benchmark should); and for the first --long-devices devices
 // over --long-days (a device's panels read its own index range, so their cost
 // depends on its history, not on the fleet's; 30 days of 100,000 devices is
 // 4.3 billion rows, more than this machine holds). Plus dead letters: ten a
@@ -32,7 +36,7 @@ const DAY = 24 * HOUR;
 const TOPIC = 'read-path-devices';
 const PARTITIONS = 24;
 const EVENTS_PER_MINUTE = 6;
-const TABLES = ['iot_window_agg_state', 'iot_device_partition_minute', 'dead_letters'];
+const TABLES = ['iot_window_agg_state', 'iot_device_partition_minute', 'iot_device_hour', 'dead_letters'];
 const DEVICE_TARGET_MS = { '7d': 200, '30d': 500 };
 const FLEET_TABLE_TARGET_MS = 500;
 
@@ -51,6 +55,7 @@ function parseOptions(argv) {
       options: {
         devices: { type: 'string', default: '100000' },
         hours: { type: 'string', default: '24' },
+        'minute-hours': { type: 'string', default: '2' },
         'long-devices': { type: 'string', default: '100' },
         'long-days': { type: 'string', default: '30' },
         samples: { type: 'string', default: '10' },
@@ -65,8 +70,9 @@ function parseOptions(argv) {
     if (!Number.isInteger(n) || n < min || n > max) usage(`--${flag} must be a whole number in [${min}, ${max}] (got ${JSON.stringify(values[flag])})`);
     return n;
   };
-  const opts = { devices: int('devices', 1, 1_000_000), hours: int('hours', 1, 48), longDevices: int('long-devices', 1, 10_000), longDays: int('long-days', 1, 30), samples: int('samples', 1, 1000), keep: values.keep };
+  const opts = { devices: int('devices', 1, 1_000_000), hours: int('hours', 1, 48), minuteHours: int('minute-hours', 1, 48), longDevices: int('long-devices', 1, 10_000), longDays: int('long-days', 1, 30), samples: int('samples', 1, 1000), keep: values.keep };
   if (opts.longDevices > opts.devices) usage('--long-devices cannot exceed --devices');
+  if (opts.minuteHours > opts.hours) usage('--minute-hours cannot exceed --hours');
   return opts;
 }
 
@@ -75,12 +81,15 @@ const lib = bundledLibs(
   'read-path-devices-libs',
   [
     "export { DEVICE_PANELS, DEVICE_VARIABLE_SQL, expandDevicePanelSql, expandMacros } from '@stream-analytics/dashboard';",
-    "export { deviceHealthQuery, VIEW_READ_SETTINGS } from '@stream-analytics/clickhouse-sink';",
+    "export { deviceHealthQuery } from '@stream-analytics/clickhouse-sink';",
+    "export { WINDOW_STATE_COLUMNS } from './libs/clickhouse-sink/src/lib/rows';",
+    "export { createClickHouseClient, rollupHours } from '@stream-analytics/clickhouse-sink';",
     "export { deviceId } from '@stream-analytics/event-schema';",
   ].join('\n'),
 );
 
 const round = (x) => Number(x.toFixed(1));
+const client = lib.createClickHouseClient({ url: clickhouseUrl, requestTimeoutMs: 600_000 });
 const q = async (sql) => (await clickhouseQuery(`${sql} FORMAT TabSeparated`)).trim();
 
 /**
@@ -95,8 +104,8 @@ async function fillDevices(first, count, fromMs, toMs) {
     const n = Math.min(minutesPerInsert, minutes - m0) * count;
     const w = `toUInt32(${fromMs / 1000 + m0 * 60} + intDiv(number, ${count}) * 60)`;
     const d = `(${first} + number % ${count})`;
-    await clickhouseQuery(`INSERT INTO stream_analytics.iot_window_agg_state
-SELECT toDateTime(${w}, 'UTC') AS window_start, concat('dev-', leftPad(toString(${d}), 6, '0')) AS device_id, '${TOPIC}' AS source_topic,
+    await clickhouseQuery(`INSERT INTO stream_analytics.iot_window_agg_state (${lib.WINDOW_STATE_COLUMNS.join(', ')})
+SELECT toDateTime(${w}, 'UTC') AS window_start, concat('dev-', substring(toString(1000000 + ${d}), 2)) AS device_id, '${TOPIC}' AS source_topic,
   toUInt16(${d} % ${PARTITIONS}) AS source_partition, ${EVENTS_PER_MINUTE} AS total_events,
   ${EVENTS_PER_MINUTE} * (40 + ${d} % 20) AS metric_sum, toFloat64(10 + ${d} % 7) AS metric_min, toFloat64(90 + ${d} % 5) AS metric_max,
   ${EVENTS_PER_MINUTE} * 21.5 AS temperature_sum, 18.0 AS temperature_min, toFloat64(25 + (number % 97 = 0) * 40) AS temperature_max,
@@ -115,7 +124,7 @@ async function fillDeadLetters(fromMs, toMs) {
   const n = ((toMs - fromMs) / MINUTE) * 10;
   await clickhouseQuery(`INSERT INTO stream_analytics.dead_letters (source_topic, source_partition, source_offset, window_start, reason, device_id, recorded_at)
 SELECT '${TOPIC}', toUInt16(number % ${PARTITIONS}), number, toDateTime(${fromMs / 1000} + intDiv(number, 10) * 60, 'UTC'),
-  ['invalid_value', 'late_event', 'future_event_time'][1 + number % 3], concat('dev-', leftPad(toString((number * 7919) % ${opts.devices}), 6, '0')), toDateTime(${fromMs / 1000} + intDiv(number, 10) * 60, 'UTC')
+  ['invalid_value', 'late_event', 'future_event_time'][1 + number % 3], concat('dev-', substring(toString(1000000 + (number * 7919) % ${opts.devices}), 2)), toDateTime(${fromMs / 1000} + intDiv(number, 10) * 60, 'UTC')
 FROM numbers(${n})`);
 }
 
@@ -146,13 +155,33 @@ for (const t of TABLES) {
   if (n > 0) usage(`the days ${days[0]}..${days.at(-1)} already hold ${n} rows in ${t}; run this benchmark on a stack of its own`);
 }
 const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model, loadAverageAtStart: round(loadavg()[0]), serverVersion: await q('SELECT version()') };
-log(`devices read path: ${opts.devices} devices over ${opts.hours} h, ${opts.longDevices} of them over ${opts.longDays} d; ClickHouse ${machine.serverVersion} at ${clickhouseUrl}`);
+log(`devices read path: ${opts.devices} devices over ${opts.hours} h (minutes for the last ${opts.minuteHours} h), ${opts.longDevices} of them over ${opts.longDays} d; ClickHouse ${machine.serverVersion} at ${clickhouseUrl}`);
 
 let t0 = Date.now();
-await fillDevices(0, opts.devices, endMs - opts.hours * HOUR, endMs);
-if (opts.longDays * DAY > opts.hours * HOUR) await fillDevices(0, opts.longDevices, endMs - opts.longDays * DAY, endMs - opts.hours * HOUR);
+const minutesFromMs = endMs - opts.minuteHours * HOUR;
+await fillDevices(0, opts.devices, minutesFromMs, endMs);
+if (opts.longDays * DAY > opts.minuteHours * HOUR) await fillDevices(0, opts.longDevices, endMs - opts.longDays * DAY, minutesFromMs);
 await fillDeadLetters(endMs - opts.longDays * DAY, endMs);
 const fillS = round((Date.now() - t0) / 1000);
+await waitForMerges();
+// The rollup of the minute hours, as the aggregator's job runs it, one hour at a time.
+const rollupMs = [];
+for (let h = minutesFromMs; h < endMs; h += HOUR) {
+  const r0 = performance.now();
+  await lib.rollupHours(client, [h / 1000], endMs);
+  rollupMs.push(round(performance.now() - r0));
+}
+log(`rollup of one hour of ${opts.devices} devices: ${rollupMs.join(', ')} ms`);
+// The hours before: their rollup rows as the job would have written them.
+const hourRows = ((opts.hours - opts.minuteHours) * HOUR / HOUR) * opts.devices;
+if (hourRows > 0) {
+  const d = `(number % ${opts.devices})`;
+  const h = `toUInt32(${minutesFromMs / 1000 - (opts.hours - opts.minuteHours) * 3600} + intDiv(number, ${opts.devices}) * 3600)`;
+  await clickhouseQuery(`INSERT INTO stream_analytics.iot_device_hour
+SELECT toDateTime(${h}, 'UTC'), concat('dev-', substring(toString(1000000 + ${d}), 2)), 360, toUInt64(number % 7 = 0) * 33, 330, 24, toUInt64(number % 13 = 0) * 6, 0, 0,
+  toInt64(${h}) * 1000 + (${d} % 10) * 1000, toInt64(${h}) * 1000 + 3590000 + (${d} % 10) * 1000, arrayMap(m -> toUInt64(6), range(60)), ${endMs}
+FROM numbers(${hourRows})`);
+}
 t0 = Date.now();
 const mergeWaitS = await waitForMerges();
 const shapes = {};
@@ -179,10 +208,13 @@ try {
     for (const p of fleetTables) results.push(await timed(p.key, label, lib.expandDevicePanelSql(p, rangeOf(span), device)));
     results.push(await timed('device_picker', label, lib.expandMacros(lib.DEVICE_VARIABLE_SQL, { ...rangeOf(span), intervalMs: MINUTE })));
   }
-  const settings = Object.entries(lib.VIEW_READ_SETTINGS).map(([k, v]) => `${k} = ${v}`).join(', ');
-  results.push(await timed('silent_devices', 'now', `SELECT * FROM (${lib.deviceHealthQuery({ retentionDays: 30, nowMs: endMs + 5 * MINUTE })}) WHERE silent = 1 LIMIT 100 SETTINGS ${settings}`));
+  // The silent-devices panel as Grafana sends it, the view replaced by its SELECT at the end of the fill.
+  const silentPanel = lib.DEVICE_PANELS.find((p) => p.key === 'silent_devices');
+  const healthAt = `(${lib.deviceHealthQuery({ retentionDays: 30, nowMs: endMs + 5 * MINUTE })})`;
+  results.push(await timed('silent_devices', 'now', lib.expandDevicePanelSql({ ...silentPanel, sql: silentPanel.sql.replace('stream_analytics.iot_device_health', healthAt) }, rangeOf(HOUR), device)));
 } finally {
   if (!opts.keep) for (const t of TABLES) for (const d of days) await clickhouseQuery(`ALTER TABLE stream_analytics.${t} DROP PARTITION ${d}`);
+  await client.close();
 }
 
 const verdicts = [];
@@ -199,5 +231,6 @@ console.log('| --- | --- | ---: | ---: | ---: | ---: |');
 for (const r of results) console.log(`| ${r.query} | ${r.range} | ${r.p50} | ${r.p95} | ${r.rows} | ${r.rowsRead} |`);
 for (const [text, ok] of verdicts) console.log(`${text}: ${ok ? 'met' : 'NOT met'}`);
 machine.loadAverageAtEnd = round(loadavg()[0]);
+console.log(`device rollup of one hour of ${opts.devices} devices (the aggregator's job, per changed hour): ${rollupMs.join(', ')} ms`);
 console.log(`load average: ${machine.loadAverageAtStart} at start, ${machine.loadAverageAtEnd} at end; fill ${fillS} s`);
-writeResult('read-path-devices', { opts, machine, fillS, mergeWaitS, shapes, results, verdicts: verdicts.map(([text, met]) => ({ text, met })) });
+writeResult('read-path-devices', { opts, machine, fillS, mergeWaitS, shapes, rollupMs, results, verdicts: verdicts.map(([text, met]) => ({ text, met })) });
