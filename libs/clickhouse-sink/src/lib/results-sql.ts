@@ -1,6 +1,7 @@
 /**
  * SQL of the window results that carry the whole accumulator (010): the
- * refresh SELECTs of the fleet and device minute results, with the quantiles
+ * refresh SELECT of the fleet minute results, and the quantile columns readers
+ * compute from a device minute's bins (selectWithQuantiles), with the quantiles
  * read from the merged DDSketch bins. The sketch's mapping (gamma, key bias,
  * rank) is defined once in libs/windowing (sketch.ts); the SQL here is
  * generated from it, so the stored quantiles are what sketchQuantile gives
@@ -43,7 +44,7 @@ export function sketchQuantileSql(keys: string, counts: string, q: number, min: 
   return sketchKeyValueSql(sketchQuantileKeySql(keys, counts, q), min, max);
 }
 
-/** Counts, sums and extremes, as both the fleet and the device results hold them. */
+/** Counts, sums and extremes of a fleet result. */
 const ACCUMULATOR_RESULT_COLUMNS = [
   'total_events',
   'metric_sum',
