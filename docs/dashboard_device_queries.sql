@@ -179,7 +179,7 @@ SETTINGS enable_optimize_predicate_expression = 1;
 -- rollup, refreshed every DEVICE_ROLLUP_INTERVAL_SECS), with their events.
 -- Columns: device_id, anomalies, events
 SELECT device_id, sum(anomaly_events) AS anomalies, sum(total_events) AS events
-FROM stream_analytics.iot_device_hourly
+FROM stream_analytics.iot_device_hour FINAL
 WHERE window_start >= toStartOfHour($__fromTime) AND window_start <= $__toTime
 GROUP BY device_id
 HAVING anomalies > 0
@@ -194,7 +194,7 @@ SETTINGS enable_optimize_predicate_expression = 1;
 -- DEVICE_ROLLUP_INTERVAL_SECS), with their events.
 -- Columns: device_id, errors, events
 SELECT device_id, sum(status_error) AS errors, sum(total_events) AS events
-FROM stream_analytics.iot_device_hourly
+FROM stream_analytics.iot_device_hour FINAL
 WHERE window_start >= toStartOfHour($__fromTime) AND window_start <= $__toTime
 GROUP BY device_id
 HAVING errors > 0

@@ -23,7 +23,8 @@
 // dashboard panel for one long-history device over 1 h, 24 h, 7 d and 30 d,
 // the fleet-wide device tables (top 10 by anomalies, errors, dead letters)
 // and the $device picker over 1 h and 24 h, and the silent-devices table
-// (iot_device_health's SELECT at the end of the fill): one warm-up, then
+// (iot_device_health's SELECT at the end of the fill, after the device-recent
+// summary the rollup job writes, timed): one warm-up, then
 // --samples runs (p50, p95 wall time over HTTP). Targets: device panels 7 d
 // <= 200 ms, 30 d <= 500 ms; top-10 and silent tables over 24 h <= 500 ms.
 import { cpus, loadavg } from 'node:os';
@@ -83,7 +84,7 @@ const lib = bundledLibs(
     "export { DEVICE_PANELS, DEVICE_VARIABLE_SQL, expandDevicePanelSql, expandMacros } from '@stream-analytics/dashboard';",
     "export { deviceHealthQuery } from '@stream-analytics/clickhouse-sink';",
     "export { WINDOW_STATE_COLUMNS } from './libs/clickhouse-sink/src/lib/rows';",
-    "export { createClickHouseClient, rollupHours } from '@stream-analytics/clickhouse-sink';",
+    "export { createClickHouseClient, rollupHours, writeDeviceRecent } from '@stream-analytics/clickhouse-sink';",
     "export { deviceId } from '@stream-analytics/event-schema';",
   ].join('\n'),
 );
@@ -190,6 +191,12 @@ for (const t of TABLES) {
   shapes[t] = { rows: Number(rows), parts: Number(parts), mb: round(Number(bytes) / 1e6) };
 }
 log(`filled in ${fillS} s, merges done after ${mergeWaitS} s more: ${JSON.stringify(shapes)}`);
+// The device-recent summary the rollup job writes after each run, as of the instant health is read at.
+const healthNowMs = endMs + 5 * MINUTE;
+const r0 = performance.now();
+await lib.writeDeviceRecent(client, healthNowMs);
+const recentMs = round(performance.now() - r0);
+log(`device-recent summary of ${opts.devices} devices: ${recentMs} ms`);
 
 const device = lib.deviceId(7); // one of the long-history devices
 const results = [];
@@ -210,10 +217,13 @@ try {
   }
   // The silent-devices panel as Grafana sends it, the view replaced by its SELECT at the end of the fill.
   const silentPanel = lib.DEVICE_PANELS.find((p) => p.key === 'silent_devices');
-  const healthAt = `(${lib.deviceHealthQuery({ retentionDays: 30, nowMs: endMs + 5 * MINUTE })})`;
+  const healthAt = `(${lib.deviceHealthQuery({ retentionDays: 30, nowMs: healthNowMs })})`;
   results.push(await timed('silent_devices', 'now', lib.expandDevicePanelSql({ ...silentPanel, sql: silentPanel.sql.replace('stream_analytics.iot_device_health', healthAt) }, rangeOf(HOUR), device)));
 } finally {
-  if (!opts.keep) for (const t of TABLES) for (const d of days) await clickhouseQuery(`ALTER TABLE stream_analytics.${t} DROP PARTITION ${d}`);
+  if (!opts.keep) {
+    for (const t of TABLES) for (const d of days) await clickhouseQuery(`ALTER TABLE stream_analytics.${t} DROP PARTITION ${d}`);
+    await clickhouseQuery(`ALTER TABLE stream_analytics.iot_device_recent DELETE WHERE as_of_ms = ${healthNowMs}`);
+  }
   await client.close();
 }
 
@@ -232,5 +242,6 @@ for (const r of results) console.log(`| ${r.query} | ${r.range} | ${r.p50} | ${r
 for (const [text, ok] of verdicts) console.log(`${text}: ${ok ? 'met' : 'NOT met'}`);
 machine.loadAverageAtEnd = round(loadavg()[0]);
 console.log(`device rollup of one hour of ${opts.devices} devices (the aggregator's job, per changed hour): ${rollupMs.join(', ')} ms`);
+console.log(`device-recent summary of ${opts.devices} devices (the same job, after each run): ${recentMs} ms`);
 console.log(`load average: ${machine.loadAverageAtStart} at start, ${machine.loadAverageAtEnd} at end; fill ${fillS} s`);
-writeResult('read-path-devices', { opts, machine, fillS, mergeWaitS, shapes, rollupMs, results, verdicts: verdicts.map(([text, met]) => ({ text, met })) });
+writeResult('read-path-devices', { opts, machine, fillS, mergeWaitS, shapes, rollupMs, recentMs, results, verdicts: verdicts.map(([text, met]) => ({ text, met })) });

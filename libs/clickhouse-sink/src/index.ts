@@ -3,7 +3,7 @@
  * state store's writer and readers, the schema migrations and retention.
  * Test kits live in `@stream-analytics/clickhouse-sink/testing`.
  */
-export { DATABASE, TABLES } from './lib/schema';
+export { DATABASE, DEVICE_HOURS_NEWEST, TABLES } from './lib/schema';
 export { ClickHouseSinkClient, createClickHouseClient, parseServerVersion, type RequestOptions, type PingResult, type ServerVersion } from './lib/client';
 export { splitUrls, type ClickHouseConfig, type ReplicationConfig, type ReplicationState, type ResolvedClickHouseConfig } from './lib/client-config';
 export {
@@ -77,6 +77,9 @@ export {
   deviceHealthQuery,
   readDeviceHealth,
   ensureDeviceHealthView,
+  deviceRecentSelect,
+  writeDeviceRecent,
+  DEVICE_RECENT_COLUMNS,
   silentAfterMs,
   isSilent,
   silenceRuleProblem,

@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import { createAggregatorMetrics } from './metrics';
 import { DeviceRollupJob } from './device-rollup-job';
 
-/** The client calls of a rollup run, answered from a script: the resume point, the changed hours, then inserts. */
+/** The client calls of a rollup run, answered from a script: the resume point, the changed hours, then inserts (the hours, then the device-recent summary). */
 function fakeClickHouse(changed: Array<{ hour_s: number; newest_ms: number }>, newestRollup = 0) {
   const queries: string[] = [];
   const inserts: string[] = [];
@@ -19,7 +19,9 @@ function fakeClickHouse(changed: Array<{ hour_s: number; newest_ms: number }>, n
       const since = Number(/computed_at_ms >= (\d+)/.exec(sql)?.[1]);
       return changed.filter((c) => c.newest_ms >= since) as T[];
     },
-    insertSelect: async (_table: string, _columns: readonly string[], select: string) => void inserts.push(/toDateTime\((\d+), 'UTC'\)/.exec(select)?.[1] ?? '?'),
+    // An hour's rollup as its start (s), the device-recent summary as the instant it is as of (ms).
+    insertSelect: async (table: string, _columns: readonly string[], select: string) =>
+      void inserts.push(table.endsWith('.iot_device_recent') ? `recent@${/toUInt64\((\d+)\)\s*FROM/.exec(select)?.[1] ?? '?'}` : (/toDateTime\((\d+), 'UTC'\)/.exec(select)?.[1] ?? '?')),
   };
   return { client, queries, inserts, failOnce: () => (failNext = true) };
 }
@@ -42,10 +44,12 @@ describe('device rollup job', () => {
     expect(first).toMatchObject({ kind: 'done', run: { hoursMs: [3_600_000, 7_200_000], deferred: 0, nextSinceMs: 840_000 } });
     expect(ch.queries[0]).toContain('iot_device_hour'); // the resume point
     expect(ch.queries[1]).toContain('computed_at_ms >= 340000'); // 400,000 less the overlap
-    expect(ch.inserts).toEqual(['3600', '7200']);
+    expect(ch.inserts).toEqual(['3600', '7200', 'recent@1000000000000']);
+    s.clock.t += 60_000;
     await s.job.runOnce();
     expect(ch.queries.at(-1)).toContain('computed_at_ms >= 840000');
-    expect(ch.inserts).toEqual(['3600', '7200', '7200']); // the overlap sees the newest hour again: harmless
+    // The overlap sees the newest hour again (harmless); the summary is written at every run, as of its clock.
+    expect(ch.inserts).toEqual(['3600', '7200', 'recent@1000000000000', '7200', 'recent@1000000060000']);
     expect(await s.value('aggregator_device_rollup_runs_total', { outcome: 'ok' })).toBe(2);
     expect(await s.value('aggregator_device_rollup_hours_total')).toBe(3);
   });

@@ -2,12 +2,14 @@
  * The device rollup job: every DEVICE_ROLLUP_INTERVAL_SECS, the pipeline that
  * holds partition 0 of the raw topic sums the hours of device minutes that
  * changed since its last run into iot_device_hour (clickhouse-sink
- * device-rollup.ts). Running it twice is harmless (the newest row per hour and
+ * device-rollup.ts), then writes the device-recent summary device health
+ * reads (events in the last hour and day, typical interval: writeDeviceRecent)
+ * as of that run. Running it twice is harmless (the newest row per hour and
  * device wins and both are complete), so the OwnerJob rule suffices. A new
  * owner resumes shortly before the newest rollup written; a failed run is
  * logged and counted and retried at the next interval from the same point.
  */
-import { rollupDeviceHours, rollupResumePointMs, type ClickHouseSinkClient, type DeviceRollupRun } from '@stream-analytics/clickhouse-sink';
+import { rollupDeviceHours, rollupResumePointMs, writeDeviceRecent, type ClickHouseSinkClient, type DeviceRollupRun } from '@stream-analytics/clickhouse-sink';
 import type { Logger } from '@stream-analytics/runtime';
 import type { AggregatorConfig } from './config';
 import type { AggregatorMetrics } from './metrics';
@@ -45,8 +47,11 @@ export class DeviceRollupJob extends OwnerJob<DeviceRollupOutcome> {
     }
     try {
       this.sinceMs ??= await rollupResumePointMs(clickhouse);
-      const run = await rollupDeviceHours(clickhouse, this.sinceMs, this.now());
+      const nowMs = this.now();
+      const run = await rollupDeviceHours(clickhouse, this.sinceMs, nowMs);
       this.sinceMs = run.nextSinceMs;
+      // Every run, changed hours or not: the last hour and day slide with the clock.
+      await writeDeviceRecent(clickhouse, nowMs);
       metrics.deviceRollupRuns.inc({ outcome: 'ok' });
       metrics.deviceRollupHours.inc(run.hoursMs.length);
       metrics.deviceRollupLastRun.set(Math.floor(this.now() / 1000));

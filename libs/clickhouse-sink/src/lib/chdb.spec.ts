@@ -223,12 +223,12 @@ describe('init SQL on current ClickHouse (chdb)', () => {
     expect(before.tables.map((t) => [t['name'], t['engine']])).toEqual([
       ['dead_letters', 'ReplacingMergeTree'],
       ['iot_device_hour', 'ReplacingMergeTree'],
-      ['iot_device_hourly', 'View'],
       ['iot_device_last_seen', 'AggregatingMergeTree'],
       ['iot_device_last_seen_copy', 'MaterializedView'],
       ['iot_device_minute', 'View'],
       ['iot_device_partition_minute', 'ReplacingMergeTree'],
       ['iot_device_partition_minute_copy', 'MaterializedView'],
+      ['iot_device_recent', 'ReplacingMergeTree'],
       ['iot_minute_agg', 'View'],
       ['iot_minute_dead_letter_rollup', 'ReplacingMergeTree'],
       ['iot_minute_dead_letters', 'View'],
@@ -638,6 +638,7 @@ describe('replicated profile of the init SQL on current ClickHouse (chdb)', () =
       "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/stream_analytics/iot_device_partition_minute', '{replica}', row_version)",
       "ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/stream_analytics/iot_device_last_seen', '{replica}')",
       "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/stream_analytics/iot_device_hour', '{replica}', computed_at_ms)",
+      "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/stream_analytics/iot_device_recent', '{replica}', as_of_ms)",
     ]);
     // Every DDL statement, not the data copy of 006 (an INSERT runs once and replicates).
     const ddl = formatted.filter((q) => !/^\s*INSERT\b/i.test(q));

@@ -15,7 +15,7 @@
  * Recomputing an hour again is harmless, so the caller overlaps its runs.
  */
 import type { ClickHouseSinkClient, RequestOptions } from './client';
-import { RowValidationError } from './errors';
+import { epochMsArgument, RowValidationError } from './errors';
 import { VIEW_READ_SETTINGS } from './readers';
 import { TABLES } from './schema';
 
@@ -48,16 +48,11 @@ export const MAX_HOURS_PER_RUN = 24;
 
 const HOUR_S = 3600;
 
-function epochMs(name: string, v: number): number {
-  if (!Number.isSafeInteger(v) || v < 0) throw new RowValidationError(`${name} must be an epoch millisecond value, got ${v}`);
-  return v;
-}
-
 /** The hours (start, in seconds) whose fleet results were computed at or after sinceMs, with the newest stamp of each, oldest change first. */
 export function changedHoursQuery(sinceMs: number): string {
   return `SELECT toUInt32(toStartOfHour(window_start)) AS hour_s, max(computed_at_ms) AS newest_ms
 FROM ${TABLES.minuteRollup}
-WHERE computed_at_ms >= ${epochMs('sinceMs', sinceMs)}
+WHERE computed_at_ms >= ${epochMsArgument('sinceMs', sinceMs)}
 GROUP BY hour_s
 ORDER BY newest_ms, hour_s`;
 }
@@ -73,7 +68,7 @@ ORDER BY newest_ms, hour_s`;
  */
 export function deviceHourRollupSelect(hourStartS: number, computedAtMs: number): string {
   if (!Number.isSafeInteger(hourStartS) || hourStartS % HOUR_S !== 0) throw new RowValidationError(`hourStartS must be a whole hour in epoch seconds, got ${hourStartS}`);
-  epochMs('computedAtMs', computedAtMs);
+  epochMsArgument('computedAtMs', computedAtMs);
   const newest = (column: string, alias: string) => `argMax(${column}, row_version) AS ${alias}`;
   // Aggregates named apart from the columns they read (18.16: "Cyclic aliases"); the INSERT maps by position.
   // h_minutes goes into the lambda as an argument: 18.16 does not see a subquery column used only inside a lambda.

@@ -87,6 +87,12 @@ export class ReplicaNotCaughtUpError extends ClickHouseSinkError {
 /** A row handed to the writer cannot be represented in the table (caller bug). */
 export class RowValidationError extends ClickHouseSinkError {}
 
+/** A millisecond timestamp argument of a SQL builder: a safe non-negative integer, returned as it is (RowValidationError otherwise). */
+export function epochMsArgument(name: string, v: number): number {
+  if (!Number.isSafeInteger(v) || v < 0) throw new RowValidationError(`${name} must be an epoch millisecond value, got ${v}`);
+  return v;
+}
+
 /** An applied migration file was edited afterwards. */
 export class MigrationChecksumError extends ClickHouseSinkError {
   constructor(

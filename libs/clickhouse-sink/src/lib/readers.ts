@@ -1,7 +1,7 @@
 import { EVENT_STATUSES } from '@stream-analytics/event-schema';
 import type { AggregateState } from '@stream-analytics/windowing';
 import type { ClickHouseSinkClient, RequestOptions } from './client';
-import { RowValidationError } from './errors';
+import { epochMsArgument, RowValidationError } from './errors';
 import { MINUTE_RESULT_COLUMNS, minuteResultsSelect } from './results-sql';
 import { WINDOW_STATE_COLUMNS, type DeviceStateRow, type WindowPartitionRow } from './rows';
 import { TABLES } from './schema';
@@ -117,7 +117,7 @@ export const MINUTE_DEAD_LETTER_ROLLUP_COLUMNS = ['window_start', 'invalid_event
  * reads only these windows' rows.
  */
 function refreshSelect(view: string, columns: readonly string[], windowStartsMs: readonly number[], computedAtMs: number): string {
-  if (!Number.isSafeInteger(computedAtMs) || computedAtMs < 0) throw new RowValidationError(`computedAtMs must be an epoch millisecond value, got ${computedAtMs}`);
+  epochMsArgument('computedAtMs', computedAtMs);
   return `SELECT ${columns.slice(0, -1).join(', ')}, toUInt64(${computedAtMs}) AS computed_at_ms
 FROM ${view}
 WHERE window_start IN (${windowStartList(windowStartsMs)})`;

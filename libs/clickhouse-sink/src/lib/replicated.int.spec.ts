@@ -87,12 +87,12 @@ describe('replicated profile on ZooKeeper + two 18.16 replicas', () => {
     expect(engines).toEqual([
       { name: 'dead_letters', engine: 'ReplicatedReplacingMergeTree' },
       { name: 'iot_device_hour', engine: 'ReplicatedReplacingMergeTree' },
-      { name: 'iot_device_hourly', engine: 'View' },
       { name: 'iot_device_last_seen', engine: 'ReplicatedAggregatingMergeTree' },
       { name: 'iot_device_last_seen_copy', engine: 'MaterializedView' },
       { name: 'iot_device_minute', engine: 'View' },
       { name: 'iot_device_partition_minute', engine: 'ReplicatedReplacingMergeTree' },
       { name: 'iot_device_partition_minute_copy', engine: 'MaterializedView' },
+      { name: 'iot_device_recent', engine: 'ReplicatedReplacingMergeTree' },
       { name: 'iot_minute_agg', engine: 'View' },
       { name: 'iot_minute_dead_letter_rollup', engine: 'ReplicatedReplacingMergeTree' },
       { name: 'iot_minute_dead_letters', engine: 'View' },
@@ -115,6 +115,7 @@ describe('replicated profile on ZooKeeper + two 18.16 replicas', () => {
         'iot_device_hour',
         'iot_device_last_seen',
         'iot_device_partition_minute',
+        'iot_device_recent',
         'iot_minute_dead_letter_rollup',
         'iot_minute_results',
         'iot_minute_rollup',
@@ -158,12 +159,12 @@ describe('replicated profile on ZooKeeper + two 18.16 replicas', () => {
         'ReplicatedReplacingMergeTree', // added_later
         'ReplicatedReplacingMergeTree', // dead_letters
         'ReplicatedReplacingMergeTree', // iot_device_hour
-        'View', // iot_device_hourly
         'ReplicatedAggregatingMergeTree', // iot_device_last_seen
         'MaterializedView', // iot_device_last_seen_copy
         'View', // iot_device_minute
         'ReplicatedReplacingMergeTree', // iot_device_partition_minute
         'MaterializedView', // iot_device_partition_minute_copy
+        'ReplicatedReplacingMergeTree', // iot_device_recent
         'View', // iot_minute_agg
         'ReplicatedReplacingMergeTree', // iot_minute_dead_letter_rollup
         'View', // iot_minute_dead_letters

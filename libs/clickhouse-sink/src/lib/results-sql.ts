@@ -8,7 +8,7 @@
  * for the same bins (up to the last bits of pow()).
  */
 import { RESULT_QUANTILES, SKETCH_GAMMA, SKETCH_KEY_BIAS } from '@stream-analytics/windowing';
-import { RowValidationError } from './errors';
+import { epochMsArgument, RowValidationError } from './errors';
 import { TABLES } from './schema';
 
 /** Column names of the quantiles, by RESULT_QUANTILES key. */
@@ -127,7 +127,7 @@ FROM
  * stamped with computedAtMs. Run as INSERT ... SELECT with VIEW_READ_SETTINGS.
  */
 function resultsRefreshSelect(view: string, columns: readonly string[], windowStartsList: string, computedAtMs: number): string {
-  if (!Number.isSafeInteger(computedAtMs) || computedAtMs < 0) throw new RowValidationError(`computedAtMs must be an epoch millisecond value, got ${computedAtMs}`);
+  epochMsArgument('computedAtMs', computedAtMs);
   return selectWithQuantiles([...columns.slice(0, -1), `toUInt64(${computedAtMs}) AS computed_at_ms`], view, `window_start IN (${windowStartsList})`);
 }
 

@@ -27,10 +27,10 @@ export const TABLES = {
   deviceMinute: `${DATABASE}.iot_device_minute`,
   /** Per device: last arrival and its status and temperature, kept by a materialized view (012). */
   deviceLastSeen: `${DATABASE}.iot_device_last_seen`,
-  /** Per (hour, device): the device's minutes summed, written by the device rollup (012). */
+  /** Per (hour, device): the device's minutes summed, written by the device rollup (012); read as DEVICE_HOURS_NEWEST. */
   deviceHour: `${DATABASE}.iot_device_hour`,
-  /** View: the newest rollup row per (hour, device) (012). */
-  deviceHourly: `${DATABASE}.iot_device_hourly`,
+  /** Per device: events in the last hour and 24 h and typical interval, as of a device rollup run (014). */
+  deviceRecent: `${DATABASE}.iot_device_recent`,
   /** View: per device, last seen (by arrival), typical interval, silent (created by ensureDeviceHealthView). */
   deviceHealth: `${DATABASE}.iot_device_health`,
   /** Reader contract: the newest rollup row per window. */
@@ -47,3 +47,11 @@ export const TABLES = {
   minuteDeadLetters: `${DATABASE}.iot_minute_dead_letters`,
   schemaMigrations: `${DATABASE}.schema_migrations`,
 } as const;
+
+/**
+ * How iot_device_hour is read: the newest rollup row per (hour, device), by
+ * FINAL (every rollup of an hour is complete, so the newest wins). Filter by
+ * window_start, the first column of the key: FINAL then merges only that
+ * range. (Not a view: 18.16 pushes no filter into a view that reads FINAL.)
+ */
+export const DEVICE_HOURS_NEWEST = `${TABLES.deviceHour} FINAL`;

@@ -7,12 +7,12 @@
  */
 import { quantileRank, SKETCH_RELATIVE_ACCURACY, WindowingEngine, type WindowRecord } from '@stream-analytics/windowing';
 import type { ClickHouseSinkClient } from '../lib/client';
-import { isSilent, readDeviceHealth, silentAfterMs, TYPICAL_INTERVAL_LOOKBACK_MS, type SilenceRule } from '../lib/device-health';
+import { isSilent, readDeviceHealth, silentAfterMs, TYPICAL_INTERVAL_LOOKBACK_MS, writeDeviceRecent, type SilenceRule } from '../lib/device-health';
 import { readDeviceCompleteness, readDeviceMinute, readMinuteStats, type DeviceMinuteRow, type MinuteStats } from '../lib/device-readers';
 import { windowPartitionRowOf } from '../lib/engine-rows';
 import { rollupHours } from '../lib/device-rollup';
 import { readWindowStates } from '../lib/readers';
-import { TABLES } from '../lib/schema';
+import { DEVICE_HOURS_NEWEST } from '../lib/schema';
 import type { WindowPartitionRow } from '../lib/rows';
 import type { WindowRowWriter } from '../lib/writer';
 
@@ -266,7 +266,7 @@ function scenarioHoursS(flushes: readonly (readonly PartitionedRecord[])[]): num
 }
 
 /**
- * Every (hour, device) of iot_device_hourly against the sum of the expected
+ * Every (hour, device) of iot_device_hour (DEVICE_HOURS_NEWEST) against the sum of the expected
  * device minutes of that hour (events, anomalies, statuses, late events,
  * first and last arrival, events per minute).
  */
@@ -293,7 +293,7 @@ async function deviceHourDifferences(client: ClickHouseSinkClient, minutes: read
   const devices = [...new Set(minutes.map((m) => m.deviceId))].map((d) => `'${d}'`).join(', ');
   const rows = await client.queryRows<Record<string, number | string | Array<number | string>>>(
     `SELECT toUInt32(window_start) AS h, device_id, total_events, anomaly_events, status_ok, status_warning, status_error, status_offline, late_events, first_seen_ms, last_seen_ms, minute_events
-FROM ${TABLES.deviceHourly}
+FROM ${DEVICE_HOURS_NEWEST}
 WHERE window_start IN (${hours.map((h) => `toDateTime(${h / 1000})`).join(', ')}) AND device_id IN (${devices})`,
     { settings: { enable_optimize_predicate_expression: 1 } },
   );
@@ -395,6 +395,8 @@ export async function silenceDifferences(client: ClickHouseSinkClient, writer: W
   const probes = [...want.values()].flatMap((w) => [w.lastSeenMs + w.silentAfterMs, w.lastSeenMs + w.silentAfterMs + 1]);
   const problems: string[] = [];
   for (const nowMs of [endMs, ...probes].sort((a, b) => a - b)) {
+    // The rollup job's summary as of this instant (a run at nowMs), then health at nowMs.
+    await writeDeviceRecent(client, nowMs);
     const health = new Map((await readDeviceHealth(client, { rule, retentionDays: 30, nowMs })).map((h) => [h.deviceId, h]));
     for (const [deviceId, w] of want) {
       const h = health.get(deviceId);
@@ -405,6 +407,7 @@ export async function silenceDifferences(client: ClickHouseSinkClient, writer: W
         problems.push(`${deviceId} at now=${new Date(nowMs).toISOString()}: events in the last hour ${h.eventsLastHour} (want ${since(3_600_000)}), 24 h ${h.eventsLast24h} (want ${since(86_400_000)})`);
       }
       if (!h) problems.push(`${deviceId} missing at ${nowMs}`);
+      else if (h.countsAsOfMs !== Math.floor(nowMs / 1000) * 1000) problems.push(`${deviceId} at now=${new Date(nowMs).toISOString()}: counts as of ${h.countsAsOfMs}`);
       else if (h.silent !== silent || h.lastSeenMs !== w.lastSeenMs || h.typicalIntervalMs !== w.typicalIntervalMs || h.silentAfterMs !== w.silentAfterMs) {
         problems.push(`${deviceId} at now=${new Date(nowMs).toISOString()}: silent ${h.silent} (want ${silent}), last seen ${h.lastSeenMs} (want ${w.lastSeenMs}), interval ${h.typicalIntervalMs} (want ${w.typicalIntervalMs}), silent after ${h.silentAfterMs} (want ${w.silentAfterMs})`);
       }

@@ -10,7 +10,7 @@
  * the quantile from the merged bins with the same SQL the aggregator's refresh
  * uses (clickhouse-sink's sketchQuantileSql): within 1 % like the minutes.
  */
-import { DEVICE_COMPLETENESS_COLUMNS, deviceCompletenessSql, deviceIdLiteral, sketchQuantileSql } from '@stream-analytics/clickhouse-sink';
+import { DEVICE_COMPLETENESS_COLUMNS, DEVICE_HOURS_NEWEST, deviceCompletenessSql, deviceIdLiteral, sketchQuantileSql } from '@stream-analytics/clickhouse-sink';
 import { BUCKET_MINUTES, bucketOf, expandPanelSql, sql, TIME_SERIES, VIEW_SETTINGS, type PanelDef } from './panels';
 
 export const DEVICE_VARIABLE = 'device';
@@ -27,7 +27,7 @@ export const DEVICE_VARIABLE_SQL =
 
 const BUCKET_NOTE = "Each point is a bucket of Grafana's interval";
 
-/** The hours (of iot_device_hourly, by their start) overlapping the dashboard's range. */
+/** The hours (of iot_device_hour, by their start) overlapping the dashboard's range. */
 const WHOLE_HOURS_OF_RANGE = 'window_start >= toStartOfHour($__fromTime) AND window_start <= $__toTime';
 
 /** Statuses per minute over the buckets of `source` (optionally one device's rows). */
@@ -90,14 +90,14 @@ function percentileSeries(source: string, filter: string, withMean: boolean): st
 
 /**
  * A top-10 table of the devices by a column summed over the range, read from
- * the hourly device rollup (iot_device_hourly, one row per device and hour):
+ * the hourly device rollup (iot_device_hour, its newest row per device and hour):
  * the whole hours overlapping the range, the current one as of the rollup's
  * last run.
  */
 function topDevices(column: string, alias: string): string {
   return sql([
     `SELECT device_id, sum(${column}) AS ${alias}, sum(total_events) AS events`,
-    'FROM stream_analytics.iot_device_hourly',
+    `FROM ${DEVICE_HOURS_NEWEST}`,
     `WHERE ${WHOLE_HOURS_OF_RANGE}`,
     'GROUP BY device_id',
     `HAVING ${alias} > 0`,
