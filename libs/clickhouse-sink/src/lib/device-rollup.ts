@@ -63,50 +63,41 @@ ORDER BY newest_ms, hour_s`;
  * hour, summed. It reads the state table, whose key starts with window_start,
  * so an hour is one index range (iot_device_minute, ordered by device for the
  * per-device panels, would be scanned whole: 60-80 s an hour at 100,000
- * devices). The newest-row-per-partition rule is iot_device_minute's (011);
- * the device scenario checks every rolled-up hour against the oracle.
+ * devices). The newest row per (window, device, topic, partition) is the
+ * table's own key and version, read with FINAL: the same rule as
+ * iot_device_minute's argMax (011), but a merge of sorted parts instead of a
+ * hash table of every key. The device scenario checks every rolled-up hour
+ * against the oracle.
+ *
+ * Events per minute: each minute's events summed by a sumMap over the device's
+ * (minute, events) pairs gathered into two arrays, the pairs padded with
+ * (m, 1) for every minute so that all 60 keys come out in order (sumMap drops
+ * keys whose sum is 0), then 1 taken off. At 100,000 devices this hour took
+ * 95-160 s with argMax and a sumMap per row, 6 s so.
  */
 export function deviceHourRollupSelect(hourStartS: number, computedAtMs: number): string {
   if (!Number.isSafeInteger(hourStartS) || hourStartS % HOUR_S !== 0) throw new RowValidationError(`hourStartS must be a whole hour in epoch seconds, got ${hourStartS}`);
   epochMsArgument('computedAtMs', computedAtMs);
-  const newest = (column: string, alias: string) => `argMax(${column}, row_version) AS ${alias}`;
   // Aggregates named apart from the columns they read (18.16: "Cyclic aliases"); the INSERT maps by position.
-  // h_minutes goes into the lambda as an argument: 18.16 does not see a subquery column used only inside a lambda.
-  return `SELECT toDateTime(${hourStartS}, 'UTC'), device_id, h_events, h_anomalies, h_ok, h_warning, h_error, h_offline, h_late, h_first_seen, h_last_seen,
-    arrayMap((m, minutes) -> if(has(tupleElement(minutes, 1), m), tupleElement(minutes, 2)[indexOf(tupleElement(minutes, 1), m)], toUInt64(0)), range(60), arrayResize([h_minutes], 60, h_minutes)),
-    toUInt64(${computedAtMs})
+  return `SELECT toDateTime(${hourStartS}, 'UTC'), device_id, h_events, h_anomalies, h_ok, h_warning, h_error, h_offline, h_late, h_first_seen, h_last_seen, h_minutes, toUInt64(${computedAtMs})
 FROM
 (
     SELECT
         device_id,
-        sum(p_events) AS h_events,
-        sum(p_anomalies) AS h_anomalies,
-        sum(p_ok) AS h_ok,
-        sum(p_warning) AS h_warning,
-        sum(p_error) AS h_error,
-        sum(p_offline) AS h_offline,
-        sum(p_late) AS h_late,
-        min(p_first_seen) AS h_first_seen,
-        max(p_last_seen) AS h_last_seen,
-        sumMap([toUInt8(intDiv(toUInt32(window_start) - ${hourStartS}, 60))], [toUInt64(p_events)]) AS h_minutes
-    FROM
-    (
-        SELECT
-            window_start,
-            device_id,
-            ${newest('total_events', 'p_events')},
-            ${newest('anomaly_events', 'p_anomalies')},
-            ${newest('status_ok', 'p_ok')},
-            ${newest('status_warning', 'p_warning')},
-            ${newest('status_error', 'p_error')},
-            ${newest('status_offline', 'p_offline')},
-            ${newest('late_events', 'p_late')},
-            ${newest('first_seen_ms', 'p_first_seen')},
-            ${newest('last_seen_ms', 'p_last_seen')}
-        FROM ${TABLES.windowState}
-        WHERE window_start >= toDateTime(${hourStartS}) AND window_start < toDateTime(${hourStartS + HOUR_S}) AND device_id != ''
-        GROUP BY window_start, device_id, source_topic, source_partition
-    )
+        sum(total_events) AS h_events,
+        sum(anomaly_events) AS h_anomalies,
+        sum(status_ok) AS h_ok,
+        sum(status_warning) AS h_warning,
+        sum(status_error) AS h_error,
+        sum(status_offline) AS h_offline,
+        sum(late_events) AS h_late,
+        min(first_seen_ms) AS h_first_seen,
+        max(last_seen_ms) AS h_last_seen,
+        arrayMap(x -> x - 1, tupleElement(arrayReduce('sumMap',
+            [arrayConcat(groupArray(toUInt8(intDiv(toUInt32(window_start) - ${hourStartS}, 60))), range(60))],
+            [arrayConcat(groupArray(toUInt64(total_events)), arrayResize([toUInt64(1)], 60, toUInt64(1)))]), 2)) AS h_minutes
+    FROM ${TABLES.windowState} FINAL
+    WHERE window_start >= toDateTime(${hourStartS}) AND window_start < toDateTime(${hourStartS + HOUR_S}) AND device_id != ''
     GROUP BY device_id
 )`;
 }
