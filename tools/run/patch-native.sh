@@ -34,7 +34,7 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$(stamp_of)" ]; then
 fi
 # A build that failed is not tried again on every run, only once the patch or the addon changed.
 if [ -f "$failed" ] && [ "$(cat "$failed")" = "$(stamp_of)" ]; then
-  say "the patched addon did not build last time (see .local/bootstrap/native-patch-build.log): stock consume"
+  say "the patched addon did not build last time (see .local/bootstrap/native-patch-build.log; delete $failed to try again): stock consume"
   exit 0
 fi
 
