@@ -353,12 +353,10 @@ export class StreamPipeline {
   private onOutcome(records: RecordBatch, i: number, out: ProcessOutcome, eventTime: string, deviceId: string, now: number): void {
     const recordTs = recordTime(records.timestamp(i), now);
     switch (out.kind) {
-      case 'folded': {
-        const ts = recordTs;
-        if (this.oldestUnflushedTs === undefined || ts < this.oldestUnflushedTs) this.oldestUnflushedTs = ts;
+      case 'folded':
+        if (this.oldestUnflushedTs === undefined || recordTs < this.oldestUnflushedTs) this.oldestUnflushedTs = recordTs;
         if (out.lateByMs > 0) this.observer.lateFolded?.(out.lateByMs);
         return;
-      }
       case 'too_late':
         this.observer.tooLate?.();
         this.deadLetter(records.record(i), out.reason, tooLateMessage(eventTime, out.windowStart, out.watermark, this.engine.config), out.windowStart, deviceId);
