@@ -31,7 +31,9 @@
 //     load averages at every phase; JSON in tmp/bench/peer-kafka-engine-*.json.
 //
 // BENCH_BASELINE_AGGREGATOR=<main.js> also runs another aggregator build (e.g. main's) with
-// --workers 2 in every round; BENCH_AGGREGATOR=<main.js> measures that build instead of
+// --workers 2 in every round, BENCH_BASELINE_ENV="K=V ..." with that environment (of this build
+// unless BENCH_BASELINE_AGGREGATOR names another; e.g. KAFKA_PACKED_CONSUME=false for the client's
+// message objects instead of packed batches); BENCH_AGGREGATOR=<main.js> measures that build instead of
 // dist/apps/aggregator; BENCH_CPU_PROF_DIR=<dir> writes V8 CPU profiles of the aggregator's
 // main process there (not comparable rates); BENCH_KEEP_STACK=1 leaves the stack's directory.
 import { execFileSync } from 'node:child_process';
@@ -43,9 +45,11 @@ import { freePort } from '../stack/ports.mjs';
 const events = Number(process.argv[2] ?? process.env.BENCH_EVENTS ?? 8_000_000);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const workerCounts = (process.env.BENCH_WORKERS ?? '1,2').split(',').map(Number);
-const baselineBundle = process.env.BENCH_BASELINE_AGGREGATOR;
 /** The aggregator measured: dist/apps/aggregator by default, or another build's main.js. */
 const ourBundle = process.env.BENCH_AGGREGATOR || 'aggregator';
+/** BENCH_BASELINE_ENV="K=V ...": the baseline run's extra environment (our build unless BENCH_BASELINE_AGGREGATOR says another). */
+const baselineEnv = Object.fromEntries((process.env.BENCH_BASELINE_ENV ?? '').split(/\s+/).filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+const baselineBundle = process.env.BENCH_BASELINE_AGGREGATOR || (Object.keys(baselineEnv).length > 0 ? ourBundle : undefined);
 const partitions = 24;
 const devices = 2000;
 const ANOMALY_THRESHOLD = 0.9; // the aggregator's default ANOMALY_THRESHOLD
@@ -106,7 +110,7 @@ try {
   const runners = [
     { name: 'engine', run: (round) => engineRun(round) },
     ...workerCounts.map((w) => ({ name: `aggregator --workers ${w}`, run: () => aggregatorRun(w, ourBundle) })),
-    ...(baselineBundle ? [{ name: 'baseline --workers 2', run: () => aggregatorRun(2, baselineBundle) }] : []),
+    ...(baselineBundle ? [{ name: 'baseline --workers 2', run: () => aggregatorRun(2, baselineBundle, baselineEnv) }] : []),
   ];
   const results = [];
   for (let round = 1; round <= rounds; round++) {
@@ -210,7 +214,7 @@ try {
     return { ...done, windows: results.fleet.length, deviceRows: results.device.length, cpuSecondsPerMillion: cpu.perMillion({ brokerPid, clickhousePid }) };
   }
 
-  async function aggregatorRun(workers, bundle = 'aggregator') {
+  async function aggregatorRun(workers, bundle = 'aggregator', env = {}) {
     // An empty stream_analytics: the same windows are computed again from the same backlog.
     for (const [name] of await rowsOf(`SELECT name FROM system.tables WHERE database = 'stream_analytics' AND engine NOT LIKE '%View' AND name != 'schema_migrations'`)) {
       await q(`TRUNCATE TABLE stream_analytics.\`${name}\``);
@@ -218,7 +222,7 @@ try {
     const started = Date.now();
     // BENCH_CPU_PROF_DIR: a V8 CPU profile of the first pipeline's process (it slows it down).
     const profile = process.env.BENCH_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`] : [];
-    const app = startApp(bundle, ['--workers', String(workers)], { RAW_TOPIC: topic, CONSUMER_GROUP: `bench-peer-${workers}-${Date.now()}`, FLUSH_INTERVAL_SECS: '5', CLICKHOUSE_MIGRATE: 'false' }, profile);
+    const app = startApp(bundle, ['--workers', String(workers)], { RAW_TOPIC: topic, CONSUMER_GROUP: `bench-peer-${workers}-${Date.now()}`, FLUSH_INTERVAL_SECS: '5', CLICKHOUSE_MIGRATE: 'false', ...env }, profile);
     const cpu = cpuTracker([app.child.pid]);
     const port = await app.metricsPort;
     let peakRss = 0;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes a Debian machine ready to build, test and run the project, doing only what is missing:
 #   1. Debian packages: build deps of the native Kafka client, ClickHouse, Mosquitto, a JDK and Maven.
-#   2. npm packages: `npm install` when node_modules is missing or package-lock.json changed.
+#   2. npm packages: `npm install` when node_modules is missing or package-lock.json changed; then
+#      the native Kafka client's patch (tools/run/patch-native.sh) when not yet built in.
 #   3. Kafka jars: Maven copies them into .local/kafka/libs when missing or the pom changed.
 #   4. The schema registry (Apicurio) built by Maven into .local/apicurio/build when missing or changed.
 # Re-running it on a ready machine takes well under a second. Used by test.sh and start.sh.
@@ -28,13 +29,13 @@ fi
 
 # --- 1. Debian packages ----------------------------------------------------------------------
 t0=$(now_ms)
-# Build dependencies of @confluentinc/kafka-javascript (librdkafka, built from source), and the
-# Debian ClickHouse that tools/stack runs as a user process.
+# Build dependencies of @confluentinc/kafka-javascript (librdkafka, built from source; `patch` for
+# its maintained patch in patches/), and the Debian ClickHouse that tools/stack runs as a user process.
 # openssl: the secured stack (STACK_SECURED=1) and its tests generate test certificates with it.
 # prometheus, prometheus-alertmanager: the stack's monitoring (and promtool/amtool for the rule
 # tests); chromium: headless screenshots of the pages the stack serves.
 # faketime: npm test runs the no-server tests again with the wall clock moved (tools/run/test-clock.sh).
-packages=(zlib1g-dev libssl-dev libzstd-dev liblz4-dev libsasl2-dev libcurl4-openssl-dev clickhouse-server clickhouse-client mosquitto openssl prometheus prometheus-alertmanager chromium faketime)
+packages=(zlib1g-dev libssl-dev libzstd-dev liblz4-dev libsasl2-dev libcurl4-openssl-dev patch clickhouse-server clickhouse-client mosquitto openssl prometheus prometheus-alertmanager chromium faketime)
 missing=()
 have_dpkg=""
 command -v dpkg-query >/dev/null 2>&1 && have_dpkg=1
@@ -127,6 +128,8 @@ if [ -d "$native_pkg" ] && [ ! -f "$native_addon" ]; then
   npm_state="$npm_state; native client rebuilt"
 fi
 say "npm: $npm_state ($(took "$t0"))"
+# The native Kafka client's maintained patch (patches/): consumePacked for the aggregator.
+bash tools/run/patch-native.sh
 
 # --- 3. Kafka jars -------------------------------------------------------------------------------
 t0=$(now_ms)

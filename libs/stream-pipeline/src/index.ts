@@ -8,9 +8,11 @@ export type {
   PipelineLogger,
   PipelineObserver,
   RebalanceEvent,
+  RecordColumns,
   RecordSource,
   ResultPublisher,
   ResultSink,
   SourceRecord,
   WindowStateStore,
 } from './lib/ports';
+export { recordBatch, type RecordBatch } from './lib/record-batch';

@@ -5,26 +5,47 @@
  */
 import { readMinuteAggWindows, readWindowStates, type ClickHouseSinkClient, type WindowRowWriter } from '@stream-analytics/clickhouse-sink';
 import { committedOffsets, consumeBatch, KafkaCodes, type NativeConsumer } from '@stream-analytics/runtime';
-import type { OutputSink, PipelineObserver, RecordSource, ResultPublisher, ResultSink, SourceRecord, WindowStateStore } from '@stream-analytics/stream-pipeline';
+import type { OutputSink, PipelineObserver, RecordColumns, RecordSource, ResultPublisher, ResultSink, SourceRecord, WindowStateStore } from '@stream-analytics/stream-pipeline';
 import type { AggregatorMetrics } from './metrics';
 
 /** librdkafka's logical offset for the start of a partition. */
 const KAFKA_OFFSET_BEGINNING = -2;
 
-export function kafkaRecordSource(consumer: NativeConsumer, topic: string): RecordSource {
+/**
+ * consumePacked(max, cb): the Kafka client's packed-batch read, added by the
+ * patch in patches/ that the install applies; a prebuilt or unpatched client
+ * does not have it.
+ */
+type PackedConsumer = NativeConsumer & { consumePacked(max: number, cb: (err: Error | null, batch: RecordColumns) => void): void };
+
+/** How a record source reads the consumer: packed batches, or the client's message objects. */
+export type ConsumeMode = 'packed' | 'messages';
+
+/** 'packed' when the client has consumePacked and it is wanted, else 'messages'. */
+export function consumeModeOf(consumer: NativeConsumer, wantPacked = true): ConsumeMode {
+  return wantPacked && typeof (consumer as Partial<PackedConsumer>).consumePacked === 'function' ? 'packed' : 'messages';
+}
+
+async function consumeMessages(consumer: NativeConsumer, max: number): Promise<SourceRecord[]> {
+  // The client's messages already have a SourceRecord's fields: they are handed on as they
+  // are (no second object per record), with a key or value that is not a Buffer made one.
+  const messages = await consumeBatch(consumer, max);
+  for (const m of messages) {
+    if (m.key != null && !Buffer.isBuffer(m.key)) m.key = Buffer.from(String(m.key));
+    if (m.value === undefined) m.value = null;
+  }
+  return messages as SourceRecord[];
+}
+
+function consumePacked(consumer: PackedConsumer, max: number): Promise<RecordColumns> {
+  return new Promise((resolve, reject) => consumer.consumePacked(max, (err, batch) => (err ? reject(err) : resolve(batch))));
+}
+
+export function kafkaRecordSource(consumer: NativeConsumer, topic: string, mode: ConsumeMode = consumeModeOf(consumer)): RecordSource {
   const tp = (partitions: readonly number[]) => partitions.map((partition) => ({ topic, partition }));
   return {
     subscribe: (t) => void consumer.subscribe([t]),
-    consume: async (max) => {
-      // The client's messages already have a SourceRecord's fields: they are handed on as they
-      // are (no second object per record), with a key or value that is not a Buffer made one.
-      const messages = await consumeBatch(consumer, max);
-      for (const m of messages) {
-        if (m.key != null && !Buffer.isBuffer(m.key)) m.key = Buffer.from(String(m.key));
-        if (m.value === undefined) m.value = null;
-      }
-      return messages as SourceRecord[];
-    },
+    consume: mode === 'packed' ? (max) => consumePacked(consumer as PackedConsumer, max) : (max) => consumeMessages(consumer, max),
     committed: async (partitions) => (await committedOffsets(consumer, tp(partitions), 30000)).map((c) => ({ partition: c.partition, offset: c.offset, metadata: c.metadata })),
     seek: (partition, offset) =>
       new Promise<void>((resolve, reject) =>

@@ -102,6 +102,13 @@ export const aggregatorCommand = {
     // while it is folded, and at 5000 they outlived V8's young generation
     // (about 45 MB more RSS per pipeline on a backlog, same events/s).
     batchSize: { type: 'integer', env: 'CONSUME_BATCH_SIZE', default: 500, min: 1, max: 100000, description: 'Messages taken from the consumer per poll.' },
+    packedConsume: {
+      type: 'boolean',
+      env: 'KAFKA_PACKED_CONSUME',
+      default: true,
+      description:
+        'Take each poll as one packed batch (values and keys in one buffer, no object per message) when the Kafka client has consumePacked (patches/ at install); false, or a client without it: one object per message.',
+    },
     metricsPort: { type: 'integer', env: 'METRICS_PORT', default: 9465, min: 0, max: 65535, description: 'Port for /metrics, /healthz and /readyz (0 picks a free port).' },
   },
   epilogue: [

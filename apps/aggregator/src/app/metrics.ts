@@ -72,6 +72,12 @@ export function createAggregatorMetrics(options: { processMetrics: boolean }) {
     }),
     openWindows: new Gauge({ name: 'aggregator_open_windows', help: 'Windows in memory whose end the partition watermark has not passed.', registers: [registry] }),
     cachedWindows: new Gauge({ name: 'aggregator_cached_windows', help: 'Window states held in memory (open and recently touched final ones).', registers: [registry] }),
+    packedConsume: new Gauge({
+      name: 'aggregator_consume_packed',
+      help: '1 when every pipeline reads packed batches from the Kafka client (consumePacked), 0 when one reads message objects (a client without the patch, or KAFKA_PACKED_CONSUME=false).',
+      aggregator: 'min',
+      registers: [registry],
+    }),
     assignedPartitions: new Gauge({ name: 'aggregator_assigned_partitions', help: 'Partitions assigned to this instance.', registers: [registry] }),
     clickhouseUp: new Gauge({
       name: 'aggregator_clickhouse_up',

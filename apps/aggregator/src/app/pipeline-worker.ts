@@ -20,7 +20,7 @@ import {
 } from '@stream-analytics/runtime';
 import { createSchemaRegistry, RegistryDecoder } from '@stream-analytics/schema-registry';
 import { StreamPipeline } from '@stream-analytics/stream-pipeline';
-import { aggregateTopicPublisher, clickhouseResultSink, clickhouseWindowStateStore, kafkaRecordSource, metricsObserver } from './adapters';
+import { aggregateTopicPublisher, clickhouseResultSink, clickhouseWindowStateStore, consumeModeOf, kafkaRecordSource, metricsObserver } from './adapters';
 import { clickhouseClientConfig, type AggregatorConfig } from './config';
 import { createAggregatorMetrics } from './metrics';
 import { startDeviceRollupJob, type DeviceRollupJob } from './device-rollup-job';
@@ -153,6 +153,16 @@ export async function runPipelineWorker(
   consumer.setDefaultConsumeTimeout(100);
   // The 100 ms wait is for the first message of a batch only: a batch never waits for its last ones.
   (consumer as unknown as { setDefaultIsTimeoutOnlyForFirstMessage(only: boolean): void }).setDefaultIsTimeoutOnlyForFirstMessage(true);
+  const consumeMode = consumeModeOf(consumer, config.packedConsume);
+  metrics.packedConsume.set(consumeMode === 'packed' ? 1 : 0);
+  logger.info(
+    { consumeMode },
+    consumeMode === 'packed'
+      ? 'consuming packed batches (consumePacked)'
+      : config.packedConsume
+        ? 'consuming message objects: this build of the Kafka client has no consumePacked (the install did not apply patches/)'
+        : 'consuming message objects (KAFKA_PACKED_CONSUME=false)',
+  );
   const producer = new Kafka.Producer({
     ...baseKafkaConfig({ brokers: config.brokers, clientId: `aggregator-dlq-${process.pid}${config.workers > 1 ? `-${workerIndex}` : ''}`, security: config.kafkaSecurity }),
     dr_cb: true,
@@ -204,7 +214,7 @@ export async function runPipelineWorker(
         batchSize: config.batchSize,
         aggregateRetentionDays: config.retention.aggregateDays,
       },
-      source: kafkaRecordSource(consumer, config.topic),
+      source: kafkaRecordSource(consumer, config.topic, consumeMode),
       output,
       state: clickhouseWindowStateStore(clickhouse, writer),
       results: clickhouseResultSink(writer),

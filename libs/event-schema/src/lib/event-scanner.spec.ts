@@ -15,6 +15,18 @@ const expectSameAsGeneralPath = (payload: Buffer) => {
   expect(parseAndValidate(payload)).toStrictEqual(oracle);
   const scanned = scanEvent(payload);
   if (scanned !== undefined) expect(scanned).toStrictEqual(oracle);
+  expectSameInPlace(payload, scanned);
+};
+
+/**
+ * A message read where it lies in a packed batch (scanEvent over a range)
+ * must be judged as on its own: the bytes around it, here the same bytes
+ * again (so a truncated field could be completed by them), are never read.
+ */
+const expectSameInPlace = (payload: Buffer, alone: ReturnType<typeof scanEvent>) => {
+  const before = Buffer.from('{"event_id":"');
+  const packed = Buffer.concat([before, payload, payload, Buffer.from('"}')]);
+  expect(scanEvent(packed, before.length, before.length + payload.length)).toStrictEqual(alone);
 };
 
 const FIELDS = ['event_id', 'event_time', 'device_id', 'user_id', 'temperature', 'metric_value', 'status', 'anomaly_score'] as const;
@@ -63,6 +75,7 @@ describe('scanEvent against JSON.parse + ajv', () => {
     for (const r of generateEvents({ seed: 7, count: 5000, startTimeMs: Date.UTC(2026, 10, 24), anomalyFraction: 0.05 })) {
       const scanned = scanEvent(r.value);
       expect(scanned).toBeDefined();
+      expectSameInPlace(r.value, scanned);
       expect(scanned).toStrictEqual(parseJsonAndValidate(r.value));
       valid++;
     }
@@ -75,6 +88,7 @@ describe('scanEvent against JSON.parse + ajv', () => {
       if (r.reason === undefined) continue;
       malformed++;
       expect(scanEvent(r.value)).toBeUndefined();
+      expectSameInPlace(r.value, undefined);
       const result = parseAndValidate(r.value);
       expect(result).toStrictEqual(parseJsonAndValidate(r.value));
       expect(result).toMatchObject({ ok: false, reason: r.reason });

@@ -129,9 +129,9 @@ function fieldOf(b: Buffer, start: number, end: number): number {
   return f;
 }
 
-/** UUID_PATTERN: 8-4-4-4-12 hex digits at b[start, start + 36). */
-function isUuidAt(b: Buffer, start: number): boolean {
-  if (start + 36 > b.length) return false;
+/** UUID_PATTERN: 8-4-4-4-12 hex digits at b[start, start + 36), followed by a byte before `end`. */
+function isUuidAt(b: Buffer, start: number, end: number): boolean {
+  if (start + 36 >= end) return false;
   for (let i = 0; i < 36; i++) {
     const c = b[start + i];
     if (i === 8 || i === 13 || i === 18 || i === 23) {
@@ -235,13 +235,13 @@ function scanNumber(b: Buffer, i: number, end: number): number {
 }
 
 /**
- * The event in `b` when it is certainly valid (see the module comment), else
- * undefined. `b` must be at most MAX_EVENT_BYTES long.
+ * The event in `b[start, end)` when it is certainly valid (see the module
+ * comment), else undefined; a range at most MAX_EVENT_BYTES long. The range
+ * lets a message be read where it lies in a packed batch, without a view.
  */
-export function scanEvent(b: Buffer): ScannedEvent | undefined {
-  const end = b.length;
-  if (end > MAX_EVENT_BYTES) return undefined;
-  let i = 0;
+export function scanEvent(b: Buffer, start = 0, end = b.length): ScannedEvent | undefined {
+  if (end - start > MAX_EVENT_BYTES) return undefined;
+  let i = start;
   while (i < end && isWs(b[i])) i++;
   if (i >= end || b[i] !== OPEN) return undefined;
   i++;
@@ -288,7 +288,7 @@ export function scanEvent(b: Buffer): ScannedEvent | undefined {
       const start = i + 1;
       switch (field) {
         case EVENT_ID:
-          if (!isUuidAt(b, start) || b[start + 36] !== QUOTE) return undefined;
+          if (!isUuidAt(b, start, end) || b[start + 36] !== QUOTE) return undefined;
           eventId = latin1(b, start, start + 36);
           i = start + 37;
           break;

@@ -8,7 +8,7 @@
  * resolved because the registry does not answer makes prepare() reject, and
  * the caller waits and retries: valid data is never dead-lettered for it.
  */
-import { compileWriterSchema, decodeEvent, schemaIdOf, type CompiledSchema, type EventDecoder, type SchemaLookup, type ValidationResult } from '@stream-analytics/event-schema';
+import { compileWriterSchema, decodeEvent, decodeEventRange, schemaIdOf, type CompiledSchema, type EventDecoder, type SchemaLookup, type ValidationResult } from '@stream-analytics/event-schema';
 import type { SchemaRegistry } from './client';
 
 export interface RegistryDecoderOptions {
@@ -44,6 +44,10 @@ export class RegistryDecoder implements EventDecoder {
 
   decode(value: Buffer | null | undefined): ValidationResult {
     return decodeEvent(value, this.lookup);
+  }
+
+  decodeRange(buf: Buffer, start: number, end: number): ValidationResult {
+    return decodeEventRange(buf, start, end, this.lookup);
   }
 
   async prepare(values: ReadonlyArray<Buffer | null | undefined>): Promise<void> {

@@ -6,7 +6,7 @@
 import type { DeadLetterRow, DeviceStateRow, StoredWindowRow, WindowPartitionRow, WindowUsersRow } from '@stream-analytics/clickhouse-sink';
 import { compileWriterSchema, createEventEncoder, parseDeadLetterHeaders, schemaTextFor, staticDecoder, type EventDecoder, type TelemetryEvent } from '@stream-analytics/event-schema';
 import { StreamPipeline, type PipelineOptions } from './pipeline';
-import type { CommittedPosition, Headers, OffsetCommit, OutputSink, RebalanceEvent, RecordSource, ResultSink, SourceRecord, WindowStateStore } from './ports';
+import type { CommittedPosition, Headers, OffsetCommit, OutputSink, RebalanceEvent, RecordColumns, RecordSource, ResultSink, SourceRecord, WindowStateStore } from './ports';
 
 const MIN = 60_000;
 const T0 = Date.UTC(2026, 10, 30, 12, 0, 0);
@@ -29,6 +29,8 @@ class FakeSource implements RecordSource {
   handler: (e: RebalanceEvent) => void = () => undefined;
   commitFailures = 0;
   commits = 0;
+  /** Hand batches over in columns, as the client's consumePacked does. */
+  packed = false;
   constructor(private readonly clock: Clock) {}
 
   append(partition: number, eventTimeMs: number | undefined, opts: { value?: string; timestamp?: number; user?: string; metric?: number; encode?: (json: string) => Buffer } = {}): void {
@@ -59,7 +61,13 @@ class FakeSource implements RecordSource {
   subscribe(): void {
     // The fake's assignment comes from assign().
   }
-  async consume(max: number): Promise<SourceRecord[]> {
+  /** A record as it is (key or value null, no timestamp, any bytes). */
+  appendRecord(partition: number, r: Pick<SourceRecord, 'key' | 'value' | 'timestamp'>): void {
+    const log = this.logs.get(partition) ?? [];
+    log.push({ topic: TOPIC, partition, offset: log.length, ...r });
+    this.logs.set(partition, log);
+  }
+  async consume(max: number): Promise<SourceRecord[] | RecordColumns> {
     // A real consumer waits on I/O: let the test's own turns run.
     await new Promise((r) => setImmediate(r));
     this.clock.t += 100;
@@ -71,7 +79,7 @@ class FakeSource implements RecordSource {
       while (pos < log.length && out.length < max) out.push(log[pos++]);
       this.positions.set(p, pos);
     }
-    return out;
+    return this.packed ? packColumns(out) : out;
   }
   async committed(partitions: readonly number[]): Promise<CommittedPosition[]> {
     return partitions.map((partition) => ({ partition, offset: this.committedOffsets.get(partition)?.offset ?? -1001, metadata: this.committedOffsets.get(partition)?.metadata }));
@@ -98,12 +106,38 @@ class FakeSource implements RecordSource {
   }
 }
 
+/** The layout of the client's consumePacked: values and keys in one buffer, one record after another. */
+function packColumns(records: readonly SourceRecord[]): RecordColumns {
+  const n = records.length;
+  const ints = () => new Int32Array(n);
+  const c = { count: n, topics: [TOPIC], topicIndexes: ints(), partitions: ints(), offsets: new Float64Array(n), timestamps: new Float64Array(n), valueOffsets: ints(), valueLengths: ints(), keyOffsets: ints(), keyLengths: ints() };
+  const parts: Buffer[] = [];
+  let pos = 0;
+  records.forEach((r, i) => {
+    c.partitions[i] = r.partition;
+    c.offsets[i] = r.offset;
+    c.timestamps[i] = r.timestamp ?? -1;
+    c.valueOffsets[i] = pos;
+    c.valueLengths[i] = r.value === null ? -1 : r.value.length;
+    if (r.value !== null) parts.push(r.value);
+    pos += r.value?.length ?? 0;
+    c.keyOffsets[i] = pos;
+    c.keyLengths[i] = r.key === null ? -1 : r.key.length;
+    if (r.key !== null) parts.push(r.key);
+    pos += r.key?.length ?? 0;
+  });
+  return { ...c, buffer: Buffer.concat(parts) };
+}
+
 class FakeOutput implements OutputSink {
   readonly acked: Array<{ topic: string; headers?: Headers }> = [];
   private unacked: Array<{ topic: string; headers?: Headers }> = [];
+  /** Every message sent, with its bytes, in order. */
+  readonly sent: Array<{ topic: string; value: Buffer; key: Buffer | null; headers?: Headers }> = [];
   rejectSettles = 0;
-  send(topic: string, _value: Buffer, _key: Buffer | null, headers?: Headers): void {
+  send(topic: string, value: Buffer, key: Buffer | null, headers?: Headers): void {
     this.unacked.push({ topic, headers });
+    this.sent.push({ topic, value, key, headers });
   }
   async settled(): Promise<void> {
     if (this.rejectSettles > 0) {
@@ -273,6 +307,37 @@ describe('StreamPipeline (fakes)', () => {
     expect(h.health.at(-1)).toEqual([true, undefined]);
   });
 
+  it('folds a batch in columns (packed) exactly as the same records as objects: same rows, dead letters with the same bytes and key, same commits', async () => {
+    const run = async (packed: boolean) => {
+      const h = harness();
+      h.source.packed = packed;
+      fillRealWorld(h.source);
+      // Dead letters with every kind of key and value: null, empty, binary, a truncated event.
+      h.source.appendRecord(0, { key: null, value: Buffer.from('{"oops"'), timestamp: T0 + 210_000 });
+      h.source.appendRecord(0, { key: Buffer.alloc(0), value: null, timestamp: T0 + 210_000 });
+      h.source.appendRecord(0, { key: Buffer.from([0, 255, 34, 10]), value: Buffer.alloc(0), timestamp: -1 });
+      h.source.appendRecord(0, { key: Buffer.from('dev-0'), value: Buffer.from([0, 0, 0, 0, 9, 1]), timestamp: T0 + 210_000 });
+      h.source.appendRecord(0, { key: Buffer.from('dev-0'), value: Buffer.from('{"event_id":"00000000-0000-4000-8000-000000000000","event_time":"2026-11-'), timestamp: T0 + 210_000 });
+      for (let i = 0; i < 10; i++) h.source.append(1, T0 + 6 * MIN + i * 1000);
+      // A failed state load holds records back (as objects) and folds them later.
+      h.store.failLoads = 2;
+      h.source.assign([0, 1]);
+      await h.runUntil(() => h.source.drained() && h.source.committedOffsets.get(0)?.offset === 73 && h.source.committedOffsets.get(1)?.offset === 10);
+      return {
+        totals: Object.fromEntries(h.store.totals()),
+        rows: [...h.store.rows.values()],
+        deadLetters: h.store.deadLetters,
+        sent: h.output.sent.map((m) => ({ ...m, value: m.value.toString('hex'), key: m.key === null ? null : m.key.toString('hex') })),
+        committed: [...h.source.committedOffsets],
+      };
+    };
+    const objects = await run(false);
+    const packed = await run(true);
+    expect(objects.deadLetters.map((d) => d.reason)).toEqual(['future_event_time', 'invalid_json', 'late_event', 'invalid_json', 'invalid_json', 'invalid_json', 'unknown_schema', 'invalid_json']);
+    expect(objects.sent.map((m) => m.key)).toEqual(['6465762d30', '6465762d30', '6465762d30', null, '', '00ff220a', '6465762d30', '6465762d30']);
+    expect(packed).toEqual(objects);
+  });
+
   it('dead-letters an event whose window is beyond the aggregate retention at its record timestamp (beyond_retention) instead of counting it', async () => {
     const DAY = 86_400_000;
     const h = harness(undefined, undefined, undefined, { ...OPTIONS, aggregateRetentionDays: 30 });
@@ -367,6 +432,7 @@ describe('StreamPipeline (fakes)', () => {
     let outage = 3;
     const decoder: EventDecoder = {
       decode: known.decode,
+      decodeRange: known.decodeRange,
       prepare: async () => {
         if (outage-- > 0) throw new Error('connect ECONNREFUSED 127.0.0.1:8081');
       },

@@ -37,7 +37,8 @@ import { runCommitProtocol } from './commit-protocol';
 import { futureMessage, tooLateMessage } from './dead-letter-messages';
 import { idleAdvances } from './idle-partitions';
 import { PendingFlush } from './pending-flush';
-import type { OutputSink, PipelineLogger, PipelineObserver, RecordSource, ResultPublisher, ResultSink, SourceRecord, WindowStateStore } from './ports';
+import type { OutputSink, PipelineLogger, PipelineObserver, RecordColumns, RecordSource, ResultPublisher, ResultSink, SourceRecord, WindowStateStore } from './ports';
+import { recordBatch, type RecordBatch } from './record-batch';
 
 export interface PipelineOptions {
   /** Raw topic consumed. */
@@ -118,7 +119,7 @@ export class StreamPipeline {
   private paused = false;
   private stopping = false;
   private lastLoopAt: number;
-  private prefetch: Promise<SourceRecord[]> | undefined;
+  private prefetch: Promise<SourceRecord[] | RecordColumns> | undefined;
   private healthy = false;
   private unhealthyReason: string | undefined = 'no successful flush yet';
 
@@ -205,10 +206,10 @@ export class StreamPipeline {
         continue;
       }
       const generation = this.generation;
-      let batch: SourceRecord[];
+      let batch: RecordBatch;
       try {
         // The next fetch runs in the client's thread while this batch is folded.
-        batch = await (this.prefetch ?? source.consume(this.o.batchSize));
+        batch = recordBatch(await (this.prefetch ?? source.consume(this.o.batchSize)));
         this.prefetch = this.generation === generation && !this.stopping ? source.consume(this.o.batchSize) : undefined;
         this.prefetch?.catch(() => undefined);
       } catch (err) {
@@ -227,9 +228,9 @@ export class StreamPipeline {
       if (batch.length > 0) this.observer.consumed?.(batch.length);
       if (this.backlog.length > 0 || batch.length > 0) {
         // Records behind a failed state load wait for it, in order.
-        const records = this.backlog.length > 0 ? [...this.backlog, ...batch] : batch;
+        const records = this.backlog.length > 0 ? recordBatch([...this.backlog, ...batch.records(0)]) : batch;
         this.backlog = [];
-        if (this.now() < this.backlogRetryAt) this.backlog = records;
+        if (this.now() < this.backlogRetryAt) this.backlog = records.records(0);
         else await this.processRecords(records, generation);
       }
       if (this.now() >= this.nextFlushAttemptAt) await this.flush();
@@ -284,42 +285,44 @@ export class StreamPipeline {
    * read fails, the remaining records wait (in order) and are retried with
    * backoff; consumption pauses meanwhile.
    */
-  private async processRecords(records: SourceRecord[], generation: number): Promise<void> {
+  private async processRecords(records: RecordBatch, generation: number): Promise<void> {
     try {
-      await this.decoder.prepare(records.map((m) => m.value));
+      await this.decoder.prepare(records.valuesToPrepare());
     } catch (err) {
-      this.onLoadFailed(err as Error, records, 'waiting for the schema registry', 'schema lookup failed');
+      this.onLoadFailed(err as Error, records.records(0), 'waiting for the schema registry', 'schema lookup failed');
       return;
     }
     if (generation !== this.generation) return;
     const parsed: Array<ValidationResult | undefined> = new Array(records.length);
-    const parseAt = (i: number): ValidationResult => (parsed[i] ??= this.decoder.decode(records[i].value ?? Buffer.alloc(0)));
+    const parseAt = (i: number): ValidationResult => (parsed[i] ??= records.decode(i, this.decoder));
     const now = this.now();
     let folded = 0;
     for (let i = 0; i < records.length; i++) {
-      const m = records[i];
-      if (!this.restored.has(m.partition)) continue;
-      this.lastRecordAt.set(m.partition, now);
+      const partition = records.partition(i);
+      if (!this.restored.has(partition)) continue;
+      this.lastRecordAt.set(partition, now);
+      const offset = records.offset(i);
+      const timestamp = records.timestamp(i);
       const result = parseAt(i);
       if (!result.ok) {
-        this.engine.skip(m.partition, m.offset);
+        this.engine.skip(partition, offset);
         this.observer.invalid?.(result.reason);
-        this.deadLetter(m, result.reason, result.message, windowStartOf(recordTime(m, now), this.engine.config.windowSizeMs), undefined, result.schemaId);
+        this.deadLetter(records.record(i), result.reason, result.message, windowStartOf(recordTime(timestamp, now), this.engine.config.windowSizeMs), undefined, result.schemaId);
         continue;
       }
       const windowStartMs = windowStartOf(result.eventTimeMs, this.engine.config.windowSizeMs);
-      if (this.o.aggregateRetentionDays !== undefined && isBeyondAggregateRetention(windowStartMs, recordTime(m, now), this.o.aggregateRetentionDays)) {
-        this.engine.skip(m.partition, m.offset);
+      if (this.o.aggregateRetentionDays !== undefined && isBeyondAggregateRetention(windowStartMs, recordTime(timestamp, now), this.o.aggregateRetentionDays)) {
+        this.engine.skip(partition, offset);
         this.observer.beyondRetention?.();
         const message = `event_time ${result.event.event_time} falls in window ${new Date(windowStartMs).toISOString()}, older than the aggregate retention of ${this.o.aggregateRetentionDays} days (AGGREGATE_RETENTION_DAYS): raise it before backfilling such history`;
         // Recorded in the minute it arrived: the dead-letter retention would drop its own (old) minute at once.
-        this.deadLetter(m, BEYOND_RETENTION_REASON, message, windowStartOf(recordTime(m, now), this.engine.config.windowSizeMs), result.event.device_id);
+        this.deadLetter(records.record(i), BEYOND_RETENTION_REASON, message, windowStartOf(recordTime(timestamp, now), this.engine.config.windowSizeMs), result.event.device_id);
         continue;
       }
       const rec: WindowRecord = {
-        offset: m.offset,
+        offset,
         eventTimeMs: result.eventTimeMs,
-        recordTimestampMs: m.timestamp,
+        recordTimestampMs: timestamp,
         userId: result.event.user_id,
         deviceId: result.event.device_id,
         metricValue: result.event.metric_value,
@@ -327,42 +330,41 @@ export class StreamPipeline {
         status: result.event.status,
         anomalyScore: result.event.anomaly_score,
       };
-      let out = this.engine.process(m.partition, rec);
+      let out = this.engine.process(partition, rec);
       if (out.kind === 'needs_state') {
         try {
           await this.loadStateFor(records, i, parseAt);
         } catch (err) {
-          this.onLoadFailed(err as Error, records.slice(i));
+          this.onLoadFailed(err as Error, records.records(i));
           this.observer.folded?.(folded);
           return;
         }
         if (generation !== this.generation) return;
-        out = this.engine.process(m.partition, rec);
-        if (out.kind === 'needs_state') throw new Error(`window ${out.windowStart} of partition ${m.partition} still needs its stored state after loading it`);
+        out = this.engine.process(partition, rec);
+        if (out.kind === 'needs_state') throw new Error(`window ${out.windowStart} of partition ${partition} still needs its stored state after loading it`);
       }
       if (out.kind === 'folded') folded++;
-      this.onOutcome(m, out, result.event.event_time, result.event.device_id, now);
+      this.onOutcome(records, i, out, result.event.event_time, result.event.device_id, now);
     }
     this.observer.folded?.(folded);
     if (this.failedLoads > 0) this.onLoadRecovered();
   }
 
-  private onOutcome(m: SourceRecord, out: ProcessOutcome, eventTime: string, deviceId: string, now: number): void {
+  private onOutcome(records: RecordBatch, i: number, out: ProcessOutcome, eventTime: string, deviceId: string, now: number): void {
+    const recordTs = recordTime(records.timestamp(i), now);
     switch (out.kind) {
-      case 'folded': {
-        const ts = recordTime(m, now);
-        if (this.oldestUnflushedTs === undefined || ts < this.oldestUnflushedTs) this.oldestUnflushedTs = ts;
+      case 'folded':
+        if (this.oldestUnflushedTs === undefined || recordTs < this.oldestUnflushedTs) this.oldestUnflushedTs = recordTs;
         if (out.lateByMs > 0) this.observer.lateFolded?.(out.lateByMs);
         return;
-      }
       case 'too_late':
         this.observer.tooLate?.();
-        this.deadLetter(m, out.reason, tooLateMessage(eventTime, out.windowStart, out.watermark, this.engine.config), out.windowStart, deviceId);
+        this.deadLetter(records.record(i), out.reason, tooLateMessage(eventTime, out.windowStart, out.watermark, this.engine.config), out.windowStart, deviceId);
         return;
       case 'future':
         this.observer.future?.();
         // Counted in the minute of its record timestamp: a window years ahead must not appear anywhere.
-        this.deadLetter(m, out.reason, futureMessage(eventTime, out.skewMs, recordTime(m, now), this.engine.config), windowStartOf(recordTime(m, now), this.engine.config.windowSizeMs), deviceId);
+        this.deadLetter(records.record(i), out.reason, futureMessage(eventTime, out.skewMs, recordTs, this.engine.config), windowStartOf(recordTs, this.engine.config.windowSizeMs), deviceId);
         return;
       case 'already_counted':
         this.observer.alreadyCounted?.();
@@ -373,16 +375,16 @@ export class StreamPipeline {
   }
 
   /** Loads, in one read, every stored window that records[from..] needs (as judged now). */
-  private async loadStateFor(records: SourceRecord[], from: number, parseAt: (i: number) => ValidationResult): Promise<void> {
+  private async loadStateFor(records: RecordBatch, from: number, parseAt: (i: number) => ValidationResult): Promise<void> {
     const byPartition = new Map<number, Array<{ eventTimeMs: number; recordTimestampMs?: number }>>();
     for (let j = from; j < records.length; j++) {
-      const m = records[j];
-      if (!this.restored.has(m.partition)) continue;
+      const partition = records.partition(j);
+      if (!this.restored.has(partition)) continue;
       const r = parseAt(j);
       if (!r.ok) continue;
-      const list = byPartition.get(m.partition) ?? [];
-      list.push({ eventTimeMs: r.eventTimeMs, recordTimestampMs: m.timestamp });
-      byPartition.set(m.partition, list);
+      const list = byPartition.get(partition) ?? [];
+      list.push({ eventTimeMs: r.eventTimeMs, recordTimestampMs: records.timestamp(j) });
+      byPartition.set(partition, list);
     }
     const readAhead = this.o.stateReadAheadWindows ?? 30;
     const wanted = [...byPartition]
@@ -582,7 +584,7 @@ export class StreamPipeline {
     const deadline = this.now() + 30000;
     while (this.now() < deadline) {
       if (this.backlog.length > 0 && this.rewoundGeneration === this.generation) {
-        await this.processRecords(this.backlog.splice(0), this.generation);
+        await this.processRecords(recordBatch(this.backlog.splice(0)), this.generation);
       }
       if (this.backlog.length === 0 && (await this.flush())) return;
       await this.sleep(Math.max(10, Math.min(this.nextFlushAttemptAt, this.backlogRetryAt || Infinity, deadline) - this.now()));
@@ -592,6 +594,6 @@ export class StreamPipeline {
 }
 
 /** The record's Kafka timestamp, or the processing time when it has none. */
-function recordTime(m: SourceRecord, now: number): number {
-  return m.timestamp !== undefined && m.timestamp >= 0 ? m.timestamp : now;
+function recordTime(timestamp: number | undefined, now: number): number {
+  return timestamp !== undefined && timestamp >= 0 ? timestamp : now;
 }

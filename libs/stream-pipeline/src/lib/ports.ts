@@ -16,6 +16,27 @@ export interface SourceRecord {
   readonly value: Buffer | null;
 }
 
+/**
+ * A consumed batch in columns (a packed batch): every value and key in one
+ * buffer, the rest in typed arrays, so no object is built per record. Record
+ * i's value is buffer[valueOffsets[i], valueOffsets[i] + valueLengths[i]), a
+ * length of -1 meaning null; its key likewise; its topic topics[topicIndexes[i]];
+ * a timestamp of -1 means none.
+ */
+export interface RecordColumns {
+  readonly count: number;
+  readonly topics: readonly string[];
+  readonly topicIndexes: Int32Array;
+  readonly partitions: Int32Array;
+  readonly offsets: Float64Array;
+  readonly timestamps: Float64Array;
+  readonly buffer: Buffer;
+  readonly valueOffsets: Int32Array;
+  readonly valueLengths: Int32Array;
+  readonly keyOffsets: Int32Array;
+  readonly keyLengths: Int32Array;
+}
+
 export interface CommittedPosition {
   readonly partition: number;
   /** Next offset to read; negative when the group never committed. */
@@ -34,8 +55,8 @@ export type RebalanceEvent = { kind: 'assigned' | 'revoked'; partitions: number[
 /** The consumer-group member reading the raw topic. */
 export interface RecordSource {
   subscribe(topic: string): void;
-  /** Up to `max` records, waiting briefly; an empty array when nothing is there. */
-  consume(max: number): Promise<SourceRecord[]>;
+  /** Up to `max` records, as objects or in columns, waiting briefly; none when nothing is there. */
+  consume(max: number): Promise<SourceRecord[] | RecordColumns>;
   committed(partitions: readonly number[]): Promise<CommittedPosition[]>;
   /** Seeks a partition; offset 'beginning' when the group has no commit. */
   seek(partition: number, offset: number | 'beginning'): Promise<void>;

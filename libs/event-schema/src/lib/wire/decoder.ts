@@ -13,6 +13,7 @@
  *    they do not know; the caller retries, it never dead-letters valid data.
  */
 import { MAX_EVENT_BYTES } from '../schema';
+import { scanEvent } from '../event-scanner';
 import { parseAndValidate, validateEvent, type InvalidEvent, type ValidationResult } from '../validator';
 import type { ReasonCode } from '../reasons';
 import { payloadKind, readConfluentFrame } from './confluent';
@@ -30,6 +31,8 @@ export type MessageHeaders = ReadonlyArray<Record<string, string | Buffer | unde
 export interface EventDecoder {
   /** Decodes and validates one message value. Never throws. */
   decode(value: Buffer | null | undefined, headers?: MessageHeaders): ValidationResult;
+  /** decode() of the value `buf[start, end)`, read in place (a message in a packed batch). */
+  decodeRange(buf: Buffer, start: number, end: number): ValidationResult;
   /**
    * Makes every schema id among `values` known to decode() (or known to be
    * unknown). Rejects when that cannot be decided now (registry unreachable):
@@ -68,12 +71,21 @@ export function decodeEvent(value: Buffer | null | undefined, lookup: SchemaLook
   return r.ok ? r : { ...r, schemaId: frame.schemaId };
 }
 
+/**
+ * decodeEvent of the value `buf[start, end)`. The scanner reads a JSON event
+ * where it lies; whatever it does not accept takes decodeEvent's path over a
+ * view of the same bytes, so every verdict is decodeEvent's by construction.
+ */
+export function decodeEventRange(buf: Buffer, start: number, end: number, lookup: SchemaLookup): ValidationResult {
+  return scanEvent(buf, start, end) ?? decodeEvent(buf.subarray(start, end), lookup);
+}
+
 /** A decoder over a fixed set of schemas (tests, tools); prepare() has nothing to fetch. */
 export function staticDecoder(schemas: Iterable<CompiledSchema> = [], unknownReason?: (id: number) => string): EventDecoder {
   const byId = new Map<number, CompiledSchema>();
   for (const s of schemas) byId.set(s.id, s);
   const lookup: SchemaLookup = { schemaFor: (id) => byId.get(id), unknownReason };
-  return { decode: (value) => decodeEvent(value, lookup), prepare: () => Promise.resolve() };
+  return { decode: (value) => decodeEvent(value, lookup), decodeRange: (buf, start, end) => decodeEventRange(buf, start, end, lookup), prepare: () => Promise.resolve() };
 }
 
 /**
