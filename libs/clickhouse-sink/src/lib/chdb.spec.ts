@@ -47,7 +47,8 @@ import {
   type WantedStates,
   type Writes,
 } from '../testing/history';
-import { deviceScenarioDifferences, silenceDifferences } from '../testing/device';
+import { deviceScenario, deviceScenarioDifferences, expectedDeviceMinutes, runDeviceScenario, silenceDifferences, statsDifferences } from '../testing/device';
+import { readDeviceMinute } from './device-readers';
 import { applyMigrations, findMigrationsDir, loadMigrationFiles, type MigrationFile } from './migrations';
 import { profileStatement, type SchemaProfile } from './schema-profile';
 import { rowBinaryStructure } from './row-binary';
@@ -67,7 +68,7 @@ import {
   type MinuteAggRow,
   type StoredWindowRow,
 } from './readers';
-import { toDeadLetterRecord, toJsonEachRow, type DeadLetterRow, type WindowPartitionRow, type WindowUsersRow } from './rows';
+import { DEVICE_COPY_SCHEMA, toDeadLetterRecord, toJsonEachRow, toWindowStateChunks, toWindowStateRecords, WINDOW_STATE_SCHEMA, type DeadLetterRow, type WindowPartitionRow, type WindowUsersRow } from './rows';
 import { TABLES } from './schema';
 import { sessionMigrationTarget } from './session-target';
 import { WindowRowWriter } from './writer';
@@ -224,10 +225,9 @@ describe('init SQL on current ClickHouse (chdb)', () => {
       ['dead_letters', 'ReplacingMergeTree'],
       ['iot_device_hour', 'ReplacingMergeTree'],
       ['iot_device_last_seen', 'AggregatingMergeTree'],
-      ['iot_device_last_seen_copy', 'MaterializedView'],
+      ['iot_device_last_seen_from_copy', 'MaterializedView'],
       ['iot_device_minute', 'View'],
       ['iot_device_partition_minute', 'ReplacingMergeTree'],
-      ['iot_device_partition_minute_copy', 'MaterializedView'],
       ['iot_device_recent', 'ReplacingMergeTree'],
       ['iot_minute_agg', 'View'],
       ['iot_minute_dead_letter_rollup', 'ReplacingMergeTree'],
@@ -600,6 +600,45 @@ describe('device-level results on current ClickHouse (chdb)', () => {
   it('iot_device_minute and the fleet columns of iot_minute_agg equal the brute-force oracle (devices on several partitions, late events); state round-trips bit for bit; completeness per device in one query', async () => {
     const diff = await deviceScenarioDifferences(engineClient(), writer, 'devices.chdb', Date.UTC(2007, 2, 1, 8, 0));
     expect(diff).toEqual({ devices: [], fleet: [], states: [], completeness: [], hours: [] });
+  });
+
+  it('013: the device rows the view of 011 never saw reach the copy and iot_device_last_seen; then the writer writes the copy itself', async () => {
+    const db = 'sink_device_copy_chdb';
+    const ch = engineClient(db);
+    expect(await migrateInto(db, (name) => name < '013')).toHaveLength(12);
+    // State rows committed without their views running (what an insert that failed after its
+    // part was committed, and was never repeated, left behind): written with the views gone.
+    session.query(`DROP TABLE ${db}.iot_device_partition_minute_copy`);
+    session.query(`DROP TABLE ${db}.iot_device_last_seen_copy`);
+    const w0 = Date.UTC(2009, 3, 1, 8, 0);
+    const { flushes } = deviceScenario(w0);
+    const copied = new WindowRowWriter(ch, writerOptions);
+    let n = 0;
+    await runDeviceScenario(
+      'device-copy.chdb',
+      flushes,
+      async (rows) => {
+        if (n++ < 2) {
+          for (const c of toWindowStateChunks(rows.flatMap(toWindowStateRecords))) await ch.insertRowBinary(TABLES.windowState, WINDOW_STATE_SCHEMA, c.body);
+          return;
+        }
+        if (n === 3) {
+          expect(await readDeviceMinute(ch, w0, w0 + 3 * MINUTE)).toEqual([]);
+          expect(await migrateInto(db, (name) => name < '014')).toEqual(['013_device_copy_written_by_client.sql']);
+        }
+        await copied.writeWindowRows(rows);
+      },
+      async () => undefined,
+    );
+    const want = expectedDeviceMinutes(flushes);
+    expect(statsDifferences(await readDeviceMinute(ch, w0, w0 + 3 * MINUTE), want)).toEqual([]);
+    const lastSeen = rows<{ device_id: string; seen: string | number }>(`SELECT device_id, maxMerge(last_seen_state) AS seen FROM ${db}.iot_device_last_seen GROUP BY device_id ORDER BY device_id`);
+    const devices = [...new Set(want.map((d) => d.deviceId))].sort();
+    expect(lastSeen.map((r) => [r.device_id, Number(r.seen)])).toEqual(devices.map((d) => [d, Math.max(...want.filter((m) => m.deviceId === d).map((m) => m.lastSeenMs))]));
+    expect(rows(`SELECT name FROM system.tables WHERE database = '${db}' AND engine = 'MaterializedView'`)).toEqual([{ name: 'iot_device_last_seen_from_copy' }]);
+    // the writer names every column of the copy (the INSERT lists them, so their order is free)
+    expect(rows<{ name: string }>(`SELECT name FROM system.columns WHERE database = '${db}' AND table = 'iot_device_partition_minute' ORDER BY name`).map((c) => c.name)).toEqual(DEVICE_COPY_SCHEMA.map(([c]) => c).sort());
+    session.query(`DROP DATABASE ${db}`);
   });
 
   it('device health: devices sending every 1 s, 10 s and 5 min, some stopping, are silent exactly when the rule says, none too early (default and other knobs)', async () => {

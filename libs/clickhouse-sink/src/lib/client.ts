@@ -183,8 +183,16 @@ export class ClickHouseSinkClient {
 
   private async insertSettings(): Promise<ClickHouseSettings> {
     const v = await this.serverVersion();
+    // insert_deduplicate=0: a repeated insert is stored again, never skipped as a duplicate of
+    // an earlier block (every row the sink writes is idempotent: versioned, a set member or a
+    // max/argMax state, so a second copy changes no result). On replicated tables 18.16's block
+    // deduplication loses rows: a quorum insert that timed out (319) has committed its part but
+    // not yet pushed it to the materialized views (the last-seen table, folded from the device
+    // copy), and a deduplicated repeat skips them; a repeat deduplicated against a part whose
+    // quorum later fails (its replica died) is acknowledged, and that part is then detached everywhere.
+    const settings: ClickHouseSettings = { insert_deduplicate: 0 };
     // async_insert exists since 21.11; older servers reject unknown settings.
-    return v.major > 21 || (v.major === 21 && v.minor >= 11) ? { async_insert: 0 } : {};
+    return v.major > 21 || (v.major === 21 && v.minor >= 11) ? { ...settings, async_insert: 0 } : settings;
   }
 
   /** Server version, fetched once (retried on the next call if it failed). */

@@ -1,11 +1,14 @@
-import { rowVersionOf } from '@stream-analytics/windowing';
+import { accumulatorState, addToAccumulator, createAccumulator, rowVersionOf } from '@stream-analytics/windowing';
 import { RowValidationError } from './errors';
 import { AWKWARD_USERS, TRICKY_DOUBLES } from '../testing/history';
 import {
+  DEVICE_COPY_SCHEMA,
   toDeadLetterRecord,
+  toDeviceCopyChunks,
   toJsonEachRow,
   toWindowPartitionRecord,
   toWindowStateChunks,
+  toWindowStateRecords,
   toWindowUserRecords,
   WINDOW_STATE_COLUMNS,
   type WindowPartitionRow,
@@ -113,6 +116,26 @@ describe('toWindowStateChunks', () => {
       expect(body.subarray(at, at + 8).toString('hex')).toBe(bitsOf(x));
     }
     expect(toWindowStateChunks([])).toEqual([]);
+  });
+});
+
+describe('toDeviceCopyChunks', () => {
+  const device = (deviceId: string, metricValue: number) => {
+    const acc = createAccumulator();
+    addToAccumulator(acc, { eventTimeMs: base.windowStartMs + 1000, metricValue, temperature: 21.5, status: 'ok', anomalyScore: 0.1 }, 0.9, false);
+    return { deviceId, aggregate: accumulatorState(acc), lastOffset: 1200, rowVersion: rowVersionOf(1200, false) };
+  };
+
+  it('carries the device records only, with every column of the state record but last_offset, is_final and updated_at', () => {
+    const records = toWindowStateRecords({ ...base, devices: [device('dev-a', 1.25), device('dev-b', -3)] });
+    expect(records.map((r) => r.device_id)).toEqual(['', 'dev-a', 'dev-b']);
+    expect(DEVICE_COPY_SCHEMA.map(([c]) => c)).toEqual(WINDOW_STATE_COLUMNS.filter((c) => !['last_offset', 'is_final', 'updated_at'].includes(c)));
+    const [copy] = toDeviceCopyChunks(records);
+    const [state] = toWindowStateChunks(records.slice(1));
+    expect(copy.rows).toBe(2);
+    // the same bytes less UInt64 last_offset, UInt8 is_final and DateTime updated_at of each row
+    expect(state.body.length - copy.body.length).toBe(2 * (8 + 1 + 4));
+    expect(toDeviceCopyChunks(records.slice(0, 1))).toEqual([]);
   });
 });
 

@@ -332,6 +332,15 @@ export const WINDOW_STATE_SCHEMA = [
 /** The column names of {@link WINDOW_STATE_SCHEMA}. */
 export const WINDOW_STATE_COLUMNS = WINDOW_STATE_SCHEMA.map(([column]) => column);
 
+/** Columns of the state table that the device copy (iot_device_partition_minute) does not have. */
+const STATE_ONLY_COLUMNS: ReadonlySet<string> = new Set(['last_offset', 'is_final', 'updated_at']);
+
+/**
+ * The columns of stream_analytics.iot_device_partition_minute with their types: those of
+ * {@link WINDOW_STATE_SCHEMA} but the state's own bookkeeping, in the same order.
+ */
+export const DEVICE_COPY_SCHEMA = WINDOW_STATE_SCHEMA.filter(([column]) => !STATE_ONLY_COLUMNS.has(column));
+
 /** The most RowBinary bytes one INSERT of window-state records carries (a catch-up flush goes as several). */
 export const MAX_STATE_INSERT_BYTES = 8 * 1024 * 1024;
 
@@ -341,6 +350,18 @@ export const MAX_STATE_INSERT_BYTES = 8 * 1024 * 1024;
  */
 export function toWindowStateChunks(records: readonly WindowPartitionRecord[], maxBytes = MAX_STATE_INSERT_BYTES): Array<{ body: Buffer; rows: number }> {
   return toRowBinaryChunks(WINDOW_STATE_SCHEMA, records, maxBytes);
+}
+
+/**
+ * RowBinary of the device records among `records` (device_id != '') for the
+ * device copy, in INSERTs of at most `maxBytes`, with the rows of each.
+ */
+export function toDeviceCopyChunks(records: readonly WindowPartitionRecord[], maxBytes = MAX_STATE_INSERT_BYTES): Array<{ body: Buffer; rows: number }> {
+  return toRowBinaryChunks(
+    DEVICE_COPY_SCHEMA,
+    records.filter((r) => r.device_id !== ''),
+    maxBytes,
+  );
 }
 
 /** JSONEachRow text (one JSON object per line, trailing newline) of records. */

@@ -21,11 +21,11 @@ export const TABLES = {
   minuteRollup: `${DATABASE}.iot_minute_results`,
   /** The results of earlier releases (007); copied into minuteRollup by 010, no longer written. */
   legacyMinuteRollup: `${DATABASE}.iot_minute_rollup`,
-  /** The device rows of windowState, copied on insert and ordered by device first (011). */
+  /** The device rows of windowState, ordered by device first (011), inserted by the writer before the state rows (013). */
   devicePartitionMinute: `${DATABASE}.iot_device_partition_minute`,
   /** Per-device reader contract: per (window, device), the newest row of each partition summed (011). */
   deviceMinute: `${DATABASE}.iot_device_minute`,
-  /** Per device: last arrival and its status and temperature, kept by a materialized view (012). */
+  /** Per device: last arrival and its status and temperature (012), kept by a materialized view on devicePartitionMinute (013). */
   deviceLastSeen: `${DATABASE}.iot_device_last_seen`,
   /** Per (hour, device): the device's minutes summed, written by the device rollup (012); read as DEVICE_HOURS_NEWEST. */
   deviceHour: `${DATABASE}.iot_device_hour`,

@@ -61,6 +61,7 @@ describe('clickhouse/init files', () => {
       '010_window_and_device_accumulators.sql',
       '011_device_minute_from_state.sql',
       '012_device_hours_and_last_seen.sql',
+      '013_device_copy_written_by_client.sql',
       '014_device_hourly_final_and_recent.sql',
     ]);
     for (const f of files) {

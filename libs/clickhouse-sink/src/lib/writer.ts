@@ -2,7 +2,9 @@ import type { ClickHouseSinkClient } from './client';
 import { retryWithBackoff, type RetryOptions, type RetryRuntime } from './retry';
 import { minuteDeadLetterRollupSelect, MINUTE_DEAD_LETTER_ROLLUP_COLUMNS, minuteRollupSelect, MINUTE_ROLLUP_COLUMNS, VIEW_READ_SETTINGS } from './readers';
 import {
+  DEVICE_COPY_SCHEMA,
   toDeadLetterRecord,
+  toDeviceCopyChunks,
   toWindowStateRecords,
   toWindowStateChunks,
   toWindowUserRecords,
@@ -14,8 +16,10 @@ import {
 import { TABLES } from './schema';
 
 export interface WindowRowWriterOptions extends RetryOptions {
-  /** Target of writeWindowRows. Default stream_analytics.iot_window_state. */
+  /** Target of writeWindowRows. Default stream_analytics.iot_window_agg_state. */
   windowTable?: string;
+  /** Where writeWindowRows copies the device rows first. Default stream_analytics.iot_device_partition_minute. */
+  deviceCopyTable?: string;
   /** Target of writeDeadLetters. Default stream_analytics.dead_letters. */
   deadLetterTable?: string;
   /** Target of writeWindowUsers. Default stream_analytics.iot_window_users. */
@@ -40,9 +44,9 @@ export interface WriteResult {
 }
 
 /**
- * Writes a flush: window users, window-partition state rows, dead letters and
- * the refresh of the windows' results, one synchronous INSERT per call
- * (window rows in Values format with bit-exact metric_sum, users and dead
+ * Writes a flush: window users, window-partition state rows (their device
+ * rows copied first), dead letters and the refresh of the windows' results,
+ * synchronous INSERTs (window rows in RowBinary with bit-exact floats, users and dead
  * letters as JSONEachRow, the refresh as INSERT ... SELECT), retried with
  * exponential backoff and jitter on connection errors and transient server
  * errors. The aggregator calls them in that order, so that a window's result
@@ -60,6 +64,7 @@ export interface WriteResult {
  */
 export class WindowRowWriter {
   private readonly windowTable: string;
+  private readonly deviceCopyTable: string;
   private readonly deadLetterTable: string;
   private readonly usersTable: string;
 
@@ -68,6 +73,7 @@ export class WindowRowWriter {
     private readonly options: WindowRowWriterOptions = {},
   ) {
     this.windowTable = options.windowTable ?? TABLES.windowState;
+    this.deviceCopyTable = options.deviceCopyTable ?? TABLES.devicePartitionMinute;
     this.deadLetterTable = options.deadLetterTable ?? TABLES.deadLetters;
     this.usersTable = options.usersTable ?? TABLES.windowUsers;
   }
@@ -77,16 +83,28 @@ export class WindowRowWriter {
     return this.write(this.usersTable, records.length, (table) => this.client.insertJsonEachRow(table, records), call);
   }
 
+  /**
+   * The device rows into the device copy (iot_device_partition_minute), then
+   * the state rows (fleet and device) into the state table. In that order:
+   * a restarted aggregator loads the state table and does not write again
+   * what it finds there, and a state insert may be in the table without
+   * having been acknowledged (an unknown outcome, e.g. a quorum timeout), so
+   * every device row the state table can hold must be in the copy already.
+   */
   async writeWindowRows(rows: readonly WindowPartitionRow[], call: WriteCallOptions = {}): Promise<WriteResult> {
     // RowBinary: every Float64 with its exact bits, the window state must round-trip bit for bit (see row-binary.ts).
     // Large batches (a catch-up flush) go as several INSERTs (MAX_STATE_INSERT_BYTES); rows are idempotent, so a
     // batch cut short by a failure is simply written again.
     // Each row goes with its device rows; every record carries its own version, so a batch cut
     // between them leaves nothing a replay does not write again.
-    const chunks = toWindowStateChunks(rows.flatMap(toWindowStateRecords), this.options.maxStateInsertBytes);
+    const records = rows.flatMap(toWindowStateRecords);
     const started = Date.now();
     let attempts = 0;
-    for (const chunk of chunks) {
+    for (const chunk of toDeviceCopyChunks(records, this.options.maxStateInsertBytes)) {
+      const r = await this.write(this.deviceCopyTable, chunk.rows, (table) => this.client.insertRowBinary(table, DEVICE_COPY_SCHEMA, chunk.body), call);
+      attempts = Math.max(attempts, r.attempts);
+    }
+    for (const chunk of toWindowStateChunks(records, this.options.maxStateInsertBytes)) {
       const r = await this.write(this.windowTable, chunk.rows, (table) => this.client.insertRowBinary(table, WINDOW_STATE_SCHEMA, chunk.body), call);
       attempts = Math.max(attempts, r.attempts);
     }
@@ -107,7 +125,7 @@ export class WindowRowWriter {
   /**
    * The readers' fleet results of these windows and the dead-letter counts of
    * these minutes, recomputed. (Device results need no refresh: readers sum
-   * the device state rows, which the state write copies (011).)
+   * the device rows, which the state write copies first (013).)
    */
   async refreshResults(windowStartsMs: readonly number[], deadLetterWindowStartsMs: readonly number[], call: WriteCallOptions = {}): Promise<void> {
     await this.refreshMinuteRollup(windowStartsMs, call);
