@@ -6,8 +6,8 @@
 //
 // ClickHouse is filled with the device rows the aggregator writes into
 // iot_window_agg_state (one row per (window, device), the device on its key's
-// partition, six events a minute: one event every 10 s; the materialized views
-// of 011 and 012 copy them as in production) for every device over the last
+// partition, six events a minute: one event every 10 s; with their copy in
+// iot_device_partition_minute, as the writer inserts both) for every device over the last
 // --minute-hours, summed into iot_device_hour by the rollup (rollupHours, timed:
 // what the aggregator's rollup job costs per hour at this fleet size), and the
 // hourly rows of the --hours before those written directly (generating 144
@@ -83,7 +83,7 @@ const lib = bundledLibs(
   [
     "export { DEVICE_PANELS, DEVICE_VARIABLE_SQL, expandDevicePanelSql, expandMacros } from '@stream-analytics/dashboard';",
     "export { deviceHealthQuery } from '@stream-analytics/clickhouse-sink';",
-    "export { WINDOW_STATE_COLUMNS } from './libs/clickhouse-sink/src/lib/rows';",
+    "export { DEVICE_COPY_SCHEMA, WINDOW_STATE_COLUMNS } from './libs/clickhouse-sink/src/lib/rows';",
     "export { createClickHouseClient, rollupHours, writeDeviceRecent } from '@stream-analytics/clickhouse-sink';",
     "export { deviceId } from '@stream-analytics/event-schema';",
   ].join('\n'),
@@ -117,6 +117,12 @@ SELECT toDateTime(${w}, 'UTC') AS window_start, concat('dev-', substring(toStrin
   'ok' AS last_status, 21.5 AS last_temperature, toUInt64(number % 11 = 0) AS anomaly_events, toUInt64(0) AS late_events,
   toUInt64(number) AS last_offset, toUInt8(0) AS is_final, toUInt64(number * 2) AS row_version, toDateTime(${w}, 'UTC') AS updated_at, toUInt64(${w}) * 1000 AS updated_at_ms
 FROM numbers(${n})`);
+    // The device copy the writer inserts with them (013); the view on it keeps iot_device_last_seen.
+    const copy = lib.DEVICE_COPY_SCHEMA.map(([column]) => column).join(', ');
+    const fromS = fromMs / 1000 + m0 * 60;
+    await clickhouseQuery(`INSERT INTO stream_analytics.iot_device_partition_minute (${copy})
+SELECT ${copy} FROM stream_analytics.iot_window_agg_state
+WHERE source_topic = '${TOPIC}' AND window_start >= toDateTime(${fromS}) AND window_start < toDateTime(${fromS + (n / count) * 60})`);
   }
 }
 
