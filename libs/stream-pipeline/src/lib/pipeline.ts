@@ -38,6 +38,7 @@ import { futureMessage, tooLateMessage } from './dead-letter-messages';
 import { idleAdvances } from './idle-partitions';
 import { PendingFlush } from './pending-flush';
 import type { OutputSink, PipelineLogger, PipelineObserver, RecordColumns, RecordSource, ResultPublisher, ResultSink, SourceRecord, WindowStateStore } from './ports';
+import { nextFlushDueAt } from './flush-schedule';
 import { recordBatch, type RecordBatch } from './record-batch';
 
 export interface PipelineOptions {
@@ -546,7 +547,7 @@ export class StreamPipeline {
       this.deps.logger.info({ failedFlushes: this.failedFlushes }, 'ClickHouse is back; consumption resumed');
     }
     this.failedFlushes = 0;
-    this.nextFlushAttemptAt = now + this.o.flushIntervalMs;
+    this.nextFlushAttemptAt = nextFlushDueAt(started, now, this.o.flushIntervalMs);
     const stats = this.engine.stats();
     this.observer.engineStats?.(stats.openWindows, stats.cachedWindows);
     const lag = new Map((this.deps.source.lag?.([...this.assigned]) ?? []).map((l) => [l.partition, l.lag]));
