@@ -123,7 +123,7 @@ try {
       res.loadAtStart = loadAtStart;
       res.loadAtEnd = load();
       r.runs[runner.name] = res;
-      log(`round ${round}: ${runner.name}: ${res.eventsPerSec} events/s (${res.seconds} s)${res.flushes ? `, ${res.flushes} flushes taking ${res.flushSeconds} s` : ''}, peak RSS ${res.peakRssMB ?? '-'} MB, CPU ${JSON.stringify(res.cpuSecondsPerMillion)} s per 1M events${res.identical === undefined ? '' : `, results ${res.identical ? 'identical' : 'DIFFERENT'}`}`);
+      log(`round ${round}: ${runner.name}: ${res.eventsPerSec} events/s (${res.seconds} s)${res.flushes ? `, ${res.flushes} flushes taking ${res.flushSeconds} s` : ''}${res.startupSeconds === undefined ? '' : `, first event consumed after ${res.startupSeconds} s, all visible ${res.tailSeconds} s after the last`}, peak RSS ${res.peakRssMB ?? '-'} MB, CPU ${JSON.stringify(res.cpuSecondsPerMillion)} s per 1M events${res.identical === undefined ? '' : `, results ${res.identical ? 'identical' : 'DIFFERENT'}`}`);
     }
     for (const name of Object.keys(r.runs)) if (name !== 'engine') r.runs[name].ratioToEngine = Number((r.runs[name].eventsPerSec / r.runs.engine.eventsPerSec).toFixed(3));
     results.push(r);
@@ -242,7 +242,7 @@ try {
       cpu,
       sampleMemory,
     );
-    // Time the pipelines spent in flushes (consumption waits for each one), summed over them.
+    // How long the pipelines' flushes took, snapshot to commit, summed over them (the loop folds on meanwhile).
     const flushSeconds = await scrape(port, 'aggregator_flush_duration_seconds_sum').catch(() => NaN);
     const flushes = await scrape(port, 'aggregator_flush_duration_seconds_count').catch(() => NaN);
     app.child.kill('SIGTERM');
@@ -260,6 +260,10 @@ try {
     return {
       ...done,
       consumedEventsPerSec: firstConsumed && lastConsumed ? Math.round((events - firstConsumed.consumed) / ((lastConsumed - firstConsumed.at) / 1000)) : undefined,
+      // Where the wall time goes: from the spawn to the first event consumed (start-up, group join), and
+      // from the last event consumed to every event visible (the last flushes); sampled every ~200 ms.
+      startupSeconds: firstConsumed ? Number(((firstConsumed.at - started) / 1000).toFixed(2)) : undefined,
+      tailSeconds: lastConsumed ? Number(((started + done.seconds * 1000 - lastConsumed) / 1000).toFixed(2)) : undefined,
       peakRssMB: Math.round(peakRss / 2 ** 20),
       flushes,
       flushSeconds: Number(flushSeconds.toFixed(2)),

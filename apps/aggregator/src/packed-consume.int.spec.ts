@@ -32,7 +32,8 @@ const byPosition = (a: Plain, b: Plain) => a.partition - b.partition || a.offset
 async function assignedConsumer(brokers: string, topic: string): Promise<Kafka.KafkaConsumer> {
   const consumer = new Kafka.KafkaConsumer({ 'bootstrap.servers': brokers, 'group.id': `packed-${randomBytes(4).toString('hex')}`, 'enable.auto.commit': false }, { 'auto.offset.reset': 'earliest' });
   consumer.setDefaultConsumeTimeout(500);
-  consumer.setDefaultIsTimeoutOnlyForFirstMessage(true);
+  // In the client's JS API but not in its type declarations (as in pipeline-worker.ts).
+  (consumer as unknown as { setDefaultIsTimeoutOnlyForFirstMessage(only: boolean): void }).setDefaultIsTimeoutOnlyForFirstMessage(true);
   await new Promise<void>((resolve, reject) => consumer.connect({ timeout: 30000 }, (err) => (err ? reject(err) : resolve())));
   consumer.assign(Array.from({ length: PARTITIONS }, (_, partition) => ({ topic, partition, offset: 0 })));
   return consumer;
@@ -73,7 +74,7 @@ describe('consumePacked (real Kafka)', () => {
       const value = i % 500 === 7 ? randomBytes(200_000) : i % 11 === 0 ? randomBytes(i % 300) : values[i % values.length];
       // A few explicit (old) timestamps, the rest the producer's.
       const timestamp = i % 13 === 0 ? Date.UTC(2001, 0, 1) + i : undefined;
-      const headers = i % 7 === 0 ? [{ 'h.one': Buffer.from('x') }, { 'h.two': 'y' }] : undefined;
+      const headers: Kafka.MessageHeader[] | undefined = i % 7 === 0 ? [{ 'h.one': Buffer.from('x') }, { 'h.two': 'y' }] : undefined;
       await producer.produce(topic, i % PARTITIONS, value, keys[i % keys.length], timestamp, undefined, headers);
       sent++;
     }

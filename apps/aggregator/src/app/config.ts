@@ -68,7 +68,7 @@ export const aggregatorCommand = {
       description: 'Replicated profile, fewer live replicas than the quorum: degrade = the replica in use acknowledges alone (readiness says so); fail = writes wait for the quorum.',
     },
     migrationsDir: { type: 'string', env: 'CLICKHOUSE_MIGRATIONS_DIR', description: 'Folder of the *.sql migrations (default: clickhouse/init next to the app or in the repo).' },
-    flushIntervalSecs: { type: 'number', env: 'FLUSH_INTERVAL_SECS', default: 5, min: 0.1, max: 300, description: 'Seconds between flushes to ClickHouse and offset commits.' },
+    flushIntervalSecs: { type: 'number', env: 'FLUSH_INTERVAL_SECS', default: 5, min: 0.1, max: 300, description: 'Seconds between flushes to ClickHouse and offset commits (and a flush at once when a backlog has been folded).' },
     ...windowingOptions,
     ...RETENTION_OPTIONS,
     silentFactor: {

@@ -44,14 +44,16 @@ export interface WorkerChannel {
 }
 
 /**
- * Consumer settings. The prefetch is small on purpose: librdkafka keeps each
+ * Consumer settings. The prefetch is bounded on purpose: librdkafka keeps each
  * fetch response in memory until its last message is consumed, so the fetch
  * sizes bound the native memory per pipeline as much as the queue limit does.
- * On a 5M-event backlog these sizes were as fast as 16 MB queues and 1 MB
- * partition fetches (the consumer thread, not the fetching, is the limit) and
- * used about 150 MB less. fetch.queue.backoff.ms: once the queue limit is hit
- * librdkafka waits this long before fetching again; its default of 1 s left
- * the pipeline idle for a third of a catch-up.
+ * With packed batches the consuming thread drains 1 MB of queue in about 30 ms,
+ * so 1 MB queues and 64 KB partition fetches left it waiting for fetches: on an
+ * 8M-event backlog (docs/benchmarks.md) 8 MB, 256 KB and 4 MB per fetch were
+ * about 1.45 times as fast for about 15 MB more per pipeline.
+ * fetch.queue.backoff.ms: once the queue limit is hit librdkafka waits this
+ * long before fetching again; its default of 1 s left the pipeline idle for a
+ * third of a catch-up.
  */
 export function consumerConfig(config: AggregatorConfig, workerIndex: number): Kafka.ConsumerGlobalConfig {
   const memberSuffix = config.workers > 1 ? `-${workerIndex}` : '';
@@ -70,10 +72,10 @@ export function consumerConfig(config: AggregatorConfig, workerIndex: number): K
     'heartbeat.interval.ms': 3000,
     'max.poll.interval.ms': 300000,
     // Bounded prefetch; with consumption paused this is all that is buffered.
-    'queued.max.messages.kbytes': 1024,
+    'queued.max.messages.kbytes': 8192,
     'fetch.queue.backoff.ms': 10,
-    'max.partition.fetch.bytes': 65536,
-    'fetch.max.bytes': 1048576,
+    'max.partition.fetch.bytes': 262144,
+    'fetch.max.bytes': 4194304,
     'fetch.wait.max.ms': 100,
   };
 }

@@ -1,4 +1,4 @@
-import { nextFlushDueAt } from './flush-schedule';
+import { CatchUpEnd, nextFlushDueAt } from './flush-schedule';
 
 describe('nextFlushDueAt', () => {
   it('keeps a steady cadence after a fast flush: one interval after it started', () => {
@@ -18,5 +18,23 @@ describe('nextFlushDueAt', () => {
       expect(due - (1_000 + duration)).toBeGreaterThanOrEqual(2_500);
       expect(due - 1_000).toBeGreaterThanOrEqual(5_000);
     }
+  });
+});
+
+describe('CatchUpEnd', () => {
+  it('says a catch-up ended at the first empty batch after a full one, once per snapshot', () => {
+    const c = new CatchUpEnd();
+    expect([500, 500, 120].map((n) => c.observe(n, 500))).toEqual([false, false, false]);
+    expect(c.observe(0, 500)).toBe(true);
+    // Until a flush takes its snapshot, every empty batch says so (a flush may have been under way).
+    expect(c.observe(0, 500)).toBe(true);
+    c.snapshotTaken();
+    expect(c.observe(0, 500)).toBe(false);
+  });
+
+  it('never fires for live traffic that does not fill a batch', () => {
+    const c = new CatchUpEnd();
+    const sizes = [3, 0, 17, 499, 0, 0, 42, 0];
+    expect(sizes.map((n) => c.observe(n, 500))).toEqual(sizes.map(() => false));
   });
 });

@@ -14,3 +14,26 @@ export function nextFlushDueAt(startedMs: number, endedMs: number, intervalMs: n
   const steady = startedMs + intervalMs;
   return steady - endedMs >= intervalMs / 2 ? steady : endedMs + intervalMs;
 }
+
+/**
+ * The end of a catch-up: since the last flush's snapshot some batch came back
+ * full (records were waiting in the client) and now one came back empty
+ * (none are). Its results need not wait for the rest of the interval: after a
+ * restart or an outage they are visible as soon as the backlog is folded.
+ * Live traffic seldom fills a batch, so it keeps the interval's cadence, and
+ * ClickHouse its insert rate.
+ */
+export class CatchUpEnd {
+  private behind = false;
+
+  /** Every consumed batch's size; true when this batch ends a catch-up. */
+  observe(records: number, batchSize: number): boolean {
+    if (records >= batchSize) this.behind = true;
+    return records === 0 && this.behind;
+  }
+
+  /** A flush took its snapshot: what was behind is in it. */
+  snapshotTaken(): void {
+    this.behind = false;
+  }
+}

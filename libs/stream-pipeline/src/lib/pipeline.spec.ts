@@ -3,6 +3,7 @@
  * consumer, the producer and the store: deterministic (a fake clock), and the
  * results compared with what the events must give.
  */
+import fc from 'fast-check';
 import type { DeadLetterRow, DeviceStateRow, StoredWindowRow, WindowPartitionRow, WindowUsersRow } from '@stream-analytics/clickhouse-sink';
 import { compileWriterSchema, createEventEncoder, parseDeadLetterHeaders, schemaTextFor, staticDecoder, type EventDecoder, type TelemetryEvent } from '@stream-analytics/event-schema';
 import { StreamPipeline, type PipelineOptions } from './pipeline';
@@ -169,6 +170,10 @@ class FakeStore implements WindowStateStore, ResultSink {
   failWrites = 0;
   failRefreshes = 0;
   loads = 0;
+  /** Event-loop turns each write takes before it lands (ClickHouse's insert time). */
+  writeTurns: () => number = () => 0;
+  /** Called when a write lands, with how long it was held. */
+  onWriteHeld: (turns: number) => void = () => undefined;
   async loadWindows(topic: string, wanted: ReadonlyArray<{ partition: number; windowStartsMs: readonly number[] }>): Promise<StoredWindowRow[]> {
     if (this.failLoads > 0) {
       this.failLoads--;
@@ -192,6 +197,9 @@ class FakeStore implements WindowStateStore, ResultSink {
       this.failWrites--;
       throw new Error('ClickHouse is down');
     }
+    const turns = this.writeTurns();
+    for (let i = 0; i < turns; i++) await new Promise((r) => setImmediate(r));
+    this.onWriteHeld(turns);
     for (const r of users) {
       const set = this.users.get(r.windowStartMs) ?? new Set<string>();
       for (const u of r.userIds) set.add(u);
@@ -405,16 +413,24 @@ describe('StreamPipeline (fakes)', () => {
     expect(Object.fromEntries(store.totals())).toEqual({ [T0]: 9, [T0 + MIN]: 6, [T0 + 2 * MIN]: 6, [T0 + 3 * MIN]: 6, [T0 + 4 * MIN]: 6 });
   });
 
-  it('holds records behind a failed state load, pauses, reports unready, and resumes exactly', async () => {
-    const h = harness();
+  /**
+   * Five minutes of events, flushed until the final windows left memory; then four late events for
+   * them, so the store must be read, with its next `failLoads` reads failing. Returns the running loop.
+   */
+  async function lateAfterEviction(h: ReturnType<typeof harness>, failLoads: number): Promise<{ done: Promise<void> }> {
     for (let i = 0; i < 30; i++) h.source.append(0, T0 + i * 10_000);
     h.source.assign([0]);
     const done = h.pipeline.run();
     // Flushes with nothing new: the final windows leave memory.
     while (!(h.source.committedOffsets.get(0)?.offset === 30 && h.engineStats.cached === 1)) await new Promise((r) => setImmediate(r));
-    // Late events for windows that left memory: the store must be read, and it is down.
-    h.store.failLoads = 3;
+    h.store.failLoads = failLoads;
     for (let i = 0; i < 4; i++) h.source.append(0, T0 + i * 1000, { timestamp: T0 + 300_000 });
+    return { done };
+  }
+
+  it('holds records behind a failed state load, pauses, reports unready, and resumes exactly', async () => {
+    const h = harness();
+    const { done } = await lateAfterEviction(h, 3);
     while (h.source.committedOffsets.get(0)?.offset !== 34) await new Promise((r) => setImmediate(r));
     h.pipeline.stop();
     await done;
@@ -423,6 +439,20 @@ describe('StreamPipeline (fakes)', () => {
     expect(h.health.at(-1)).toEqual([true, undefined]);
     expect(Object.fromEntries(h.store.totals())).toEqual({ [T0]: 10, [T0 + MIN]: 6, [T0 + 2 * MIN]: 6, [T0 + 3 * MIN]: 6, [T0 + 4 * MIN]: 6 });
     expect(h.source.pausedSet.size).toBe(0);
+  });
+
+  it('consumes the new assignment after a rebalance that came while records waited for a failed state load', async () => {
+    const h = harness();
+    const { done } = await lateAfterEviction(h, 1);
+    while (h.source.pausedSet.size === 0) await new Promise((r) => setImmediate(r));
+    // The group rebalances before the load is retried: the waiting records are dropped and read again.
+    h.source.assign([0]);
+    for (let turn = 0; turn < 10_000 && h.source.committedOffsets.get(0)?.offset !== 34; turn++) await new Promise((r) => setImmediate(r));
+    h.pipeline.stop();
+    await done;
+    expect(h.source.committedOffsets.get(0)?.offset).toBe(34);
+    expect(Object.fromEntries(h.store.totals())).toEqual({ [T0]: 10, [T0 + MIN]: 6, [T0 + 2 * MIN]: 6, [T0 + 3 * MIN]: 6, [T0 + 4 * MIN]: 6 });
+    expect(h.health.at(-1)).toEqual([true, undefined]);
   });
 
   it('reads JSON, Avro and Protobuf on one partition; waits (unready, nothing dead-lettered) while the registry cannot resolve a schema id, then counts exactly', async () => {
@@ -472,6 +502,26 @@ describe('StreamPipeline (fakes)', () => {
     expect(h.health.some(([ok, why]) => !ok && /not acknowledged/.test(why ?? ''))).toBe(true);
   });
 
+  it('flushes a backlog as soon as it is folded, not a whole interval later; live traffic keeps the interval', async () => {
+    const clock = new Clock();
+    const h = harness(undefined, undefined, clock, { ...OPTIONS, flushIntervalMs: 60_000 });
+    for (let i = 0; i < 30; i++) h.source.append(0, T0 + i * 1000); // more than a batch (7): the client is behind
+    h.source.assign([0]);
+    const started = clock.t;
+    const done = h.pipeline.run();
+    for (let turn = 0; turn < 10_000 && h.source.committedOffsets.get(0)?.offset !== 30; turn++) await new Promise((r) => setImmediate(r));
+    expect(h.source.committedOffsets.get(0)?.offset).toBe(30);
+    expect(clock.t - started).toBeLessThan(60_000);
+    // A trickle that never fills a batch waits for the interval.
+    h.source.append(0, T0 + 40_000);
+    const trickleAt = clock.t;
+    for (let turn = 0; turn < 10_000 && h.source.committedOffsets.get(0)?.offset !== 31; turn++) await new Promise((r) => setImmediate(r));
+    expect(clock.t - trickleAt).toBeGreaterThanOrEqual(50_000);
+    h.pipeline.stop();
+    await done;
+    expect(Object.fromEntries(h.store.totals())).toEqual({ [T0]: 31 });
+  });
+
   it('reports unready when commits keep failing, and ready again once one succeeds', async () => {
     const h = harness();
     for (let i = 0; i < 10; i++) h.source.append(0, T0 + i * 1000);
@@ -497,6 +547,73 @@ describe('StreamPipeline (fakes)', () => {
     expect(Object.fromEntries(h.store.totals())).toEqual(Object.fromEntries(expected));
     expect(h.logs.filter((l) => l.startsWith('info partition restored')).length).toBeGreaterThanOrEqual(4);
   });
+});
+
+describe('StreamPipeline folding while a flush is written (seeded schedules)', () => {
+  it('counts every event once and dead-letters exactly the invalid ones, whatever the write times, failures and rebalances', async () => {
+    /** Flushes during whose write the loop went on consuming and folding (more than one batch). */
+    let overlapped = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({
+          events: fc.array(fc.record({ partition: fc.nat(2), second: fc.nat(359), invalid: fc.nat(9).map((n) => n === 0) }), { minLength: 20, maxLength: 200, size: 'max' }),
+          writeTurns: fc.array(fc.nat(40), { minLength: 1, maxLength: 8 }),
+          failWrites: fc.nat(2),
+          failLoads: fc.nat(2),
+          failRefreshes: fc.nat(2),
+          commitFailures: fc.nat(2),
+          rebalanceAtTurns: fc.array(fc.integer({ min: 1, max: 400 }), { maxLength: 2 }),
+        }),
+        async (sc) => {
+          const store = new FakeStore();
+          const clock = new Clock();
+          const src = new FakeSource(clock);
+          const expected = new Map<number, number>();
+          const invalid: string[] = [];
+          for (const e of sc.events) {
+            const offset = src.logs.get(e.partition)?.length ?? 0;
+            if (e.invalid) {
+              src.append(e.partition, undefined, { value: '{"broken', timestamp: T0 });
+              invalid.push(`${e.partition}:${offset}`);
+            } else {
+              // Out of order within six minutes: late events, evicted windows loaded back, all within the lateness horizon.
+              src.append(e.partition, T0 + e.second * 1000, { user: `u${e.second % 5}` });
+              expected.set(windowOf(T0 + e.second * 1000), (expected.get(windowOf(T0 + e.second * 1000)) ?? 0) + 1);
+            }
+          }
+          let write = 0;
+          store.writeTurns = () => sc.writeTurns[write++ % sc.writeTurns.length];
+          const consumed = () => [...src.positions.values()].reduce((a, b) => a + b, 0);
+          let heldFrom = 0;
+          const writeTurns = store.writeTurns;
+          store.writeTurns = () => ((heldFrom = consumed()), writeTurns());
+          store.onWriteHeld = () => {
+            if (consumed() - heldFrom > OPTIONS.batchSize) overlapped++;
+          };
+          Object.assign(store, { failWrites: sc.failWrites, failLoads: sc.failLoads, failRefreshes: sc.failRefreshes });
+          src.commitFailures = sc.commitFailures;
+          const h = harness(store, src, clock);
+          src.assign([0, 1, 2]);
+          const done = h.pipeline.run();
+          const committedAll = () => [...src.logs].every(([p, log]) => src.committedOffsets.get(p)?.offset === log.length);
+          let turn = 0;
+          for (; turn < 50_000 && !(src.drained() && committedAll()); turn++) {
+            if (sc.rebalanceAtTurns.includes(turn)) src.assign([0, 1, 2]);
+            await new Promise((r) => setImmediate(r));
+          }
+          h.pipeline.stop();
+          await done;
+          expect(turn).toBeLessThan(50_000);
+          expect(Object.fromEntries(store.totals())).toEqual(Object.fromEntries(expected));
+          expect([...h.output.deadLetters().keys()].sort()).toEqual([...invalid].sort());
+          expect(new Set(store.deadLetters.map((d) => `${d.sourcePartition}:${d.sourceOffset}`))).toEqual(new Set(invalid));
+        },
+      ),
+      { seed: 20261205, numRuns: 200 },
+    );
+    // The schedules did make the loop fold while a write was under way.
+    expect(overlapped).toBeGreaterThan(0);
+  }, 120_000);
 });
 
 function windowOf(t: number): number {

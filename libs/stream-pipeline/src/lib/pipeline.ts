@@ -33,12 +33,12 @@ import { BEYOND_RETENTION_REASON, isBeyondAggregateRetention, storedWindowOf, ty
 import { backoffDelayMs, type BackoffPolicy } from '@stream-analytics/runtime';
 import { deadLetterHeaders, JSON_ONLY_DECODER, type DeadLetterEntry, type EventDecoder, type ValidationResult } from '@stream-analytics/event-schema';
 import { WindowingEngine, windowStartOf, type ProcessOutcome, type StoredWindow, type WindowingConfig, type WindowRecord } from '@stream-analytics/windowing';
-import { runCommitProtocol } from './commit-protocol';
+import { runCommitProtocol, type FlushBatch } from './commit-protocol';
 import { futureMessage, tooLateMessage } from './dead-letter-messages';
 import { idleAdvances } from './idle-partitions';
 import { PendingFlush } from './pending-flush';
 import type { OutputSink, PipelineLogger, PipelineObserver, RecordColumns, RecordSource, ResultPublisher, ResultSink, SourceRecord, WindowStateStore } from './ports';
-import { nextFlushDueAt } from './flush-schedule';
+import { CatchUpEnd, nextFlushDueAt } from './flush-schedule';
 import { recordBatch, type RecordBatch } from './record-batch';
 
 export interface PipelineOptions {
@@ -115,12 +115,15 @@ export class StreamPipeline {
   /** Oldest record timestamp folded since the last successful flush (freshness). */
   private oldestUnflushedTs: number | undefined;
   private nextFlushAttemptAt: number;
+  private readonly catchUpEnd = new CatchUpEnd();
   private failedFlushes = 0;
   private failedCommits = 0;
   private paused = false;
   private stopping = false;
   private lastLoopAt: number;
   private prefetch: Promise<SourceRecord[] | RecordColumns> | undefined;
+  /** The flush under way, from its snapshot to its commit (at most one); the loop folds on meanwhile. */
+  private inFlight: Promise<boolean> | undefined;
   private healthy = false;
   private unhealthyReason: string | undefined = 'no successful flush yet';
 
@@ -179,7 +182,9 @@ export class StreamPipeline {
     this.generation++;
     if (kind === 'assigned') {
       for (const p of partitions) this.assigned.add(p);
+      // The client keeps a partition's pause across a rebalance: set it as this pipeline wants it.
       if (this.paused) this.deps.source.pause([...this.assigned]);
+      else this.deps.source.resume(partitions);
       this.deps.logger.info({ partitions }, 'partitions assigned');
     } else {
       // Eager protocol: everything is revoked. Rows already collected stay
@@ -189,6 +194,13 @@ export class StreamPipeline {
       this.restored.clear();
       this.lastRecordAt.clear();
       this.backlog = [];
+      // The records that waited for a failed state load are read again from
+      // the checkpoints; nothing is waiting now, so nothing may stay paused for
+      // them (the new assignment would never be resumed: only folding a record
+      // again shows the loads work).
+      this.failedLoads = 0;
+      this.backlogRetryAt = 0;
+      if (this.failedFlushes === 0) this.paused = false;
       this.engine = new WindowingEngine(this.o.windowing);
       this.observer.partitionsReset?.();
       this.deps.logger.info({ partitions }, 'partitions revoked');
@@ -227,6 +239,7 @@ export class StreamPipeline {
         continue;
       }
       if (batch.length > 0) this.observer.consumed?.(batch.length);
+      const caughtUp = this.catchUpEnd.observe(batch.length, this.o.batchSize);
       if (this.backlog.length > 0 || batch.length > 0) {
         // Records behind a failed state load wait for it, in order.
         const records = this.backlog.length > 0 ? recordBatch([...this.backlog, ...batch.records(0)]) : batch;
@@ -234,9 +247,37 @@ export class StreamPipeline {
         if (this.now() < this.backlogRetryAt) this.backlog = records.records(0);
         else await this.processRecords(records, generation);
       }
-      if (this.now() >= this.nextFlushAttemptAt) await this.flush();
+      const due = this.now() >= this.nextFlushAttemptAt || (caughtUp && this.failedFlushes === 0);
+      if (this.inFlight === undefined && due) await this.startFlush();
     }
     await this.flushOnShutdown();
+  }
+
+  /**
+   * Takes the flush's snapshot here and lets its writes and commit run while
+   * the loop goes on folding: the CPU of this thread is not idle for the
+   * length of ClickHouse's inserts (docs/architecture.md, "Folding during a
+   * flush"). One flush at a time; the next is due after this one ended. A
+   * flush that advanced an idle partition is waited for: no record of that
+   * partition may be folded before its commit (WindowingEngine's contract).
+   */
+  private async startFlush(): Promise<void> {
+    const { done, advancedIdle } = await this.beginFlush();
+    if (advancedIdle) await done;
+  }
+
+  /** Starts a flush (none may be under way); resolves once its snapshot is taken, with the flush's completion. */
+  private async beginFlush(): Promise<{ done: Promise<boolean>; advancedIdle: boolean }> {
+    const snapshot = this.snapshotFlush();
+    const done = snapshot.then((flush) => (flush === undefined ? false : this.writeAndCommit(flush)));
+    this.inFlight = done;
+    done
+      .finally(() => {
+        if (this.inFlight === done) this.inFlight = undefined;
+      })
+      .catch(() => undefined); // whoever awaits `done` sees its failure
+    const flush = await snapshot;
+    return { done, advancedIdle: flush?.advancedIdle ?? false };
   }
 
   /**
@@ -250,6 +291,8 @@ export class StreamPipeline {
       await this.prefetch.catch(() => undefined);
       this.prefetch = undefined;
     }
+    // The checkpoints are read once no flush of the old assignment is still writing.
+    await this.inFlight;
     const generation = this.generation;
     this.restored.clear();
     this.backlog = [];
@@ -479,10 +522,19 @@ export class StreamPipeline {
    * Writes everything changed since the last flush, then commits, following
    * the commit protocol. On failure the rows stay pending, consumption pauses
    * (bounded memory) and the flush is retried with backoff until ClickHouse
-   * and the broker answer again.
+   * and the broker answer again. Waits for a flush already under way first.
    */
   async flush(): Promise<boolean> {
-    const { logger } = this.deps;
+    while (this.inFlight) await this.inFlight;
+    return (await this.beginFlush()).done;
+  }
+
+  /**
+   * What a flush writes and commits, taken from the engine at one instant:
+   * records folded after it belong to the next flush. Undefined (the flush
+   * failed) when the windows of restored partitions cannot be loaded.
+   */
+  private async snapshotFlush(): Promise<FlushSnapshot | undefined> {
     const started = this.now();
     let advancedIdle = false;
     try {
@@ -490,22 +542,30 @@ export class StreamPipeline {
       advancedIdle = this.advanceIdlePartitions();
     } catch (err) {
       this.onFlushFailed(err as Error);
-      return false;
+      return undefined;
     }
     const engine = this.engine;
-    const generation = this.generation;
+    this.catchUpEnd.snapshotTaken();
     const changes = engine.collectChanges();
     this.pending.addChanges(changes);
     const oldestTs = this.oldestUnflushedTs;
+    this.oldestUnflushedTs = undefined;
     const batch = this.pending.batch(this.o.topic, this.now(), changes.commits);
+    return { started, advancedIdle, engine, generation: this.generation, flushId: changes.flushId, oldestTs, batch };
+  }
+
+  private async writeAndCommit(flush: FlushSnapshot): Promise<boolean> {
+    const { logger } = this.deps;
+    const { started, advancedIdle, engine, generation, batch, oldestTs } = flush;
     const owner = () => generation === this.generation && engine === this.engine;
     try {
+      // runCommitProtocol's first step (settle) starts synchronously here, so
+      // it waits for exactly the dead letters of the records in this snapshot.
       const outcome = await runCommitProtocol({ output: this.deps.output, state: this.deps.state, results: this.deps.results, publisher: this.deps.publisher, source: this.deps.source }, batch, {
         durable: () => {
           this.pending.written(batch);
-          if (engine === this.engine) engine.markDurable(changes.flushId);
+          if (engine === this.engine) engine.markDurable(flush.flushId);
           if (oldestTs !== undefined && batch.rows.length > 0) this.observer.visible?.((this.now() - oldestTs) / 1000);
-          this.oldestUnflushedTs = undefined;
         },
         // Only the checkpoints of partitions still ours in this generation.
         stillOwned: (c) => owner() && this.assigned.has(c.partition) && this.restored.has(c.partition),
@@ -529,6 +589,8 @@ export class StreamPipeline {
       // later records would be judged against a watermark a crash would not
       // reproduce. Rewinding to the checkpoints undoes it.
       if (advancedIdle) this.generation++;
+      // The next flush writes these rows again: its freshness counts from the oldest of them.
+      if (oldestTs !== undefined && (this.oldestUnflushedTs === undefined || oldestTs < this.oldestUnflushedTs)) this.oldestUnflushedTs = oldestTs;
       this.onFlushFailed(err as Error);
       return false;
     }
@@ -592,6 +654,20 @@ export class StreamPipeline {
     }
     this.deps.logger.error({ pendingRows: this.pending.rowCount, waiting: this.backlog.length }, 'could not flush before shutdown; the next start replays from the last commit');
   }
+}
+
+/** One flush: its snapshot of the engine, and what it needs to finish after the loop moved on. */
+interface FlushSnapshot {
+  readonly started: number;
+  /** An idle partition's watermark was raised for this flush (see startFlush). */
+  readonly advancedIdle: boolean;
+  /** The engine and generation the snapshot was taken from: a rebalance meanwhile replaces both. */
+  readonly engine: WindowingEngine;
+  readonly generation: number;
+  readonly flushId: number;
+  /** Oldest record timestamp folded into this snapshot (freshness). */
+  readonly oldestTs: number | undefined;
+  readonly batch: FlushBatch;
 }
 
 /** The record's Kafka timestamp, or the processing time when it has none. */
