@@ -49,8 +49,8 @@ export interface WorkerChannel {
  * sizes bound the native memory per pipeline as much as the queue limit does.
  * With packed batches the consuming thread drains 1 MB of queue in about 30 ms,
  * so 1 MB queues and 64 KB partition fetches left it waiting for fetches: on an
- * 8M-event backlog (docs/benchmarks.md) 8 MB, 256 KB and 4 MB per fetch were
- * about 1.45 times as fast for about 15 MB more per pipeline.
+ * 8M-event backlog (docs/benchmarks.md) 8 MB, 256 KB and 4 MB per fetch made
+ * most of a 1.19 times median gain, for 20-45 MB more per pipeline.
  * fetch.queue.backoff.ms: once the queue limit is hit librdkafka waits this
  * long before fetching again; its default of 1 s left the pipeline idle for a
  * third of a catch-up.
