@@ -242,7 +242,7 @@ try {
       cpu,
       sampleMemory,
     );
-    // How long the pipelines' flushes took, snapshot to commit, summed over them (the loop folds on meanwhile).
+    // Time the pipelines spent in flushes (consumption waits for each one), summed over them.
     const flushSeconds = await scrape(port, 'aggregator_flush_duration_seconds_sum').catch(() => NaN);
     const flushes = await scrape(port, 'aggregator_flush_duration_seconds_count').catch(() => NaN);
     app.child.kill('SIGTERM');

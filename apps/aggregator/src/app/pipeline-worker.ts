@@ -47,10 +47,11 @@ export interface WorkerChannel {
  * Consumer settings. The prefetch is bounded on purpose: librdkafka keeps each
  * fetch response in memory until its last message is consumed, so the fetch
  * sizes bound the native memory per pipeline as much as the queue limit does.
- * With packed batches the consuming thread drains 1 MB of queue in about 30 ms,
- * so 1 MB queues and 64 KB partition fetches left it waiting for fetches: on an
- * 8M-event backlog (docs/benchmarks.md) 8 MB, 256 KB and 4 MB per fetch made
- * most of a 1.19 times median gain, for 20-45 MB more per pipeline.
+ * With packed batches the consuming thread drains 1 MB of queue in about 30 ms:
+ * 8 MB queues and 256 KB partition fetches keep it fed when the machine is
+ * busy (on an 8M-event backlog, docs/benchmarks.md: builds with them ran
+ * 1.0-1.5 times as fast as with 1 MB and 64 KB under load, the same on a quiet
+ * machine) for 10-25 MB more per pipeline.
  * fetch.queue.backoff.ms: once the queue limit is hit librdkafka waits this
  * long before fetching again; its default of 1 s left the pipeline idle for a
  * third of a catch-up.

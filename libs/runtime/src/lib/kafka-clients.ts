@@ -103,19 +103,15 @@ interface OutgoingMessage {
  * A fire-and-forget producer that never gives a message up: every message is
  * kept until the broker acknowledged it, a message the broker rejected is
  * sent again at the next settled(), and settled() resolves only once nothing
- * sent before the call is unacknowledged. A caller that commits source
- * offsets after settled() therefore never commits past a lost message, while
- * messages sent during the wait (by a pipeline that keeps folding) do not
- * prolong it. Requires `dr_cb: true`.
+ * is unacknowledged. A caller that commits source offsets after settled()
+ * therefore never commits past a lost message. Requires `dr_cb: true`.
  */
 export class ReliableProducer {
   private nextId = 1;
-  /** Unacknowledged messages by id; ids only grow, so iteration is in send order. */
   private readonly unacked = new Map<number, OutgoingMessage>();
   private readonly rejected = new Set<number>();
   private lastError: string | undefined;
-  /** settled() calls waiting: each for every id up to its mark to be acknowledged or rejected. */
-  private waiters: Array<{ upTo: number; resolve: () => void }> = [];
+  private waiters: Array<() => void> = [];
   acked = 0;
   failed = 0;
 
@@ -131,7 +127,7 @@ export class ReliableProducer {
         this.acked++;
         this.unacked.delete(id);
       }
-      if (this.waiters.length > 0) this.wakeSettled();
+      if (this.unacked.size === this.rejected.size) for (const w of this.waiters.splice(0)) w();
     });
   }
 
@@ -146,62 +142,28 @@ export class ReliableProducer {
   }
 
   /**
-   * Sends the rejected messages again, then waits until every message sent
-   * before this call is acknowledged. Rejects when some of them are still
-   * unacknowledged (or rejected again) after `timeoutMs`; they stay queued
-   * for the next call.
+   * Sends the rejected messages again, then waits until every message is
+   * acknowledged. Rejects when some are still unacknowledged (or rejected
+   * again) after `timeoutMs`; they stay queued for the next call.
    */
   async settled(timeoutMs: number): Promise<void> {
-    const upTo = this.nextId - 1;
     for (const id of [...this.rejected]) {
       this.rejected.delete(id);
       this.produce(id);
     }
-    if (!this.resolved(upTo)) {
+    if (this.unacked.size > this.rejected.size) {
       this.producer.poll();
       let timer: NodeJS.Timeout | undefined;
-      let waiter: { upTo: number; resolve: () => void } | undefined;
-      await new Promise<void>((resolve) => {
-        waiter = { upTo, resolve };
-        this.waiters.push(waiter);
-        timer = setTimeout(resolve, timeoutMs);
-      });
+      await Promise.race([
+        new Promise<void>((resolve) => this.waiters.push(resolve)),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs))),
+      ]);
       clearTimeout(timer);
-      this.waiters = this.waiters.filter((w) => w !== waiter);
     }
-    const pending = this.unackedUpTo(upTo);
-    if (pending > 0) {
-      const rejected = [...this.rejected].filter((id) => id <= upTo).length;
-      const why = rejected > 0 ? `${rejected} rejected by the broker (${this.lastError}); sent again at the next attempt` : `no acknowledgement within ${timeoutMs} ms`;
-      throw new Error(`${pending} produced messages are not acknowledged: ${why}`);
+    if (this.unacked.size > 0) {
+      const why = this.rejected.size > 0 ? `${this.rejected.size} rejected by the broker (${this.lastError}); sent again at the next attempt` : `no acknowledgement within ${timeoutMs} ms`;
+      throw new Error(`${this.unacked.size} produced messages are not acknowledged: ${why}`);
     }
-  }
-
-  private wakeSettled(): void {
-    const waiting: typeof this.waiters = [];
-    for (const w of this.waiters) {
-      if (this.resolved(w.upTo)) w.resolve();
-      else waiting.push(w);
-    }
-    this.waiters = waiting;
-  }
-
-  /** Every message up to id `upTo` is acknowledged or rejected (nothing of them is still on its way). */
-  private resolved(upTo: number): boolean {
-    for (const id of this.unacked.keys()) {
-      if (id > upTo) return true;
-      if (!this.rejected.has(id)) return false;
-    }
-    return true;
-  }
-
-  private unackedUpTo(upTo: number): number {
-    let n = 0;
-    for (const id of this.unacked.keys()) {
-      if (id > upTo) break;
-      n++;
-    }
-    return n;
   }
 
   private produce(id: number): void {

@@ -22,13 +22,13 @@ describe('nextFlushDueAt', () => {
 });
 
 describe('CatchUpEnd', () => {
-  it('says a catch-up ended at the first empty batch after a full one, once per snapshot', () => {
+  it('says a catch-up ended at the first empty batch after a full one, until a flush takes the rows', () => {
     const c = new CatchUpEnd();
     expect([500, 500, 120].map((n) => c.observe(n, 500))).toEqual([false, false, false]);
     expect(c.observe(0, 500)).toBe(true);
-    // Until a flush takes its snapshot, every empty batch says so (a flush may have been under way).
+    // Until a flush takes the rows, every empty batch says so.
     expect(c.observe(0, 500)).toBe(true);
-    c.snapshotTaken();
+    c.flushTaken();
     expect(c.observe(0, 500)).toBe(false);
   });
 

@@ -16,7 +16,7 @@ export function nextFlushDueAt(startedMs: number, endedMs: number, intervalMs: n
 }
 
 /**
- * The end of a catch-up: since the last flush's snapshot some batch came back
+ * The end of a catch-up: since the last flush took its rows some batch came back
  * full (records were waiting in the client) and now one came back empty
  * (none are). Its results need not wait for the rest of the interval: after a
  * restart or an outage they are visible as soon as the backlog is folded.
@@ -32,8 +32,8 @@ export class CatchUpEnd {
     return records === 0 && this.behind;
   }
 
-  /** A flush took its snapshot: what was behind is in it. */
-  snapshotTaken(): void {
+  /** A flush took its rows: what was behind is in them. */
+  flushTaken(): void {
     this.behind = false;
   }
 }

@@ -33,7 +33,7 @@ import { BEYOND_RETENTION_REASON, isBeyondAggregateRetention, storedWindowOf, ty
 import { backoffDelayMs, type BackoffPolicy } from '@stream-analytics/runtime';
 import { deadLetterHeaders, JSON_ONLY_DECODER, type DeadLetterEntry, type EventDecoder, type ValidationResult } from '@stream-analytics/event-schema';
 import { WindowingEngine, windowStartOf, type ProcessOutcome, type StoredWindow, type WindowingConfig, type WindowRecord } from '@stream-analytics/windowing';
-import { runCommitProtocol, type FlushBatch } from './commit-protocol';
+import { runCommitProtocol } from './commit-protocol';
 import { futureMessage, tooLateMessage } from './dead-letter-messages';
 import { idleAdvances } from './idle-partitions';
 import { PendingFlush } from './pending-flush';
@@ -122,8 +122,6 @@ export class StreamPipeline {
   private stopping = false;
   private lastLoopAt: number;
   private prefetch: Promise<SourceRecord[] | RecordColumns> | undefined;
-  /** The flush under way, from its snapshot to its commit (at most one); the loop folds on meanwhile. */
-  private inFlight: Promise<boolean> | undefined;
   private healthy = false;
   private unhealthyReason: string | undefined = 'no successful flush yet';
 
@@ -247,37 +245,9 @@ export class StreamPipeline {
         if (this.now() < this.backlogRetryAt) this.backlog = records.records(0);
         else await this.processRecords(records, generation);
       }
-      const due = this.now() >= this.nextFlushAttemptAt || (caughtUp && this.failedFlushes === 0);
-      if (this.inFlight === undefined && due) await this.startFlush();
+      if (this.now() >= this.nextFlushAttemptAt || (caughtUp && this.failedFlushes === 0)) await this.flush();
     }
     await this.flushOnShutdown();
-  }
-
-  /**
-   * Takes the flush's snapshot here and lets its writes and commit run while
-   * the loop goes on folding: the CPU of this thread is not idle for the
-   * length of ClickHouse's inserts (docs/architecture.md, "Folding during a
-   * flush"). One flush at a time; the next is due after this one ended. A
-   * flush that advanced an idle partition is waited for: no record of that
-   * partition may be folded before its commit (WindowingEngine's contract).
-   */
-  private async startFlush(): Promise<void> {
-    const { done, advancedIdle } = await this.beginFlush();
-    if (advancedIdle) await done;
-  }
-
-  /** Starts a flush (none may be under way); resolves once its snapshot is taken, with the flush's completion. */
-  private async beginFlush(): Promise<{ done: Promise<boolean>; advancedIdle: boolean }> {
-    const snapshot = this.snapshotFlush();
-    const done = snapshot.then((flush) => (flush === undefined ? false : this.writeAndCommit(flush)));
-    this.inFlight = done;
-    done
-      .finally(() => {
-        if (this.inFlight === done) this.inFlight = undefined;
-      })
-      .catch(() => undefined); // whoever awaits `done` sees its failure
-    const flush = await snapshot;
-    return { done, advancedIdle: flush?.advancedIdle ?? false };
   }
 
   /**
@@ -291,8 +261,6 @@ export class StreamPipeline {
       await this.prefetch.catch(() => undefined);
       this.prefetch = undefined;
     }
-    // The checkpoints are read once no flush of the old assignment is still writing.
-    await this.inFlight;
     const generation = this.generation;
     this.restored.clear();
     this.backlog = [];
@@ -522,19 +490,10 @@ export class StreamPipeline {
    * Writes everything changed since the last flush, then commits, following
    * the commit protocol. On failure the rows stay pending, consumption pauses
    * (bounded memory) and the flush is retried with backoff until ClickHouse
-   * and the broker answer again. Waits for a flush already under way first.
+   * and the broker answer again.
    */
   async flush(): Promise<boolean> {
-    while (this.inFlight) await this.inFlight;
-    return (await this.beginFlush()).done;
-  }
-
-  /**
-   * What a flush writes and commits, taken from the engine at one instant:
-   * records folded after it belong to the next flush. Undefined (the flush
-   * failed) when the windows of restored partitions cannot be loaded.
-   */
-  private async snapshotFlush(): Promise<FlushSnapshot | undefined> {
+    const { logger } = this.deps;
     const started = this.now();
     let advancedIdle = false;
     try {
@@ -542,30 +501,23 @@ export class StreamPipeline {
       advancedIdle = this.advanceIdlePartitions();
     } catch (err) {
       this.onFlushFailed(err as Error);
-      return undefined;
+      return false;
     }
     const engine = this.engine;
-    this.catchUpEnd.snapshotTaken();
+    const generation = this.generation;
+    this.catchUpEnd.flushTaken();
     const changes = engine.collectChanges();
     this.pending.addChanges(changes);
     const oldestTs = this.oldestUnflushedTs;
-    this.oldestUnflushedTs = undefined;
     const batch = this.pending.batch(this.o.topic, this.now(), changes.commits);
-    return { started, advancedIdle, engine, generation: this.generation, flushId: changes.flushId, oldestTs, batch };
-  }
-
-  private async writeAndCommit(flush: FlushSnapshot): Promise<boolean> {
-    const { logger } = this.deps;
-    const { started, advancedIdle, engine, generation, batch, oldestTs } = flush;
     const owner = () => generation === this.generation && engine === this.engine;
     try {
-      // runCommitProtocol's first step (settle) starts synchronously here, so
-      // it waits for exactly the dead letters of the records in this snapshot.
       const outcome = await runCommitProtocol({ output: this.deps.output, state: this.deps.state, results: this.deps.results, publisher: this.deps.publisher, source: this.deps.source }, batch, {
         durable: () => {
           this.pending.written(batch);
-          if (engine === this.engine) engine.markDurable(flush.flushId);
+          if (engine === this.engine) engine.markDurable(changes.flushId);
           if (oldestTs !== undefined && batch.rows.length > 0) this.observer.visible?.((this.now() - oldestTs) / 1000);
+          this.oldestUnflushedTs = undefined;
         },
         // Only the checkpoints of partitions still ours in this generation.
         stillOwned: (c) => owner() && this.assigned.has(c.partition) && this.restored.has(c.partition),
@@ -589,8 +541,6 @@ export class StreamPipeline {
       // later records would be judged against a watermark a crash would not
       // reproduce. Rewinding to the checkpoints undoes it.
       if (advancedIdle) this.generation++;
-      // The next flush writes these rows again: its freshness counts from the oldest of them.
-      if (oldestTs !== undefined && (this.oldestUnflushedTs === undefined || oldestTs < this.oldestUnflushedTs)) this.oldestUnflushedTs = oldestTs;
       this.onFlushFailed(err as Error);
       return false;
     }
@@ -654,20 +604,6 @@ export class StreamPipeline {
     }
     this.deps.logger.error({ pendingRows: this.pending.rowCount, waiting: this.backlog.length }, 'could not flush before shutdown; the next start replays from the last commit');
   }
-}
-
-/** One flush: its snapshot of the engine, and what it needs to finish after the loop moved on. */
-interface FlushSnapshot {
-  readonly started: number;
-  /** An idle partition's watermark was raised for this flush (see startFlush). */
-  readonly advancedIdle: boolean;
-  /** The engine and generation the snapshot was taken from: a rebalance meanwhile replaces both. */
-  readonly engine: WindowingEngine;
-  readonly generation: number;
-  readonly flushId: number;
-  /** Oldest record timestamp folded into this snapshot (freshness). */
-  readonly oldestTs: number | undefined;
-  readonly batch: FlushBatch;
 }
 
 /** The record's Kafka timestamp, or the processing time when it has none. */

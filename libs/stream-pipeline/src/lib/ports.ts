@@ -74,17 +74,11 @@ export type Headers = Array<Record<string, string | Buffer>>;
 /**
  * The producer of dead letters and results. Nothing sent is ever given up on:
  * a rejected message is sent again, and settled() resolves only once every
- * message sent before the call is acknowledged.
+ * message sent so far is acknowledged.
  */
 export interface OutputSink {
   send(topic: string, value: Buffer, key: Buffer | null, headers?: Headers): void;
-  /**
-   * Resolves once every message sent before this call is acknowledged; what is
-   * sent meanwhile (the pipeline keeps folding during a flush) is not waited
-   * for, so a steady stream of dead letters cannot hold a flush back. Rejects
-   * when one of them is still unacknowledged after timeoutMs (it stays queued
-   * and is retried).
-   */
+  /** Rejects when something sent is still unacknowledged after timeoutMs (it stays queued and is retried). */
   settled(timeoutMs: number): Promise<void>;
 }
 

@@ -11,7 +11,7 @@ import type { WindowingConfig } from './config';
 import { WindowingEngine } from './engine';
 import { accumulatorFromState, accumulatorResult, accumulatorState, arrivalOf, createAccumulator, mergeAccumulators, type AggregateState } from './fold';
 import { quantileRank, SKETCH_MIN_MAGNITUDE, SKETCH_RELATIVE_ACCURACY } from './sketch';
-import type { Changes, DeviceWindowRow, ProcessOutcome, StoredWindow, WindowRecord, WindowRow } from './types';
+import type { DeviceWindowRow, ProcessOutcome, StoredWindow, WindowRecord, WindowRow } from './types';
 
 const SEED = process.env['WINDOWING_FC_SEED'] ? Number(process.env['WINDOWING_FC_SEED']) : 20261201;
 
@@ -23,10 +23,6 @@ type Action =
   | { type: 'append'; p: number; entry: LogEntry }
   | { type: 'idle'; p: number; wm: number }
   | { type: 'flush' }
-  /** A flush's rows are taken; records are folded while they are written (the pipeline folds during a flush). */
-  | { type: 'flushBegin' }
-  /** The flush begun last is written, refreshed and committed. */
-  | { type: 'flushEnd' }
   /** Rows written, commit lost. */
   | { type: 'flushLost' }
   /** Write failed: rows stay pending for the next flush. */
@@ -36,7 +32,7 @@ type Action =
   /** A writer that lost its partitions writes the rows it still held. */
   | { type: 'zombieWrite' };
 
-type StepKind = 'rec' | 'late' | 'tooLate' | 'future' | 'aheadOk' | 'noTs' | 'jump' | 'invalid' | 'idle' | 'flush' | 'flushBegin' | 'flushEnd' | 'flushLost' | 'flushFailed' | 'crash' | 'zombieWrite';
+type StepKind = 'rec' | 'late' | 'tooLate' | 'future' | 'aheadOk' | 'noTs' | 'jump' | 'invalid' | 'idle' | 'flush' | 'flushLost' | 'flushFailed' | 'crash' | 'zombieWrite';
 
 interface RawStep {
   kind: StepKind;
@@ -70,9 +66,6 @@ const KINDS: StepKind[] = [
   'flush',
   'flush',
   'flush',
-  'flushBegin',
-  'flushBegin',
-  'flushEnd',
   'flushLost',
   'flushFailed',
   'crash',
@@ -407,8 +400,6 @@ class Driver {
   readonly results = new Map<number, string>();
   pendingRefresh = new Set<number>();
   zombieRows: WindowRow[] = [];
-  /** The flush begun and not yet ended (its rows are in `pending`). */
-  inFlight: Changes | undefined;
   maxMetadata = 0;
   maxCached = 0;
 
@@ -442,23 +433,6 @@ class Driver {
   }
 
   flush(mode: 'ok' | 'lost' | 'failed'): void {
-    this.flushEnd();
-    this.complete(this.collect(), mode);
-  }
-
-  /** As the pipeline does: one flush at a time, records folded between its snapshot and its write. */
-  flushBegin(): void {
-    this.flushEnd();
-    this.inFlight = this.collect();
-  }
-
-  flushEnd(): void {
-    const ch = this.inFlight;
-    this.inFlight = undefined;
-    if (ch) this.complete(ch, 'ok');
-  }
-
-  private collect(): Changes {
     const ch = this.engine.collectChanges();
     this.pending.push(...ch.rows);
     this.pendingFlushId = ch.flushId;
@@ -468,10 +442,6 @@ class Driver {
       this.maxMetadata = Math.max(this.maxMetadata, c.metadata.length);
       expect(decodeCheckpoint(c.metadata).commitOffset).toBe(c.offset);
     }
-    return ch;
-  }
-
-  private complete(ch: Changes, mode: 'ok' | 'lost' | 'failed'): void {
     if (mode === 'failed') return;
     this.store.write(this.pending);
     this.pending = [];
@@ -485,8 +455,6 @@ class Driver {
   }
 
   idle(p: number, wm: number): void {
-    // The pipeline advances idle partitions only when no flush is under way, and waits for that flush.
-    this.flushEnd();
     this.engine.advanceIdlePartition(p, wm);
     this.flush('ok');
   }
@@ -494,7 +462,6 @@ class Driver {
   crash(zombie: boolean): void {
     if (zombie) this.zombieRows.push(...this.pending);
     this.pending = [];
-    this.inFlight = undefined;
     this.pendingRefresh = new Set();
     this.engine = new WindowingEngine(this.cfg);
     for (const [p, log] of this.logs) {
@@ -520,8 +487,6 @@ function run(cfg: WindowingConfig, actions: Action[]): Driver {
     if (a.type === 'append') d.append(a.p, a.entry);
     else if (a.type === 'idle') d.idle(a.p, a.wm);
     else if (a.type === 'flush') d.flush('ok');
-    else if (a.type === 'flushBegin') d.flushBegin();
-    else if (a.type === 'flushEnd') d.flushEnd();
     else if (a.type === 'flushLost') d.flush('lost');
     else if (a.type === 'flushFailed') d.flush('failed');
     else if (a.type === 'crash') d.crash(a.zombie);
