@@ -100,6 +100,10 @@ if [ "$mode" = install-scripts ]; then
     npm rebuild "$p" >>"$log" 2>&1 || say "optional $p did not build (as npm install allows)"
   done
   [ -d "$pkg" ] || exit 0
+  # An install that left the client as it was (a lock change elsewhere) left its addon too: npm
+  # replaces a package it changes, build and all. Not compiled again, as npm install would not;
+  # the ensure run (without --install-scripts) checks its patch.
+  [ -f "$addon" ] && exit 0
 
   patched=""
   [ -n "$patch_file" ] && apply_patch && patched=1
