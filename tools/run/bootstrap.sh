@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Makes a Debian machine ready to build, test and run the project, doing only what is missing:
 #   1. Debian packages: build deps of the native Kafka client, ClickHouse, Mosquitto, a JDK and Maven.
-#   2. npm packages: `npm install` when node_modules is missing or package-lock.json changed; then
-#      the native Kafka client's patch (tools/run/patch-native.sh) when not yet built in.
+#   2. npm packages: `npm install` when node_modules is missing or package-lock.json changed, the
+#      native Kafka client built once with its patch (tools/run/patch-native.sh), or the patch built
+#      into a tree installed otherwise.
 #   3. Kafka jars: Maven copies them into .local/kafka/libs when missing or the pom changed.
 #   4. The schema registry (Apicurio) built by Maven into .local/apicurio/build when missing or changed.
 # Re-running it on a ready machine takes well under a second. Used by test.sh and start.sh.
@@ -110,25 +111,26 @@ else
   # `npm install`, not `npm ci`: chdb names optional per-platform packages that the registry
   # does not serve for every platform, so the lock cannot list them and npm ci's strict check
   # refuses the tree. npm install follows the lock for everything it does list.
-  say "npm: running npm install; the native Kafka client builds from source, ~2-3 min (log ${npm_log#"$ROOT"/})"
-  if ! npm install --no-audit --no-fund >"$npm_log" 2>&1; then
+  # --ignore-scripts, then patch-native.sh runs the install scripts: the native client's patch is
+  # applied before its first build, so librdkafka and the addon compile once instead of twice.
+  say "npm: running npm install, then the install scripts; the native Kafka client builds from source, ~2-3 min (log ${npm_log#"$ROOT"/})"
+  if ! npm install --ignore-scripts --no-audit --no-fund >"$npm_log" 2>&1; then
     grep -E '^npm error .{3,}' "$npm_log" | head -n 8 >&2 || true
     fail "npm install failed; see $npm_log"
   fi
+  bash tools/run/patch-native.sh --install-scripts || fail "npm install scripts failed"
   lock_hash="$(sha256sum package-lock.json | cut -d' ' -f1)"
   echo "$lock_hash" >"$stamp"
   npm_state="installed with npm install"
 fi
-# An install with --ignore-scripts (or an interrupted build) leaves the client without its addon.
 if [ -d "$native_pkg" ] && [ ! -f "$native_addon" ]; then
-  mkdir -p "$LOG_DIR"
-  npm_log="$LOG_DIR/npm-rebuild.log"
-  say "npm: building the native Kafka client (~2-3 min; log ${npm_log#"$ROOT"/})"
-  npm rebuild @confluentinc/kafka-javascript >"$npm_log" 2>&1 || fail "Building @confluentinc/kafka-javascript failed; see $npm_log"
-  npm_state="$npm_state; native client rebuilt"
+  # Installed by hand with --ignore-scripts (or an interrupted build): the client has no addon.
+  bash tools/run/patch-native.sh --install-scripts || fail "npm install scripts failed"
+  npm_state="$npm_state; install scripts run"
 fi
 say "npm: $npm_state ($(took "$t0"))"
-# The native Kafka client's maintained patch (patches/): consumePacked for the aggregator.
+# The native Kafka client's maintained patch (patches/): consumePacked for the aggregator, built in
+# by the install above; this only acts on a tree installed otherwise (and says what it has).
 bash tools/run/patch-native.sh
 
 # --- 3. Kafka jars -------------------------------------------------------------------------------

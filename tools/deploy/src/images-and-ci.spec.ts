@@ -72,6 +72,10 @@ describe(DOCKERFILE, () => {
     expect(has(builder, /npm_config_build_from_source=true/)).toBe(true);
     expect(has(builder, /libssl-dev/) && has(builder, /g\+\+/)).toBe(true);
     expect(has(builder, /require\('@confluentinc\/kafka-javascript'\)/)).toBe(true);
+    // The client compiled once, with the repository's patch applied first by the bootstrap's own script.
+    expect(has(builder, /npm ci --omit=dev --ignore-scripts .*&& bash \/src\/tools\/run\/patch-native\.sh --install-scripts \/bundle/)).toBe(true);
+    expect(has(builder, /^COPY tools\/run\/patch-native\.sh \.\/tools\/run\/$/) && has(builder, /^COPY patches \.\/patches$/)).toBe(true);
+    expect(has(builder, /apt-get install .*\bpatch\b/)).toBe(true);
     expect(has(builder, /COPY clickhouse\/init/)).toBe(true);
     // Nothing is installed or compiled in the runtime stages.
     for (const s of [runtime, service]) expect(has(s, /\bnpm\b|g\+\+|-dev\b/)).toBe(false);
@@ -97,7 +101,7 @@ describe(DOCKERFILE, () => {
   it('has a build context limited to what it copies', () => {
     const ignore = read(`${DOCKERFILE}.dockerignore`).split('\n');
     expect(ignore[ignore.findIndex((l) => l && !l.startsWith('#'))]).toBe('*');
-    for (const dir of ['libs/', 'apps/', 'tools/topics/', 'clickhouse/init/']) expect(ignore).toContain(`!${dir}`);
+    for (const dir of ['libs/', 'apps/', 'tools/topics/', 'clickhouse/init/', 'tools/run/patch-native.sh', 'patches/']) expect(ignore).toContain(`!${dir}`);
   });
 });
 

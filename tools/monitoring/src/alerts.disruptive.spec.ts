@@ -1,7 +1,9 @@
 /**
  * The alerts fire for real, end to end: the real apps, scraped by a real
  * Prometheus with the repo's rules, alerting a real Alertmanager whose
- * notifications a webhook in this test records.
+ * notifications a webhook in this test records. The rules' timing is sped up
+ * (RULE_TIMING below): their expressions are the repo's, their `for:` at most
+ * 15 s.
  *   - the aggregator stopped: AggregatorDown and ConsumerLagGrowing fire within
  *     their `for:` plus one evaluation interval (plus Alertmanager's
  *     group_wait and a scrape), and resolve once it runs again;
@@ -15,37 +17,41 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { parse } from 'yaml';
 import { workspaceRoot } from '@stream-analytics/testing';
-import { loadRuleFile, ruleFiles, type Rule } from './lib/rules';
 import { startAlertmanager, type TestAlertmanager } from './testing/alertmanager';
 import { startMonitoredPipeline, type MonitoredPipeline } from './testing/pipeline';
+import { durationSecs as seconds, testRuleFiles, type RuleTiming } from './testing/prometheus';
 
 jest.setTimeout(30 * 60_000);
+
+// The rules' expressions, thresholds and windows as the repo has them, with faster timing: evaluated
+// every 2 s (the test Prometheus's scrape interval) and pending at most 15 s instead of their `for:`
+// (ConsumerLagGrowing's 5m alone made this test wait five minutes), and Alertmanager's
+// group_interval at 5 s (each resolution below waited up to its 1m); the rest of the routing
+// (receiver, group_by, group_wait) is the repo's. What the real `for:` values do is the subject of
+// promtool's rule tests, run against the real files (rules.spec.ts); this test proves the wiring
+// (real metrics, real expressions, Prometheus to Alertmanager to a receiver), which needs no
+// minutes of pending. The deadlines below come from the timing the test runs with.
+const RULE_TIMING: RuleTiming = { evaluationInterval: '2s', maxFor: '15s' };
+const GROUP_INTERVAL = '5s';
 
 const controlled = process.env['STACK_CONTROL'] === '1';
 const e2eIt = controlled ? it : it.skip;
 if (!controlled) console.warn('end-to-end alert test skipped: set STACK_CONTROL=1 with the local stack (npm test does) to let it pause ClickHouse');
 
-const rules: Rule[] = ruleFiles().flatMap((f) => loadRuleFile(f).groups.flatMap((g) => g.rules));
-const groupInterval = (): number => seconds(loadRuleFile(ruleFiles()[0]).groups.find((g) => g.rules.some((r) => r.alert))?.interval ?? '1m');
-const routing = parse(fs.readFileSync(path.join(workspaceRoot(), 'infra/prometheus/alertmanager.yml'), 'utf8')) as { route: { group_wait: string; group_interval: string } };
-
-function seconds(d: string): number {
-  const m = /^(\d+)(s|m)$/.exec(d);
-  if (!m) throw new Error(`unexpected duration '${d}'`);
-  return Number(m[1]) * (m[2] === 'm' ? 60 : 1);
-}
+const ruleGroups = testRuleFiles({ timing: RULE_TIMING }).flatMap((f) => f.groups);
+const rules = ruleGroups.flatMap((g) => g.rules);
+const groupInterval = (): number => seconds(ruleGroups.find((g) => g.rules.some((r) => r.alert))?.interval ?? '1m');
 
 /** How long an alert may take to reach the webhook: its for:, one evaluation, Alertmanager's group_wait, a scrape and a margin. */
 function deadlineMs(alert: string, conditionSecs = 0): number {
   const rule = rules.find((r) => r.alert === alert);
   if (!rule) throw new Error(`no alert ${alert} in infra/prometheus/rules`);
-  return (conditionSecs + seconds(rule.for ?? '0s') + groupInterval() + seconds(routing.route.group_wait) + 2 + 15) * 1000;
+  return (conditionSecs + seconds(rule.for ?? '0s') + groupInterval() + seconds(alertmanager.route.group_wait) + 2 + 15) * 1000;
 }
 
 /** Resolution reaches the webhook at the group's next group_interval tick. */
-const resolveDeadlineMs = () => (2 * groupInterval() + seconds(routing.route.group_interval) + 30) * 1000;
+const resolveDeadlineMs = () => (2 * groupInterval() + seconds(alertmanager.route.group_interval) + 60) * 1000;
 
 function stackClickHousePid(): number {
   const states = JSON.parse(execFileSync(process.execPath, [path.join(workspaceRoot(), 'tools/stack/stack.mjs'), 'status', '--json', '--only', 'clickhouse'], { encoding: 'utf8' })) as Array<{ pid?: number }>;
@@ -71,18 +77,18 @@ async function alertsPage(prometheusUrl: string): Promise<string> {
   return (await fetch(classic)).status === 200 ? classic : `${prometheusUrl}/alerts`;
 }
 
-describe('alerts, end to end', () => {
-  let alertmanager: TestAlertmanager;
-  let pipeline: MonitoredPipeline;
+let alertmanager: TestAlertmanager;
+let pipeline: MonitoredPipeline;
 
+describe('alerts, end to end', () => {
   afterAll(async () => {
     await pipeline?.stop();
     await alertmanager?.stop();
   });
 
   e2eIt('aggregator stopped: down and lag alerts fire, then resolve when it runs again; ClickHouse paused 60 s: the latency alert fires and resolves', async () => {
-    alertmanager = await startAlertmanager();
-    pipeline = await startMonitoredPipeline({ alertmanager: alertmanager.address, producerRate: 300 });
+    alertmanager = await startAlertmanager({ groupInterval: GROUP_INTERVAL });
+    pipeline = await startMonitoredPipeline({ alertmanager: alertmanager.address, producerRate: 300, ruleTiming: RULE_TIMING });
     await pipeline.aggregator.waitForOutput(/"msg":"flush"/, 120_000);
 
     // 1. The aggregator stops.

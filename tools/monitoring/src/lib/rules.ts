@@ -38,7 +38,12 @@ export function ruleFiles(dir = RULES_DIR): string[] {
 }
 
 export function loadRuleFile(file: string): RuleFile {
-  const doc = parse(readFileSync(file, 'utf8')) as { groups?: RuleGroup[] };
+  return parseRuleFile(file, readFileSync(file, 'utf8'));
+}
+
+/** A rule file's text (file names it in errors). */
+export function parseRuleFile(file: string, text: string): RuleFile {
+  const doc = parse(text) as { groups?: RuleGroup[] };
   if (!Array.isArray(doc?.groups)) throw new Error(`${file}: no 'groups' list; not a Prometheus rule file.`);
   return { file, groups: doc.groups };
 }

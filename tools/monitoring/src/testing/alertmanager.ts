@@ -23,6 +23,8 @@ export interface Notification {
 export interface TestAlertmanager {
   /** host:port, for Prometheus's alerting config. */
   address: string;
+  /** The routing it runs with: the repo's, with the test's group_interval when it set one. */
+  route: Route;
   notifications: Notification[];
   /** Resolves with the first notification for the alert in that state at or after `sinceMs`. */
   waitFor(alertname: string, status: Notification['status'], sinceMs: number, timeoutMs: number): Promise<Notification>;
@@ -31,13 +33,20 @@ export interface TestAlertmanager {
 
 interface Route {
   receiver: string;
+  group_wait: string;
+  group_interval: string;
 }
 interface AlertmanagerConfig {
   route: Route;
   receivers: Array<{ name: string; webhook_configs?: unknown[] }>;
 }
 
-export async function startAlertmanager(): Promise<TestAlertmanager> {
+/**
+ * groupInterval: instead of the routing's group_interval, which is how long a group that already
+ * notified waits before its next notification, a resolution included. An end-to-end test that
+ * waits for several resolutions would otherwise spend up to a group_interval on each.
+ */
+export async function startAlertmanager(opts: { groupInterval?: string } = {}): Promise<TestAlertmanager> {
   const notifications: Notification[] = [];
   const webhook = http.createServer((req, res) => {
     let body = '';
@@ -56,6 +65,7 @@ export async function startAlertmanager(): Promise<TestAlertmanager> {
   const receiver = config.receivers.find((r) => r.name === config.route.receiver);
   if (!receiver) throw new Error(`alertmanager.yml routes to '${config.route.receiver}', which it does not define.`);
   receiver.webhook_configs = [{ url: webhookUrl, send_resolved: true }];
+  if (opts.groupInterval) config.route.group_interval = opts.groupInterval;
   writeFileSync(path.join(dir, 'alertmanager.yml'), stringify(config));
 
   const port = await freePort();
@@ -79,6 +89,7 @@ export async function startAlertmanager(): Promise<TestAlertmanager> {
     notifications.find((n) => n.alertname === alertname && n.status === status && n.receivedAtMs >= sinceMs);
   return {
     address: `127.0.0.1:${port}`,
+    route: config.route,
     notifications,
     async waitFor(alertname, status, sinceMs, timeoutMs) {
       await waitFor(`Alertmanager to send ${alertname} ${status}`, () => find(alertname, status, sinceMs) !== undefined, timeoutMs, 1000);

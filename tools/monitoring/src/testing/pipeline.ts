@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createTestTopic, deleteTopic, freePort, getTestEndpoints, startApp, waitFor, workspaceRoot, type AppRun } from '@stream-analytics/testing';
-import { startPrometheus, type TestPrometheus } from './prometheus';
+import { startPrometheus, type RuleTiming, type TestPrometheus } from './prometheus';
 
 export interface MonitoredPipeline {
   rawTopic: string;
@@ -33,7 +33,7 @@ export async function brokerJmxUrl(): Promise<URL> {
   return new URL(jmxUrl);
 }
 
-export async function startMonitoredPipeline(opts: { alertmanager?: string; producerRate?: number } = {}): Promise<MonitoredPipeline> {
+export async function startMonitoredPipeline(opts: { alertmanager?: string; producerRate?: number; ruleTiming?: RuleTiming } = {}): Promise<MonitoredPipeline> {
   const jmx = await brokerJmxUrl();
   const endpoints = await getTestEndpoints();
   const brokers = endpoints.kafkaBrokers;
@@ -70,6 +70,7 @@ export async function startMonitoredPipeline(opts: { alertmanager?: string; prod
     ],
     rawTopic,
     alertmanager: opts.alertmanager,
+    ruleTiming: opts.ruleTiming,
   });
 
   // One event the gateway acknowledges and one it refuses, so its latency and per-reason series exist.

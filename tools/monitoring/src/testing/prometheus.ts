@@ -7,8 +7,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { stringify } from 'yaml';
 import { freePort, waitFor } from '@stream-analytics/testing';
-import { ruleFiles } from '../lib/rules';
+import { parseRuleFile, ruleFiles, type RuleFile } from '../lib/rules';
 
 /** The raw topic the rules name (infra/prometheus/rules). */
 export const RULES_RAW_TOPIC = 'iot.telemetry.raw.v1';
@@ -27,6 +28,49 @@ export interface TestPrometheus {
   stop(): Promise<void>;
 }
 
+/**
+ * Faster timing for the repo's rules in an end-to-end test: every group evaluated at
+ * evaluationInterval instead of its own interval, and every alert pending at most maxFor instead of
+ * its `for:`. Expressions, thresholds, range windows, labels and annotations stay the repo's. What
+ * the `for:` values themselves do is the promtool rule tests' job (infra/prometheus/tests, run by
+ * rules.spec.ts against the real files); an end-to-end test proves the wiring (real metrics, real
+ * expressions, Prometheus to Alertmanager to a receiver), which does not need minutes of pending.
+ */
+export interface RuleTiming {
+  evaluationInterval: string;
+  maxFor: string;
+}
+
+/** Durations as the rules write them: whole seconds or minutes. */
+export function durationSecs(d: string): number {
+  const m = /^(\d+)(s|m)$/.exec(d);
+  if (!m) throw new Error(`unexpected duration '${d}'`);
+  return Number(m[1]) * (m[2] === 'm' ? 60 : 1);
+}
+
+/**
+ * The repo's rule files as a test's Prometheus loads them: their raw-topic name replaced by
+ * rawTopic (a test's pipeline runs on a topic of its own, as a deployment may with RAW_TOPIC), and
+ * with timing, the faster timing above.
+ */
+export function testRuleFiles(opts: { rawTopic?: string; timing?: RuleTiming } = {}): RuleFile[] {
+  const { rawTopic, timing } = opts;
+  return ruleFiles().map((file) => {
+    const text = readFileSync(file, 'utf8');
+    const { groups } = parseRuleFile(file, rawTopic ? text.split(RULES_RAW_TOPIC).join(rawTopic) : text);
+    if (!timing) return { file, groups };
+    const maxFor = durationSecs(timing.maxFor);
+    return {
+      file,
+      groups: groups.map((g) => ({
+        ...g,
+        interval: timing.evaluationInterval,
+        rules: g.rules.map((r) => (r.for && durationSecs(r.for) > maxFor ? { ...r, for: timing.maxFor } : r)),
+      })),
+    };
+  });
+}
+
 export interface PromSeries {
   metric: Record<string, string>;
   value: [number, string];
@@ -36,14 +80,13 @@ export interface PromSeries {
  * rawTopic: the repo's rules with their raw-topic name replaced (a test's
  * pipeline runs on a topic of its own, as a deployment may with RAW_TOPIC).
  */
-export async function startPrometheus(opts: { targets: ScrapeTarget[]; scrapeInterval?: string; alertmanager?: string; rawTopic?: string }): Promise<TestPrometheus> {
+export async function startPrometheus(opts: { targets: ScrapeTarget[]; scrapeInterval?: string; alertmanager?: string; rawTopic?: string; ruleTiming?: RuleTiming }): Promise<TestPrometheus> {
   const dir = mkdtempSync(path.join(tmpdir(), 'test-prometheus-'));
   const port = await freePort();
   const rulesDir = path.join(dir, 'rules');
   mkdirSync(rulesDir);
-  for (const file of ruleFiles()) {
-    const text = readFileSync(file, 'utf8');
-    writeFileSync(path.join(rulesDir, path.basename(file)), opts.rawTopic ? text.split(RULES_RAW_TOPIC).join(opts.rawTopic) : text);
+  for (const rules of testRuleFiles({ rawTopic: opts.rawTopic, timing: opts.ruleTiming })) {
+    writeFileSync(path.join(rulesDir, path.basename(rules.file)), stringify({ groups: rules.groups }));
   }
   const config = {
     global: { scrape_interval: opts.scrapeInterval ?? '2s', evaluation_interval: '2s' },
